@@ -1,0 +1,134 @@
+// Package schedule wakes a control loop at absolute deadlines on the monotonic clock.
+//
+// time.Sleep and time.Ticker go through the Go timer heap and netpoller, whose wake-ups are
+// quantized to about 1 ms on Linux and drift with GC pauses; clock_nanosleep with
+// TIMER_ABSTIME sleeps the calling OS thread until an absolute instant, so lateness does not
+// accumulate from one period to the next. The caller must hold its OS thread
+// (runtime.LockOSThread) for the real-time priority set by Realtime to stay with the loop.
+package schedule
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Now reads CLOCK_MONOTONIC in nanoseconds, the clock the deadlines are set on.
+func Now() int64 {
+	var ts unix.Timespec
+	// CLOCK_MONOTONIC cannot fail with a valid pointer; the zero value is harmless if it did.
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+// SleepUntil sleeps the calling thread until the monotonic instant deadline (ns), resuming
+// after signals (Go's runtime sends SIGURG for preemption, which interrupts the sleep).
+func SleepUntil(deadline int64) {
+	ts := unix.NsecToTimespec(deadline)
+	for {
+		err := unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil)
+		if err != unix.EINTR {
+			return
+		}
+	}
+}
+
+// Ticker produces absolute deadlines every period. It is not safe for concurrent use: one
+// loop goroutine owns it.
+type Ticker struct {
+	period   int64
+	next     int64
+	sleep    func(int64)
+	now      func() int64
+	skipped  uint64
+	overruns uint64
+}
+
+// Tick is what one wake-up reports.
+type Tick struct {
+	// Deadline is the instant (monotonic ns) the cycle was due.
+	Deadline int64
+	// Woke is when the thread actually ran again.
+	Woke int64
+	// Skipped is how many whole periods were missed before this deadline because the
+	// previous cycle overran; they are not made up, the schedule moves on.
+	Skipped uint64
+}
+
+// Lateness is the wake-up minus the deadline.
+func (t Tick) Lateness() time.Duration { return time.Duration(t.Woke - t.Deadline) }
+
+// NewTicker starts a schedule whose first deadline is one period from now.
+func NewTicker(period time.Duration) (*Ticker, error) {
+	return newTicker(period, Now, SleepUntil)
+}
+
+func newTicker(period time.Duration, now func() int64, sleep func(int64)) (*Ticker, error) {
+	if period <= 0 {
+		return nil, fmt.Errorf("period must be positive, got %v", period)
+	}
+	t := &Ticker{period: int64(period), now: now, sleep: sleep}
+	t.next = now() + t.period
+	return t, nil
+}
+
+// Wait sleeps until the next deadline and returns it. If the caller has already passed one
+// or more later deadlines (an overrun), those periods are skipped and counted, and Wait
+// returns at once for the most recent deadline that has passed, so that the loop runs
+// again immediately but keeps its phase.
+func (t *Ticker) Wait() Tick {
+	now := t.now()
+	var skipped uint64
+	if now >= t.next+t.period {
+		missed := (now - t.next) / t.period
+		skipped = uint64(missed)
+		t.next += missed * t.period
+		t.skipped += skipped
+		t.overruns++
+	}
+	deadline := t.next
+	if now < deadline {
+		t.sleep(deadline)
+		now = t.now()
+	}
+	t.next += t.period
+	return Tick{Deadline: deadline, Woke: now, Skipped: skipped}
+}
+
+// Skipped returns the total number of periods skipped so far.
+func (t *Ticker) Skipped() uint64 { return t.skipped }
+
+// Period returns the schedule's period.
+func (t *Ticker) Period() time.Duration { return time.Duration(t.period) }
+
+// ErrNotPermitted is returned by Realtime when the process lacks CAP_SYS_NICE (or an
+// RLIMIT_RTPRIO) for SCHED_FIFO, or CAP_IPC_LOCK (or RLIMIT_MEMLOCK) for mlockall.
+var ErrNotPermitted = errors.New("real-time scheduling not permitted")
+
+// Realtime gives the calling OS thread SCHED_FIFO at priority (1..99) and locks the
+// process's memory so that a page fault cannot stall a cycle. Both are attempted; the error
+// reports each that failed, wrapping ErrNotPermitted when it was a permission problem.
+func Realtime(priority int) error {
+	var errs []error
+	attr := unix.SchedAttr{
+		Size:     unix.SizeofSchedAttr,
+		Policy:   unix.SCHED_FIFO,
+		Priority: uint32(priority),
+	}
+	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+		errs = append(errs, wrapPerm("sched_setattr(SCHED_FIFO)", err))
+	}
+	if err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE); err != nil {
+		errs = append(errs, wrapPerm("mlockall", err))
+	}
+	return errors.Join(errs...)
+}
+
+func wrapPerm(what string, err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOMEM) {
+		return fmt.Errorf("%s: %w: %w", what, ErrNotPermitted, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

@@ -1,0 +1,93 @@
+package schedule
+
+import (
+	"errors"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeClock advances only when the ticker sleeps or the test says so.
+type fakeClock struct{ t int64 }
+
+func (c *fakeClock) now() int64    { return c.t }
+func (c *fakeClock) sleep(d int64) { c.t = d }
+func (c *fakeClock) work(d int64)  { c.t += d }
+func ms(n int64) int64             { return n * int64(time.Millisecond) }
+
+func TestDeadlinesAreAbsolute(t *testing.T) {
+	c := &fakeClock{t: 1000}
+	tk, err := newTicker(10*time.Millisecond, c.now, c.sleep)
+	require.NoError(t, err)
+	for i := int64(1); i <= 5; i++ {
+		c.work(ms(3)) // work takes 3 ms; the next deadline must not move by it
+		tick := tk.Wait()
+		assert.Equal(t, 1000+i*ms(10), tick.Deadline)
+		assert.Zero(t, tick.Lateness())
+		assert.Zero(t, tick.Skipped)
+	}
+}
+
+func TestOverrunSkipsMissedPeriods(t *testing.T) {
+	c := &fakeClock{}
+	tk, err := newTicker(10*time.Millisecond, c.now, c.sleep)
+	require.NoError(t, err)
+	tk.Wait()      // deadline 10 ms
+	c.work(ms(35)) // the cycle overran: now 45 ms, deadlines 20, 30 and 40 passed
+	tick := tk.Wait()
+	assert.Equal(t, uint64(2), tick.Skipped, "20 and 30 are skipped, 40 runs late")
+	assert.Equal(t, ms(40), tick.Deadline)
+	assert.Equal(t, 5*time.Millisecond, tick.Lateness())
+	tick = tk.Wait()
+	assert.Equal(t, ms(50), tick.Deadline, "phase is kept")
+	assert.Equal(t, uint64(2), tk.Skipped())
+}
+
+func TestLateButNotOverrun(t *testing.T) {
+	c := &fakeClock{}
+	tk, err := newTicker(10*time.Millisecond, c.now, c.sleep)
+	require.NoError(t, err)
+	c.work(ms(15)) // past the first deadline but not the second
+	tick := tk.Wait()
+	assert.Zero(t, tick.Skipped)
+	assert.Equal(t, 5*time.Millisecond, tick.Lateness())
+}
+
+func TestRejectsBadPeriod(t *testing.T) {
+	_, err := NewTicker(0)
+	require.ErrorContains(t, err, "period must be positive")
+}
+
+func TestRealClockWakesAfterDeadline(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tk, err := NewTicker(2 * time.Millisecond)
+	require.NoError(t, err)
+	for range 20 {
+		tick := tk.Wait()
+		require.GreaterOrEqual(t, tick.Woke, tick.Deadline, "never wakes early")
+	}
+	// The machine is shared and loaded; only a gross error (e.g. relative sleeps piling up)
+	// would push 20 periods of 2 ms past a second.
+	assert.Less(t, time.Duration(Now()-tk.next), time.Second)
+}
+
+func TestWaitDoesNotAllocate(t *testing.T) {
+	c := &fakeClock{}
+	tk, err := newTicker(time.Millisecond, c.now, c.sleep)
+	require.NoError(t, err)
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { tk.Wait() }))
+	assert.Zero(t, testing.AllocsPerRun(100, func() { SleepUntil(Now()) }))
+}
+
+func TestRealtimeReportsPermission(t *testing.T) {
+	runtime.LockOSThread()
+	// The thread may end up SCHED_FIFO if the test runs as root; never hand it back.
+	err := Realtime(10)
+	if err != nil {
+		assert.True(t, errors.Is(err, ErrNotPermitted), "unexpected error %v", err)
+	}
+}
