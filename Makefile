@@ -1,0 +1,91 @@
+# fieldcol: build, run and test the collector distributions.
+# Quick start on a fresh Debian machine with Go: `make run` and `make test`.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO          ?= go
+TOOLS       := $(CURDIR)/.tools
+OCB         := $(TOOLS)/builder
+OCB_VERSION := v0.159.0
+GOLANGCI    := $(TOOLS)/golangci-lint
+MDATAGEN    := $(TOOLS)/mdatagen
+
+# Everything a distribution is built from: a change to any component rebuilds it.
+GO_SOURCES := $(shell find . -path ./_build -prune -o -path ./.tools -prune -o -path ./tools -prune -o \
+                -path ./e2e -prune -o -path ./bench -prune -o \( -name '*.go' ! -name '*_test.go' -print \)) go.mod go.sum
+
+EDGE_CONFIG ?= distributions/edge/config.yaml
+TEST_TIMEOUT ?= 40m
+
+.PHONY: build run test unit e2e soak bench lint fmt tools deps-test validate clean
+
+build: bin/fieldcol bin/fieldcol-edge bin/fieldcol-gateway
+
+$(OCB):
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+
+$(MDATAGEN): tools/mdatagen/go.mod
+	cd tools/mdatagen && $(GO) build -o $(MDATAGEN) go.opentelemetry.io/collector/cmd/mdatagen
+
+$(GOLANGCI): tools/golangci-lint/go.mod
+	cd tools/golangci-lint && $(GO) build -o $(GOLANGCI) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+tools: $(OCB) $(MDATAGEN) $(GOLANGCI)
+
+# ocb generates the distribution's main module under _build/<name> and compiles it; custom
+# components come from this repository through the manifest's replace.
+define ocb_build
+	@mkdir -p _build bin
+	$(OCB) --config $(1)
+	cp _build/$(2)/$(2) bin/$(2)
+endef
+
+bin/fieldcol: builder-config.yaml $(GO_SOURCES) | $(OCB)
+	$(call ocb_build,builder-config.yaml,fieldcol)
+
+bin/fieldcol-edge: distributions/edge/manifest.yaml $(GO_SOURCES) | $(OCB)
+	$(call ocb_build,distributions/edge/manifest.yaml,fieldcol-edge)
+
+bin/fieldcol-gateway: distributions/gateway/manifest.yaml $(GO_SOURCES) | $(OCB)
+	$(call ocb_build,distributions/gateway/manifest.yaml,fieldcol-gateway)
+
+# Runs the full distribution with the edge config, in the foreground; Ctrl-C stops it.
+run: bin/fieldcol
+	bin/fieldcol --config $(EDGE_CONFIG)
+
+validate: build
+	for c in distributions/edge/config.yaml distributions/gateway/config.yaml; do bin/fieldcol validate --config $$c; done
+
+deps-test:
+	scripts/ensure-debs.sh
+
+# Unit, component and end-to-end tests. The e2e tests use the binaries built here, once.
+test: deps-test build
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /e2e)
+
+e2e: deps-test build
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/...
+
+# Longer crash, outage and fuzz runs than make test affords.
+soak: deps-test build
+	FIELDCOL_SOAK=1 $(GO) test -count=1 -timeout 3h ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+
+lint: $(GOLANGCI)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GOLANGCI) run ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin _build

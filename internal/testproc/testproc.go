@@ -1,0 +1,193 @@
+// Package testproc runs the processes that end-to-end tests need (built collectors,
+// Prometheus, Alertmanager): it captures their output to a file, stops them cleanly at the
+// end of the test, and prints their log when the test failed.
+package testproc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Process is a child process owned by one test.
+type Process struct {
+	Name    string
+	cmd     *exec.Cmd
+	logPath string
+	logFile *os.File
+
+	done    chan struct{}
+	waitErr error
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start starts name with args and extra environment entries (KEY=VALUE, added to the test's
+// environment). The process is stopped when the test ends; if the test failed, its log is
+// printed.
+func Start(t testing.TB, name string, args []string, env ...string) *Process {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), filepath.Base(name)+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatalf("creating the log of %s: %v", name, err)
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	// Its own process group, so a test's Ctrl-C does not reach it before Stop does.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	p := &Process{Name: filepath.Base(name), cmd: cmd, logPath: logPath, logFile: logFile, done: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		if err := p.Stop(15 * time.Second); err != nil && !t.Failed() {
+			t.Errorf("%s did not stop cleanly: %v", p.Name, err)
+		}
+		if t.Failed() {
+			t.Logf("----- log of %s (%s) -----\n%s\n----- end of log of %s -----", p.Name, strings.Join(cmd.Args, " "), p.Log(), p.Name)
+		}
+		logFile.Close()
+	})
+	return p
+}
+
+// Pid is the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Done is closed when the process has ended.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Log returns everything the process has written so far.
+func (p *Process) Log() string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return fmt.Sprintf("(reading %s: %v)", p.logPath, err)
+	}
+	return string(b)
+}
+
+// Signal sends sig to the process.
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Stop sends SIGTERM and waits up to grace for the process to exit, then kills it. It
+// returns an error when the process had to be killed or exited with a non-zero status.
+// Stop is idempotent: later calls return the first result.
+func (p *Process) Stop(grace time.Duration) error {
+	p.stopOnce.Do(func() { p.stopErr = p.stop(grace) })
+	return p.stopErr
+}
+
+func (p *Process) stop(grace time.Duration) error {
+	if p.Exited() {
+		return exitError(p.waitErr)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("sending SIGTERM: %w", err)
+	}
+	select {
+	case <-p.done:
+		return exitError(p.waitErr)
+	case <-time.After(grace):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+		return fmt.Errorf("still running %s after SIGTERM: killed", grace)
+	}
+}
+
+// Kill ends the process with SIGKILL at once, as a crash would, and waits for it.
+func (p *Process) Kill() {
+	p.stopOnce.Do(func() {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	})
+}
+
+func exitError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("exited: %w", err)
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// WaitHTTP polls url until it answers 200 or the timeout passes, failing the test then. It
+// fails at once if p (optional) exits first.
+func WaitHTTP(t testing.TB, p *Process, url string, timeout time.Duration) {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		if p != nil && p.Exited() {
+			t.Fatalf("%s exited before %s answered: %v", p.Name, url, p.waitErr)
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			var body bytes.Buffer
+			_, _ = body.ReadFrom(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = fmt.Sprintf("status %d: %s", resp.StatusCode, body.String())
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer 200 within %s: %s", url, timeout, last)
+}
+
+// LookPath finds a command the tests need. When it is missing the test is skipped on a
+// developer's machine and fails under CI (CI=true), where `make test` installs it.
+func LookPath(t testing.TB, name, installHint string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is not installed (%s); make test installs it", name, installHint)
+	}
+	t.Skipf("%s is not installed (%s); make test installs it", name, installHint)
+	return ""
+}
