@@ -1,0 +1,241 @@
+package hardware
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// Backend selects the implementation behind the interfaces.
+type Backend string
+
+const (
+	// BackendSim is the simulated plant (the default).
+	BackendSim Backend = "sim"
+	// BackendPeriph is real hardware through periph.io.
+	BackendPeriph Backend = "periph"
+)
+
+// DefaultTimeout is the per-read timeout when neither the device nor the Config sets one.
+// It covers an ADS1115 conversion at 8 SPS (125 ms) with margin.
+const DefaultTimeout = 250 * time.Millisecond
+
+// Config is the hardware part of a component's configuration. Components embed it with
+// `mapstructure:",squash"` so that its keys sit at the top level of the component.
+type Config struct {
+	// Backend is "sim" (default) or "periph".
+	Backend Backend `mapstructure:"backend"`
+	// Timeout is the default per-read timeout of every device (default 250ms).
+	Timeout time.Duration `mapstructure:"timeout"`
+	// Devices are the devices this component uses.
+	Devices []DeviceConfig `mapstructure:"devices"`
+	// Sim configures the simulated plant; only used with backend "sim". The plant is
+	// process-wide: when two components configure it, their sim sections must be equal, or
+	// one of them leaves it empty to join the plant the other one configured.
+	Sim SimConfig `mapstructure:"sim"`
+}
+
+// Range is an inclusive valid range of engineering values.
+type Range struct {
+	// Min is the lowest valid value.
+	Min float64 `mapstructure:"min"`
+	// Max is the highest valid value.
+	Max float64 `mapstructure:"max"`
+}
+
+// Contains reports whether v lies in [Min, Max].
+func (r Range) Contains(v float64) bool { return v >= r.Min && v <= r.Max }
+
+// DeviceConfig describes one device.
+type DeviceConfig struct {
+	// Name is the device's unique name (hw.name), used by faults and the control loop.
+	Name string `mapstructure:"name"`
+	// Kind is the chip or driver, see Kinds.
+	Kind Kind `mapstructure:"kind"`
+	// Bus names the bus: the I2C bus ("1" for I2C1, the default), the SPI port ("SPI0.0",
+	// the default), the 1-wire bus master id ("1", the default, from the w1 kernel driver).
+	Bus string `mapstructure:"bus"`
+	// Address is the I2C address (ADS1x15 default 0x48, MCP9808 default 0x18) or the 1-wire
+	// ROM code of a DS18B20 (required on periph).
+	Address uint64 `mapstructure:"address"`
+	// Channel is the ADC channel (ADS1x15 0..3, MCP3008 0..7) or the thermal zone number.
+	Channel int `mapstructure:"channel"`
+	// Pin is the GPIO name for gpio_input, gpio_output and duty_output, e.g. "GPIO17".
+	Pin string `mapstructure:"pin"`
+	// ActiveLow inverts the logical level of a GPIO pin.
+	ActiveLow bool `mapstructure:"active_low"`
+	// Pull is the input pull resistor: "up", "down" or "none" (default "none").
+	Pull string `mapstructure:"pull"`
+	// Edge is the edge that gpio_input counts: "rising" (default), "falling" or "both".
+	Edge string `mapstructure:"edge"`
+	// Scale multiplies the raw value (0 means 1).
+	Scale float64 `mapstructure:"scale"`
+	// Offset is added after scaling.
+	Offset float64 `mapstructure:"offset"`
+	// ValidRange, when set, makes reads outside it errors of type out_of_range.
+	ValidRange *Range `mapstructure:"valid_range"`
+	// Timeout is this device's per-read timeout (0 means Config.Timeout).
+	Timeout time.Duration `mapstructure:"timeout"`
+	// StuckAfter, when positive, makes a read an error of type stale once the raw value
+	// has been identical for that many reads in a row (a noisy sensor never repeats itself
+	// exactly; do not set it for a sensor whose resolution hides its noise).
+	StuckAfter int `mapstructure:"stuck_after"`
+	// FullScale is the ADC's full-scale voltage: the ADS1x15 gain is picked to cover it
+	// (default 4.096 V), the MCP3008 reference voltage (default 3.3 V).
+	FullScale float64 `mapstructure:"full_scale"`
+	// DataRate is the ADS1x15 conversion rate in samples/s (default 860 for ADS1115, 3300
+	// for ADS1015): a single-shot read waits one conversion, 125 ms at 8 SPS.
+	DataRate int `mapstructure:"data_rate"`
+	// Period is the duty_output's time-proportional switching period (default 2s); with
+	// PWMFrequency set and a PWM-capable pin, hardware PWM is used instead.
+	Period time.Duration `mapstructure:"period"`
+	// PWMFrequency is the duty_output's hardware PWM frequency in Hz (0 = time-proportional).
+	PWMFrequency float64 `mapstructure:"pwm_frequency"`
+	// Signal is the sim plant signal the device reads or drives (sim backend only; see
+	// Signals). Defaults by kind: temperature -> heater_temperature, analog ->
+	// supply_voltage, gpio_input -> door, gpio_output -> motor_enable, duty_output -> heater.
+	Signal string `mapstructure:"signal"`
+}
+
+// Validate checks the configuration; every message names the key.
+func (c *Config) Validate() error {
+	var errs []error
+	switch c.Backend {
+	case "", BackendSim, BackendPeriph:
+	default:
+		errs = append(errs, fmt.Errorf("backend: must be %q or %q, got %q", BackendSim, BackendPeriph, c.Backend))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("timeout: must not be negative, got %s", c.Timeout))
+	}
+	seen := make(map[string]int, len(c.Devices))
+	for i := range c.Devices {
+		d := &c.Devices[i]
+		key := fmt.Sprintf("devices[%d]", i)
+		if d.Name != "" {
+			key = fmt.Sprintf("devices[%d] (%s)", i, d.Name)
+			if j, dup := seen[d.Name]; dup {
+				errs = append(errs, fmt.Errorf("%s.name: %q is already used by devices[%d]", key, d.Name, j))
+			}
+			seen[d.Name] = i
+		}
+		if err := d.validate(c.Backend); err != nil {
+			errs = append(errs, fmt.Errorf("%s.%w", key, err))
+		}
+	}
+	if c.Backend == "" || c.Backend == BackendSim {
+		if err := c.Sim.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("sim.%w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (d *DeviceConfig) validate(backend Backend) error {
+	if strings.TrimSpace(d.Name) == "" {
+		return errors.New("name: must not be empty")
+	}
+	role := d.Kind.Role()
+	if role == RoleUnknown {
+		names := make([]string, 0, len(Kinds()))
+		for _, k := range Kinds() {
+			names = append(names, string(k))
+		}
+		return fmt.Errorf("kind: %q is not one of %s", d.Kind, strings.Join(names, ", "))
+	}
+	switch d.Kind {
+	case KindADS1115, KindADS1015:
+		if d.Channel < 0 || d.Channel > 3 {
+			return fmt.Errorf("channel: must be 0..3 for %s, got %d", d.Kind, d.Channel)
+		}
+		if d.Address > 0x7f {
+			return fmt.Errorf("address: must be a 7-bit I2C address, got %#x", d.Address)
+		}
+		if d.DataRate < 0 {
+			return fmt.Errorf("data_rate: must not be negative, got %d", d.DataRate)
+		}
+	case KindMCP3008:
+		if d.Channel < 0 || d.Channel > 7 {
+			return fmt.Errorf("channel: must be 0..7 for mcp3008, got %d", d.Channel)
+		}
+	case KindMCP9808:
+		if d.Address > 0x7f {
+			return fmt.Errorf("address: must be a 7-bit I2C address, got %#x", d.Address)
+		}
+	case KindDS18B20:
+		if backend == BackendPeriph && d.Address == 0 {
+			return errors.New("address: the DS18B20's 64-bit 1-wire ROM code is required with backend periph (see /sys/bus/w1/devices/28-*)")
+		}
+	case KindSoCThermal:
+		if d.Channel < 0 {
+			return fmt.Errorf("channel: the thermal zone must not be negative, got %d", d.Channel)
+		}
+	case KindGPIOInput, KindGPIOOutput, KindDutyOutput:
+		if backend == BackendPeriph && d.Pin == "" {
+			return fmt.Errorf("pin: must name the GPIO (e.g. GPIO17) for %s", d.Kind)
+		}
+	}
+	switch d.Pull {
+	case "", "none", "up", "down":
+	default:
+		return fmt.Errorf("pull: must be up, down or none, got %q", d.Pull)
+	}
+	switch d.Edge {
+	case "", "rising", "falling", "both":
+	default:
+		return fmt.Errorf("edge: must be rising, falling or both, got %q", d.Edge)
+	}
+	if math.IsNaN(d.Scale) || math.IsInf(d.Scale, 0) || math.IsNaN(d.Offset) || math.IsInf(d.Offset, 0) {
+		return errors.New("scale: scale and offset must be finite")
+	}
+	if r := d.ValidRange; r != nil && !(r.Min < r.Max) {
+		return fmt.Errorf("valid_range: min (%g) must be below max (%g)", r.Min, r.Max)
+	}
+	if d.Timeout < 0 {
+		return fmt.Errorf("timeout: must not be negative, got %s", d.Timeout)
+	}
+	if d.StuckAfter < 0 {
+		return fmt.Errorf("stuck_after: must not be negative, got %d", d.StuckAfter)
+	}
+	if d.FullScale < 0 {
+		return fmt.Errorf("full_scale: must not be negative, got %g", d.FullScale)
+	}
+	if d.Period < 0 {
+		return fmt.Errorf("period: must not be negative, got %s", d.Period)
+	}
+	if d.PWMFrequency < 0 {
+		return fmt.Errorf("pwm_frequency: must not be negative, got %g", d.PWMFrequency)
+	}
+	if d.Signal != "" && backend != BackendPeriph {
+		sig, ok := signalByName(d.Signal)
+		if !ok {
+			return fmt.Errorf("signal: %q is not a sim signal (%s)", d.Signal, strings.Join(SignalNames(), ", "))
+		}
+		if sig.role != role {
+			return fmt.Errorf("signal: %q cannot be used by a %s device", d.Signal, d.Kind)
+		}
+	}
+	return nil
+}
+
+// scale returns the configured scale, 1 when unset.
+func (d *DeviceConfig) scale() float64 {
+	if d.Scale == 0 {
+		return 1
+	}
+	return d.Scale
+}
+
+// timeout returns the device's per-read timeout given the component default.
+func (d *DeviceConfig) timeout(def time.Duration) time.Duration {
+	switch {
+	case d.Timeout > 0:
+		return d.Timeout
+	case def > 0:
+		return def
+	default:
+		return DefaultTimeout
+	}
+}

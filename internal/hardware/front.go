@@ -1,0 +1,355 @@
+package hardware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+)
+
+// The backends implement these raw operations; front puts faults, timeouts, scaling and
+// validation in front of them, identically for sim and periph.
+
+// rawReader reads a raw value: volts for analog inputs, °C for temperature inputs. It must
+// give up when ctx is done or timeout has passed, whichever comes first.
+type rawReader interface {
+	read(ctx context.Context, timeout time.Duration) (float64, error)
+}
+
+// rawLevelReader reads a digital input's logical level and its edge count.
+type rawLevelReader interface {
+	readLevel(ctx context.Context, timeout time.Duration) (bool, error)
+	edges(ctx context.Context, timeout time.Duration) (uint64, error)
+}
+
+// rawLevelWriter drives a digital output.
+type rawLevelWriter interface {
+	writeLevel(ctx context.Context, timeout time.Duration, level bool) error
+}
+
+// rawDutyWriter drives a duty output.
+type rawDutyWriter interface {
+	writeDuty(ctx context.Context, timeout time.Duration, duty float64) error
+}
+
+var (
+	errDisconnected = errors.New("device disconnected (injected fault)")
+	errBusTimeout   = errors.New("bus timeout (injected fault)")
+)
+
+// front is the part common to every device: identity, faults, per-read timeout.
+type front struct {
+	info    Info
+	cfg     DeviceConfig
+	timeout time.Duration
+	slot    *faultSlot
+	clock   Clock
+
+	mu        sync.Mutex
+	lastRaw   float64
+	haveLast  bool
+	sameCount int
+	lastEdges uint64 // digital inputs: the edge count of the last good read
+}
+
+// Info implements Device.
+func (f *front) Info() Info { return f.info }
+
+// fault returns the fault in effect, if any.
+func (f *front) fault() (FaultSpec, bool) { return f.slot.active(f.clock.Now()) }
+
+// preOp applies the faults that act before the backend is touched: disconnected fails at
+// once, bus_timeout hangs until the timeout, slow_read waits its delay first. It returns
+// the fault in effect and whether the operation may go on.
+func (f *front) preOp(ctx context.Context) (FaultSpec, error) {
+	spec, ok := f.fault()
+	if !ok {
+		return FaultSpec{}, nil
+	}
+	switch spec.Kind {
+	case FaultDisconnected:
+		typ := ErrorNack
+		if f.info.BusType == BusGPIO || f.info.BusType == BusSysfs {
+			typ = ErrorInvalid
+		}
+		return spec, &Error{Device: f.info.Name, Type: typ, Err: errDisconnected}
+	case FaultBusTimeout:
+		_ = wait(ctx, f.timeout, f.timeout)
+		return spec, &Error{Device: f.info.Name, Type: ErrorTimeout, Err: errBusTimeout}
+	case FaultSlowRead:
+		delay := spec.Delay
+		if delay == 0 {
+			delay = DefaultSlowReadDelay
+		}
+		if err := wait(ctx, delay, f.timeout); err != nil {
+			return spec, &Error{Device: f.info.Name, Type: ErrorTimeout,
+				Err: fmt.Errorf("slow read of %s exceeded the %s timeout (injected fault): %w", delay, f.timeout, err)}
+		}
+	}
+	return spec, nil
+}
+
+// wait sleeps d, bounded by ctx and by limit; it returns context.DeadlineExceeded when
+// the limit or ctx ended it first. Only faulted operations call it, so its timer
+// allocation is outside the steady state.
+func wait(ctx context.Context, d, limit time.Duration) error {
+	cut := d > limit
+	if cut {
+		d = limit
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.DeadlineExceeded
+	case <-t.C:
+		if cut {
+			return context.DeadlineExceeded
+		}
+		return nil
+	}
+}
+
+// readValue reads a raw value through faults and returns the engineering value.
+func (f *front) readValue(ctx context.Context, raw rawReader) (float64, error) {
+	spec, err := f.preOp(ctx)
+	if err != nil {
+		return math.NaN(), err
+	}
+	var v float64
+	switch spec.Kind {
+	case FaultNaN:
+		v = math.NaN()
+	case FaultStuck:
+		f.mu.Lock()
+		v, ok := f.lastRaw, f.haveLast
+		f.mu.Unlock()
+		if !ok {
+			if v, err = raw.read(ctx, f.timeout); err != nil {
+				return math.NaN(), classify(f.info.Name, err)
+			}
+		}
+		return f.check(v)
+	case FaultOutOfRange:
+		return f.check(f.outOfRangeRaw(spec))
+	default:
+		if v, err = raw.read(ctx, f.timeout); err != nil {
+			return math.NaN(), classify(f.info.Name, err)
+		}
+	}
+	return f.check(v)
+}
+
+// outOfRangeRaw returns the raw value that makes the engineering value out of range.
+func (f *front) outOfRangeRaw(spec FaultSpec) float64 {
+	eng := spec.Value
+	if eng == 0 {
+		eng = 1e6
+		if r := f.cfg.ValidRange; r != nil {
+			eng = r.Max + 2*(r.Max-r.Min)
+		}
+	}
+	return (eng - f.cfg.Offset) / f.cfg.scale()
+}
+
+// check scales raw and validates it: NaN/Inf, valid range, stuck detection.
+func (f *front) check(raw float64) (float64, error) {
+	v := raw*f.cfg.scale() + f.cfg.Offset
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return v, &Error{Device: f.info.Name, Type: ErrorInvalid, Err: fmt.Errorf("read %g", v)}
+	}
+	f.mu.Lock()
+	if f.haveLast && raw == f.lastRaw {
+		f.sameCount++
+	} else {
+		f.sameCount = 1
+	}
+	f.lastRaw, f.haveLast = raw, true
+	stuck := f.cfg.StuckAfter > 0 && f.sameCount >= f.cfg.StuckAfter
+	same := f.sameCount
+	f.mu.Unlock()
+	if stuck {
+		return v, &Error{Device: f.info.Name, Type: ErrorStale,
+			Err: fmt.Errorf("value %g unchanged for %d reads", v, same)}
+	}
+	if r := f.cfg.ValidRange; r != nil && !r.Contains(v) {
+		return v, &Error{Device: f.info.Name, Type: ErrorOutOfRange,
+			Err: fmt.Errorf("value %g outside [%g, %g]", v, r.Min, r.Max)}
+	}
+	return v, nil
+}
+
+// analogDev is an AnalogInput.
+type analogDev struct {
+	*front
+	raw rawReader
+}
+
+func (d *analogDev) ReadVoltage(ctx context.Context) (float64, error) {
+	return d.readValue(ctx, d.raw)
+}
+
+// tempDev is a TemperatureInput.
+type tempDev struct {
+	*front
+	raw rawReader
+}
+
+func (d *tempDev) ReadTemperature(ctx context.Context) (float64, error) {
+	return d.readValue(ctx, d.raw)
+}
+
+// inputDev is a DigitalInput.
+type inputDev struct {
+	*front
+	raw rawLevelReader
+}
+
+func (d *inputDev) ReadLevel(ctx context.Context) (bool, error) {
+	spec, err := d.preOp(ctx)
+	if err != nil {
+		return false, err
+	}
+	switch spec.Kind {
+	case FaultNaN, FaultOutOfRange:
+		// A digital line has no NaN or range: garbage on the line reads as an invalid level.
+		return false, &Error{Device: d.info.Name, Type: ErrorInvalid, Err: fmt.Errorf("%s (injected fault)", spec.Kind)}
+	case FaultStuck:
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.lastRaw != 0, nil
+	}
+	level, err := d.raw.readLevel(ctx, d.timeout)
+	if err != nil {
+		return false, classify(d.info.Name, err)
+	}
+	d.mu.Lock()
+	d.lastRaw = 0
+	if level {
+		d.lastRaw = 1
+	}
+	d.mu.Unlock()
+	return level, nil
+}
+
+func (d *inputDev) Edges(ctx context.Context) (uint64, error) {
+	spec, err := d.preOp(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if spec.Kind == FaultStuck {
+		// A stuck line makes no edges: report the count from before the fault.
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.lastEdges, nil
+	}
+	n, err := d.raw.edges(ctx, d.timeout)
+	if err != nil {
+		return 0, classify(d.info.Name, err)
+	}
+	d.mu.Lock()
+	d.lastEdges = n
+	d.mu.Unlock()
+	return n, nil
+}
+
+// outputDev is a DigitalOutput.
+type outputDev struct {
+	*front
+	raw   rawLevelWriter
+	level bool
+}
+
+func (d *outputDev) WriteLevel(ctx context.Context, level bool) error {
+	spec, err := d.preOp(ctx)
+	if err != nil {
+		return err
+	}
+	if spec.Kind == FaultStuck {
+		return &Error{Device: d.info.Name, Type: ErrorStale, Err: errors.New("output stuck (injected fault)")}
+	}
+	if err := d.raw.writeLevel(ctx, d.timeout, level); err != nil {
+		return classify(d.info.Name, err)
+	}
+	d.mu.Lock()
+	d.level = level
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *outputDev) Level() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.level
+}
+
+// dutyDev is a DutyOutput.
+type dutyDev struct {
+	*front
+	raw  rawDutyWriter
+	duty float64
+}
+
+func (d *dutyDev) WriteDuty(ctx context.Context, duty float64) error {
+	duty = clampDuty(duty)
+	spec, err := d.preOp(ctx)
+	if err != nil {
+		return err
+	}
+	if spec.Kind == FaultStuck {
+		return &Error{Device: d.info.Name, Type: ErrorStale, Err: errors.New("output stuck (injected fault)")}
+	}
+	if err := d.raw.writeDuty(ctx, d.timeout, duty); err != nil {
+		return classify(d.info.Name, err)
+	}
+	d.mu.Lock()
+	d.duty = duty
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *dutyDev) Duty() float64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.duty
+}
+
+func clampDuty(v float64) float64 {
+	switch {
+	case math.IsNaN(v) || v < 0:
+		return 0
+	case v > 1:
+		return 1
+	default:
+		return v
+	}
+}
+
+// wrap builds the role-specific device around a backend implementation.
+func wrap(f *front, impl any) (Device, error) {
+	switch f.cfg.Kind.Role() {
+	case RoleAnalogInput:
+		if r, ok := impl.(rawReader); ok {
+			return &analogDev{front: f, raw: r}, nil
+		}
+	case RoleTemperatureInput:
+		if r, ok := impl.(rawReader); ok {
+			return &tempDev{front: f, raw: r}, nil
+		}
+	case RoleDigitalInput:
+		if r, ok := impl.(rawLevelReader); ok {
+			return &inputDev{front: f, raw: r}, nil
+		}
+	case RoleDigitalOutput:
+		if w, ok := impl.(rawLevelWriter); ok {
+			return &outputDev{front: f, raw: w}, nil
+		}
+	case RoleDutyOutput:
+		if w, ok := impl.(rawDutyWriter); ok {
+			return &dutyDev{front: f, raw: w}, nil
+		}
+	}
+	return nil, fmt.Errorf("device %q: backend has no %s implementation", f.info.Name, f.cfg.Kind)
+}

@@ -1,0 +1,526 @@
+package hardware
+
+import (
+	"context"
+
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/conn/v3/i2c"
+	"periph.io/x/conn/v3/i2c/i2creg"
+	"periph.io/x/conn/v3/onewire"
+	"periph.io/x/conn/v3/onewire/onewirereg"
+	"periph.io/x/conn/v3/physic"
+	"periph.io/x/conn/v3/spi"
+	"periph.io/x/conn/v3/spi/spireg"
+	"periph.io/x/devices/v3/ads1x15"
+	"periph.io/x/devices/v3/ds18b20"
+	"periph.io/x/devices/v3/mcp9808"
+	"periph.io/x/host/v3"
+	"periph.io/x/host/v3/sysfs"
+
+	"github.com/fieldcol/fieldcol/internal/hardware/mcp3008"
+)
+
+// ds18b20Bits is the DS18B20 resolution: 10 bits (0.25 °C) converts in 188 ms, where the
+// power-on 12 bits would take 750 ms and blow any sensible scrape budget.
+const ds18b20Bits = 10
+
+// ds18b20MinTimeout is the smallest per-read timeout a DS18B20 gets when its device entry
+// sets none: one 10-bit conversion plus the 1-wire transfers.
+const ds18b20MinTimeout = 400 * time.Millisecond
+
+// initHost is host.Init; a variable so that nothing else is needed to run the periph
+// backend against the conn/v3 test doubles registered in gpioreg, i2creg, spireg and
+// onewirereg.
+var initHost = func() error {
+	_, err := host.Init()
+	return err
+}
+
+// openThermal opens a sysfs thermal zone by name.
+var openThermal = func(name string) (physic.SenseEnv, error) { return sysfs.ThermalSensorByName(name) }
+
+// serialBus serializes the transfers on one bus. The lock is a channel so that waiting for
+// it is bounded by the per-read timeout; a transfer that hangs in the kernel keeps the bus
+// until it returns, and every caller meanwhile times out instead of stalling.
+type serialBus struct {
+	name string
+	sem  chan struct{}
+}
+
+func newSerialBus(name string) *serialBus {
+	return &serialBus{name: name, sem: make(chan struct{}, 1)}
+}
+
+// do runs op alone on the bus, giving up after timeout or when ctx is done.
+func (b *serialBus) do(ctx context.Context, timeout time.Duration, op func() error) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case b.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for bus %s: %w", b.name, context.DeadlineExceeded)
+	case <-t.C:
+		return fmt.Errorf("waiting for bus %s: %w", b.name, context.DeadlineExceeded)
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer func() { <-b.sem }()
+		done <- op()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return fmt.Errorf("transfer on bus %s: %w", b.name, context.DeadlineExceeded)
+}
+
+// periphHost holds what the periph backend opened in this process: each bus once, each
+// chip once, each pin once.
+type periphHost struct {
+	mu      sync.Mutex
+	i2c     map[string]*i2cBus
+	spi     map[string]*spiBus
+	onewire map[string]*oneWireBus
+	ads     map[string]*ads1x15.Dev
+	pins    map[string]*periphPin
+	closers []func() error
+}
+
+type i2cBus struct {
+	*serialBus
+	bus i2c.BusCloser
+}
+
+type spiBus struct {
+	*serialBus
+	port spi.PortCloser
+	conn spi.Conn
+	adc  *mcp3008.Dev
+	vref float64
+}
+
+type oneWireBus struct {
+	*serialBus
+	bus onewire.BusCloser
+}
+
+func newPeriphHost() (*periphHost, error) {
+	if err := initHost(); err != nil {
+		return nil, fmt.Errorf("backend: periph host.Init failed (is this a Raspberry Pi with I2C/SPI/1-wire enabled?): %w", err)
+	}
+	return &periphHost{
+		i2c: map[string]*i2cBus{}, spi: map[string]*spiBus{}, onewire: map[string]*oneWireBus{},
+		ads: map[string]*ads1x15.Dev{}, pins: map[string]*periphPin{},
+	}, nil
+}
+
+// close releases everything, pins first so that outputs go low before the buses go away.
+func (h *periphHost) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := len(h.closers) - 1; i >= 0; i-- {
+		_ = h.closers[i]()
+	}
+	h.closers = nil
+}
+
+func (h *periphHost) i2cBus(name string) (*i2cBus, error) {
+	name = busOr(name, "1")
+	if b, ok := h.i2c[name]; ok {
+		return b, nil
+	}
+	bc, err := i2creg.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("opening I2C bus %q: %w", name, err)
+	}
+	b := &i2cBus{serialBus: newSerialBus("i2c" + name), bus: bc}
+	h.i2c[name] = b
+	h.closers = append(h.closers, bc.Close)
+	return b, nil
+}
+
+func (h *periphHost) spiPort(name string, vref float64) (*spiBus, error) {
+	name = busOr(name, "SPI0.0")
+	if p, ok := h.spi[name]; ok {
+		if p.vref != vref {
+			return nil, fmt.Errorf("SPI port %q already has an MCP3008 with full_scale %g", name, p.vref)
+		}
+		return p, nil
+	}
+	pc, err := spireg.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("opening SPI port %q: %w", name, err)
+	}
+	// 1 MHz is within the MCP3008's 1.35 MHz limit at 3.3 V.
+	c, err := pc.Connect(physic.MegaHertz, spi.Mode0, 8)
+	if err != nil {
+		_ = pc.Close()
+		return nil, fmt.Errorf("connecting to SPI port %q: %w", name, err)
+	}
+	p := &spiBus{serialBus: newSerialBus(spiPortID(name)), port: pc, conn: c, adc: mcp3008.New(c, vref), vref: vref}
+	h.spi[name] = p
+	h.closers = append(h.closers, pc.Close)
+	return p, nil
+}
+
+func (h *periphHost) oneWireBus(name string) (*oneWireBus, error) {
+	name = busOr(name, "1")
+	if b, ok := h.onewire[name]; ok {
+		return b, nil
+	}
+	bc, err := onewirereg.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("opening 1-wire bus %q: %w", name, err)
+	}
+	b := &oneWireBus{serialBus: newSerialBus("onewire" + name), bus: bc}
+	h.onewire[name] = b
+	h.closers = append(h.closers, bc.Close)
+	return b, nil
+}
+
+// open opens one device and returns its raw implementation and, for outputs, the closer
+// that drives it safe.
+func (h *periphHost) open(dc *DeviceConfig, info Info) (any, func() error, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	impl, closer, err := h.openLocked(dc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("device %q (%s at %s): %w", dc.Name, dc.Kind, info.ID, err)
+	}
+	return impl, closer, nil
+}
+
+func (h *periphHost) openLocked(dc *DeviceConfig) (any, func() error, error) {
+	switch dc.Kind {
+	case KindADS1115, KindADS1015:
+		return h.openADS(dc)
+	case KindMCP3008:
+		vref := dc.FullScale
+		if vref == 0 {
+			vref = 3.3
+		}
+		p, err := h.spiPort(dc.Bus, vref)
+		if err != nil {
+			return nil, nil, err
+		}
+		return &mcpChannel{port: p, channel: dc.Channel}, nil, nil
+	case KindMCP9808:
+		b, err := h.i2cBus(dc.Bus)
+		if err != nil {
+			return nil, nil, err
+		}
+		var d *mcp9808.Dev
+		err = b.do(context.Background(), DefaultTimeout, func() error {
+			var err error
+			d, err = mcp9808.New(b.bus, &mcp9808.Opts{Addr: int(addrOr(dc.Address, 0x18)), Res: mcp9808.Maximum})
+			return err
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("no MCP9808 answering: %w", err)
+		}
+		return &senseTemp{bus: b.serialBus, sense: d.Sense}, nil, nil
+	case KindDS18B20:
+		b, err := h.oneWireBus(dc.Bus)
+		if err != nil {
+			return nil, nil, err
+		}
+		var d *ds18b20.Dev
+		err = b.do(context.Background(), ds18b20MinTimeout, func() error {
+			var err error
+			d, err = ds18b20.New(b.bus, onewire.Address(dc.Address), ds18b20Bits)
+			return err
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("no DS18B20 answering: %w", err)
+		}
+		return &senseTemp{bus: b.serialBus, sense: d.Sense}, nil, nil
+	case KindSoCThermal:
+		t, err := openThermal("thermal_zone" + strconv.Itoa(dc.Channel))
+		if err != nil {
+			return nil, nil, fmt.Errorf("no sysfs thermal zone: %w", err)
+		}
+		return &senseTemp{bus: newSerialBus("sysfs"), sense: t.Sense}, nil, nil
+	default:
+		return h.openPin(dc)
+	}
+}
+
+func (h *periphHost) openADS(dc *DeviceConfig) (any, func() error, error) {
+	b, err := h.i2cBus(dc.Bus)
+	if err != nil {
+		return nil, nil, err
+	}
+	addr := addrOr(dc.Address, uint64(ads1x15.I2CAddr))
+	key := fmt.Sprintf("%s/%#x", busOr(dc.Bus, "1"), addr)
+	adc, ok := h.ads[key]
+	if !ok {
+		opts := &ads1x15.Opts{I2cAddress: uint16(addr)}
+		if dc.Kind == KindADS1015 {
+			adc, err = ads1x15.NewADS1015(b.bus, opts)
+		} else {
+			adc, err = ads1x15.NewADS1115(b.bus, opts)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		h.ads[key] = adc
+	}
+	full := dc.FullScale
+	if full == 0 {
+		full = 4.096
+	}
+	rate := dc.DataRate
+	if rate == 0 {
+		rate = 860
+		if dc.Kind == KindADS1015 {
+			rate = 3300
+		}
+	}
+	// SaveEnergy picks the fastest data rate at or above the requested one, so the
+	// requested rate is what the conversion takes.
+	pin, err := adc.PinForChannel(ads1x15.Channel0+ads1x15.Channel(dc.Channel),
+		physic.ElectricPotential(full*float64(physic.Volt)), physic.Frequency(rate)*physic.Hertz, ads1x15.SaveEnergy)
+	if err != nil {
+		return nil, nil, fmt.Errorf("full_scale %g V / data_rate %d: %w", full, rate, err)
+	}
+	return &adsChannel{bus: b.serialBus, pin: pin}, nil, nil
+}
+
+// adsChannel is one ADS1x15 channel.
+type adsChannel struct {
+	bus *serialBus
+	pin ads1x15.PinADC
+}
+
+func (a *adsChannel) read(ctx context.Context, timeout time.Duration) (float64, error) {
+	var v float64
+	err := a.bus.do(ctx, timeout, func() error {
+		s, err := a.pin.Read()
+		v = float64(s.V) / float64(physic.Volt)
+		return err
+	})
+	return v, err
+}
+
+// mcpChannel is one MCP3008 channel.
+type mcpChannel struct {
+	port    *spiBus
+	channel int
+}
+
+func (m *mcpChannel) read(ctx context.Context, timeout time.Duration) (float64, error) {
+	var v float64
+	err := m.port.do(ctx, timeout, func() error {
+		var err error
+		v, err = m.port.adc.ReadVoltage(m.channel)
+		return err
+	})
+	return v, err
+}
+
+// senseTemp is a temperature sensor read through physic.Env.
+type senseTemp struct {
+	bus   *serialBus
+	sense func(*physic.Env) error
+}
+
+func (s *senseTemp) read(ctx context.Context, timeout time.Duration) (float64, error) {
+	var v float64
+	err := s.bus.do(ctx, timeout, func() error {
+		var e physic.Env
+		if err := s.sense(&e); err != nil {
+			return err
+		}
+		v = e.Temperature.Celsius()
+		return nil
+	})
+	return v, err
+}
+
+// periphPin is a GPIO pin opened by one device; a pin is never shared between devices
+// because edge counting and output state belong to one owner.
+type periphPin struct {
+	pin       gpio.PinIO
+	activeLow bool
+
+	mu        sync.Mutex
+	edgeCount uint64
+	stop      chan struct{}
+	done      chan struct{}
+	duty      float64
+	period    time.Duration
+	pwm       physic.Frequency
+}
+
+func (h *periphHost) openPin(dc *DeviceConfig) (any, func() error, error) {
+	if _, taken := h.pins[dc.Pin]; taken {
+		return nil, nil, fmt.Errorf("pin %s is already used by another device", dc.Pin)
+	}
+	p := gpioreg.ByName(dc.Pin)
+	if p == nil {
+		return nil, nil, fmt.Errorf("no GPIO pin named %q on this host", dc.Pin)
+	}
+	pp := &periphPin{pin: p, activeLow: dc.ActiveLow}
+	var closer func() error
+	switch dc.Kind {
+	case KindGPIOInput:
+		pull := gpio.Float
+		switch dc.Pull {
+		case "up":
+			pull = gpio.PullUp
+		case "down":
+			pull = gpio.PullDown
+		}
+		edge := gpio.RisingEdge
+		switch dc.Edge {
+		case "falling":
+			edge = gpio.FallingEdge
+		case "both":
+			edge = gpio.BothEdges
+		}
+		// active_low swaps what a logical rising edge is on the wire.
+		if dc.ActiveLow && edge != gpio.BothEdges {
+			edge = map[gpio.Edge]gpio.Edge{gpio.RisingEdge: gpio.FallingEdge, gpio.FallingEdge: gpio.RisingEdge}[edge]
+		}
+		if err := p.In(pull, edge); err != nil {
+			return nil, nil, fmt.Errorf("configuring %s as input: %w", dc.Pin, err)
+		}
+		pp.stop, pp.done = make(chan struct{}), make(chan struct{})
+		go pp.countEdges()
+		closer = pp.stopEdges
+	case KindGPIOOutput:
+		if err := p.Out(pp.wire(false)); err != nil {
+			return nil, nil, fmt.Errorf("configuring %s as output: %w", dc.Pin, err)
+		}
+		closer = func() error { return p.Out(pp.wire(false)) }
+	case KindDutyOutput:
+		if err := p.Out(pp.wire(false)); err != nil {
+			return nil, nil, fmt.Errorf("configuring %s as output: %w", dc.Pin, err)
+		}
+		pp.period = dc.Period
+		if pp.period == 0 {
+			pp.period = 2 * time.Second
+		}
+		if dc.PWMFrequency > 0 {
+			pp.pwm = physic.Frequency(dc.PWMFrequency * float64(physic.Hertz))
+		} else {
+			pp.stop, pp.done = make(chan struct{}), make(chan struct{})
+			go pp.timeProportional()
+		}
+		closer = func() error {
+			if pp.stop != nil {
+				_ = pp.stopEdges()
+			}
+			return p.Out(pp.wire(false))
+		}
+	}
+	h.pins[dc.Pin] = pp
+	h.closers = append(h.closers, func() error { h.mu.Lock(); delete(h.pins, dc.Pin); h.mu.Unlock(); return nil })
+	return pp, closer, nil
+}
+
+// wire converts a logical level to the electrical one.
+func (p *periphPin) wire(level bool) gpio.Level { return gpio.Level(level != p.activeLow) }
+
+// countEdges counts the configured edges until stopped. WaitForEdge with a short timeout
+// lets the goroutine notice stop without closing the pin under it.
+func (p *periphPin) countEdges() {
+	defer close(p.done)
+	for {
+		select {
+		case <-p.stop:
+			return
+		default:
+		}
+		if p.pin.WaitForEdge(100 * time.Millisecond) {
+			p.mu.Lock()
+			p.edgeCount++
+			p.mu.Unlock()
+		}
+	}
+}
+
+func (p *periphPin) stopEdges() error {
+	close(p.stop)
+	<-p.done
+	return nil
+}
+
+// timeProportional switches the pin on for duty·period at the start of every period, the
+// usual way to drive a zero-crossing SSR that cannot follow PWM.
+func (p *periphPin) timeProportional() {
+	defer close(p.done)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	on := false
+	var onFor time.Duration
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		duty, period := p.duty, p.period
+		p.mu.Unlock()
+		switch {
+		case !on && duty > 0:
+			onFor = time.Duration(duty * float64(period))
+			if duty >= 1 {
+				// Fully on: stay on a whole period without a pointless off edge.
+				_ = p.pin.Out(p.wire(true))
+				t.Reset(period)
+				continue
+			}
+			_ = p.pin.Out(p.wire(true))
+			on = true
+			t.Reset(onFor)
+		case on:
+			_ = p.pin.Out(p.wire(false))
+			on = false
+			t.Reset(period - onFor)
+		default:
+			_ = p.pin.Out(p.wire(false))
+			t.Reset(period)
+		}
+	}
+}
+
+func (p *periphPin) readLevel(context.Context, time.Duration) (bool, error) {
+	return (p.pin.Read() == gpio.High) != p.activeLow, nil
+}
+
+func (p *periphPin) edges(context.Context, time.Duration) (uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.edgeCount, nil
+}
+
+func (p *periphPin) writeLevel(_ context.Context, _ time.Duration, level bool) error {
+	return p.pin.Out(p.wire(level))
+}
+
+func (p *periphPin) writeDuty(_ context.Context, _ time.Duration, duty float64) error {
+	if p.pwm > 0 {
+		d := gpio.Duty(duty * float64(gpio.DutyMax))
+		if p.activeLow {
+			d = gpio.DutyMax - d
+		}
+		if err := p.pin.PWM(d, p.pwm); err != nil {
+			return fmt.Errorf("pin %s has no hardware PWM at %s (drop pwm_frequency for time-proportional switching): %w", p.pin.Name(), p.pwm, err)
+		}
+		return nil
+	}
+	p.mu.Lock()
+	p.duty = duty
+	p.mu.Unlock()
+	return nil
+}
