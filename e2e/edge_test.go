@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/fieldcol/fieldcol/internal/otlpsink"
+)
+
+// sinkOverlay forwards every edge pipeline to an OTLP sink, next to the shipped exporters.
+func sinkOverlay(t testing.TB, sinkAddr string) string {
+	return overlay(t, fmt.Sprintf(`
+exporters:
+  otlp_grpc/e2e_sink:
+    endpoint: %s
+    tls:
+      insecure: true
+service:
+  pipelines:
+    traces:
+      exporters: [debug, otlp_grpc/e2e_sink]
+    metrics:
+      exporters: [prometheus, otlp_grpc/e2e_sink]
+    logs:
+      exporters: [debug, otlp_grpc/e2e_sink]
+`, sinkAddr))
+}
+
+// stripAdded removes the resource attributes the edge adds, leaving what the client sent.
+func stripAdded(attrs pcommon.Map, t *testing.T) {
+	t.Helper()
+	host, ok := attrs.Get("host.name")
+	require.True(t, ok, "host.name missing")
+	assert.Equal(t, "e2e-host", host.Str())
+	dev, ok := attrs.Get("device.id")
+	require.True(t, ok, "device.id missing")
+	assert.Equal(t, "pi-oven-7", dev.Str())
+	attrs.Remove("host.name")
+	attrs.Remove("device.id")
+}
+
+func TestEdgeForwardsOTLPUnchanged(t *testing.T) {
+	sink := otlpsink.Start(t)
+	edge := startCollector(t, binary(t, "fieldcol-edge"),
+		[]string{shipped("distributions/edge/config.yaml"), sinkOverlay(t, sink.Addr)},
+		"FIELDCOL_HOST_NAME=e2e-host", "FIELDCOL_DEVICE_ID=pi-oven-7")
+
+	client, err := otlpsink.Dial(edge.otlpGRPC)
+	require.NoError(t, err)
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	run := t.Name()
+	require.NoError(t, client.SendTraces(ctx, sampleTraces(run)))
+	require.NoError(t, client.SendMetrics(ctx, sampleMetrics(run)))
+	require.NoError(t, client.SendLogs(ctx, sampleLogs(run)))
+
+	require.Eventually(t, func() bool {
+		return pickTraces(sink.Traces(), run).SpanCount() == 3 &&
+			pickMetrics(sink.Metrics(), run).DataPointCount() == 2 &&
+			pickLogs(sink.Logs(), run).LogRecordCount() == 3
+	}, 30*time.Second, 100*time.Millisecond, "the sink did not get everything that was sent")
+
+	gotTraces := pickTraces(sink.Traces(), run)
+	stripAdded(gotTraces.ResourceSpans().At(0).Resource().Attributes(), t)
+	assertSameTraces(t, sampleTraces(run), gotTraces)
+
+	gotMetrics := pickMetrics(sink.Metrics(), run)
+	stripAdded(gotMetrics.ResourceMetrics().At(0).Resource().Attributes(), t)
+	assertSameMetrics(t, sampleMetrics(run), gotMetrics)
+
+	gotLogs := pickLogs(sink.Logs(), run)
+	stripAdded(gotLogs.ResourceLogs().At(0).Resource().Attributes(), t)
+	assertSameLogs(t, sampleLogs(run), gotLogs)
+
+	edge.stop(t)
+}
+
+func TestEdgeServesHealthAndMetrics(t *testing.T) {
+	edge := startCollector(t, binary(t, "fieldcol-edge"),
+		[]string{shipped("distributions/edge/config.yaml")},
+		"FIELDCOL_DEVICE_ID=pi-oven-7")
+
+	assert.Contains(t, httpGet(t, "http://"+edge.health+"/"), "Server available")
+
+	client, err := otlpsink.Dial(edge.otlpGRPC)
+	require.NoError(t, err)
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, client.SendMetrics(ctx, sampleMetrics(t.Name())))
+
+	// The collector's own metrics reach the pipeline through its OTLP push (every 15 s) and
+	// every series carries the device's id.
+	var body string
+	require.Eventually(t, func() bool {
+		body = httpGet(t, "http://"+edge.metrics+"/metrics")
+		return strings.Contains(body, "otelcol_receiver_accepted_metric_points") &&
+			strings.Contains(body, "e2e_belt_speed")
+	}, 60*time.Second, 500*time.Millisecond, "self-telemetry or the sent metric did not reach the prometheus exporter")
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "e2e_belt_speed") || strings.HasPrefix(line, "otelcol_receiver_accepted_metric_points") {
+			assert.Contains(t, line, `device_id="pi-oven-7"`, line)
+			assert.Contains(t, line, `host_name="`, line)
+		}
+	}
+
+	// The collector's own metrics are also served for a direct scrape.
+	assert.Contains(t, httpGet(t, "http://"+edge.telemetry+"/metrics"), "otelcol_process_uptime")
+
+	edge.stop(t)
+	assert.Contains(t, edge.proc.Log(), "Shutdown complete")
+}
+
+func assertSameTraces(t *testing.T, want, got ptrace.Traces) {
+	t.Helper()
+	m := &ptrace.JSONMarshaler{}
+	w, err := m.MarshalTraces(want)
+	require.NoError(t, err)
+	g, err := m.MarshalTraces(got)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(w), string(g))
+}
+
+func assertSameMetrics(t *testing.T, want, got pmetric.Metrics) {
+	t.Helper()
+	m := &pmetric.JSONMarshaler{}
+	w, err := m.MarshalMetrics(want)
+	require.NoError(t, err)
+	g, err := m.MarshalMetrics(got)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(w), string(g))
+}
+
+func assertSameLogs(t *testing.T, want, got plog.Logs) {
+	t.Helper()
+	m := &plog.JSONMarshaler{}
+	w, err := m.MarshalLogs(want)
+	require.NoError(t, err)
+	g, err := m.MarshalLogs(got)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(w), string(g))
+}

@@ -1,0 +1,48 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fieldcol/fieldcol/internal/otlpsink"
+	"github.com/fieldcol/fieldcol/internal/promtest"
+)
+
+// The gateway accepts OTLP from the fleet and a real Prometheus scrapes what it serves,
+// including the RED metrics it derives from spans.
+func TestGatewayAcceptsOTLPAndPrometheusScrapes(t *testing.T) {
+	gw := startCollector(t, binary(t, "fieldcol-gateway"), []string{shipped("distributions/gateway/config.yaml")})
+	prom := promtest.Start(t, promtest.Options{ScrapeTargets: []string{gw.metrics}})
+
+	client, err := otlpsink.Dial(gw.otlpGRPC)
+	require.NoError(t, err)
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	run := t.Name()
+	require.NoError(t, client.SendMetrics(ctx, sampleMetrics(run)))
+	require.NoError(t, client.SendTraces(ctx, sampleTraces(run)))
+	require.NoError(t, client.SendLogs(ctx, sampleLogs(run)))
+
+	got := prom.WaitFor(t, `e2e_belt_speed_meters_per_second{belt="b1"}`, 60*time.Second)
+	require.Len(t, got, 1)
+	assert.Equal(t, 0.75, got[0].Value)
+	assert.Equal(t, "conveyor-app", got[0].Labels["service_name"])
+
+	pallets := prom.WaitFor(t, `e2e_pallets_total`, 30*time.Second)
+	assert.Equal(t, 1234.0, pallets[0].Value)
+
+	// span_metrics turns the three spans (one an error) into calls per status.
+	calls := prom.WaitFor(t, `sum by (status_code) (traces_span_metrics_calls_total{service_name="conveyor-app"})`, 60*time.Second)
+	byStatus := map[string]float64{}
+	for _, s := range calls {
+		byStatus[s.Labels["status_code"]] = s.Value
+	}
+	assert.Equal(t, map[string]float64{"STATUS_CODE_UNSET": 2, "STATUS_CODE_ERROR": 1}, byStatus)
+
+	gw.stop(t)
+}

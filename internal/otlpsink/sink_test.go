@@ -1,0 +1,48 @@
+package otlpsink
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+func TestSinkRecordsAndRefuses(t *testing.T) {
+	sink := Start(t)
+	c, err := Dial(sink.Addr)
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	td := ptrace.NewTraces()
+	td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName("op")
+	require.NoError(t, c.SendTraces(ctx, td))
+	md := pmetric.NewMetrics()
+	md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptyGauge().DataPoints().AppendEmpty().SetIntValue(7)
+	require.NoError(t, c.SendMetrics(ctx, md))
+	ld := plog.NewLogs()
+	ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr("hello")
+	require.NoError(t, c.SendLogs(ctx, ld))
+
+	assert.Equal(t, 1, sink.SpanCount())
+	assert.Equal(t, 1, sink.DataPointCount())
+	assert.Equal(t, 1, sink.LogRecordCount())
+	assert.Equal(t, "op", sink.Traces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Name())
+
+	sink.Refuse(codes.InvalidArgument)
+	err = c.SendLogs(ctx, ld)
+	assert.Equal(t, codes.InvalidArgument, status.Code(err))
+	assert.Equal(t, 1, sink.LogRecordCount())
+
+	sink.Refuse(codes.OK)
+	require.NoError(t, c.SendLogs(ctx, ld))
+	assert.Equal(t, 2, sink.LogRecordCount())
+}
