@@ -1,0 +1,67 @@
+package hardwarereceiver // import "github.com/fieldcol/fieldcol/receivers/hardwarereceiver"
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+
+	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/receivers/hardwarereceiver/internal/metadata"
+)
+
+// Config is the hardware receiver's configuration.
+type Config struct {
+	// CollectionInterval is how often every device is read (default 10s).
+	CollectionInterval time.Duration `mapstructure:"collection_interval"`
+	// InitialDelay is the wait before the first scrape (default 1s).
+	InitialDelay time.Duration `mapstructure:"initial_delay"`
+	// FailAfter is how many consecutive failed reads turn hw.status from degraded to
+	// failed (default 3).
+	FailAfter int `mapstructure:"fail_after"`
+	// ControlLoop is the id of the controlloop extension whose telemetry this receiver
+	// bridges (e.g. "controlloop" or "controlloop/oven"); empty means none.
+	ControlLoop string `mapstructure:"controlloop"`
+	// Config holds backend, timeout, devices and sim.
+	hardware.Config `mapstructure:",squash"`
+	// MetricsBuilderConfig enables or disables each hw.* metric.
+	metadata.MetricsBuilderConfig `mapstructure:",squash"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+// Validate checks the configuration; every message names the key.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.CollectionInterval <= 0 {
+		errs = append(errs, fmt.Errorf("collection_interval: must be positive, got %s", c.CollectionInterval))
+	}
+	if c.InitialDelay < 0 {
+		errs = append(errs, fmt.Errorf("initial_delay: must not be negative, got %s", c.InitialDelay))
+	}
+	if c.FailAfter < 1 {
+		errs = append(errs, fmt.Errorf("fail_after: must be at least 1, got %d", c.FailAfter))
+	}
+	if c.ControlLoop != "" {
+		if _, err := c.controlLoopID(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := c.Config.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Timeout >= c.CollectionInterval && c.CollectionInterval > 0 {
+		errs = append(errs, fmt.Errorf("timeout: the per-read timeout (%s) must be shorter than collection_interval (%s)", c.Timeout, c.CollectionInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// controlLoopID parses the controlloop key.
+func (c *Config) controlLoopID() (component.ID, error) {
+	var id component.ID
+	if err := id.UnmarshalText([]byte(c.ControlLoop)); err != nil {
+		return id, fmt.Errorf("controlloop: %q is not a component id (type or type/name): %w", c.ControlLoop, err)
+	}
+	return id, nil
+}
