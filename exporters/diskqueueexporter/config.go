@@ -1,0 +1,152 @@
+package diskqueueexporter
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configgrpc"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configretry"
+
+	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/queue"
+)
+
+// Config of the diskqueue exporter.
+type Config struct {
+	// Directory holds one sub-directory per exporter id and signal.
+	Directory string `mapstructure:"directory"`
+	// MaxSize bounds the bytes of each signal's queue.
+	MaxSize int64 `mapstructure:"max_size"`
+	// SegmentSize is the size at which a new segment file starts.
+	SegmentSize int64 `mapstructure:"segment_size"`
+	// Fsync is batch, always or never.
+	Fsync string `mapstructure:"fsync"`
+	// FsyncInterval is how long a group commit waits for more batches (fsync: batch).
+	FsyncInterval time.Duration `mapstructure:"fsync_interval"`
+	// WhenFull is block, drop_oldest or drop_newest.
+	WhenFull string `mapstructure:"when_full"`
+	// MaxAge drops records older than this instead of sending them; 0 keeps them.
+	MaxAge time.Duration `mapstructure:"max_age"`
+	// Compression of records on disk: none or zstd.
+	Compression string `mapstructure:"compression"`
+
+	// Protocol is http or grpc; the matching block configures the client.
+	Protocol string                  `mapstructure:"protocol"`
+	HTTP     confighttp.ClientConfig `mapstructure:"http"`
+	GRPC     configgrpc.ClientConfig `mapstructure:"grpc"`
+	// RetryConfig shapes the wait between attempts; a retryable failure is retried until
+	// it succeeds or the records pass max_age.
+	RetryConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
+	// NumConsumers is the number of batches in flight per signal.
+	NumConsumers int `mapstructure:"num_consumers"`
+	// SendBatchMaxBytes caps the records merged into one export request.
+	SendBatchMaxBytes int `mapstructure:"send_batch_max_bytes"`
+	// Timeout of one export request.
+	Timeout time.Duration `mapstructure:"timeout"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+const (
+	fsyncBatch  = "batch"
+	fsyncAlways = "always"
+	fsyncNever  = "never"
+
+	fullBlock      = "block"
+	fullDropOldest = "drop_oldest"
+	fullDropNewest = "drop_newest"
+
+	compressionNone = "none"
+	compressionZstd = "zstd"
+
+	protocolHTTP = "http"
+	protocolGRPC = "grpc"
+)
+
+// Validate checks the configuration; every message names its key.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if cfg.Directory == "" {
+		errs = append(errs, errors.New("directory must not be empty"))
+	}
+	if cfg.SegmentSize <= 0 {
+		errs = append(errs, fmt.Errorf("segment_size must be positive, got %d", cfg.SegmentSize))
+	}
+	if cfg.MaxSize < 2*cfg.SegmentSize {
+		// Space is freed a segment at a time, so less than two would leave no room to write
+		// while the oldest segment is still being sent.
+		errs = append(errs, fmt.Errorf("max_size (%d) must be at least twice segment_size (%d)", cfg.MaxSize, cfg.SegmentSize))
+	}
+	if _, err := cfg.syncPolicy(); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.FsyncInterval < 0 {
+		errs = append(errs, fmt.Errorf("fsync_interval must not be negative, got %s", cfg.FsyncInterval))
+	}
+	if _, err := cfg.fullPolicy(); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.MaxAge < 0 {
+		errs = append(errs, fmt.Errorf("max_age must not be negative, got %s", cfg.MaxAge))
+	}
+	if _, err := cfg.compression(); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Protocol != protocolHTTP && cfg.Protocol != protocolGRPC {
+		errs = append(errs, fmt.Errorf("protocol must be %q or %q, got %q", protocolHTTP, protocolGRPC, cfg.Protocol))
+	}
+	if cfg.NumConsumers < 1 {
+		errs = append(errs, fmt.Errorf("num_consumers must be at least 1, got %d", cfg.NumConsumers))
+	}
+	if cfg.SendBatchMaxBytes <= 0 {
+		errs = append(errs, fmt.Errorf("send_batch_max_bytes must be positive, got %d", cfg.SendBatchMaxBytes))
+	}
+	if cfg.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("timeout must not be negative, got %s", cfg.Timeout))
+	}
+	return errors.Join(errs...)
+}
+
+func (cfg *Config) syncPolicy() (queue.SyncPolicy, error) {
+	switch cfg.Fsync {
+	case fsyncBatch:
+		return queue.SyncBatch, nil
+	case fsyncAlways:
+		return queue.SyncAlways, nil
+	case fsyncNever:
+		return queue.SyncNever, nil
+	}
+	return 0, fmt.Errorf("fsync must be %q, %q or %q, got %q", fsyncBatch, fsyncAlways, fsyncNever, cfg.Fsync)
+}
+
+func (cfg *Config) fullPolicy() (queue.FullPolicy, error) {
+	switch cfg.WhenFull {
+	case fullBlock:
+		return queue.Block, nil
+	case fullDropOldest:
+		return queue.DropOldest, nil
+	case fullDropNewest:
+		return queue.DropNewest, nil
+	}
+	return 0, fmt.Errorf("when_full must be %q, %q or %q, got %q", fullBlock, fullDropOldest, fullDropNewest, cfg.WhenFull)
+}
+
+func (cfg *Config) compression() (queue.Compression, error) {
+	switch cfg.Compression {
+	case compressionNone, "":
+		return queue.CompressionNone, nil
+	case compressionZstd:
+		return queue.CompressionZstd, nil
+	}
+	return 0, fmt.Errorf("compression must be %q or %q, got %q", compressionNone, compressionZstd, cfg.Compression)
+}
+
+// endpoint is the configured endpoint of the chosen protocol; empty means hold mode.
+func (cfg *Config) endpoint() string {
+	if cfg.Protocol == protocolGRPC {
+		return cfg.GRPC.Endpoint
+	}
+	return cfg.HTTP.Endpoint
+}

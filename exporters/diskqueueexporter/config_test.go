@@ -1,0 +1,68 @@
+package diskqueueexporter
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/metadata"
+)
+
+func TestLoadConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+
+	full := createDefaultConfig().(*Config)
+	full.Directory = "/var/lib/fieldcol/dq"
+	full.MaxSize = 256 << 20
+	full.SegmentSize = 8 << 20
+	full.Fsync = "always"
+	full.FsyncInterval = 5 * time.Millisecond
+	full.WhenFull = "drop_oldest"
+	full.MaxAge = 24 * time.Hour
+	full.Compression = "zstd"
+	full.Protocol = "grpc"
+	full.GRPC.Endpoint = "gateway.example.com:4317"
+	full.GRPC.TLS.Insecure = true
+	full.NumConsumers = 2
+	full.SendBatchMaxBytes = 1 << 20
+	full.Timeout = 10 * time.Second
+
+	tests := []struct {
+		name    string
+		want    *Config
+		wantErr string
+	}{
+		{name: "", want: createDefaultConfig().(*Config)},
+		{name: "full", want: full},
+		{name: "bad_fsync", wantErr: `fsync must be "batch", "always" or "never", got "sometimes"`},
+		{name: "bad_when_full", wantErr: `when_full must be "block", "drop_oldest" or "drop_newest", got "wait"`},
+		{name: "bad_sizes", wantErr: "max_size (1000) must be at least twice segment_size (1000)"},
+		{name: "bad_protocol", wantErr: `protocol must be "http" or "grpc", got "udp"`},
+		{name: "bad_compression", wantErr: `compression must be "none" or "zstd", got "lz4"`},
+		{name: "no_directory", wantErr: "directory must not be empty"},
+		{name: "bad_consumers", wantErr: "num_consumers must be at least 1, got 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig()
+			sub, err := cm.Sub(component.NewIDWithName(metadata.Type, tt.name).String())
+			require.NoError(t, err)
+			require.NoError(t, sub.Unmarshal(cfg))
+			err = confmap.Validate(cfg)
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, cfg)
+		})
+	}
+}

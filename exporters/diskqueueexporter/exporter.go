@@ -1,0 +1,361 @@
+package diskqueueexporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.opentelemetry.io/collector/pipeline"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/metadata"
+	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/otlpsend"
+	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/queue"
+	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/wal"
+)
+
+// diskQueueExporter is one signal's queue plus the senders that drain it.
+type diskQueueExporter struct {
+	cfg    *Config
+	set    exporter.Settings
+	signal pipeline.Signal
+	// fs is the file layer; tests swap in a fault-injecting one.
+	fs wal.FS
+
+	q         *queue.Queue
+	sender    otlpsend.Sender
+	telemetry *metadata.TelemetryBuilder
+	signalSet metric.MeasurementOption
+
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	lastSuccess atomic.Int64 // unix nanoseconds
+}
+
+func newExporter(cfg *Config, set exporter.Settings, signal pipeline.Signal) *diskQueueExporter {
+	return &diskQueueExporter{
+		cfg:       cfg,
+		set:       set,
+		signal:    signal,
+		fs:        wal.OSFS{},
+		signalSet: metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal.String()))),
+	}
+}
+
+// queueDir keeps exporters and signals apart: two diskqueue exporters (or the three signals
+// of one) never share a WAL.
+func (e *diskQueueExporter) queueDir() string {
+	id := strings.NewReplacer("/", "_", "\\", "_", ":", "_").Replace(e.set.ID.String())
+	return filepath.Join(e.cfg.Directory, id, e.signal.String())
+}
+
+func (e *diskQueueExporter) start(ctx context.Context, host component.Host) error {
+	tb, err := metadata.NewTelemetryBuilder(e.set.TelemetrySettings)
+	if err != nil {
+		return fmt.Errorf("creating the diskqueue telemetry: %w", err)
+	}
+	e.telemetry = tb
+	syncPolicy, _ := e.cfg.syncPolicy()
+	fullPolicy, _ := e.cfg.fullPolicy()
+	compression, _ := e.cfg.compression()
+	q, err := queue.Open(queue.Config{
+		Dir:          e.queueDir(),
+		FS:           e.fs,
+		SegmentSize:  e.cfg.SegmentSize,
+		MaxSize:      e.cfg.MaxSize,
+		Sync:         syncPolicy,
+		SyncInterval: e.cfg.FsyncInterval,
+		WhenFull:     fullPolicy,
+		MaxAge:       e.cfg.MaxAge,
+		Compression:  compression,
+		Logger:       e.set.Logger,
+		Events:       (*queueEvents)(e),
+	})
+	if err != nil {
+		tb.Shutdown()
+		return fmt.Errorf("opening the disk queue in directory %s: %w", e.queueDir(), err)
+	}
+	e.q = q
+	if err := e.registerGauges(); err != nil {
+		return errors.Join(err, e.closeQueue())
+	}
+	if e.cfg.endpoint() == "" {
+		e.set.Logger.Warn("diskqueue has no endpoint: records are kept on disk (bounded by max_size and when_full) and forwarded after a restart with an endpoint",
+			zap.String("signal", e.signal.String()), zap.String("directory", e.queueDir()))
+		return nil
+	}
+	userAgent := fmt.Sprintf("%s/%s (%s/%s)", e.set.BuildInfo.Description, e.set.BuildInfo.Version, runtime.GOOS, runtime.GOARCH)
+	signal := otlpsend.Signal(e.signal.String())
+	if e.cfg.Protocol == protocolGRPC {
+		e.sender, err = otlpsend.NewGRPC(ctx, &e.cfg.GRPC, signal, host, e.set.TelemetrySettings, userAgent)
+	} else {
+		e.sender, err = otlpsend.NewHTTP(ctx, &e.cfg.HTTP, signal, host, e.set.TelemetrySettings, userAgent)
+	}
+	if err != nil {
+		return errors.Join(err, e.closeQueue())
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	for range e.cfg.NumConsumers {
+		e.wg.Add(1)
+		go e.consume(runCtx)
+	}
+	return nil
+}
+
+func (e *diskQueueExporter) registerGauges() error {
+	return errors.Join(
+		e.telemetry.RegisterExporterDiskqueueSizeCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(e.q.Stats().Size, e.signalObserve())
+			return nil
+		}),
+		e.telemetry.RegisterExporterDiskqueueRecordsCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(e.q.Stats().Records, e.signalObserve())
+			return nil
+		}),
+		e.telemetry.RegisterExporterDiskqueueOldestAgeCallback(func(_ context.Context, o metric.Float64Observer) error {
+			age := 0.0
+			if st := e.q.Stats(); !st.Oldest.IsZero() {
+				age = max(0, time.Since(st.Oldest).Seconds())
+			}
+			o.Observe(age, e.signalObserve())
+			return nil
+		}),
+		e.telemetry.RegisterExporterDiskqueueSendLastSuccessCallback(func(_ context.Context, o metric.Float64Observer) error {
+			o.Observe(float64(e.lastSuccess.Load())/1e9, e.signalObserve())
+			return nil
+		}),
+	)
+}
+
+func (e *diskQueueExporter) signalObserve() metric.ObserveOption {
+	return metric.WithAttributes(attribute.String("signal", e.signal.String()))
+}
+
+func (e *diskQueueExporter) shutdown(context.Context) error {
+	if e.cancel != nil {
+		e.cancel()
+	}
+	e.wg.Wait()
+	var errs []error
+	if e.sender != nil {
+		errs = append(errs, e.sender.Close())
+	}
+	errs = append(errs, e.closeQueue())
+	return errors.Join(errs...)
+}
+
+func (e *diskQueueExporter) closeQueue() error {
+	var err error
+	if e.q != nil {
+		err = e.q.Close()
+	}
+	if e.telemetry != nil {
+		e.telemetry.Shutdown()
+	}
+	return err
+}
+
+func (e *diskQueueExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
+	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	if err != nil {
+		return consumererror.NewPermanent(err)
+	}
+	return e.enqueue(ctx, body)
+}
+
+func (e *diskQueueExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
+	body, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	if err != nil {
+		return consumererror.NewPermanent(err)
+	}
+	return e.enqueue(ctx, body)
+}
+
+func (e *diskQueueExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+	body, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
+	if err != nil {
+		return consumererror.NewPermanent(err)
+	}
+	return e.enqueue(ctx, body)
+}
+
+// enqueue returns only once the batch is durable per the fsync policy (or was dropped and
+// counted by when_full), which is what makes an upstream acknowledgement trustworthy.
+func (e *diskQueueExporter) enqueue(ctx context.Context, body []byte) error {
+	err := e.q.Append(ctx, body)
+	switch {
+	case err == nil:
+		e.telemetry.ExporterDiskqueueEnqueued.Add(ctx, 1, e.signalSet)
+		return nil
+	case errors.Is(err, queue.ErrDropped):
+		return nil
+	case errors.Is(err, queue.ErrTooLarge):
+		return consumererror.NewPermanent(err)
+	default:
+		return err
+	}
+}
+
+// consume drains the queue: read a batch, merge its records into one export request, send
+// it until the receiver takes it (or rejects it for good), then acknowledge it.
+func (e *diskQueueExporter) consume(ctx context.Context) {
+	defer e.wg.Done()
+	bo := newBackoff(e.cfg)
+	for {
+		b, err := e.q.Read(ctx, e.cfg.SendBatchMaxBytes)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, queue.ErrClosed) {
+				return
+			}
+			e.set.Logger.Warn("diskqueue could not read from the queue; retrying", zap.Error(err))
+			if !sleep(ctx, bo.next()) {
+				return
+			}
+			continue
+		}
+		if !e.deliver(ctx, b, bo) {
+			return
+		}
+	}
+}
+
+// deliver sends one batch. It returns false when the exporter is shutting down, leaving the
+// batch unacknowledged so it is sent again after the restart.
+func (e *diskQueueExporter) deliver(ctx context.Context, b *queue.Batch, bo *backoff) bool {
+	// OTLP export requests have only repeated fields at the top level, so concatenated
+	// encodings decode as one request holding all of them: merging costs one copy.
+	size := 0
+	for _, r := range b.Records {
+		size += len(r)
+	}
+	body := make([]byte, 0, size)
+	for _, r := range b.Records {
+		body = append(body, r...)
+	}
+	n := int64(len(b.Records))
+	bo.reset()
+	for {
+		sendCtx, cancel := ctx, context.CancelFunc(func() {})
+		if e.cfg.Timeout > 0 {
+			sendCtx, cancel = context.WithTimeout(ctx, e.cfg.Timeout)
+		}
+		err := e.sender.Send(sendCtx, body)
+		cancel()
+		switch {
+		case err == nil:
+			e.telemetry.ExporterDiskqueueSent.Add(ctx, n, e.signalSet)
+			e.lastSuccess.Store(time.Now().UnixNano())
+			e.q.Ack(b)
+			return true
+		case otlpsend.IsRejected(err):
+			e.set.Logger.Error("diskqueue batch rejected by the receiver; dropping it", zap.Int64("records", n), zap.Error(err))
+			e.Dropped(queue.Reason("rejected"), n)
+			e.q.Ack(b)
+			return true
+		case ctx.Err() != nil:
+			return false
+		case e.cfg.MaxAge > 0 && time.Since(b.Newest) > e.cfg.MaxAge:
+			e.set.Logger.Warn("diskqueue batch expired while retrying; dropping it", zap.Int64("records", n), zap.Error(err))
+			e.Dropped(queue.ReasonExpired, n)
+			e.q.Ack(b)
+			return true
+		}
+		wait := max(bo.next(), otlpsend.Throttle(err))
+		e.set.Logger.Debug("diskqueue send failed; retrying", zap.Duration("wait", wait), zap.Error(err))
+		if !sleep(ctx, wait) {
+			return false
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// backoff is exponential with jitter per retry_on_failure; it never gives up (a durable
+// queue keeps retrying until max_age), so max_elapsed_time is not used. With retry disabled
+// the wait stays at initial_interval.
+type backoff struct {
+	initial, maxWait time.Duration
+	multiplier, jitter float64
+	grow               bool
+	cur                time.Duration
+}
+
+func newBackoff(cfg *Config) *backoff {
+	r := cfg.RetryConfig
+	b := &backoff{initial: r.InitialInterval, maxWait: r.MaxInterval, multiplier: r.Multiplier, jitter: r.RandomizationFactor, grow: r.Enabled}
+	if b.initial <= 0 {
+		b.initial = time.Second
+	}
+	if b.maxWait < b.initial {
+		b.maxWait = b.initial
+	}
+	if b.multiplier < 1 {
+		b.multiplier = 1
+	}
+	b.reset()
+	return b
+}
+
+func (b *backoff) reset() { b.cur = b.initial }
+
+func (b *backoff) next() time.Duration {
+	d := b.cur
+	if b.grow {
+		b.cur = min(time.Duration(float64(b.cur)*b.multiplier), b.maxWait)
+	}
+	if b.jitter > 0 {
+		delta := b.jitter * float64(d)
+		d = time.Duration(float64(d) - delta + rand.Float64()*2*delta) //nolint:gosec // jitter needs no crypto
+	}
+	return max(d, time.Millisecond)
+}
+
+// queueEvents turns the queue's events into the contract's telemetry.
+type queueEvents diskQueueExporter
+
+func (q *queueEvents) Dropped(reason queue.Reason, records int64) {
+	(*diskQueueExporter)(q).Dropped(reason, records)
+}
+
+func (q *queueEvents) WriteFailed(errorType string) {
+	q.telemetry.ExporterDiskqueueWriteErrors.Add(context.Background(), 1,
+		metric.WithAttributes(attribute.String("error.type", errorType)))
+}
+
+func (q *queueEvents) Synced(d time.Duration) {
+	q.telemetry.ExporterDiskqueueFsyncDuration.Record(context.Background(), d.Seconds())
+}
+
+// Dropped counts records dropped for reason.
+func (e *diskQueueExporter) Dropped(reason queue.Reason, records int64) {
+	e.telemetry.ExporterDiskqueueDropped.Add(context.Background(), records,
+		metric.WithAttributes(attribute.String("signal", e.signal.String()), attribute.String("reason", string(reason))))
+}

@@ -1,0 +1,101 @@
+package wal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Position is a place in the log: the segment (by its first sequence number), the byte
+// offset of a record boundary in it, and the sequence number of the record found there.
+type Position struct {
+	Segment uint64
+	Offset  int64
+	Seq     uint64
+}
+
+// Less orders positions by sequence number, then offset.
+func (p Position) Less(o Position) bool {
+	if p.Seq != o.Seq {
+		return p.Seq < o.Seq
+	}
+	return p.Offset < o.Offset
+}
+
+const (
+	checkpointName = "checkpoint"
+	checkpointTmp  = "checkpoint.tmp"
+	checkpointSize = 4 + 8 + 8 + 8 + 4
+)
+
+var checkpointMagic = [4]byte{'D', 'Q', 'C', '1'}
+
+// ErrNoCheckpoint means the directory has no checkpoint yet.
+var ErrNoCheckpoint = errors.New("wal: no checkpoint")
+
+// ErrBadCheckpoint means the checkpoint file exists but cannot be trusted.
+var ErrBadCheckpoint = errors.New("wal: checkpoint is corrupt")
+
+// WriteCheckpoint stores p atomically: write a temporary file, fsync it, rename it over the
+// old checkpoint and fsync the directory, so a crash leaves either the old or the new one.
+func WriteCheckpoint(fsys FS, dir string, p Position) error {
+	var buf [checkpointSize]byte
+	copy(buf[0:4], checkpointMagic[:])
+	binary.LittleEndian.PutUint64(buf[4:12], p.Segment)
+	binary.LittleEndian.PutUint64(buf[12:20], uint64(p.Offset))
+	binary.LittleEndian.PutUint64(buf[20:28], p.Seq)
+	binary.LittleEndian.PutUint32(buf[28:32], crc32.Checksum(buf[:28], castagnoli))
+
+	tmp := filepath.Join(dir, checkpointTmp)
+	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("wal: creating checkpoint: %w", err)
+	}
+	if _, err := f.Write(buf[:]); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("wal: writing checkpoint: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("wal: syncing checkpoint: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("wal: closing checkpoint: %w", err)
+	}
+	if err := fsys.Rename(tmp, filepath.Join(dir, checkpointName)); err != nil {
+		return fmt.Errorf("wal: renaming checkpoint: %w", err)
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		return fmt.Errorf("wal: syncing directory after checkpoint: %w", err)
+	}
+	return nil
+}
+
+// ReadCheckpoint loads the checkpoint. It returns ErrNoCheckpoint when there is none and an
+// error wrapping ErrBadCheckpoint when it is truncated or fails its checksum.
+func ReadCheckpoint(fsys FS, dir string) (Position, error) {
+	f, err := fsys.OpenFile(filepath.Join(dir, checkpointName), os.O_RDONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return Position{}, ErrNoCheckpoint
+	}
+	if err != nil {
+		return Position{}, fmt.Errorf("wal: opening checkpoint: %w", err)
+	}
+	defer f.Close()
+	var buf [checkpointSize]byte
+	if _, err := io.ReadFull(f, buf[:]); err != nil {
+		return Position{}, fmt.Errorf("%w: %v", ErrBadCheckpoint, err)
+	}
+	if [4]byte(buf[0:4]) != checkpointMagic || crc32.Checksum(buf[:28], castagnoli) != binary.LittleEndian.Uint32(buf[28:32]) {
+		return Position{}, fmt.Errorf("%w: bad magic or checksum", ErrBadCheckpoint)
+	}
+	return Position{
+		Segment: binary.LittleEndian.Uint64(buf[4:12]),
+		Offset:  int64(binary.LittleEndian.Uint64(buf[12:20])),
+		Seq:     binary.LittleEndian.Uint64(buf[20:28]),
+	}, nil
+}
