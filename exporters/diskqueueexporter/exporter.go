@@ -302,7 +302,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // queue keeps retrying until max_age), so max_elapsed_time is not used. With retry disabled
 // the wait stays at initial_interval.
 type backoff struct {
-	initial, maxWait time.Duration
+	initial, maxWait   time.Duration
 	multiplier, jitter float64
 	grow               bool
 	cur                time.Duration
