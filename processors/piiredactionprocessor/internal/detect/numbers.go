@@ -1,0 +1,350 @@
+package detect
+
+// group is one run of digits inside a number token such as "+44 (0)20 7946-0958".
+type group struct {
+	start, end int  // the digits are s[start:end]
+	sep        byte // separator before the group: 0 for the first, ')' right after a parenthesis
+	paren      bool // the digits were written inside parentheses
+}
+
+const maxGroups = 12
+
+// scanNumber reads the number token whose first digit is at the word start i, classifies the
+// longest runs of its groups as IPv4, card, SSN or phone, and returns the end of the token so
+// the caller skips it. A token is split only at spaces and slashes: a run joined by '-' or '.'
+// (a UUID, a date, a version) is one identifier and is judged as a whole.
+func scanNumber(s string, i int, set Set, dst []Match) ([]Match, int) {
+	n := len(s)
+	p := i
+	if i > 0 && (s[i-1] == '+' || s[i-1] == '(') {
+		p = i - 1
+	}
+	if p > 0 {
+		prev := s[p-1]
+		if isWord(prev) {
+			return dst, skipNumberish(s, i)
+		}
+		// "v1.10.0.0.1", "ABC-555-123-4567" and "1,234,567" continue an identifier or a number
+		// that started before this word.
+		if (prev == '.' || prev == '-' || prev == ':') && p >= 2 && isWord(s[p-2]) {
+			return dst, skipNumberish(s, i)
+		}
+		if prev == ',' && p >= 2 && isDigit(s[p-2]) {
+			return dst, skipNumberish(s, i)
+		}
+	}
+
+	var gs [maxGroups]group
+	ng := 0
+	pos := p
+	plus := false
+	if s[pos] == '+' {
+		plus = true
+		pos++
+	}
+	var sep byte
+	for ng < maxGroups {
+		q := pos
+		open := false
+		if q < n && s[q] == '(' {
+			open = true
+			q++
+		}
+		ds := q
+		for q < n && isDigit(s[q]) {
+			q++
+		}
+		if q == ds {
+			break
+		}
+		g := group{start: ds, end: q, sep: sep, paren: open}
+		if open {
+			if q >= n || s[q] != ')' {
+				break
+			}
+			q++
+		}
+		gs[ng] = g
+		ng++
+		pos = q
+		if pos >= n {
+			break
+		}
+		c := s[pos]
+		if (c == ' ' || c == '-' || c == '.' || c == '/') && pos+1 < n && (isDigit(s[pos+1]) || s[pos+1] == '(') {
+			sep = c
+			pos++
+			continue
+		}
+		if open && (isDigit(c) || c == '(') {
+			sep = ')'
+			continue
+		}
+		break
+	}
+	if ng == 0 {
+		return dst, skipNumberish(s, i)
+	}
+	end := gs[ng-1].end
+	if gs[ng-1].paren {
+		end++
+	}
+	tokenEnd := end
+	if end < n {
+		c := s[end]
+		switch {
+		case isWord(c):
+			// "2025-12-17T10", "35ms": the last group belongs to a word.
+			ng--
+		case c == ':' && end+1 < n && isDigit(s[end+1]) && ng >= 2 && gs[ng-1].sep == ' ':
+			// "01.12.2025 10:30": the last group is an hour.
+			ng--
+		case c == '@':
+			// The local part of an email; the email detector owns it.
+			return dst, tokenEnd
+		}
+	}
+
+	for a := 0; a < ng; {
+		if a > 0 && gs[a].sep != ' ' && gs[a].sep != '/' {
+			a++
+			continue
+		}
+		found := false
+		for b := ng - 1; b >= a; b-- {
+			if b < ng-1 && gs[b+1].sep != ' ' && gs[b+1].sep != '/' {
+				continue
+			}
+			start := gs[a].start
+			if gs[a].paren {
+				start--
+			}
+			if a == 0 && plus {
+				start = p
+			}
+			k, ok := classifyNumber(s, gs[a:b+1], a == 0 && plus, start, set)
+			if !ok {
+				continue
+			}
+			mend := gs[b].end
+			if gs[b].paren {
+				mend++
+			}
+			dst = add(dst, start, mend, k)
+			a = b + 1
+			found = true
+			break
+		}
+		if !found {
+			a++
+		}
+	}
+	return dst, tokenEnd
+}
+
+// skipNumberish returns the end of the digit-and-dot run at i so the word loop does not start
+// again in its middle.
+func skipNumberish(s string, i int) int {
+	for i < len(s) && (isWord(s[i]) || ((s[i] == '.' || s[i] == '-') && i+1 < len(s) && isWord(s[i+1]))) {
+		i++
+	}
+	return i
+}
+
+func classifyNumber(s string, gs []group, plus bool, start int, set Set) (Kind, bool) {
+	digits := 0
+	anyParen := false
+	var seps uint8 // bit set of separators used
+	for j, g := range gs {
+		digits += g.end - g.start
+		if g.paren {
+			anyParen = true
+		}
+		if j > 0 {
+			seps |= sepBit(g.sep)
+		}
+	}
+	ng := len(gs)
+	first := s[gs[0].start]
+
+	if ng == 4 && !plus && !anyParen && seps == sepBit('.') {
+		if set.Has(IPv4) && isOctets(s, gs) && !versionContext(s, start) {
+			return IPv4, true
+		}
+		return 0, false
+	}
+	if ng == 2 && seps == sepBit('.') {
+		return 0, false // a decimal number
+	}
+	// A card-shaped number is judged by the card rules alone, so that 16 digits failing Luhn
+	// are never reported as anything else.
+	if !plus && !anyParen && digits >= 13 && (seps == 0 || seps == sepBit(' ') || seps == sepBit('-')) && ng <= 5 {
+		if digits <= 19 && set.Has(CreditCard) && first >= '2' && first <= '6' && cardGroups(gs) && luhn(s, gs) {
+			return CreditCard, true
+		}
+		return 0, false
+	}
+	if set.Has(SSN) && !plus && !anyParen {
+		if ng == 3 && (seps == sepBit('-') || seps == sepBit(' ')) &&
+			gs[0].end-gs[0].start == 3 && gs[1].end-gs[1].start == 2 && gs[2].end-gs[2].start == 4 &&
+			!allZero(s[gs[0].start:gs[0].end]) && !allZero(s[gs[1].start:gs[1].end]) && !allZero(s[gs[2].start:gs[2].end]) {
+			return SSN, true
+		}
+		if ng == 1 && digits == 9 && ssnContext(s, start) {
+			return SSN, true
+		}
+	}
+	if set.Has(Phone) && isPhone(s, gs, plus, digits, seps) {
+		return Phone, true
+	}
+	return 0, false
+}
+
+func isPhone(s string, gs []group, plus bool, digits int, seps uint8) bool {
+	if seps&sepBit('.') != 0 && seps != sepBit('.') && seps != sepBit('.')|sepBit(')') {
+		return false // dots mixed with other separators: a date and time, a version list
+	}
+	ng := len(gs)
+	g0 := s[gs[0].start:gs[0].end]
+	if plus {
+		return digits >= 8 && digits <= 15
+	}
+	if len(g0) >= 3 && g0[0] == '0' && g0[1] == '0' && g0[2] != '0' {
+		return digits >= 10 && digits <= 17 // "00" international prefix
+	}
+	if gs[0].paren && len(g0) >= 2 && len(g0) <= 4 && digits >= 9 && digits <= 12 {
+		return true // "(555) 123-4567", "(030) 1234567", "(11) 91234-5678"
+	}
+	if len(g0) >= 2 && g0[0] == '0' && g0[1] != '0' && digits >= 9 && digits <= 12 && ng <= 6 {
+		return true // national trunk prefix: "020 7946 0958", "06 12 34 56 78", "03-1234-5678"
+	}
+	// North American Numbering Plan.
+	lens := [4]int{}
+	if ng <= 4 {
+		for j, g := range gs {
+			lens[j] = g.end - g.start
+		}
+	}
+	switch {
+	case ng == 3 && lens[0] == 3 && lens[1] == 3 && lens[2] == 4:
+		return g0[0] >= '2'
+	case ng == 4 && lens[0] == 1 && g0[0] == '1' && lens[1] == 3 && lens[2] == 3 && lens[3] == 4:
+		return s[gs[1].start] >= '2'
+	case ng == 1 && digits == 10:
+		return g0[0] >= '2' && g0[3] >= '2'
+	case ng == 1 && digits == 11 && g0[0] == '1':
+		return g0[1] >= '2' && g0[4] >= '2'
+	case ng == 3 && lens[0] == 3 && lens[1] == 4 && lens[2] == 4 && g0[0] == '1' && g0[1] >= '3' && seps != sepBit('.'):
+		return true // mainland China mobile: "138 0013 8000"
+	}
+	return false
+}
+
+func sepBit(c byte) uint8 {
+	switch c {
+	case ' ':
+		return 1
+	case '-':
+		return 2
+	case '.':
+		return 4
+	case '/':
+		return 8
+	case ')':
+		return 16
+	}
+	return 0
+}
+
+func isOctets(s string, gs []group) bool {
+	for _, g := range gs {
+		l := g.end - g.start
+		if l > 3 {
+			return false
+		}
+		v := 0
+		for k := g.start; k < g.end; k++ {
+			v = v*10 + int(s[k]-'0')
+		}
+		if v > 255 {
+			return false
+		}
+	}
+	return true
+}
+
+func cardGroups(gs []group) bool {
+	if len(gs) == 1 {
+		return true
+	}
+	for _, g := range gs {
+		if l := g.end - g.start; l < 3 || l > 8 {
+			return false
+		}
+	}
+	return true
+}
+
+// luhn checks the Luhn (mod 10) checksum over the digits of the groups.
+func luhn(s string, gs []group) bool {
+	sum := 0
+	double := false
+	for j := len(gs) - 1; j >= 0; j-- {
+		for k := gs[j].end - 1; k >= gs[j].start; k-- {
+			d := int(s[k] - '0')
+			if double {
+				d *= 2
+				if d > 9 {
+					d -= 9
+				}
+			}
+			sum += d
+			double = !double
+		}
+	}
+	return sum%10 == 0
+}
+
+func allZero(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '0' {
+			return false
+		}
+	}
+	return true
+}
+
+// versionContext reports whether the dotted quad starting at start follows a word that names a
+// version ("version 1.2.3.4", "fw=10.0.0.1"), so it is not reported as an IPv4 address.
+func versionContext(s string, start int) bool {
+	j := start
+	for k := 0; k < 3 && j > 0 && (isSpace(s[j-1]) || s[j-1] == '=' || s[j-1] == ':' || s[j-1] == '"' || s[j-1] == '\''); k++ {
+		j--
+	}
+	e := j
+	for j > 0 && e-j < 32 && (isWord(s[j-1]) || s[j-1] == '.' || s[j-1] == '-') {
+		j--
+	}
+	w := s[j:e]
+	if w == "" {
+		return false
+	}
+	for _, v := range versionWords {
+		if hasSuffixFold(w, v) {
+			return true
+		}
+	}
+	return equalFoldASCII(w, "v") || equalFoldASCII(w, "fw") || equalFoldASCII(w, "ver")
+}
+
+var versionWords = []string{"version", "release", "firmware", "build", "revision", "_ver", ".ver", "_fw", ".fw"}
+
+// ssnContext reports whether a bare nine-digit number follows a word that names an SSN.
+func ssnContext(s string, start int) bool {
+	from := start - 24
+	if from < 0 {
+		from = 0
+	}
+	w := s[from:start]
+	return containsFold(w, "ssn") || containsFold(w, "social security") || containsFold(w, "social_security")
+}

@@ -1,0 +1,314 @@
+package piiredactionprocessor // import "github.com/fieldcol/fieldcol/processors/piiredactionprocessor"
+
+import (
+	"context"
+	"encoding/hex"
+	"hash"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/fieldcol/fieldcol/processors/piiredactionprocessor/internal/detect"
+)
+
+// summaryAttribute lists per record which rules fired and how often, when summary is on.
+const summaryAttribute = "piiredaction.summary"
+
+// walker carries the scratch space of one ConsumeX call; walkers are pooled so that a batch
+// without personal data allocates nothing.
+type walker struct {
+	rs      *ruleSet
+	matches []detect.Match
+	out     []byte
+	canon   []byte
+	sum     []byte
+	mac     hash.Hash
+	counts  []int64 // rule*numActions+action, flushed to telemetry after each batch
+	rec     []int32 // per rule, for the summary of the current record
+	recHit  bool
+	drop    bool // the current record must be dropped
+}
+
+func newWalker(rs *ruleSet) *walker {
+	return &walker{
+		rs:      rs,
+		matches: make([]detect.Match, 0, 8),
+		counts:  make([]int64, len(rs.rules)*numActions),
+		rec:     make([]int32, len(rs.rules)),
+	}
+}
+
+func (w *walker) count(r int, a Action) {
+	w.counts[r*numActions+a.index()]++
+	if w.rs.summary {
+		w.rec[r]++
+		w.recHit = true
+	}
+}
+
+// beginRecord starts a span, log record, data point, scope or resource.
+func (w *walker) beginRecord() {
+	w.drop = false
+	if w.recHit {
+		clear(w.rec)
+		w.recHit = false
+	}
+}
+
+// endRecord writes the summary attribute of the record, if asked for.
+func (w *walker) endRecord(attrs pcommon.Map) {
+	if !w.rs.summary || !w.recHit {
+		return
+	}
+	var b strings.Builder
+	for r, n := range w.rec {
+		if n == 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(w.rs.rules[r].name)
+		b.WriteByte('=')
+		b.WriteString(strconv.Itoa(int(n)))
+	}
+	attrs.PutStr(summaryAttribute, b.String())
+}
+
+// flush records the batch's counts and resets them.
+func (w *walker) flush(ctx context.Context, p *piiProcessor, sig signal) {
+	for i, n := range w.counts {
+		if n == 0 {
+			continue
+		}
+		p.telemetry.ProcessorPiiredactionRedactions.Add(ctx, n, w.rs.addOpts[sig][i])
+		w.counts[i] = 0
+	}
+}
+
+// attrs redacts a map in place: allow-listed keys are skipped, keys owned by a rule have their
+// whole value handled, everything else is scanned (maps and slices recursively).
+func (w *walker) attrs(m pcommon.Map) {
+	if m.Len() == 0 {
+		return
+	}
+	m.RemoveIf(func(k string, v pcommon.Value) bool {
+		if w.drop {
+			return false
+		}
+		if _, ok := w.rs.allow[k]; ok {
+			return false
+		}
+		if r := w.rs.keyRule(k); r >= 0 {
+			return w.whole(v, r)
+		}
+		return w.value(v)
+	})
+}
+
+// value redacts v and reports whether it must be removed from its container.
+func (w *walker) value(v pcommon.Value) bool {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		out, verdict := w.text(v.Str())
+		switch verdict {
+		case verdictChanged:
+			v.SetStr(out)
+		case verdictRemove:
+			return true
+		}
+	case pcommon.ValueTypeMap:
+		w.attrs(v.Map())
+	case pcommon.ValueTypeSlice:
+		sl := v.Slice()
+		sl.RemoveIf(func(e pcommon.Value) bool {
+			return !w.drop && w.value(e)
+		})
+	}
+	return false
+}
+
+// whole applies rule r to the entire value of a key rule (resident_name, password, lat ...).
+func (w *walker) whole(v pcommon.Value, r int) bool {
+	ru := &w.rs.rules[r]
+	if v.Type() == pcommon.ValueTypeEmpty {
+		return false
+	}
+	switch ru.action {
+	case ActionDropRecord:
+		w.count(r, ru.action)
+		w.drop = true
+		return false
+	case ActionDropAttribute:
+		w.count(r, ru.action)
+		return true
+	}
+	var s string
+	if v.Type() == pcommon.ValueTypeStr {
+		s = v.Str()
+	} else {
+		s = v.AsString()
+	}
+	if w.redacted(s) {
+		return false
+	}
+	w.out = w.apply(w.out[:0], ru, s, ru.kind)
+	w.count(r, ru.action)
+	v.SetStr(string(w.out))
+	return false
+}
+
+type verdict int
+
+const (
+	verdictKeep verdict = iota
+	verdictChanged
+	verdictRemove
+)
+
+// text scans a string; the returned string is valid only when the verdict is verdictChanged.
+func (w *walker) text(s string) (string, verdict) {
+	rs := w.rs
+	ms := detect.Scan(s, rs.scan, w.matches[:0])
+	if len(rs.patterns) > 0 {
+		n := len(ms)
+		for _, p := range rs.patterns {
+			for _, loc := range p.re.FindAllStringIndex(s, -1) {
+				if loc[1] > loc[0] {
+					ms = append(ms, detect.Match{Start: loc[0], End: loc[1], Kind: detect.NumKinds, Rule: p.rule})
+				}
+			}
+		}
+		if len(ms) > n {
+			ms = detect.Normalize(ms, 0)
+		}
+	}
+	w.matches = ms
+	if len(ms) == 0 {
+		return s, verdictKeep
+	}
+	// The strongest action among the matches decides for the value.
+	strongest := ActionMask
+	for _, m := range ms {
+		a := rs.rules[w.ruleOf(m)].action
+		if a == ActionDropRecord || (a == ActionDropAttribute && strongest != ActionDropRecord) {
+			strongest = a
+		}
+	}
+	switch strongest {
+	case ActionDropRecord, ActionDropAttribute:
+		for _, m := range ms {
+			if r := w.ruleOf(m); rs.rules[r].action == strongest {
+				w.count(r, strongest)
+				break
+			}
+		}
+		if strongest == ActionDropRecord {
+			w.drop = true
+			return s, verdictKeep
+		}
+		return s, verdictRemove
+	}
+	out := w.out[:0]
+	last := 0
+	for _, m := range ms {
+		r := w.ruleOf(m)
+		ru := &rs.rules[r]
+		out = append(out, s[last:m.Start]...)
+		out = w.apply(out, ru, s[m.Start:m.End], m.Kind)
+		w.count(r, ru.action)
+		last = m.End
+	}
+	out = append(out, s[last:]...)
+	w.out = out
+	return string(out), verdictChanged
+}
+
+func (w *walker) ruleOf(m detect.Match) int {
+	if m.Rule >= 0 {
+		return m.Rule
+	}
+	return w.rs.kindRule[m.Kind]
+}
+
+// apply appends the replacement of v under rule ru to dst.
+func (w *walker) apply(dst []byte, ru *rule, v string, kind detect.Kind) []byte {
+	if ru.action == ActionHash {
+		return w.pseudonym(dst, kind, v)
+	}
+	kf, kl := ru.keepFirst, ru.keepLast
+	if kf+kl >= utf8.RuneCountInString(v) {
+		return append(dst, w.rs.mask...)
+	}
+	if kf > 0 {
+		dst = append(dst, v[:runeOffset(v, kf)]...)
+	}
+	dst = append(dst, w.rs.mask...)
+	if kl > 0 {
+		dst = append(dst, v[len(v)-runeOffsetFromEnd(v, kl):]...)
+	}
+	return dst
+}
+
+// pseudonym appends hash_prefix + hex(HMAC-SHA256(key, canonical value)) truncated to
+// hash_length, so one person gets one joinable token in every signal and on every device.
+func (w *walker) pseudonym(dst []byte, kind detect.Kind, v string) []byte {
+	if w.mac == nil {
+		w.mac = w.rs.macs.Get().(hash.Hash)
+	}
+	w.canon = detect.Canonical(w.canon[:0], kind, v)
+	w.mac.Reset()
+	w.mac.Write(w.canon)
+	w.sum = w.mac.Sum(w.sum[:0])
+	dst = append(dst, w.rs.hashPrefix...)
+	n := w.rs.hashLength
+	var hx [64]byte
+	hex.Encode(hx[:], w.sum)
+	return append(dst, hx[:n]...)
+}
+
+// redacted reports whether a whole value is already a mask or a pseudonym, so that a second
+// piiredaction (edge, then gateway) leaves it alone and pseudonyms stay joinable.
+func (w *walker) redacted(s string) bool {
+	if s == w.rs.mask {
+		return true
+	}
+	p := w.rs.hashPrefix
+	if len(s) != len(p)+w.rs.hashLength || !strings.HasPrefix(s, p) {
+		return false
+	}
+	for i := len(p); i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *walker) release() {
+	if w.mac != nil {
+		w.rs.macs.Put(w.mac)
+		w.mac = nil
+	}
+}
+
+func runeOffset(s string, n int) int {
+	off := 0
+	for i := 0; i < n && off < len(s); i++ {
+		_, size := utf8.DecodeRuneInString(s[off:])
+		off += size
+	}
+	return off
+}
+
+func runeOffsetFromEnd(s string, n int) int {
+	off := 0
+	for i := 0; i < n && off < len(s); i++ {
+		_, size := utf8.DecodeLastRuneInString(s[:len(s)-off])
+		off += size
+	}
+	return off
+}

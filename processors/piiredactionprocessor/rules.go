@@ -1,0 +1,152 @@
+package piiredactionprocessor // import "github.com/fieldcol/fieldcol/processors/piiredactionprocessor"
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/fieldcol/fieldcol/processors/piiredactionprocessor/internal/detect"
+)
+
+// rule is one compiled detector, key rule or pattern.
+type rule struct {
+	name      string
+	action    Action
+	keepFirst int
+	keepLast  int
+	kind      detect.Kind // detect.NumKinds for key rules and patterns
+}
+
+type pattern struct {
+	re   *regexp.Regexp
+	rule int
+}
+
+// ruleSet is the compiled configuration, shared read-only by all goroutines.
+type ruleSet struct {
+	rules    []rule
+	scan     detect.Set           // detectors run on string values
+	kindRule [detect.NumKinds]int // rule of each detector, -1 when off
+	keys     map[string]int       // lower-cased key name -> rule
+	patterns []pattern
+	allow    map[string]struct{}
+	keyKinds bool // the credentials or geo detector is on, so keys are classified too
+
+	mask       string
+	hashPrefix string
+	hashLength int
+	summary    bool
+	macs       sync.Pool // hash.Hash (HMAC-SHA256 keyed once)
+
+	// addOpts[signal][rule*numActions+action] is the precomputed attribute set of the
+	// redactions counter, so recording allocates nothing per batch.
+	addOpts [numSignals][]metric.AddOption
+}
+
+const numActions = len(actions)
+
+type signal int
+
+const (
+	signalTraces signal = iota
+	signalMetrics
+	signalLogs
+	numSignals
+)
+
+var signalNames = [numSignals]string{"traces", "metrics", "logs"}
+
+func compileRules(cfg *Config) (*ruleSet, error) {
+	rs := &ruleSet{
+		keys:       map[string]int{},
+		allow:      map[string]struct{}{},
+		mask:       cfg.Mask,
+		hashPrefix: cfg.HashPrefix,
+		hashLength: cfg.HashLength,
+		summary:    cfg.Summary,
+	}
+	for k := range rs.kindRule {
+		rs.kindRule[k] = -1
+	}
+	for i, d := range cfg.detectorList() {
+		if !d.rc.Enabled {
+			continue
+		}
+		kind := detect.Kind(i)
+		rs.kindRule[kind] = len(rs.rules)
+		rs.rules = append(rs.rules, rule{name: d.name, action: d.rc.Action, keepFirst: d.rc.KeepFirst, keepLast: d.rc.KeepLast, kind: kind})
+		rs.scan = rs.scan.With(kind)
+		if kind == detect.Credentials || kind == detect.Geo {
+			rs.keyKinds = true
+		}
+	}
+	for _, k := range cfg.Keys {
+		idx := len(rs.rules)
+		rs.rules = append(rs.rules, rule{name: k.Name, action: k.Action, keepFirst: k.KeepFirst, keepLast: k.KeepLast, kind: detect.NumKinds})
+		for _, key := range k.Keys {
+			rs.keys[strings.ToLower(key)] = idx
+		}
+	}
+	for _, p := range cfg.Patterns {
+		re, err := regexp.Compile(p.Regex)
+		if err != nil {
+			return nil, fmt.Errorf("patterns %q::regex: %w", p.Name, err)
+		}
+		rs.patterns = append(rs.patterns, pattern{re: re, rule: len(rs.rules)})
+		rs.rules = append(rs.rules, rule{name: p.Name, action: p.Action, keepFirst: p.KeepFirst, keepLast: p.KeepLast, kind: detect.NumKinds})
+	}
+	for _, k := range cfg.AllowKeys {
+		rs.allow[k] = struct{}{}
+	}
+	key := []byte(string(cfg.HMACKey))
+	rs.macs.New = func() any { return hmac.New(sha256.New, key) }
+	for s := range numSignals {
+		opts := make([]metric.AddOption, len(rs.rules)*numActions)
+		for r, ru := range rs.rules {
+			for a, act := range actions {
+				opts[r*numActions+a] = metric.WithAttributeSet(attribute.NewSet(
+					attribute.String("signal", signalNames[s]),
+					attribute.String("rule", ru.name),
+					attribute.String("action", string(act)),
+				))
+			}
+		}
+		rs.addOpts[s] = opts
+	}
+	return rs, nil
+}
+
+// keyRule returns the rule that owns a key's whole value, or -1. It lower-cases on the stack:
+// it runs for every attribute of every record.
+func (rs *ruleSet) keyRule(key string) int {
+	if len(rs.keys) > 0 {
+		var buf [64]byte
+		if len(key) <= len(buf) {
+			b := buf[:len(key)]
+			for i := 0; i < len(key); i++ {
+				c := key[i]
+				if c >= 'A' && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				b[i] = c
+			}
+			if r, ok := rs.keys[string(b)]; ok {
+				return r
+			}
+		} else if r, ok := rs.keys[strings.ToLower(key)]; ok {
+			return r
+		}
+	}
+	if rs.keyKinds {
+		if kind, ok := detect.KeyKind(key); ok {
+			return rs.kindRule[kind]
+		}
+	}
+	return -1
+}
