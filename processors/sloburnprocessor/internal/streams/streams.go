@@ -1,0 +1,94 @@
+// Package streams turns the points of cumulative streams (counters and histograms) into
+// increases, the way Prometheus' increase() reads counters: a value lower than the previous
+// one, or a new start time, is a reset after which the whole new value counts.
+package streams
+
+import "time"
+
+// Values are the one or two cumulative quantities of a stream: a counter's value, or a
+// histogram's count and its count up to the SLO threshold.
+type Values [2]float64
+
+// Point is one cumulative observation, times in Unix nanoseconds.
+type Point struct {
+	Start int64
+	Time  int64
+	V     Values
+}
+
+// Result says what Delta did with a point.
+type Result int
+
+// The outcomes of Delta.
+const (
+	// Increase: the delta is the increase since the stream's previous point.
+	Increase Result = iota
+	// Baseline: first point of a stream that started before the processor did; what it
+	// counted before cannot be told apart from what it counted before we watched.
+	Baseline
+	// Reset: the source restarted; the delta is the whole new value.
+	Reset
+	// OutOfOrder: the point is not newer than the last one and was ignored.
+	OutOfOrder
+	// Overflow: the table is full and the new stream was not tracked.
+	Overflow
+)
+
+type state struct {
+	last   Point
+	seenAt int64 // processor clock when the stream last sent a point, Unix ns
+}
+
+// Tracker holds the last point of each stream, up to a fixed number of streams.
+type Tracker struct {
+	max     int
+	started int64 // Unix ns when the processor started
+	m       map[uint64]*state
+}
+
+// New tracks at most max streams; points of streams whose start time is not before started
+// count from zero, since everything they counted happened while the processor was running.
+func New(maxStreams int, started time.Time) *Tracker {
+	return &Tracker{max: maxStreams, started: started.UnixNano(), m: make(map[uint64]*state)}
+}
+
+// Len is the number of streams tracked.
+func (t *Tracker) Len() int { return len(t.m) }
+
+// Delta returns the increase of stream key since its previous point. now is the processor's
+// clock, kept to forget idle streams.
+func (t *Tracker) Delta(key uint64, p Point, now int64) (Values, Result) {
+	st, ok := t.m[key]
+	if !ok {
+		if len(t.m) >= t.max {
+			return Values{}, Overflow
+		}
+		t.m[key] = &state{last: p, seenAt: now}
+		if p.Start != 0 && p.Start >= t.started {
+			return p.V, Reset
+		}
+		return Values{}, Baseline
+	}
+	if p.Time <= st.last.Time {
+		return Values{}, OutOfOrder
+	}
+	prev := st.last
+	st.last, st.seenAt = p, now
+	if (p.Start != 0 && prev.Start != 0 && p.Start != prev.Start) || p.V[0] < prev.V[0] || p.V[1] < prev.V[1] {
+		return p.V, Reset
+	}
+	return Values{p.V[0] - prev.V[0], p.V[1] - prev.V[1]}, Increase
+}
+
+// Forget drops the streams that sent nothing since idleSince (Unix ns), and returns how many
+// it dropped. A stream that comes back later starts from a baseline again.
+func (t *Tracker) Forget(idleSince int64) int {
+	n := 0
+	for k, st := range t.m {
+		if st.seenAt < idleSince {
+			delete(t.m, k)
+			n++
+		}
+	}
+	return n
+}
