@@ -1,0 +1,659 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/fieldcol/fieldcol/controlloop/internal/alarm"
+	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
+	"github.com/fieldcol/fieldcol/controlloop/internal/ring"
+	"github.com/fieldcol/fieldcol/controlloop/internal/schedule"
+)
+
+// Ring sizes: a few seconds of samples at 1 kHz, and enough events for a burst of faults
+// between two drains.
+const (
+	sampleRingSize  = 4096
+	eventRingSize   = 256
+	spanRingSize    = 64
+	commandRingSize = 16
+)
+
+// Loop runs one Spec.
+type Loop struct {
+	spec Spec
+	log  *zap.Logger
+
+	// Owned by the loop thread.
+	alarms        *alarm.Set
+	alarmDelay    []int // cycles each process alarm's condition has held
+	alarmDelayMax []int
+	ilAlarm       []int // alarm index of each latching interlock, -1 if none
+	ilHolds       []bool
+	sp            float64 // working (ramped) setpoint
+	target        float64 // setpoint the ramp moves to
+	mode          pid.Mode
+	manual        float64
+	speed         float64
+	outputMax     float64
+	faulted       bool // the last reading was invalid (for one event per episode)
+	wasSafe       bool
+	cycle         uint64
+	wallOffset    int64
+	lastMask      uint64
+	ctx           context.Context
+
+	// Published to other goroutines.
+	pvBits, spBits, outBits atomic.Uint64
+	safe                    atomic.Bool
+	modeA                   atomic.Uint32
+	activeMask, latchedMask atomic.Uint64
+	heartbeat               atomic.Int64 // monotonic ns of the last healthy cycle
+	running                 atomic.Bool
+	cyclesOK, overruns      atomic.Uint64
+	skipped                 atomic.Uint64
+	actErrs                 [2][NumErrTypes]atomic.Uint64
+	publishMissed           atomic.Uint64
+
+	samples *ring.Ring[Sample]
+	events  *ring.Ring[Event]
+	spans   *ring.Ring[CycleSpan]
+
+	cmdMu sync.Mutex // serializes command producers; the loop never takes it
+	cmds  *ring.Ring[Command]
+
+	statusMu sync.Mutex // the loop only TryLocks it
+	status   Snapshot
+
+	persist chan<- struct{} // non-blocking "latches changed" signal, may be nil
+	stop    atomic.Bool
+	done    chan struct{}
+}
+
+// Snapshot is the loop's state as the API shows it.
+type Snapshot struct {
+	Cycle      uint64
+	PV         float64
+	Setpoint   float64
+	Target     float64
+	Output     float64
+	Mode       pid.Mode
+	Safe       bool
+	Valid      bool
+	Speed      float64
+	OutputMax  float64
+	Active     uint64
+	Latched    uint64
+	Interlocks uint64 // bit set = interlock holds
+	Running    bool
+}
+
+// New prepares a loop; Start runs it.
+func New(spec Spec, log *zap.Logger, persist chan<- struct{}) (*Loop, error) {
+	if spec.Period <= 0 {
+		return nil, fmt.Errorf("loop %q: period must be positive", spec.Name)
+	}
+	if spec.Input == nil || (spec.Main.Duty == nil && spec.Main.Level == nil) {
+		return nil, fmt.Errorf("loop %q: input and output are required", spec.Name)
+	}
+	if (spec.Kind == PID && spec.PID == nil) || (spec.Kind == OnOff && spec.OnOff == nil) || spec.Kind == 0 {
+		return nil, fmt.Errorf("loop %q: controller missing", spec.Name)
+	}
+	if len(spec.Interlocks) > 64 {
+		return nil, fmt.Errorf("loop %q: at most 64 interlocks", spec.Name)
+	}
+	names := []string{AlarmSensorFault, AlarmActuatorFault}
+	for _, a := range spec.Alarms {
+		names = append(names, a.Name)
+	}
+	l := &Loop{spec: spec, log: log, persist: persist, done: make(chan struct{}), ctx: context.Background()}
+	l.ilAlarm = make([]int, len(spec.Interlocks))
+	l.ilHolds = make([]bool, len(spec.Interlocks))
+	for i, il := range spec.Interlocks {
+		l.ilAlarm[i] = -1
+		if il.Latch {
+			l.ilAlarm[i] = len(names)
+			names = append(names, InterlockAlarmName(il.Name))
+		}
+	}
+	set, err := alarm.NewSet(names)
+	if err != nil {
+		return nil, fmt.Errorf("loop %q: %w", spec.Name, err)
+	}
+	l.alarms = set
+	if unknown := set.Restore(spec.Restored); len(unknown) > 0 && log != nil {
+		log.Warn("latch file names alarms this loop no longer has; ignoring them",
+			zap.String("loop", spec.Name), zap.Strings("alarms", unknown))
+	}
+	l.alarmDelay = make([]int, len(spec.Alarms))
+	l.alarmDelayMax = make([]int, len(spec.Alarms))
+	for i, a := range spec.Alarms {
+		l.alarmDelayMax[i] = int(a.Delay / spec.Period)
+	}
+	if l.samples, err = ring.New[Sample](sampleRingSize); err != nil {
+		return nil, err
+	}
+	if l.events, err = ring.New[Event](eventRingSize); err != nil {
+		return nil, err
+	}
+	if l.spans, err = ring.New[CycleSpan](spanRingSize); err != nil {
+		return nil, err
+	}
+	if l.cmds, err = ring.New[Command](commandRingSize); err != nil {
+		return nil, err
+	}
+	if spec.StaleAfter <= 0 {
+		l.spec.StaleAfter = 3 * spec.Period
+	}
+	l.target = clamp(spec.Setpoint, spec.SetpointMin, spec.SetpointMax)
+	l.sp = math.NaN() // the ramp starts from the first valid reading
+	l.mode = spec.Mode
+	l.speed = spec.Speed
+	if l.speed == 0 {
+		l.speed = 1
+	}
+	l.outputMax = spec.OutputMax
+	if l.outputMax == 0 {
+		l.outputMax = 1
+	}
+	if spec.PID != nil {
+		spec.PID.SetMode(spec.Mode)
+	}
+	l.pvBits.Store(math.Float64bits(math.NaN()))
+	l.spBits.Store(math.Float64bits(l.target))
+	l.outBits.Store(math.Float64bits(spec.Main.Safe))
+	l.safe.Store(true)
+	l.wasSafe = true
+	l.modeA.Store(uint32(l.mode))
+	l.latchedMask.Store(set.Mask())
+	l.lastMask = set.Mask()
+	l.publish(false)
+	return l, nil
+}
+
+// Name is the loop's name.
+func (l *Loop) Name() string { return l.spec.Name }
+
+// Spec returns the loop's spec (read-only).
+func (l *Loop) Spec() *Spec { return &l.spec }
+
+// AlarmNames lists the alarms in index order.
+func (l *Loop) AlarmNames() []string {
+	out := make([]string, l.alarms.Len())
+	for i := range out {
+		out[i] = l.alarms.At(i).Name
+	}
+	return out
+}
+
+// AlarmIndex finds an alarm by name, -1 if absent.
+func (l *Loop) AlarmIndex(name string) int { return l.alarms.Index(name) }
+
+// ForceSafe writes every output's safe state. It is called at start-up before the loop
+// thread runs, on shutdown, after a panic and by the watchdog when the loop stalls; writes
+// to the hardware are serialized per device by internal/hardware.
+func (l *Loop) ForceSafe(ctx context.Context) error {
+	var errs []error
+	if err := l.spec.Main.write(ctx, l.spec.Main.Safe); err != nil {
+		errs = append(errs, fmt.Errorf("actuator %q: %w", l.spec.Main.Name, err))
+	}
+	if e := l.spec.Enable; e != nil {
+		if err := e.write(ctx, e.Safe); err != nil {
+			errs = append(errs, fmt.Errorf("actuator %q: %w", e.Name, err))
+		}
+	}
+	l.safe.Store(true)
+	l.outBits.Store(math.Float64bits(l.spec.Main.Safe))
+	return errors.Join(errs...)
+}
+
+// Start forces the outputs safe and starts the loop thread.
+func (l *Loop) Start() error {
+	if err := l.ForceSafe(l.ctx); err != nil {
+		return fmt.Errorf("loop %q: forcing outputs safe at start: %w", l.spec.Name, err)
+	}
+	l.wallOffset = time.Now().UnixNano() - schedule.Now()
+	l.running.Store(true)
+	l.heartbeat.Store(schedule.Now())
+	ready := make(chan error, 1)
+	go l.run(ready)
+	return <-ready
+}
+
+// Stop asks the loop to finish its cycle, force its outputs safe and exit, and waits up
+// to timeout for it. If the loop is stuck (a hung device), Stop forces the outputs safe
+// itself.
+func (l *Loop) Stop(timeout time.Duration) error {
+	l.stop.Store(true)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-l.done:
+		return nil
+	case <-t.C:
+		err := l.ForceSafe(context.Background())
+		return errors.Join(fmt.Errorf("loop %q did not stop within %s; outputs forced safe from outside", l.spec.Name, timeout), err)
+	}
+}
+
+// Done is closed when the loop thread has exited.
+func (l *Loop) Done() <-chan struct{} { return l.done }
+
+func (l *Loop) run(ready chan<- error) {
+	runtime.LockOSThread()
+	// The thread may carry SCHED_FIFO: never hand it back to the scheduler's pool.
+	defer close(l.done)
+	defer l.running.Store(false)
+	defer func() {
+		if r := recover(); r != nil {
+			safeErr := l.ForceSafe(context.Background())
+			l.record(Event{Kind: EventPanic, Time: l.wall(schedule.Now())})
+			if l.log != nil {
+				l.log.Error("control loop panicked; outputs forced safe and the loop stopped (systemd's watchdog will restart the process)",
+					zap.String("loop", l.spec.Name), zap.Any("panic", r), zap.Stack("stack"), zap.NamedError("safe_state_error", safeErr))
+			}
+		}
+	}()
+	if l.spec.Realtime {
+		if err := schedule.Realtime(l.spec.RealtimePriority); err != nil && l.log != nil {
+			l.log.Warn("real-time scheduling not available; the loop runs with normal priority and may see more lateness (grant CAP_SYS_NICE and CAP_IPC_LOCK, see the systemd unit)",
+				zap.String("loop", l.spec.Name), zap.Error(err))
+		} else if l.log != nil {
+			l.log.Info("loop runs with SCHED_FIFO and locked memory", zap.String("loop", l.spec.Name), zap.Int("priority", l.spec.RealtimePriority))
+		}
+	}
+	tk, err := schedule.NewTicker(l.spec.Period)
+	ready <- err
+	if err != nil {
+		return
+	}
+	for !l.stop.Load() {
+		tick := tk.Wait()
+		if tick.Skipped > 0 {
+			l.skipped.Add(tick.Skipped)
+		}
+		l.Cycle(tick)
+	}
+	if err := l.ForceSafe(context.Background()); err != nil && l.log != nil {
+		l.log.Error("could not force outputs safe at shutdown", zap.String("loop", l.spec.Name), zap.Error(err))
+	}
+	l.publish(false)
+}
+
+func (l *Loop) wall(mono int64) int64 { return mono + l.wallOffset }
+
+func (l *Loop) record(e Event) { l.events.Push(&e) }
+
+// Cycle runs one control cycle for tick. It is exported for the allocation test and the
+// benchmark; the loop thread is its only caller in production.
+func (l *Loop) Cycle(tick schedule.Tick) {
+	start := tick.Woke
+	dt := l.spec.Period.Seconds()
+	l.cycle++
+	sampled := l.spec.TraceEvery > 0 && l.cycle%uint64(l.spec.TraceEvery) == 0
+
+	l.drainCommands()
+
+	// Phase 1: read.
+	readStart := schedule.Now()
+	pv, err := l.spec.Input(l.ctx)
+	tRead := schedule.Now()
+
+	// Phase 2: validate.
+	et := classify(err)
+	if et == ErrNone {
+		switch {
+		case math.IsNaN(pv) || math.IsInf(pv, 0):
+			et = ErrInvalid
+		case pv < l.spec.ValidMin || pv > l.spec.ValidMax:
+			et = ErrOutOfRange
+		case tRead-readStart > int64(l.spec.StaleAfter):
+			et = ErrStale
+		}
+	}
+	valid := et == ErrNone
+	if !valid {
+		pv = math.NaN()
+		if !l.faulted {
+			l.record(Event{Kind: EventSensorFault, Time: l.wall(tRead), ErrType: et, Value: pv})
+		}
+	}
+	l.faulted = !valid
+	l.evaluate(0, !valid, tRead)
+	l.evaluateProcessAlarms(pv, valid, tRead)
+	interlocksOK, ilMask := l.evaluateInterlocks(tRead)
+	tValidate := schedule.Now()
+
+	// Phase 3: compute. Safety first: an invalid reading, a latched alarm, a failed
+	// interlock or shutdown force the safe state in this very cycle; the controller only
+	// runs when none of them holds, and tracks the safe output so it resumes bumplessly.
+	if valid {
+		l.rampSetpoint(pv, dt)
+	}
+	forced := !valid || l.alarms.AnyLatched() || !interlocksOK || l.stop.Load()
+	var out float64
+	switch {
+	case forced:
+		out = l.spec.Main.Safe
+		l.trackSafe()
+	case l.mode == pid.Off:
+		out = l.spec.Main.Safe
+		l.trackSafe()
+	case l.mode == pid.Manual:
+		out = clamp(l.manual, 0, l.outputMax)
+		if l.spec.PID != nil {
+			l.spec.PID.SetManual(out)
+			l.spec.PID.Update(l.sp, pv, dt)
+		}
+	default:
+		out = l.compute(pv, dt)
+	}
+	tCompute := schedule.Now()
+
+	// Phase 4: write.
+	writeOK := true
+	if err := l.spec.Main.write(l.ctx, out); err != nil {
+		writeOK = false
+		l.actuatorError(0, err, tCompute)
+	}
+	if e := l.spec.Enable; e != nil {
+		en := e.Safe
+		if !forced && l.mode != pid.Off && out > 0 {
+			en = 1
+		}
+		if err := e.write(l.ctx, en); err != nil {
+			writeOK = false
+			l.actuatorError(1, err, tCompute)
+		}
+	}
+	l.evaluate(1, !writeOK, tCompute)
+	end := schedule.Now()
+
+	if forced != l.wasSafe {
+		l.record(Event{Kind: EventSafe, Time: l.wall(end), Holds: forced})
+		l.wasSafe = forced
+	}
+	l.pvBits.Store(math.Float64bits(pv))
+	l.spBits.Store(math.Float64bits(l.target))
+	l.outBits.Store(math.Float64bits(out))
+	l.safe.Store(forced)
+	l.activeMask.Store(l.activeBits())
+	if m := l.alarms.Mask(); m != l.lastMask {
+		l.lastMask = m
+		l.latchedMask.Store(m)
+		l.signalPersist()
+	}
+	if writeOK {
+		l.heartbeat.Store(end)
+	}
+	l.publishStatus(pv, out, valid, forced, ilMask)
+
+	dur := end - start
+	if end > tick.Deadline+int64(l.spec.Period) {
+		l.overruns.Add(1)
+		l.record(Event{Kind: EventOverrun, Time: l.wall(end), Value: float64(dur) / 1e9})
+	} else {
+		l.cyclesOK.Add(1)
+	}
+	l.samples.Push(&Sample{Duration: dur, Lateness: tick.Woke - tick.Deadline})
+	if sampled {
+		l.spans.Push(&CycleSpan{
+			Start: l.wall(start), Read: l.wall(tRead), Validate: l.wall(tValidate),
+			Compute: l.wall(tCompute), Write: l.wall(end), Cycle: l.cycle,
+			PV: pv, Setpoint: l.sp, Output: out, Safe: forced, ErrType: et,
+		})
+	}
+}
+
+func (l *Loop) compute(pv, dt float64) float64 {
+	var u float64
+	switch l.spec.Kind {
+	case PID:
+		u = l.spec.PID.Update(l.sp, pv, dt)
+	case OnOff:
+		u = l.spec.OnOff.Update(l.sp, pv) * l.speed
+	}
+	return clamp(u, 0, l.outputMax)
+}
+
+func (l *Loop) trackSafe() {
+	if l.spec.PID != nil {
+		l.spec.PID.Track(l.spec.Main.Safe)
+	}
+	if l.spec.OnOff != nil {
+		l.spec.OnOff.Reset()
+	}
+}
+
+// rampSetpoint moves the working setpoint towards the target at MaxRate, starting from the
+// measurement so that a cold start ramps from where the process is.
+func (l *Loop) rampSetpoint(pv, dt float64) {
+	if math.IsNaN(l.sp) {
+		l.sp = pv
+		if l.spec.MaxRate <= 0 {
+			l.sp = l.target
+		}
+	}
+	if l.spec.MaxRate <= 0 {
+		l.sp = l.target
+		return
+	}
+	step := l.spec.MaxRate * dt
+	switch {
+	case l.target > l.sp+step:
+		l.sp += step
+	case l.target < l.sp-step:
+		l.sp -= step
+	default:
+		l.sp = l.target
+	}
+}
+
+func (l *Loop) evaluate(i int, cond bool, now int64) {
+	if l.alarms.Evaluate(i, cond) == alarm.Raised {
+		l.record(Event{Kind: EventAlarm, Time: l.wall(now), Alarm: int16(i), Transition: uint8(alarm.Raised)})
+	}
+}
+
+func (l *Loop) evaluateProcessAlarms(pv float64, valid bool, now int64) {
+	for i := range l.spec.Alarms {
+		a := &l.spec.Alarms[i]
+		idx := 2 + i
+		if !valid {
+			// Without a reading the condition is unknown: keep its last state; the sensor
+			// fault alarm already holds the outputs safe.
+			l.evaluate(idx, l.alarms.At(idx).Active(), now)
+			continue
+		}
+		var cond bool
+		switch a.Kind {
+		case AlarmHigh:
+			cond = pv > a.Limit
+		case AlarmLow:
+			cond = pv < a.Limit
+		case AlarmDeviation:
+			cond = !math.IsNaN(l.sp) && math.Abs(pv-l.sp) > a.Limit
+		}
+		if cond {
+			l.alarmDelay[i]++
+			cond = l.alarmDelay[i] > l.alarmDelayMax[i]
+		} else {
+			l.alarmDelay[i] = 0
+		}
+		l.evaluate(idx, cond, now)
+	}
+}
+
+func (l *Loop) evaluateInterlocks(now int64) (bool, uint64) {
+	ok := true
+	var mask uint64
+	for i := range l.spec.Interlocks {
+		il := &l.spec.Interlocks[i]
+		holds := false
+		switch {
+		case il.Level != nil:
+			lvl, err := il.Level(l.ctx)
+			holds = err == nil && lvl == il.Want
+		case il.Value != nil:
+			v, err := il.Value(l.ctx)
+			holds = err == nil && within(v, il.Below, il.Above)
+		case il.Peer != nil:
+			holds = within(il.Peer.PV(), il.Below, il.Above)
+		}
+		if holds != l.ilHolds[i] || l.cycle == 1 {
+			l.record(Event{Kind: EventInterlock, Time: l.wall(now), Index: int16(i), Holds: holds})
+		}
+		l.ilHolds[i] = holds
+		if a := l.ilAlarm[i]; a >= 0 {
+			l.evaluate(a, !holds, now)
+		}
+		if holds {
+			mask |= 1 << uint(i)
+		} else {
+			ok = false
+		}
+	}
+	return ok, mask
+}
+
+// within reports whether v is a number below `below` and above `above` (NaN = open side).
+func within(v, below, above float64) bool {
+	if math.IsNaN(v) {
+		return false
+	}
+	if !math.IsNaN(below) && !(v < below) {
+		return false
+	}
+	if !math.IsNaN(above) && !(v > above) {
+		return false
+	}
+	return true
+}
+
+func (l *Loop) actuatorError(i int, err error, now int64) {
+	et := classify(err)
+	l.actErrs[i][et].Add(1)
+	l.record(Event{Kind: EventActuatorError, Time: l.wall(now), Index: int16(i), ErrType: et})
+}
+
+func (l *Loop) activeBits() uint64 {
+	var m uint64
+	for i := 0; i < l.alarms.Len(); i++ {
+		if l.alarms.At(i).Active() {
+			m |= 1 << uint(i)
+		}
+	}
+	return m
+}
+
+func (l *Loop) signalPersist() {
+	if l.persist == nil {
+		return
+	}
+	select {
+	case l.persist <- struct{}{}:
+	default: // a save is already pending; it will read the newest mask
+	}
+}
+
+func (l *Loop) publishStatus(pv, out float64, valid, forced bool, ilMask uint64) {
+	if !l.statusMu.TryLock() {
+		l.publishMissed.Add(1)
+		return
+	}
+	l.status = Snapshot{
+		Cycle: l.cycle, PV: pv, Setpoint: l.sp, Target: l.target, Output: out, Mode: l.mode,
+		Safe: forced, Valid: valid, Speed: l.speed, OutputMax: l.outputMax,
+		Active: l.activeBits(), Latched: l.alarms.Mask(), Interlocks: ilMask, Running: true,
+	}
+	l.statusMu.Unlock()
+}
+
+// publish sets the snapshot from outside the cycle (before start, after stop), when the
+// loop thread is not cycling, so waiting for the lock costs no cycle.
+func (l *Loop) publish(running bool) {
+	l.statusMu.Lock()
+	defer l.statusMu.Unlock()
+	l.status = Snapshot{
+		Cycle: l.cycle, PV: math.NaN(), Setpoint: l.sp, Target: l.target, Output: l.spec.Main.Safe,
+		Mode: l.mode, Safe: true, Speed: l.speed, OutputMax: l.outputMax,
+		Latched: l.alarms.Mask(), Running: running,
+	}
+}
+
+// Status returns the latest snapshot.
+func (l *Loop) Status() Snapshot {
+	l.statusMu.Lock()
+	defer l.statusMu.Unlock()
+	s := l.status
+	s.Running = l.running.Load()
+	return s
+}
+
+// PV is the last process value (NaN when invalid), readable from any goroutine.
+func (l *Loop) PV() float64 { return math.Float64frombits(l.pvBits.Load()) }
+
+// Setpoint is the target setpoint.
+func (l *Loop) Setpoint() float64 { return math.Float64frombits(l.spBits.Load()) }
+
+// Output is the last value written to the main actuator.
+func (l *Loop) Output() float64 { return math.Float64frombits(l.outBits.Load()) }
+
+// Safe reports whether the outputs are forced safe.
+func (l *Loop) Safe() bool { return l.safe.Load() }
+
+// Mode is the operating mode.
+func (l *Loop) Mode() pid.Mode { return pid.Mode(l.modeA.Load()) }
+
+// ActiveMask and LatchedMask are the alarm bits in AlarmNames order.
+func (l *Loop) ActiveMask() uint64 { return l.activeMask.Load() }
+
+// LatchedMask is the latched alarm bits.
+func (l *Loop) LatchedMask() uint64 { return l.latchedMask.Load() }
+
+// LatchedNames resolves LatchedMask to names (for the latch file).
+func (l *Loop) LatchedNames() []string { return l.alarms.Names(l.latchedMask.Load()) }
+
+// Heartbeat is the monotonic time of the last healthy cycle.
+func (l *Loop) Heartbeat() int64 { return l.heartbeat.Load() }
+
+// Running reports whether the loop thread is alive.
+func (l *Loop) Running() bool { return l.running.Load() }
+
+// Counters returns cycles by outcome.
+func (l *Loop) Counters() (ok, overrun, skipped uint64) {
+	return l.cyclesOK.Load(), l.overruns.Load(), l.skipped.Load()
+}
+
+// ActuatorErrors returns the write errors of output i (0 main, 1 enable) by type.
+func (l *Loop) ActuatorErrors(i int, t ErrType) uint64 { return l.actErrs[i][t].Load() }
+
+// Samples, Events and Spans are the rings the drainer empties.
+func (l *Loop) Samples() *ring.Ring[Sample] { return l.samples }
+
+// Events is the event ring.
+func (l *Loop) Events() *ring.Ring[Event] { return l.events }
+
+// Spans is the sampled-cycle ring.
+func (l *Loop) Spans() *ring.Ring[CycleSpan] { return l.spans }
+
+// WallOffset converts monotonic ns to unix ns.
+func (l *Loop) WallOffset() int64 { return l.wallOffset }
+
+func clamp(v, lo, hi float64) float64 {
+	if v < lo {
+		return lo
+	}
+	if v > hi {
+		return hi
+	}
+	return v
+}

@@ -1,0 +1,454 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/fieldcol/fieldcol/controlloop/internal/alarm"
+	"github.com/fieldcol/fieldcol/controlloop/internal/onoff"
+	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
+	"github.com/fieldcol/fieldcol/controlloop/internal/schedule"
+	"github.com/fieldcol/fieldcol/internal/hardware"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeIO is a sensor, a digital input and two actuators whose every write is recorded.
+type fakeIO struct {
+	mu      sync.Mutex
+	pv      float64
+	err     error
+	door    bool
+	panics  bool
+	duty    float64
+	enable  bool
+	writes  int
+	failOut error
+}
+
+func (f *fakeIO) read(context.Context) (float64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.panics {
+		panic("driver bug")
+	}
+	return f.pv, f.err
+}
+
+func (f *fakeIO) readDoor(context.Context) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.door, nil
+}
+
+func (f *fakeIO) writeDuty(_ context.Context, v float64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.writes++
+	if f.failOut != nil {
+		return f.failOut
+	}
+	f.duty = v
+	return nil
+}
+
+func (f *fakeIO) writeEnable(_ context.Context, on bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.enable = on
+	return nil
+}
+
+func (f *fakeIO) set(fn func(*fakeIO)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+func (f *fakeIO) get() (duty float64, enable bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.duty, f.enable
+}
+
+func pidSpec(t *testing.T, io *fakeIO) Spec {
+	t.Helper()
+	c, err := pid.New(pid.Gains{Kp: 0.5, Ki: 0.1}, pid.Limits{OutMin: 0, OutMax: 1})
+	require.NoError(t, err)
+	return Spec{
+		Name: "oven", Period: 10 * time.Millisecond,
+		Input: io.read, InputName: "oven_temp", ValidMin: -20, ValidMax: 300,
+		Main: Output{Name: "heater", Duty: io.writeDuty, Safe: 0},
+		Kind: PID, PID: c,
+		Setpoint: 100, SetpointMin: 0, SetpointMax: 250,
+		Alarms: []AlarmSpec{{Name: "high_limit", Kind: AlarmHigh, Limit: 200}},
+	}
+}
+
+func newLoop(t *testing.T, s Spec) *Loop {
+	t.Helper()
+	l, err := New(s, zap.NewNop(), nil)
+	require.NoError(t, err)
+	return l
+}
+
+// tick runs one cycle as the loop thread would, on time.
+func tick(l *Loop) {
+	now := schedule.Now()
+	l.Cycle(schedule.Tick{Deadline: now, Woke: now})
+}
+
+// command runs cmd through the command ring in the next cycle and returns the loop's answer.
+func command(t *testing.T, l *Loop, cmd Command) error {
+	t.Helper()
+	cmd.reply = make(chan error, 1)
+	require.True(t, l.cmds.Push(&cmd))
+	tick(l)
+	select {
+	case err := <-cmd.reply:
+		return err
+	default:
+		t.Fatal("the loop did not answer in its cycle")
+		return nil
+	}
+}
+
+func ack(i int) Command {
+	return Command{Kind: CmdAckAlarm, Alarm: i, Setpoint: math.NaN(), MaxRate: math.NaN(), OutputMax: math.NaN(), Speed: math.NaN(), Manual: math.NaN(), MotorOn: -1}
+}
+
+func TestInvalidReadingForcesSafeInSameCycleAndLatches(t *testing.T) {
+	faults := []struct {
+		name string
+		set  func(*fakeIO)
+		want ErrType
+	}{
+		{"device error", func(f *fakeIO) { f.err = &hardware.Error{Device: "oven_temp", Type: hardware.ErrorTimeout} }, ErrTimeout},
+		{"NaN", func(f *fakeIO) { f.pv = math.NaN() }, ErrInvalid},
+		{"Inf", func(f *fakeIO) { f.pv = math.Inf(1) }, ErrInvalid},
+		{"above range", func(f *fakeIO) { f.pv = 301 }, ErrOutOfRange},
+		{"below range", func(f *fakeIO) { f.pv = -21 }, ErrOutOfRange},
+		{"stuck (hardware stale)", func(f *fakeIO) { f.err = &hardware.Error{Device: "oven_temp", Type: hardware.ErrorStale} }, ErrStale},
+	}
+	for _, tt := range faults {
+		t.Run(tt.name, func(t *testing.T) {
+			io := &fakeIO{pv: 20}
+			l := newLoop(t, pidSpec(t, io))
+			tick(l)
+			duty, _ := io.get()
+			require.Positive(t, duty, "the heater is on below the setpoint")
+			require.False(t, l.Safe())
+
+			io.set(tt.set)
+			tick(l)
+			duty, _ = io.get()
+			assert.Zero(t, duty, "outputs are safe in the cycle that saw the fault")
+			assert.True(t, l.Safe())
+			assert.True(t, l.alarms.At(0).Latched(), "sensor_fault latched")
+
+			var ev Event
+			var sawFault bool
+			for l.events.Pop(&ev) {
+				if ev.Kind == EventSensorFault {
+					sawFault = true
+					assert.Equal(t, tt.want, ev.ErrType)
+				}
+			}
+			assert.True(t, sawFault)
+		})
+	}
+}
+
+func TestSlowReadIsStale(t *testing.T) {
+	io := &fakeIO{pv: 20}
+	s := pidSpec(t, io)
+	s.StaleAfter = time.Millisecond
+	s.Input = func(ctx context.Context) (float64, error) {
+		time.Sleep(5 * time.Millisecond) // a slow bus: the reading is old when it arrives
+		return io.read(ctx)
+	}
+	l := newLoop(t, s)
+	tick(l)
+	assert.True(t, l.Safe())
+	assert.True(t, l.alarms.At(0).Latched())
+}
+
+func TestAckClearsLatchOnlyAfterConditionGone(t *testing.T) {
+	io := &fakeIO{pv: 20}
+	l := newLoop(t, pidSpec(t, io))
+	tick(l)
+	io.set(func(f *fakeIO) { f.pv = math.NaN() })
+	tick(l)
+	require.True(t, l.Safe())
+
+	err := command(t, l, ack(0))
+	require.ErrorIs(t, err, alarm.ErrConditionActive)
+	assert.True(t, l.Safe(), "an ack while the fault is present changes nothing")
+
+	io.set(func(f *fakeIO) { f.pv = 20 })
+	for range 5 {
+		tick(l)
+	}
+	duty, _ := io.get()
+	assert.Zero(t, duty, "the reading is good again but the latch keeps the outputs safe")
+	assert.True(t, l.Safe())
+
+	require.NoError(t, command(t, l, ack(-1)))
+	assert.False(t, l.Safe(), "after the ack the loop returns to auto in the same cycle")
+	duty, _ = io.get()
+	assert.Positive(t, duty)
+	assert.Equal(t, pid.Auto, l.Mode())
+}
+
+func TestProcessAlarmLatchesWithDelay(t *testing.T) {
+	io := &fakeIO{pv: 210}
+	s := pidSpec(t, io)
+	s.Alarms[0].Delay = 30 * time.Millisecond // three periods
+	l := newLoop(t, s)
+	for range 3 {
+		tick(l)
+	}
+	assert.False(t, l.alarms.At(2).Latched(), "the delay debounces the condition")
+	tick(l)
+	assert.True(t, l.alarms.At(2).Latched())
+	assert.True(t, l.Safe())
+	io.set(func(f *fakeIO) { f.pv = 150 })
+	tick(l)
+	require.NoError(t, command(t, l, ack(l.AlarmIndex("high_limit"))))
+	assert.False(t, l.Safe())
+}
+
+func TestRestoredLatchKeepsOutputsSafe(t *testing.T) {
+	io := &fakeIO{pv: 20}
+	s := pidSpec(t, io)
+	s.Restored = []string{AlarmSensorFault, "alarm_removed_from_config"}
+	l := newLoop(t, s)
+	assert.True(t, l.Safe())
+	for range 3 {
+		tick(l)
+	}
+	duty, _ := io.get()
+	assert.Zero(t, duty, "a latch from before the restart holds the outputs safe")
+	require.NoError(t, command(t, l, ack(0)))
+	duty, _ = io.get()
+	assert.Positive(t, duty)
+}
+
+func motorSpec(io *fakeIO, latch bool) Spec {
+	return Spec{
+		Name: "conveyor", Period: 10 * time.Millisecond,
+		Input: io.read, InputName: "tach", ValidMin: 0, ValidMax: 4000,
+		Main:   Output{Name: "motor_speed", Duty: io.writeDuty},
+		Enable: &Output{Name: "motor_enable", Level: io.writeEnable},
+		Kind:   OnOff, OnOff: &onoff.Controller{Hysteresis: 100},
+		Setpoint: 1500, SetpointMin: 0, SetpointMax: 3000, Speed: 0.8,
+		Interlocks: []Interlock{{Name: "door_closed", Level: io.readDoor, Want: true, Below: math.NaN(), Above: math.NaN(), Latch: latch}},
+	}
+}
+
+func TestInterlockOverridesController(t *testing.T) {
+	io := &fakeIO{pv: 0, door: true}
+	l := newLoop(t, motorSpec(io, false))
+	tick(l)
+	duty, en := io.get()
+	require.InDelta(t, 0.8, duty, 1e-9, "below the band the motor runs at the commanded speed")
+	require.True(t, en)
+
+	io.set(func(f *fakeIO) { f.door = false })
+	tick(l)
+	duty, en = io.get()
+	assert.Zero(t, duty, "door open: the interlock stops the motor though the controller wants it on")
+	assert.False(t, en)
+	assert.True(t, l.Safe())
+
+	io.set(func(f *fakeIO) { f.door = true })
+	tick(l)
+	_, en = io.get()
+	assert.True(t, en, "a non-latching interlock releases with its condition")
+}
+
+func TestLatchingInterlockNeedsAck(t *testing.T) {
+	io := &fakeIO{pv: 0, door: true}
+	l := newLoop(t, motorSpec(io, true))
+	tick(l)
+	io.set(func(f *fakeIO) { f.door = false })
+	tick(l)
+	io.set(func(f *fakeIO) { f.door = true })
+	tick(l)
+	_, en := io.get()
+	assert.False(t, en, "no unexpected restart when the door closes again")
+	require.NoError(t, command(t, l, ack(l.AlarmIndex("interlock_door_closed"))))
+	_, en = io.get()
+	assert.True(t, en)
+}
+
+func TestPeerInterlock(t *testing.T) {
+	ovenIO := &fakeIO{pv: 20}
+	oven := newLoop(t, pidSpec(t, ovenIO))
+	io := &fakeIO{pv: 0, door: true}
+	s := motorSpec(io, false)
+	s.Interlocks = []Interlock{{Name: "oven_hot", Peer: oven, Below: math.NaN(), Above: 50}}
+	conv := newLoop(t, s)
+	tick(oven)
+	tick(conv)
+	_, en := io.get()
+	assert.False(t, en, "the conveyor waits for the oven to be hot")
+	ovenIO.set(func(f *fakeIO) { f.pv = 60 })
+	tick(oven)
+	tick(conv)
+	_, en = io.get()
+	assert.True(t, en)
+}
+
+func TestActuatorFailureLatches(t *testing.T) {
+	io := &fakeIO{pv: 20}
+	l := newLoop(t, pidSpec(t, io))
+	io.set(func(f *fakeIO) { f.failOut = &hardware.Error{Device: "heater", Type: hardware.ErrorNack} })
+	tick(l)
+	assert.True(t, l.alarms.At(1).Latched())
+	assert.Equal(t, uint64(1), l.ActuatorErrors(0, ErrNack))
+	io.set(func(f *fakeIO) { f.failOut = nil })
+	tick(l)
+	duty, _ := io.get()
+	assert.Zero(t, duty, "after a failed write the loop holds safe until acknowledged")
+}
+
+func TestModes(t *testing.T) {
+	io := &fakeIO{pv: 20}
+	l := newLoop(t, pidSpec(t, io))
+	tick(l)
+	nan := math.NaN()
+	require.NoError(t, command(t, l, Command{Kind: CmdSetMode, Mode: pid.Manual, Manual: 0.3, Setpoint: nan, MaxRate: nan, OutputMax: nan, Speed: nan}))
+	duty, _ := io.get()
+	assert.InDelta(t, 0.3, duty, 1e-9)
+	require.NoError(t, command(t, l, Command{Kind: CmdSetMode, Mode: pid.Off, Setpoint: nan, MaxRate: nan, OutputMax: nan, Speed: nan, Manual: nan}))
+	duty, _ = io.get()
+	assert.Zero(t, duty)
+	assert.False(t, l.Safe(), "off is the operator's choice, not a forced safe state")
+	require.NoError(t, command(t, l, Command{Kind: CmdSetTempSettings, Setpoint: 150, MaxRate: nan, OutputMax: 0.5, Speed: nan, Manual: nan}))
+	assert.Equal(t, 150.0, l.Setpoint())
+	err := command(t, l, Command{Kind: CmdSetMotor, MotorOn: 1, Setpoint: nan, Speed: nan})
+	assert.ErrorIs(t, err, ErrNoMotor)
+}
+
+func TestSetpointRamp(t *testing.T) {
+	io := &fakeIO{pv: 20}
+	s := pidSpec(t, io)
+	s.MaxRate = 100 // per second: 1 unit per 10 ms cycle
+	l := newLoop(t, s)
+	for range 5 {
+		tick(l)
+	}
+	assert.InDelta(t, 25, l.Status().Setpoint, 1e-9, "the working setpoint ramps from the measurement")
+	assert.Equal(t, 100.0, l.Status().Target)
+}
+
+func TestOverrunCounted(t *testing.T) {
+	io := &fakeIO{pv: 20}
+	l := newLoop(t, pidSpec(t, io))
+	now := schedule.Now()
+	l.Cycle(schedule.Tick{Deadline: now - int64(time.Second), Woke: now})
+	ok, overrun, _ := l.Counters()
+	assert.Zero(t, ok)
+	assert.Equal(t, uint64(1), overrun)
+}
+
+func TestCycleDoesNotAllocate(t *testing.T) {
+	io := &fakeIO{pv: 20, door: true}
+	s := pidSpec(t, io)
+	s.TraceEvery = 2
+	s.Interlocks = []Interlock{{Name: "door", Level: io.readDoor, Want: true, Below: math.NaN(), Above: math.NaN()}}
+	l := newLoop(t, s)
+	var sink Sample
+	allocs := testing.AllocsPerRun(500, func() {
+		tick(l)
+		l.samples.Pop(&sink) // keep the ring from filling, as the drainer would
+	})
+	assert.Zero(t, allocs)
+	// A faulted cycle (error value from a device) must not allocate either.
+	io.set(func(f *fakeIO) { f.err = errFault })
+	allocs = testing.AllocsPerRun(100, func() { tick(l) })
+	assert.Zero(t, allocs)
+}
+
+var errFault = &hardware.Error{Device: "oven_temp", Type: hardware.ErrorNack, Err: errors.New("nack")}
+
+func TestRunStartsSafeStopsSafe(t *testing.T) {
+	io := &fakeIO{pv: 20, duty: 0.7}
+	l := newLoop(t, pidSpec(t, io))
+	require.NoError(t, l.Start())
+	assert.Eventually(t, func() bool { d, _ := io.get(); return d > 0 && d != 0.7 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, l.Stop(5*time.Second))
+	duty, _ := io.get()
+	assert.Zero(t, duty, "shutdown leaves the heater off")
+	assert.True(t, l.Safe())
+	assert.False(t, l.Running())
+}
+
+func TestPanicForcesSafeAndStops(t *testing.T) {
+	io := &fakeIO{pv: 20}
+	l := newLoop(t, pidSpec(t, io))
+	require.NoError(t, l.Start())
+	assert.Eventually(t, func() bool { d, _ := io.get(); return d > 0 }, 5*time.Second, time.Millisecond)
+	io.set(func(f *fakeIO) { f.panics = true })
+	select {
+	case <-l.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("loop did not stop after the panic")
+	}
+	duty, _ := io.get()
+	assert.Zero(t, duty, "a panic leaves the outputs safe")
+	assert.True(t, l.Safe())
+	var ev Event
+	var sawPanic bool
+	for l.events.Pop(&ev) {
+		sawPanic = sawPanic || ev.Kind == EventPanic
+	}
+	assert.True(t, sawPanic)
+	assert.ErrorIs(t, l.Submit(ack(-1), time.Second), ErrLoopStopped)
+}
+
+func TestSubmitThroughRunningLoop(t *testing.T) {
+	io := &fakeIO{pv: 20}
+	l := newLoop(t, pidSpec(t, io))
+	require.NoError(t, l.Start())
+	defer func() { require.NoError(t, l.Stop(5*time.Second)) }()
+	nan := math.NaN()
+	require.NoError(t, l.Submit(Command{Kind: CmdSetTempSettings, Setpoint: 120, MaxRate: nan, OutputMax: nan, Speed: nan, Manual: nan}, 5*time.Second))
+	assert.Equal(t, 120.0, l.Setpoint())
+}
+
+func TestNewRejects(t *testing.T) {
+	io := &fakeIO{}
+	s := pidSpec(t, io)
+	s.Period = 0
+	_, err := New(s, nil, nil)
+	require.ErrorContains(t, err, "period must be positive")
+	s = pidSpec(t, io)
+	s.PID = nil
+	_, err = New(s, nil, nil)
+	require.ErrorContains(t, err, "controller missing")
+}
+
+func BenchmarkCycle(b *testing.B) {
+	io := &fakeIO{pv: 20}
+	c, err := pid.New(pid.Gains{Kp: 0.5, Ki: 0.1}, pid.Limits{OutMin: 0, OutMax: 1})
+	require.NoError(b, err)
+	l, err := New(Spec{Name: "oven", Period: time.Millisecond, Input: io.read, ValidMin: -20, ValidMax: 300,
+		Main: Output{Name: "heater", Duty: io.writeDuty}, Kind: PID, PID: c, Setpoint: 100, SetpointMax: 250}, nil, nil)
+	require.NoError(b, err)
+	var s Sample
+	for b.Loop() {
+		tick(l)
+		l.samples.Pop(&s)
+	}
+}
