@@ -59,7 +59,7 @@ func (r *Registry) openDevice(dc *DeviceConfig, defTimeout time.Duration, s *Ses
 	f := &front{
 		info:    Info{Name: dc.Name, ID: deviceID(dc), Kind: dc.Kind, BusType: dc.Kind.BusType()},
 		cfg:     *dc,
-		timeout: dc.timeout(defTimeout),
+		timeout: deviceTimeout(dc, defTimeout),
 		slot:    r.slot(dc.Name),
 		clock:   r.clock,
 	}
@@ -87,4 +87,14 @@ func (r *Registry) openDevice(dc *DeviceConfig, defTimeout time.Duration, s *Ses
 	}
 	r.opened[dc.Name]++
 	return dev, nil
+}
+
+// deviceTimeout is the per-read timeout of a device: its own, or the component default
+// raised to what a DS18B20 conversion needs.
+func deviceTimeout(dc *DeviceConfig, def time.Duration) time.Duration {
+	t := dc.timeout(def)
+	if dc.Kind == KindDS18B20 && dc.Timeout == 0 && t < ds18b20MinTimeout {
+		return ds18b20MinTimeout
+	}
+	return t
 }

@@ -284,10 +284,10 @@ func (h *periphHost) openADS(dc *DeviceConfig) (any, func() error, error) {
 			rate = 3300
 		}
 	}
-	// SaveEnergy picks the fastest data rate at or above the requested one, so the
-	// requested rate is what the conversion takes.
+	// BestQuality picks the slowest data rate at or above the requested one (SaveEnergy
+	// would always pick the fastest), so data_rate is what the conversion takes.
 	pin, err := adc.PinForChannel(ads1x15.Channel0+ads1x15.Channel(dc.Channel),
-		physic.ElectricPotential(full*float64(physic.Volt)), physic.Frequency(rate)*physic.Hertz, ads1x15.SaveEnergy)
+		physic.ElectricPotential(full*float64(physic.Volt)), physic.Frequency(rate)*physic.Hertz, ads1x15.BestQuality)
 	if err != nil {
 		return nil, nil, fmt.Errorf("full_scale %g V / data_rate %d: %w", full, rate, err)
 	}

@@ -67,6 +67,8 @@ type Plant struct {
 	closes uint64    // door transitions to closed (rising edges of the switch)
 	opens  uint64    // door transitions to open (falling edges)
 	delay  []float64 // ring of past duties, len = dead time in steps (+1)
+	alphaH float64   // 1 − e^(−dt/τ) of the heater
+	alphaM float64   // 1 − e^(−dt/τ) of the motor
 	head   int
 }
 
@@ -77,12 +79,14 @@ func New(p Params, start time.Time) *Plant {
 	}
 	n := int(p.Heater.DeadTime/Step) + 1
 	return &Plant{
-		p:     p,
-		start: start,
-		dt:    Step.Seconds(),
-		temp:  p.Heater.Ambient,
-		door:  p.DoorClosed,
-		delay: make([]float64, n),
+		p:      p,
+		start:  start,
+		dt:     Step.Seconds(),
+		alphaH: stepGain(p.Heater.TimeConstant),
+		alphaM: stepGain(p.Motor.TimeConstant),
+		temp:   p.Heater.Ambient,
+		door:   p.DoorClosed,
+		delay:  make([]float64, n),
 	}
 }
 
@@ -95,26 +99,20 @@ func (pl *Plant) advance(now time.Time) {
 	target := int64(elapsed / pl.dt)
 	h := pl.p.Heater
 	m := pl.p.Motor
-	tauH := h.TimeConstant.Seconds()
-	tauM := m.TimeConstant.Seconds()
 	for ; pl.steps < target; pl.steps++ {
 		// The ring holds the last len(delay) duties; the oldest one is what heats now.
 		pl.delay[pl.head] = pl.duty
 		pl.head = (pl.head + 1) % len(pl.delay)
 		u := pl.delay[pl.head]
-		if tauH > 0 {
-			// C·dT/dt = u·Pmax − (T−Ta)/R with C = τ/R  =>  dT/dt = (u·Pmax·R − (T−Ta)) / τ.
-			pl.temp += pl.dt * (u*h.MaxPower*h.ThermalResistance - (pl.temp - h.Ambient)) / tauH
-		}
+		// C·dT/dt = u·Pmax − (T−Ta)/R with C = τ/R is first order towards Ta + u·Pmax·R;
+		// the exact step response over dt (alphaH = 1 − e^(−dt/τ)) keeps it accurate and
+		// stable whatever the time constant.
+		pl.temp += (h.Ambient + u*h.MaxPower*h.ThermalResistance - pl.temp) * pl.alphaH
 		want := 0.0
 		if pl.enable {
 			want = pl.cmd * m.MaxSpeed
 		}
-		if tauM > 0 {
-			pl.speed += pl.dt * (want - pl.speed) / tauM
-		} else {
-			pl.speed = want
-		}
+		pl.speed += (want - pl.speed) * pl.alphaM
 		pl.pulses += pl.dt * pl.speed / 60 * m.FlowPulsesPerRev
 	}
 }
@@ -232,6 +230,15 @@ func (pl *Plant) MotorCommand() float64 {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	return pl.cmd
+}
+
+// stepGain is the fraction of the way to its target a first-order system with time
+// constant tau covers in one Step; 1 (instant) for tau 0.
+func stepGain(tau time.Duration) float64 {
+	if tau <= 0 {
+		return 1
+	}
+	return 1 - math.Exp(-Step.Seconds()/tau.Seconds())
 }
 
 func clamp01(v float64) float64 {

@@ -1,0 +1,227 @@
+package hardware
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var ctx = context.Background()
+
+// heaterRig is a loop's heater and its sensor plus an ambient sensor.
+func heaterRig(seed int64) Config {
+	return Config{
+		Devices: []DeviceConfig{
+			{Name: "tank_temp", Kind: KindDS18B20, Signal: SignalHeaterTemperature},
+			{Name: "room_temp", Kind: KindMCP9808, Signal: SignalAmbientTemperature},
+			{Name: "heater", Kind: KindDutyOutput, Signal: SignalHeater},
+		},
+		Sim: SimConfig{Seed: seed, TimeScale: 60},
+	}
+}
+
+// series drives the heater at full duty and reads the tank once per wall second.
+func series(t *testing.T, seed int64, n int) []float64 {
+	s, clock := openSim(t, heaterRig(seed))
+	h, err := s.DutyOutput("heater")
+	require.NoError(t, err)
+	temp, err := s.TemperatureInput("tank_temp")
+	require.NoError(t, err)
+	require.NoError(t, h.WriteDuty(ctx, 1))
+	out := make([]float64, n)
+	for i := range out {
+		clock.Advance(time.Second)
+		out[i], err = temp.ReadTemperature(ctx)
+		require.NoError(t, err)
+	}
+	return out
+}
+
+func TestSimDeterministic(t *testing.T) {
+	a := series(t, 7, 50)
+	b := series(t, 7, 50)
+	c := series(t, 8, 50)
+	assert.Equal(t, a, b, "same seed, same reads: same series")
+	assert.NotEqual(t, a, c, "another seed gives other noise")
+}
+
+func TestSimHeaterFirstOrderWithDeadTime(t *testing.T) {
+	s, clock := openSim(t, heaterRig(1))
+	h, err := s.DutyOutput("heater")
+	require.NoError(t, err)
+	temp, err := s.TemperatureInput("tank_temp")
+	require.NoError(t, err)
+	require.NoError(t, h.WriteDuty(ctx, 1))
+	assert.InDelta(t, 1.0, s.Plant().HeaterDuty(), 1e-9, "the actuator drives the plant")
+
+	// time_scale 60: 50 ms wall is 3 s plant, inside the 5 s dead time.
+	clock.Advance(50 * time.Millisecond)
+	v, err := temp.ReadTemperature(ctx)
+	require.NoError(t, err)
+	assert.InDelta(t, 22, v, 0.3, "nothing happens during the dead time")
+
+	// One time constant (120 s plant = 2 s wall) after the dead time: 63 % of the 60 K rise.
+	clock.Advance((125*time.Second)/60 - 50*time.Millisecond)
+	truth := s.Plant().Temperature(clock.Now())
+	assert.InDelta(t, 22+60*(1-math.Exp(-1)), truth, 0.3)
+	v, err = temp.ReadTemperature(ctx)
+	require.NoError(t, err)
+	assert.InDelta(t, truth, v, 0.3, "the sensor reads the plant plus small noise")
+
+	// Steady state after many time constants, then cooling once the duty drops to 0.
+	clock.Advance(20 * time.Minute)
+	assert.InDelta(t, 82, s.Plant().Temperature(clock.Now()), 0.05)
+	require.NoError(t, h.WriteDuty(ctx, 0))
+	clock.Advance(20 * time.Minute)
+	assert.InDelta(t, 22, s.Plant().Temperature(clock.Now()), 0.05)
+
+	room, err := s.TemperatureInput("room_temp")
+	require.NoError(t, err)
+	v, err = room.ReadTemperature(ctx)
+	require.NoError(t, err)
+	assert.InDelta(t, 22, v, 0.3)
+}
+
+func TestSimMotorTachAndFlowMeter(t *testing.T) {
+	s, clock := openSim(t, Config{
+		Devices: []DeviceConfig{
+			{Name: "motor_on", Kind: KindGPIOOutput, Signal: SignalMotorEnable},
+			{Name: "motor_cmd", Kind: KindDutyOutput, Signal: SignalMotorSpeed},
+			{Name: "tach", Kind: KindADS1115, Signal: SignalMotorTach},
+			{Name: "flow", Kind: KindGPIOInput, Signal: SignalFlowMeter},
+		},
+	})
+	on, err := s.DigitalOutput("motor_on")
+	require.NoError(t, err)
+	cmd, err := s.DutyOutput("motor_cmd")
+	require.NoError(t, err)
+	tach, err := s.AnalogInput("tach")
+	require.NoError(t, err)
+	flow, err := s.DigitalInput("flow")
+	require.NoError(t, err)
+
+	require.NoError(t, cmd.WriteDuty(ctx, 0.5))
+	clock.Advance(5 * time.Second)
+	v, err := tach.ReadVoltage(ctx)
+	require.NoError(t, err)
+	assert.InDelta(t, 0, v, 0.03, "a disabled motor does not turn")
+
+	require.NoError(t, on.WriteLevel(ctx, true))
+	assert.True(t, on.Level())
+	clock.Advance(5 * time.Second) // 10 time constants
+	v, err = tach.ReadVoltage(ctx)
+	require.NoError(t, err)
+	assert.InDelta(t, 1.65, v, 0.03, "half speed gives half the tach full scale")
+
+	n1, err := flow.Edges(ctx)
+	require.NoError(t, err)
+	clock.Advance(10 * time.Second)
+	n2, err := flow.Edges(ctx)
+	require.NoError(t, err)
+	// 1500 rpm · 0.5 pulse/rev = 12.5 pulses/s.
+	assert.InDelta(t, 125, float64(n2-n1), 1)
+
+	// Closing the session drives the outputs safe and the motor stops.
+	pl := s.Plant()
+	require.True(t, pl.MotorEnabled())
+	require.NoError(t, s.Close())
+	assert.False(t, pl.MotorEnabled())
+	assert.Zero(t, pl.MotorCommand())
+}
+
+func TestSimDoorSwitch(t *testing.T) {
+	s, clock := openSim(t, Config{Devices: []DeviceConfig{
+		{Name: "door", Kind: KindGPIOInput, Signal: SignalDoor, Edge: "both"},
+		{Name: "door_closes", Kind: KindGPIOInput, Signal: SignalDoor},
+	}})
+	door, err := s.DigitalInput("door")
+	require.NoError(t, err)
+	closes, err := s.DigitalInput("door_closes")
+	require.NoError(t, err)
+	lvl, err := door.ReadLevel(ctx)
+	require.NoError(t, err)
+	assert.True(t, lvl, "the door starts closed")
+	s.Plant().SetDoor(clock.Now(), false)
+	s.Plant().SetDoor(clock.Now(), true)
+	s.Plant().SetDoor(clock.Now(), false)
+	lvl, err = door.ReadLevel(ctx)
+	require.NoError(t, err)
+	assert.False(t, lvl)
+	n, err := door.Edges(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(3), n)
+	n, err = closes.Edges(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), n)
+}
+
+func TestSharedPlantAcrossSessions(t *testing.T) {
+	clock := newManualClock()
+	reg := NewRegistry(clock)
+	loopCfg := Config{Devices: []DeviceConfig{{Name: "heater", Kind: KindDutyOutput}}, Sim: SimConfig{TimeScale: 60}}
+	loop, err := reg.Open(loopCfg, Settings{})
+	require.NoError(t, err)
+
+	_, err = reg.Open(Config{Sim: SimConfig{Seed: 99}}, Settings{})
+	require.ErrorContains(t, err, "sim: the sim plant is already running with a different configuration")
+	_, err = reg.Open(Config{Backend: BackendPeriph}, Settings{})
+	require.ErrorContains(t, err, `backend: this process already uses backend "sim"`)
+
+	// The receiver leaves sim empty and joins the loop's plant.
+	rcv, err := reg.Open(Config{Devices: []DeviceConfig{{Name: "tank_temp", Kind: KindDS18B20}}}, Settings{})
+	require.NoError(t, err)
+	h, err := loop.DutyOutput("heater")
+	require.NoError(t, err)
+	require.NoError(t, h.WriteDuty(ctx, 1))
+	temp, err := rcv.TemperatureInput("tank_temp")
+	require.NoError(t, err)
+	clock.Advance(5 * time.Second)
+	v, err := temp.ReadTemperature(ctx)
+	require.NoError(t, err)
+	assert.Greater(t, v, 50.0, "the loop's heater heats what the receiver reads")
+
+	_, err = rcv.DutyOutput("tank_temp")
+	require.ErrorContains(t, err, `device "tank_temp" is a ds18b20`)
+	_, err = rcv.AnalogInput("nope")
+	require.ErrorContains(t, err, `no device named "nope"`)
+
+	require.NoError(t, loop.Close())
+	require.NoError(t, loop.Close(), "Close is idempotent")
+	assert.Zero(t, rcv.Plant().HeaterDuty(), "closing the loop's session turns its heater off")
+	require.NoError(t, rcv.Close())
+	assert.Nil(t, rcv.Plant(), "the plant goes with the last session")
+
+	// A new process-wide life starts from scratch with another config.
+	again, err := reg.Open(Config{Sim: SimConfig{Seed: 99}}, Settings{})
+	require.NoError(t, err)
+	require.NoError(t, again.Close())
+}
+
+func TestSimSignalsDefaultByKind(t *testing.T) {
+	s, _ := openSim(t, Config{Devices: []DeviceConfig{
+		{Name: "soc", Kind: KindSoCThermal},
+		{Name: "supply", Kind: KindMCP3008},
+		{Name: "lamp", Kind: KindGPIOOutput, Signal: SignalIndicator},
+	}})
+	soc, err := s.TemperatureInput("soc")
+	require.NoError(t, err)
+	v, err := soc.ReadTemperature(ctx)
+	require.NoError(t, err)
+	assert.InDelta(t, 42, v, 1)
+	supply, err := s.AnalogInput("supply")
+	require.NoError(t, err)
+	v, err = supply.ReadVoltage(ctx)
+	require.NoError(t, err)
+	assert.InDelta(t, 3.3, v, 0.05)
+	lamp, err := s.DigitalOutput("lamp")
+	require.NoError(t, err)
+	require.NoError(t, lamp.WriteLevel(ctx, true))
+	assert.True(t, lamp.Level())
+	assert.False(t, s.Plant().MotorEnabled(), "an indicator drives nothing in the plant")
+	assert.Equal(t, "lamp", lamp.Info().ID)
+	assert.Equal(t, BusGPIO, lamp.Info().BusType)
+}
