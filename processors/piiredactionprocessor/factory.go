@@ -48,7 +48,7 @@ func createDefaultConfig() component.Config {
 			Geo:         on,
 		},
 		AllowKeys:  append([]string(nil), defaultAllowKeys...),
-		HashPrefix: "pii:",
+		HashPrefix: "pii_",
 		HashLength: 16,
 		Mask:       "****",
 	}

@@ -36,7 +36,7 @@ type ruleSet struct {
 	keys     map[string]int       // lower-cased key name -> rule
 	patterns []pattern
 	allow    map[string]struct{}
-	keyKinds bool // the credentials or geo detector is on, so keys are classified too
+	keyKinds bool // a detector is on, so keys that name its kind (user.email, lat) are classified too
 
 	mask       string
 	hashPrefix string
@@ -82,9 +82,7 @@ func compileRules(cfg *Config) (*ruleSet, error) {
 		rs.kindRule[kind] = len(rs.rules)
 		rs.rules = append(rs.rules, rule{name: d.name, action: d.rc.Action, keepFirst: d.rc.KeepFirst, keepLast: d.rc.KeepLast, kind: kind})
 		rs.scan = rs.scan.With(kind)
-		if kind == detect.Credentials || kind == detect.Geo {
-			rs.keyKinds = true
-		}
+		rs.keyKinds = true
 	}
 	for _, k := range cfg.Keys {
 		idx := len(rs.rules)

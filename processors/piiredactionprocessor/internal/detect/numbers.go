@@ -26,7 +26,7 @@ func scanNumber(s string, i int, set Set, dst []Match) ([]Match, int) {
 		}
 		// "v1.10.0.0.1", "ABC-555-123-4567" and "1,234,567" continue an identifier or a number
 		// that started before this word.
-		if (prev == '.' || prev == '-' || prev == ':') && p >= 2 && isWord(s[p-2]) {
+		if (prev == '.' || prev == '-') && p >= 2 && isWord(s[p-2]) {
 			return dst, skipNumberish(s, i)
 		}
 		if prev == ',' && p >= 2 && isDigit(s[p-2]) {
@@ -231,9 +231,11 @@ func isPhone(s string, gs []group, plus bool, digits int, seps uint8) bool {
 	case ng == 4 && lens[0] == 1 && g0[0] == '1' && lens[1] == 3 && lens[2] == 3 && lens[3] == 4:
 		return s[gs[1].start] >= '2'
 	case ng == 1 && digits == 10:
-		return g0[0] >= '2' && g0[3] >= '2'
+		// Bare ten-digit runs are byte counts and ids as often as phone numbers: they need a
+		// word such as "phone" or "tel" just before them.
+		return g0[0] >= '2' && phoneContext(s, gs[0].start)
 	case ng == 1 && digits == 11 && g0[0] == '1':
-		return g0[1] >= '2' && g0[4] >= '2'
+		return g0[1] >= '2' && phoneContext(s, gs[0].start)
 	case ng == 3 && lens[0] == 3 && lens[1] == 4 && lens[2] == 4 && g0[0] == '1' && g0[1] >= '3' && seps != sepBit('.'):
 		return true // mainland China mobile: "138 0013 8000"
 	}
@@ -338,6 +340,23 @@ func versionContext(s string, start int) bool {
 }
 
 var versionWords = []string{"version", "release", "firmware", "build", "revision", "_ver", ".ver", "_fw", ".fw"}
+
+// phoneContext reports whether a bare digit run follows a word that names a phone number.
+func phoneContext(s string, start int) bool {
+	from := start - 24
+	if from < 0 {
+		from = 0
+	}
+	w := s[from:start]
+	for _, word := range phoneWords {
+		if containsFold(w, word) {
+			return true
+		}
+	}
+	return false
+}
+
+var phoneWords = []string{"phone", "tel", "mobile", "cell", "fax", "sms", "call", "contact", "whatsapp", "msisdn"}
 
 // ssnContext reports whether a bare nine-digit number follows a word that names an SSN.
 func ssnContext(s string, start int) bool {

@@ -242,7 +242,8 @@ func masked(v string) bool {
 }
 
 // KeyKind classifies an attribute or field key whose value is sensitive as a whole:
-// Credentials for password, token, api_key and the like, Geo for latitude and longitude. It runs
+// Credentials for password, token, api_key and the like, Geo for latitude and longitude, and
+// Email, Phone, SSN, IBAN or CreditCard for keys that name them (user.email, phone_number). It runs
 // on every attribute key, so it dispatches on the last byte before comparing any word.
 func KeyKind(key string) (Kind, bool) {
 	n := len(key)
@@ -269,6 +270,10 @@ func KeyKind(key string) (Kind, bool) {
 		cands = keyWordsS
 	case 'g':
 		cands = keyWordsG
+	case 'r':
+		cands = keyWordsR
+	case 'x':
+		cands = keyWordsX
 	default:
 		return 0, false
 	}
@@ -305,12 +310,26 @@ func geoSeg(w string) keyWord { return keyWord{word: w, kind: Geo, segment: true
 
 var (
 	keyWordsD = []keyWord{suffix("password"), suffix("passwd"), exact("pwd"), suffix("sessionid"), suffix("session_id")}
-	keyWordsE = []keyWord{suffix("passphrase"), suffix("signature"), suffix("cookie"), geoSuf("latitude"), geoSuf("longitude")}
+	keyWordsE = []keyWord{
+		suffix("passphrase"), suffix("signature"), suffix("cookie"), geoSuf("latitude"), geoSuf("longitude"),
+		named("phone", Phone), named("telephone", Phone),
+	}
 	keyWordsT = []keyWord{suffix("secret"), geoSeg("lat")}
-	keyWordsN = []keyWord{suffix("token"), suffix("authorization"), geoSeg("lon")}
+	keyWordsN = []keyWord{
+		suffix("token"), suffix("authorization"), geoSeg("lon"),
+		named("ssn", SSN), named("iban", IBAN), named("msisdn", Phone),
+	}
 	keyWordsY = []keyWord{suffix("apikey"), suffix("api_key"), suffix("api-key"), suffix("access_key"), suffix("private_key")}
 	keyWordsH = []keyWord{exact("auth")}
-	keyWordsL = []keyWord{suffix("credential")}
-	keyWordsS = []keyWord{suffix("credentials")}
+	keyWordsL = []keyWord{suffix("credential"), named("email", Email), named("e-mail", Email), named("mail", Email)}
+	keyWordsS = []keyWord{suffix("credentials"), named("email_address", Email), named("emailaddress", Email)}
+	keyWordsR = []keyWord{
+		named("phone_number", Phone), named("phonenumber", Phone), named("mobile_number", Phone),
+		named("card_number", CreditCard), named("cardnumber", CreditCard), named("social_security_number", SSN),
+	}
+	keyWordsX = []keyWord{named("fax", Phone)}
 	keyWordsG = []keyWord{geoSeg("lng"), geoSeg("long")}
 )
+
+// named matches a key whose last segment names a kind of personal data ("user.email").
+func named(w string, k Kind) keyWord { return keyWord{word: w, kind: k, segment: true} }
