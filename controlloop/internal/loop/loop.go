@@ -505,8 +505,8 @@ func (l *Loop) evaluateInterlocks(now int64) (bool, uint64) {
 		case il.Value != nil:
 			v, err := il.Value(l.ctx)
 			holds = err == nil && within(v, il.Below, il.Above)
-		case il.Peer != nil:
-			holds = within(il.Peer.PV(), il.Below, il.Above)
+		case il.PeerPV != nil:
+			holds = within(il.PeerPV(), il.Below, il.Above)
 		}
 		if holds != l.ilHolds[i] || l.cycle == 1 {
 			l.record(Event{Kind: EventInterlock, Time: l.wall(now), Index: int16(i), Holds: holds})

@@ -296,7 +296,7 @@ func TestPeerInterlock(t *testing.T) {
 	oven := newLoop(t, pidSpec(t, ovenIO))
 	io := &fakeIO{pv: 0, door: true}
 	s := motorSpec(io, false)
-	s.Interlocks = []Interlock{{Name: "oven_hot", Peer: oven, Below: math.NaN(), Above: 50}}
+	s.Interlocks = []Interlock{{Name: "oven_hot", PeerPV: oven.PV, Below: math.NaN(), Above: 50}}
 	conv := newLoop(t, s)
 	tick(oven)
 	tick(conv)

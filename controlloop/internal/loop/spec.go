@@ -56,7 +56,8 @@ type Interlock struct {
 	// process value.
 	Level ReadLevel
 	Value ReadValue
-	Peer  *Loop
+	// PeerPV returns another loop's process value (NaN while invalid).
+	PeerPV func() float64
 	// Want is the level a digital interlock needs (true = high, e.g. door closed).
 	Want bool
 	// Below and Above bound a value interlock; NaN leaves a side open.

@@ -1,0 +1,191 @@
+package controlloop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/fieldcol/fieldcol/controlloop/internal/alarm"
+	"github.com/fieldcol/fieldcol/controlloop/internal/api"
+	"github.com/fieldcol/fieldcol/controlloop/internal/loop"
+	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
+	"github.com/fieldcol/fieldcol/controlloop/internal/telemetry"
+	"github.com/fieldcol/fieldcol/internal/hardware"
+)
+
+var _ api.Backend = (*controlLoop)(nil)
+
+// loopStatus is a loop as GET /api/v1/loops shows it.
+type loopStatus struct {
+	Name       string            `json:"name"`
+	State      string            `json:"state"`
+	Mode       string            `json:"mode"`
+	Unit       string            `json:"unit,omitempty"`
+	PV         *float64          `json:"process_value"`
+	Setpoint   float64           `json:"setpoint"`
+	Working    *float64          `json:"working_setpoint,omitempty"`
+	Output     float64           `json:"output"`
+	SafeState  bool              `json:"safe_state"`
+	Speed      float64           `json:"speed"`
+	OutputMax  float64           `json:"output_max"`
+	Cycle      uint64            `json:"cycle"`
+	Alarms     []alarmStatus     `json:"alarms"`
+	Interlocks []interlockStatus `json:"interlocks"`
+}
+
+type alarmStatus struct {
+	Name    string `json:"name"`
+	Active  bool   `json:"active"`
+	Latched bool   `json:"latched"`
+}
+
+type interlockStatus struct {
+	Name  string `json:"name"`
+	Holds bool   `json:"holds"`
+}
+
+func finite(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+func (e *controlLoop) status(l *loop.Loop) loopStatus {
+	s := l.Status()
+	lc := e.cfgByNm[l.Name()]
+	st := loopStatus{
+		Name: l.Name(), Mode: s.Mode.String(), Unit: lc.Unit, PV: finite(s.PV), Setpoint: s.Target,
+		Working: finite(s.Setpoint), Output: s.Output, SafeState: s.Safe, Speed: s.Speed,
+		OutputMax: s.OutputMax, Cycle: s.Cycle, Alarms: []alarmStatus{}, Interlocks: []interlockStatus{},
+	}
+	for i, n := range l.AlarmNames() {
+		bit := uint64(1) << uint(i)
+		st.Alarms = append(st.Alarms, alarmStatus{Name: n, Active: s.Active&bit != 0, Latched: s.Latched&bit != 0})
+	}
+	for i, il := range l.Spec().Interlocks {
+		st.Interlocks = append(st.Interlocks, interlockStatus{Name: il.Name, Holds: s.Interlocks&(1<<uint(i)) != 0})
+	}
+	switch {
+	case !s.Running:
+		st.State = "stopped"
+	case s.Latched != 0:
+		st.State = "tripped"
+	case !s.Valid:
+		st.State = "sensor_fault"
+	case s.Safe:
+		st.State = "interlocked"
+	case s.Mode == pid.Off:
+		st.State = "off"
+	default:
+		st.State = "running"
+	}
+	return st
+}
+
+// Loops implements api.Backend.
+func (e *controlLoop) Loops() map[string]api.LoopInfo { return e.infos }
+
+// Statuses implements api.Backend.
+func (e *controlLoop) Statuses() []any {
+	out := make([]any, 0, len(e.loops))
+	for _, l := range e.loops {
+		out = append(out, e.status(l))
+	}
+	return out
+}
+
+// Status implements api.Backend.
+func (e *controlLoop) Status(name string) (any, bool) {
+	l, ok := e.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return e.status(l), true
+}
+
+func ptrOr(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}
+
+// Execute implements api.Backend: it turns the validated request into a loop command.
+func (e *controlLoop) Execute(_ context.Context, req *api.Request) error {
+	l, ok := e.byName[req.Loop]
+	if !ok {
+		return &api.StatusError{Code: http.StatusNotFound, Err: fmt.Errorf("no loop named %q", req.Loop)}
+	}
+	cmd := loop.Command{
+		Setpoint: ptrOr(req.Setpoint), MaxRate: ptrOr(req.MaxRate), OutputMax: ptrOr(req.OutputMax),
+		Speed: ptrOr(req.Speed), Manual: ptrOr(req.Output), MotorOn: -1, Alarm: -1,
+	}
+	switch req.Command {
+	case api.CmdSetTempSettings:
+		cmd.Kind = loop.CmdSetTempSettings
+	case api.CmdSetMotor:
+		cmd.Kind = loop.CmdSetMotor
+		if req.On != nil {
+			cmd.MotorOn = 0
+			if *req.On {
+				cmd.MotorOn = 1
+			}
+		}
+	case api.CmdAckAlarm:
+		cmd.Kind = loop.CmdAckAlarm
+		if req.Alarm != nil {
+			cmd.Alarm = l.AlarmIndex(*req.Alarm)
+		}
+	case api.CmdSetMode:
+		cmd.Kind = loop.CmdSetMode
+		m, err := pid.ParseMode(*req.Mode)
+		if err != nil {
+			return &api.StatusError{Code: http.StatusBadRequest, Err: err}
+		}
+		cmd.Mode = m
+	}
+	// A command waits for the loop's next cycle; a slow loop gets more time.
+	timeout := max(e.cfg.API.CommandTimeout, 3*l.Spec().Period)
+	err := l.Submit(cmd, timeout)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, alarm.ErrConditionActive), errors.Is(err, alarm.ErrNotLatched):
+		return &api.StatusError{Code: http.StatusConflict, Err: err}
+	case errors.Is(err, loop.ErrNoMotor), errors.Is(err, alarm.ErrUnknownAlarm):
+		return &api.StatusError{Code: http.StatusBadRequest, Err: err}
+	case errors.Is(err, loop.ErrNoAnswer):
+		return &api.StatusError{Code: http.StatusGatewayTimeout, Err: err}
+	default:
+		return &api.StatusError{Code: http.StatusServiceUnavailable, Err: err}
+	}
+}
+
+// SimEnabled implements api.Backend.
+func (e *controlLoop) SimEnabled() bool {
+	return e.session != nil && e.session.Backend() == hardware.BackendSim
+}
+
+// Fault implements api.Backend.
+func (e *controlLoop) Fault(req *api.FaultRequest) error {
+	faults := e.session.Faults()
+	if req.Clear {
+		_, err := faults.Clear(req.Device)
+		return err
+	}
+	spec := hardware.FaultSpec{
+		Device: req.Device, Kind: hardware.FaultKind(req.Kind),
+		Duration: time.Duration(req.Duration), Delay: time.Duration(req.Delay),
+	}
+	if req.Value != nil {
+		spec.Value = *req.Value
+	}
+	return faults.Inject(spec)
+}
+
+// RecordCommand implements api.Backend.
+func (e *controlLoop) RecordCommand(rec telemetry.CommandRecord) { e.tel.RecordCommand(rec) }

@@ -1,0 +1,476 @@
+package controlloop
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/config/confighttp"
+
+	"github.com/fieldcol/fieldcol/controlloop/internal/alarm"
+	"github.com/fieldcol/fieldcol/controlloop/internal/loop"
+	"github.com/fieldcol/fieldcol/controlloop/internal/onoff"
+	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
+	"github.com/fieldcol/fieldcol/internal/hardware"
+)
+
+// Period bounds: below 10 ms a Pi's scheduling jitter is a large part of the period; above
+// 10 s a loop is too slow to call a safety function.
+const (
+	minPeriod = 10 * time.Millisecond
+	maxPeriod = 10 * time.Second
+)
+
+// Config is the controlloop extension's configuration.
+type Config struct {
+	// Hardware opens the loops' sensors and actuators through internal/hardware.
+	Hardware hardware.Config `mapstructure:"hardware"`
+	// Loops are the control loops.
+	Loops []LoopConfig `mapstructure:"loops"`
+	// API is the command API server.
+	API APIConfig `mapstructure:"api"`
+	// LatchFile keeps latched alarms across restarts.
+	LatchFile string `mapstructure:"latch_file"`
+	// Realtime asks for SCHED_FIFO and mlockall for the loop threads.
+	Realtime bool `mapstructure:"realtime"`
+	// RealtimePriority is the SCHED_FIFO priority (1..99).
+	RealtimePriority int `mapstructure:"realtime_priority"`
+	// Watchdog controls the systemd notification.
+	Watchdog WatchdogConfig `mapstructure:"watchdog"`
+	// Telemetry bounds the buffers of events and spans.
+	Telemetry TelemetryConfig `mapstructure:"telemetry"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// APIConfig is the command API.
+type APIConfig struct {
+	confighttp.ServerConfig `mapstructure:",squash"`
+	// RateLimit bounds POST requests (commands, faults) per second over all clients.
+	RateLimit RateLimitConfig `mapstructure:"rate_limit"`
+	// CommandTimeout is how long a command waits for its loop's next cycle.
+	CommandTimeout time.Duration `mapstructure:"command_timeout"`
+}
+
+// RateLimitConfig is a token bucket.
+type RateLimitConfig struct {
+	RequestsPerSecond float64 `mapstructure:"requests_per_second"`
+	Burst             int     `mapstructure:"burst"`
+}
+
+// WatchdogConfig controls sd_notify.
+type WatchdogConfig struct {
+	// Enabled sends READY=1 and, when systemd set WatchdogSec, WATCHDOG=1 while every loop
+	// completes healthy cycles. Without NOTIFY_SOCKET (not under systemd) it does nothing.
+	Enabled bool `mapstructure:"enabled"`
+}
+
+// TelemetryConfig bounds what waits for the hardware receiver to collect it.
+type TelemetryConfig struct {
+	// TraceEvery samples one cycle in this many as a span (0 = no cycle spans).
+	TraceEvery int `mapstructure:"trace_every"`
+	// MaxLogRecords and MaxSpans bound the buffers; beyond them records are dropped and counted.
+	MaxLogRecords int `mapstructure:"max_log_records"`
+	MaxSpans      int `mapstructure:"max_spans"`
+}
+
+// LoopConfig is one control loop.
+type LoopConfig struct {
+	Name       string            `mapstructure:"name"`
+	Period     time.Duration     `mapstructure:"period"`
+	Unit       string            `mapstructure:"unit"`
+	Input      InputConfig       `mapstructure:"input"`
+	Output     OutputConfig      `mapstructure:"output"`
+	Controller ControllerConfig  `mapstructure:"controller"`
+	Setpoint   SetpointConfig    `mapstructure:"setpoint"`
+	Mode       string            `mapstructure:"mode"`
+	Interlocks []InterlockConfig `mapstructure:"interlocks"`
+	Alarms     []AlarmConfig     `mapstructure:"alarms"`
+}
+
+// InputConfig is the process value sensor.
+type InputConfig struct {
+	// Sensor names an analog or temperature device of `hardware.devices`.
+	Sensor     string         `mapstructure:"sensor"`
+	ValidRange hardware.Range `mapstructure:"valid_range"`
+	// StaleAfter invalidates a reading older than this when it arrives (default 3 periods).
+	StaleAfter time.Duration `mapstructure:"stale_after"`
+}
+
+// OutputConfig is the actuator side.
+type OutputConfig struct {
+	// Actuator names a duty_output (heater SSR, motor speed) or gpio_output device.
+	Actuator string `mapstructure:"actuator"`
+	// SafeState is written whenever outputs are forced safe (duty, or 0/1 for a pin).
+	SafeState float64 `mapstructure:"safe_state"`
+	// Enable names an optional gpio_output that is on while the output is above 0 (motor
+	// enable); it is off in the safe state unless EnableSafeState says otherwise.
+	Enable          string `mapstructure:"enable"`
+	EnableSafeState bool   `mapstructure:"enable_safe_state"`
+	// Speed scales an on/off motor loop's output (0..1; SET_MOTOR changes it).
+	Speed float64 `mapstructure:"speed"`
+}
+
+// ControllerConfig selects exactly one controller.
+type ControllerConfig struct {
+	PID   *PIDConfig   `mapstructure:"pid"`
+	OnOff *OnOffConfig `mapstructure:"onoff"`
+}
+
+// PIDConfig tunes a PID controller (gains in wall-clock seconds).
+type PIDConfig struct {
+	Kp               float64       `mapstructure:"kp"`
+	Ki               float64       `mapstructure:"ki"`
+	Kd               float64       `mapstructure:"kd"`
+	DerivativeFilter time.Duration `mapstructure:"derivative_filter"`
+	OutputMin        float64       `mapstructure:"output_min"`
+	OutputMax        float64       `mapstructure:"output_max"`
+	IntegralMin      float64       `mapstructure:"integral_min"`
+	IntegralMax      float64       `mapstructure:"integral_max"`
+}
+
+// OnOffConfig is a two-position controller.
+type OnOffConfig struct {
+	Hysteresis float64 `mapstructure:"hysteresis"`
+	Action     string  `mapstructure:"action"`
+}
+
+// SetpointConfig bounds the setpoint.
+type SetpointConfig struct {
+	Value   float64 `mapstructure:"value"`
+	Min     float64 `mapstructure:"min"`
+	Max     float64 `mapstructure:"max"`
+	MaxRate float64 `mapstructure:"max_rate"`
+}
+
+// InterlockConfig is a permissive over a sensor or another loop.
+type InterlockConfig struct {
+	Name string `mapstructure:"name"`
+	// Sensor names an input device; Loop names another loop (its process value).
+	Sensor string `mapstructure:"sensor"`
+	Loop   string `mapstructure:"loop"`
+	// Level is what a digital sensor must read for the interlock to hold.
+	Level *bool `mapstructure:"level"`
+	// Below and Above bound a value (sensor or loop) for the interlock to hold.
+	Below *float64 `mapstructure:"below"`
+	Above *float64 `mapstructure:"above"`
+	// Latch raises a latched alarm when the interlock trips, so the loop restarts only after
+	// ACK_ALARM.
+	Latch bool `mapstructure:"latch"`
+}
+
+// AlarmConfig is a latching process alarm.
+type AlarmConfig struct {
+	Name  string        `mapstructure:"name"`
+	Type  string        `mapstructure:"type"`
+	Limit float64       `mapstructure:"limit"`
+	Delay time.Duration `mapstructure:"delay"`
+}
+
+func createDefaultConfig() *Config {
+	srv := confighttp.NewDefaultServerConfig()
+	srv.NetAddr.Endpoint = "localhost:8090"
+	srv.MaxRequestBodySize = 64 << 10
+	return &Config{
+		Hardware:         hardware.Config{Backend: hardware.BackendSim},
+		API:              APIConfig{ServerConfig: srv, RateLimit: RateLimitConfig{RequestsPerSecond: 5, Burst: 10}, CommandTimeout: 5 * time.Second},
+		LatchFile:        "/var/lib/fieldcol/controlloop/latches.json",
+		RealtimePriority: 50,
+		Watchdog:         WatchdogConfig{Enabled: true},
+		Telemetry:        TelemetryConfig{TraceEvery: 100, MaxLogRecords: 1024, MaxSpans: 512},
+	}
+}
+
+// Validate checks everything that can be checked without opening devices; each message
+// names its key.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	if len(c.Loops) == 0 {
+		add("loops: at least one loop is required")
+	}
+	if strings.TrimSpace(c.LatchFile) == "" {
+		add("latch_file: must be set: latched alarms have to survive a restart")
+	}
+	if c.Realtime && (c.RealtimePriority < 1 || c.RealtimePriority > 99) {
+		add("realtime_priority: must be 1..99, got %d", c.RealtimePriority)
+	}
+	if c.Telemetry.TraceEvery < 0 {
+		add("telemetry.trace_every: must not be negative, got %d", c.Telemetry.TraceEvery)
+	}
+	if c.Telemetry.MaxLogRecords <= 0 {
+		add("telemetry.max_log_records: must be positive, got %d", c.Telemetry.MaxLogRecords)
+	}
+	if c.Telemetry.MaxSpans <= 0 {
+		add("telemetry.max_spans: must be positive, got %d", c.Telemetry.MaxSpans)
+	}
+	if c.API.RateLimit.RequestsPerSecond <= 0 || math.IsInf(c.API.RateLimit.RequestsPerSecond, 0) {
+		add("api.rate_limit.requests_per_second: must be a positive number, got %v", c.API.RateLimit.RequestsPerSecond)
+	}
+	if c.API.RateLimit.Burst < 1 {
+		add("api.rate_limit.burst: must be at least 1, got %d", c.API.RateLimit.Burst)
+	}
+	if c.API.CommandTimeout <= 0 {
+		add("api.command_timeout: must be positive, got %s", c.API.CommandTimeout)
+	}
+	if err := checkLoopback(c.API.NetAddr.Endpoint, c.API.Auth.HasValue()); err != nil {
+		errs = append(errs, err)
+	}
+
+	devices := map[string]*hardware.DeviceConfig{}
+	for i := range c.Hardware.Devices {
+		devices[c.Hardware.Devices[i].Name] = &c.Hardware.Devices[i]
+	}
+	loopIdx := map[string]int{}
+	for i := range c.Loops {
+		if n := c.Loops[i].Name; n != "" {
+			if j, dup := loopIdx[n]; dup {
+				add("loops[%d].name: %q is already used by loops[%d]", i, n, j)
+			}
+			loopIdx[n] = i
+		}
+	}
+	written := map[string]string{}
+	for i := range c.Loops {
+		errs = append(errs, c.validateLoop(i, devices, loopIdx, written)...)
+	}
+	return errors.Join(errs...)
+}
+
+// checkLoopback refuses an unauthenticated API reachable from the network.
+func checkLoopback(endpoint string, hasAuth bool) error {
+	if hasAuth {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return fmt.Errorf("api.endpoint: %q is not host:port: %w", endpoint, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("api.auth: required when api.endpoint (%q) is not a loopback address: the API switches heaters and motors (configure an authenticator such as bearertokenauth)", endpoint)
+}
+
+func (c *Config) validateLoop(i int, devices map[string]*hardware.DeviceConfig, loopIdx map[string]int, written map[string]string) []error {
+	l := &c.Loops[i]
+	key := fmt.Sprintf("loops[%d]", i)
+	if l.Name != "" {
+		key = fmt.Sprintf("loops[%d] (%s)", i, l.Name)
+	}
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(key+"."+format, a...)) }
+
+	if strings.TrimSpace(l.Name) == "" {
+		add("name: must not be empty")
+	}
+	if l.Period < minPeriod || l.Period > maxPeriod {
+		add("period: must be between %s and %s, got %s", minPeriod, maxPeriod, l.Period)
+	}
+
+	// Input.
+	if dc, ok := devices[l.Input.Sensor]; !ok {
+		add("input.sensor: %q is not a device in hardware.devices", l.Input.Sensor)
+	} else {
+		if r := dc.Kind.Role(); r != hardware.RoleAnalogInput && r != hardware.RoleTemperatureInput {
+			add("input.sensor: %q is a %s; a loop input must be an analog or temperature sensor", l.Input.Sensor, dc.Kind)
+		}
+		if to := deviceTimeout(dc, c.Hardware.Timeout); l.Period > 0 && to >= l.Period {
+			add("input.sensor: the read timeout of %q (%s) must be below the period (%s) so that a hung bus trips the loop within one period; set hardware.devices[].timeout", l.Input.Sensor, to, l.Period)
+		}
+	}
+	if !(l.Input.ValidRange.Min < l.Input.ValidRange.Max) {
+		add("input.valid_range: min (%g) must be below max (%g)", l.Input.ValidRange.Min, l.Input.ValidRange.Max)
+	}
+	if l.Input.StaleAfter < 0 {
+		add("input.stale_after: must not be negative, got %s", l.Input.StaleAfter)
+	}
+
+	// Output.
+	if dc, ok := devices[l.Output.Actuator]; !ok {
+		add("output.actuator: %q is not a device in hardware.devices", l.Output.Actuator)
+	} else if r := dc.Kind.Role(); r != hardware.RoleDutyOutput && r != hardware.RoleDigitalOutput {
+		add("output.actuator: %q is a %s; it must be a duty_output or gpio_output", l.Output.Actuator, dc.Kind)
+	}
+	if l.Output.SafeState < 0 || l.Output.SafeState > 1 {
+		add("output.safe_state: must be 0..1, got %g", l.Output.SafeState)
+	}
+	if l.Output.Enable != "" {
+		if dc, ok := devices[l.Output.Enable]; !ok {
+			add("output.enable: %q is not a device in hardware.devices", l.Output.Enable)
+		} else if dc.Kind.Role() != hardware.RoleDigitalOutput {
+			add("output.enable: %q is a %s; it must be a gpio_output", l.Output.Enable, dc.Kind)
+		}
+	}
+	if l.Output.Speed < 0 || l.Output.Speed > 1 {
+		add("output.speed: must be 0..1, got %g", l.Output.Speed)
+	}
+	for _, k := range []struct{ key, dev string }{{"output.actuator", l.Output.Actuator}, {"output.enable", l.Output.Enable}} {
+		if k.dev == "" {
+			continue
+		}
+		if other, dup := written[k.dev]; dup {
+			add("%s: %q is already driven by %s; one actuator has one owner", k.key, k.dev, other)
+		}
+		written[k.dev] = key
+	}
+
+	// Controller.
+	switch {
+	case (l.Controller.PID == nil) == (l.Controller.OnOff == nil):
+		add("controller: set exactly one of pid and onoff")
+	case l.Controller.PID != nil:
+		p := l.Controller.PID
+		if err := p.gains().Validate(); err != nil {
+			add("controller.pid.%w", err)
+		}
+		if err := p.limits().Validate(); err != nil {
+			add("controller.pid.%w", err)
+		}
+	default:
+		o := l.Controller.OnOff
+		if o.Hysteresis < 0 || math.IsNaN(o.Hysteresis) {
+			add("controller.onoff.hysteresis: must be >= 0, got %g", o.Hysteresis)
+		}
+		if _, err := onoff.ParseAction(o.Action); err != nil {
+			add("controller.onoff.%w", err)
+		}
+	}
+
+	// Setpoint and mode.
+	sp := l.Setpoint
+	if !(sp.Min < sp.Max) {
+		add("setpoint.min (%g) must be below setpoint.max (%g)", sp.Min, sp.Max)
+	} else if sp.Value < sp.Min || sp.Value > sp.Max {
+		add("setpoint.value: %g is outside [setpoint.min, setpoint.max] = [%g, %g]", sp.Value, sp.Min, sp.Max)
+	}
+	if sp.MaxRate < 0 {
+		add("setpoint.max_rate: must not be negative, got %g", sp.MaxRate)
+	}
+	if l.Mode != "" {
+		if _, err := pid.ParseMode(l.Mode); err != nil {
+			add("mode: %w", err)
+		}
+	}
+
+	// Interlocks.
+	seen := map[string]bool{}
+	for j, il := range l.Interlocks {
+		ik := fmt.Sprintf("interlocks[%d]", j)
+		if strings.TrimSpace(il.Name) == "" {
+			add("%s.name: must not be empty", ik)
+		} else if seen[il.Name] {
+			add("%s.name: %q is used twice", ik, il.Name)
+		}
+		seen[il.Name] = true
+		switch {
+		case (il.Sensor == "") == (il.Loop == ""):
+			add("%s: set exactly one of sensor and loop", ik)
+		case il.Loop != "":
+			if _, ok := loopIdx[il.Loop]; !ok {
+				add("%s.loop: %q is not a loop", ik, il.Loop)
+			} else if il.Loop == l.Name {
+				add("%s.loop: a loop cannot interlock on itself", ik)
+			}
+			if il.Below == nil && il.Above == nil {
+				add("%s: a loop interlock needs below or above", ik)
+			}
+			if il.Level != nil {
+				add("%s.level: only for a digital sensor", ik)
+			}
+		default:
+			dc, ok := devices[il.Sensor]
+			if !ok {
+				add("%s.sensor: %q is not a device in hardware.devices", ik, il.Sensor)
+				break
+			}
+			switch dc.Kind.Role() {
+			case hardware.RoleDigitalInput:
+				if il.Below != nil || il.Above != nil {
+					add("%s: below/above do not apply to the digital sensor %q; use level", ik, il.Sensor)
+				}
+			case hardware.RoleAnalogInput, hardware.RoleTemperatureInput:
+				if il.Below == nil && il.Above == nil {
+					add("%s: the sensor %q needs below or above", ik, il.Sensor)
+				}
+				if il.Level != nil {
+					add("%s.level: only for a digital sensor", ik)
+				}
+			default:
+				add("%s.sensor: %q is a %s, not an input", ik, il.Sensor, dc.Kind)
+			}
+		}
+	}
+
+	// Alarms.
+	if 2+len(l.Alarms)+len(l.Interlocks) > alarm.MaxAlarms {
+		add("alarms: at most %d alarms and interlocks per loop", alarm.MaxAlarms-2)
+	}
+	names := map[string]bool{loop.AlarmSensorFault: true, loop.AlarmActuatorFault: true}
+	for _, il := range l.Interlocks {
+		if il.Latch {
+			names[loop.InterlockAlarmName(il.Name)] = true
+		}
+	}
+	for j, a := range l.Alarms {
+		ak := fmt.Sprintf("alarms[%d]", j)
+		if strings.TrimSpace(a.Name) == "" {
+			add("%s.name: must not be empty", ak)
+		} else if names[a.Name] {
+			add("%s.name: %q is already used (sensor_fault, actuator_fault and interlock_<name> are built in)", ak, a.Name)
+		}
+		names[a.Name] = true
+		if _, err := alarmKind(a.Type); err != nil {
+			add("%s.type: %w", ak, err)
+		}
+		if a.Type == "deviation" && a.Limit <= 0 {
+			add("%s.limit: a deviation limit must be positive, got %g", ak, a.Limit)
+		}
+		if a.Delay < 0 {
+			add("%s.delay: must not be negative, got %s", ak, a.Delay)
+		}
+	}
+	return errs
+}
+
+func deviceTimeout(dc *hardware.DeviceConfig, def time.Duration) time.Duration {
+	switch {
+	case dc.Timeout > 0:
+		return dc.Timeout
+	case def > 0:
+		return def
+	}
+	return hardware.DefaultTimeout
+}
+
+func alarmKind(s string) (loop.AlarmKind, error) {
+	switch s {
+	case "high":
+		return loop.AlarmHigh, nil
+	case "low":
+		return loop.AlarmLow, nil
+	case "deviation":
+		return loop.AlarmDeviation, nil
+	}
+	return 0, fmt.Errorf("%q is not one of high, low, deviation (sensor faults always raise the built-in sensor_fault alarm)", s)
+}
+
+func (p *PIDConfig) gains() pid.Gains {
+	return pid.Gains{Kp: p.Kp, Ki: p.Ki, Kd: p.Kd, DerivativeFilter: p.DerivativeFilter.Seconds()}
+}
+
+func (p *PIDConfig) limits() pid.Limits {
+	l := pid.Limits{OutMin: p.OutputMin, OutMax: p.OutputMax, IntegralMin: p.IntegralMin, IntegralMax: p.IntegralMax}
+	if l.OutMin == 0 && l.OutMax == 0 {
+		l.OutMax = 1
+	}
+	return l
+}

@@ -1,0 +1,459 @@
+package controlloop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/fieldcol/fieldcol/controlloop/internal/alarm"
+	"github.com/fieldcol/fieldcol/controlloop/internal/api"
+	"github.com/fieldcol/fieldcol/controlloop/internal/loop"
+	"github.com/fieldcol/fieldcol/controlloop/internal/onoff"
+	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
+	"github.com/fieldcol/fieldcol/controlloop/internal/schedule"
+	"github.com/fieldcol/fieldcol/controlloop/internal/telemetry"
+	"github.com/fieldcol/fieldcol/controlloop/internal/watchdog"
+	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/loopbridge"
+)
+
+var (
+	_ extension.Extension = (*controlLoop)(nil)
+	_ loopbridge.Source   = (*controlLoop)(nil)
+)
+
+// controlLoop is the extension.
+type controlLoop struct {
+	cfg *Config
+	set extension.Settings
+	log *zap.Logger
+	// registry is the hardware registry (the process-wide one; tests use their own).
+	registry *hardware.Registry
+
+	session *hardware.Session
+	loops   []*loop.Loop
+	byName  map[string]*loop.Loop
+	cfgByNm map[string]*LoopConfig
+	owned   map[string]bool
+	infos   map[string]api.LoopInfo
+	tel     *telemetry.Telemetry
+	store   *alarm.Store
+	dog     *watchdog.Notifier
+
+	persist   chan struct{}
+	persistWG sync.WaitGroup
+	stopSave  chan struct{}
+
+	server   *http.Server
+	serverWG sync.WaitGroup
+
+	mu      sync.Mutex
+	started bool
+}
+
+func newExtension(cfg *Config, set extension.Settings) *controlLoop {
+	return &controlLoop{cfg: cfg, set: set, log: set.Logger, registry: hardware.Default()}
+}
+
+// Start opens the hardware, restores latches, forces every output safe, starts the loops,
+// the telemetry drainer, the latch persister, the API and the systemd notifier.
+func (e *controlLoop) Start(ctx context.Context, host component.Host) (err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	defer func() {
+		if err != nil {
+			_ = e.stopAll(context.Background())
+		}
+	}()
+	e.started = true
+	if err := checkLoopback(e.cfg.API.NetAddr.Endpoint, e.cfg.API.Auth.HasValue()); err != nil {
+		return err
+	}
+	if e.store, err = alarm.NewStore(e.cfg.LatchFile); err != nil {
+		return err
+	}
+	latched, err := e.store.Load()
+	if err != nil {
+		return err
+	}
+	if e.session, err = e.registry.Open(e.cfg.Hardware, hardware.Settings{Logger: e.log}); err != nil {
+		return fmt.Errorf("opening hardware: %w", err)
+	}
+	e.persist = make(chan struct{}, 1)
+	if err := e.buildLoops(latched); err != nil {
+		return err
+	}
+	for name, names := range latched {
+		if _, ok := e.byName[name]; !ok {
+			e.log.Warn("latch file names a loop that is no longer configured; its latches are dropped", zap.String("loop", name), zap.Strings("alarms", names))
+		} else if len(names) > 0 {
+			e.log.Warn("restored latched alarms: outputs stay safe until ACK_ALARM", zap.String("loop", name), zap.Strings("alarms", names))
+		}
+	}
+	if e.tel, err = telemetry.New(e.loops, telemetry.Settings{
+		Logger: e.log, ServiceName: e.set.BuildInfo.Command, TraceEvery: e.cfg.Telemetry.TraceEvery,
+		MaxLogRecords: e.cfg.Telemetry.MaxLogRecords, MaxSpans: e.cfg.Telemetry.MaxSpans,
+	}); err != nil {
+		return fmt.Errorf("creating control-loop telemetry: %w", err)
+	}
+	e.tel.Start()
+	e.stopSave = make(chan struct{})
+	e.persistWG.Add(1)
+	go e.persistLoop()
+
+	for _, l := range e.loops {
+		if err := l.Start(); err != nil {
+			return err
+		}
+	}
+	if err := e.startAPI(ctx, host); err != nil {
+		return err
+	}
+	if e.cfg.Watchdog.Enabled {
+		wl := make([]watchdog.Loop, len(e.loops))
+		for i, l := range e.loops {
+			wl[i] = watchedLoop{l: l, stallAfter: e.stallAfter(l)}
+		}
+		e.dog = watchdog.New(wl, e.log, schedule.Now)
+		e.dog.Start()
+	}
+	return nil
+}
+
+// stallAfter is how long a loop may go without a healthy cycle: a few periods plus the
+// slowest device read it may be waiting on.
+func (e *controlLoop) stallAfter(l *loop.Loop) time.Duration {
+	return 3*l.Spec().Period + e.maxDeviceTimeout() + time.Second
+}
+
+func (e *controlLoop) maxDeviceTimeout() time.Duration {
+	to := time.Duration(0)
+	for i := range e.cfg.Hardware.Devices {
+		to = max(to, deviceTimeout(&e.cfg.Hardware.Devices[i], e.cfg.Hardware.Timeout))
+	}
+	return to
+}
+
+type watchedLoop struct {
+	l          *loop.Loop
+	stallAfter time.Duration
+}
+
+func (w watchedLoop) Name() string              { return w.l.Name() }
+func (w watchedLoop) Running() bool             { return w.l.Running() }
+func (w watchedLoop) Heartbeat() int64          { return w.l.Heartbeat() }
+func (w watchedLoop) StallAfter() time.Duration { return w.stallAfter }
+func (w watchedLoop) ForceSafe() error          { return w.l.ForceSafe(context.Background()) }
+
+func (e *controlLoop) buildLoops(latched map[string][]string) error {
+	e.byName = map[string]*loop.Loop{}
+	e.cfgByNm = map[string]*LoopConfig{}
+	e.owned = map[string]bool{}
+	e.infos = map[string]api.LoopInfo{}
+	pvs := make(map[string]*loop.Loop, len(e.cfg.Loops))
+	for i := range e.cfg.Loops {
+		lc := &e.cfg.Loops[i]
+		spec, err := e.buildSpec(lc, pvs)
+		if err != nil {
+			return fmt.Errorf("loops[%d] (%s): %w", i, lc.Name, err)
+		}
+		spec.Restored = latched[lc.Name]
+		l, err := loop.New(spec, e.log, e.persist)
+		if err != nil {
+			return err
+		}
+		e.loops = append(e.loops, l)
+		e.byName[lc.Name] = l
+		e.cfgByNm[lc.Name] = lc
+		pvs[lc.Name] = l
+		e.infos[lc.Name] = api.LoopInfo{
+			Name: lc.Name, SetpointMin: lc.Setpoint.Min, SetpointMax: lc.Setpoint.Max,
+			HasMotor: lc.Output.Enable != "", Alarms: l.AlarmNames(),
+		}
+	}
+	return nil
+}
+
+// buildSpec turns one loop's config into a loop.Spec with the session's devices. pvs holds
+// the loops built so far; a peer interlock on a loop defined later resolves at run time.
+func (e *controlLoop) buildSpec(lc *LoopConfig, pvs map[string]*loop.Loop) (loop.Spec, error) {
+	s := loop.Spec{
+		Name: lc.Name, Period: lc.Period, InputName: lc.Input.Sensor,
+		ValidMin: lc.Input.ValidRange.Min, ValidMax: lc.Input.ValidRange.Max, StaleAfter: lc.Input.StaleAfter,
+		Setpoint: lc.Setpoint.Value, SetpointMin: lc.Setpoint.Min, SetpointMax: lc.Setpoint.Max, MaxRate: lc.Setpoint.MaxRate,
+		Speed: lc.Output.Speed, TraceEvery: e.cfg.Telemetry.TraceEvery,
+		Realtime: e.cfg.Realtime, RealtimePriority: e.cfg.RealtimePriority,
+	}
+	var err error
+	if s.Input, err = e.readValue(lc.Input.Sensor); err != nil {
+		return s, fmt.Errorf("input.sensor: %w", err)
+	}
+	e.owned[lc.Input.Sensor] = true
+	if s.Main, err = e.output(lc.Output.Actuator, lc.Output.SafeState); err != nil {
+		return s, fmt.Errorf("output.actuator: %w", err)
+	}
+	if lc.Output.Enable != "" {
+		safe := 0.0
+		if lc.Output.EnableSafeState {
+			safe = 1
+		}
+		out, err := e.output(lc.Output.Enable, safe)
+		if err != nil {
+			return s, fmt.Errorf("output.enable: %w", err)
+		}
+		s.Enable = &out
+	}
+	if lc.Mode != "" {
+		if s.Mode, err = pid.ParseMode(lc.Mode); err != nil {
+			return s, fmt.Errorf("mode: %w", err)
+		}
+	}
+	switch {
+	case lc.Controller.PID != nil:
+		s.Kind = loop.PID
+		if s.PID, err = pid.New(lc.Controller.PID.gains(), lc.Controller.PID.limits()); err != nil {
+			return s, fmt.Errorf("controller.pid: %w", err)
+		}
+	case lc.Controller.OnOff != nil:
+		s.Kind = loop.OnOff
+		action, err := onoff.ParseAction(lc.Controller.OnOff.Action)
+		if err != nil {
+			return s, fmt.Errorf("controller.onoff: %w", err)
+		}
+		s.OnOff = &onoff.Controller{Hysteresis: lc.Controller.OnOff.Hysteresis, Action: action}
+	}
+	for j, ic := range lc.Interlocks {
+		il := loop.Interlock{Name: ic.Name, Below: math.NaN(), Above: math.NaN(), Latch: ic.Latch, Want: true}
+		if ic.Below != nil {
+			il.Below = *ic.Below
+		}
+		if ic.Above != nil {
+			il.Above = *ic.Above
+		}
+		if ic.Level != nil {
+			il.Want = *ic.Level
+		}
+		switch {
+		case ic.Loop != "":
+			peer := ic.Loop
+			il.PeerPV = func() float64 {
+				if l, ok := pvs[peer]; ok {
+					return l.PV()
+				}
+				return math.NaN()
+			}
+		default:
+			dev, ok := e.session.Device(ic.Sensor)
+			if !ok {
+				return s, fmt.Errorf("interlocks[%d].sensor: no device %q", j, ic.Sensor)
+			}
+			if di, ok := dev.(hardware.DigitalInput); ok {
+				il.Level = di.ReadLevel
+			} else if il.Value, err = e.readValue(ic.Sensor); err != nil {
+				return s, fmt.Errorf("interlocks[%d].sensor: %w", j, err)
+			}
+			e.owned[ic.Sensor] = true
+		}
+		s.Interlocks = append(s.Interlocks, il)
+	}
+	for _, ac := range lc.Alarms {
+		kind, err := alarmKind(ac.Type)
+		if err != nil {
+			return s, err
+		}
+		s.Alarms = append(s.Alarms, loop.AlarmSpec{Name: ac.Name, Kind: kind, Limit: ac.Limit, Delay: ac.Delay})
+	}
+	return s, nil
+}
+
+// readValue adapts an analog or temperature device to the loop's ReadValue.
+func (e *controlLoop) readValue(name string) (loop.ReadValue, error) {
+	dev, ok := e.session.Device(name)
+	if !ok {
+		return nil, fmt.Errorf("no device %q", name)
+	}
+	switch d := dev.(type) {
+	case hardware.TemperatureInput:
+		return d.ReadTemperature, nil
+	case hardware.AnalogInput:
+		return d.ReadVoltage, nil
+	}
+	return nil, fmt.Errorf("device %q (%s) is not an analog or temperature input", name, dev.Info().Kind)
+}
+
+// output adapts a duty or digital output device to the loop's Output.
+func (e *controlLoop) output(name string, safe float64) (loop.Output, error) {
+	dev, ok := e.session.Device(name)
+	if !ok {
+		return loop.Output{}, fmt.Errorf("no device %q", name)
+	}
+	e.owned[name] = true
+	switch d := dev.(type) {
+	case hardware.DutyOutput:
+		return loop.Output{Name: name, Duty: d.WriteDuty, Safe: safe}, nil
+	case hardware.DigitalOutput:
+		return loop.Output{Name: name, Level: d.WriteLevel, Safe: safe}, nil
+	}
+	return loop.Output{}, fmt.Errorf("device %q (%s) is not an output", name, dev.Info().Kind)
+}
+
+func (e *controlLoop) startAPI(ctx context.Context, host component.Host) error {
+	h := api.NewHandler(e, api.NewLimiter(e.cfg.API.RateLimit.RequestsPerSecond, e.cfg.API.RateLimit.Burst))
+	srvCfg := e.cfg.API.ServerConfig
+	srv, err := srvCfg.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, h, confighttp.WithErrorHandler(h.ErrorHandler))
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	ln, err := srvCfg.ToListener(ctx)
+	if err != nil {
+		return fmt.Errorf("api.endpoint: listening on %q: %w", srvCfg.NetAddr.Endpoint, err)
+	}
+	e.server = srv
+	e.log.Info("control-loop command API listening", zap.String("endpoint", ln.Addr().String()), zap.Bool("auth", srvCfg.Auth.HasValue()))
+	e.serverWG.Add(1)
+	go func() {
+		defer e.serverWG.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			e.log.Error("control-loop command API stopped", zap.Error(err))
+		}
+	}()
+	return nil
+}
+
+// persistLoop saves the latched alarms whenever a loop signals a change. It runs off the
+// loop threads because a save fsyncs twice.
+func (e *controlLoop) persistLoop() {
+	defer e.persistWG.Done()
+	for {
+		select {
+		case <-e.stopSave:
+			e.saveLatches()
+			return
+		case <-e.persist:
+			e.saveLatches()
+		}
+	}
+}
+
+func (e *controlLoop) saveLatches() {
+	state := make(map[string][]string, len(e.loops))
+	for _, l := range e.loops {
+		state[l.Name()] = l.LatchedNames()
+	}
+	if err := e.store.Save(state); err != nil {
+		e.log.Error("could not persist latched alarms; a restart may forget them (outputs still start safe)", zap.Error(err))
+	}
+}
+
+// Shutdown stops the API first (no command may race the stop), then every loop (each
+// forces its outputs safe), then saves the latches and closes the hardware.
+func (e *controlLoop) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.started {
+		return nil
+	}
+	e.started = false
+	return e.stopAll(ctx)
+}
+
+func (e *controlLoop) stopAll(ctx context.Context) error {
+	var errs []error
+	if e.server != nil {
+		if err := e.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("api: %w", err))
+		}
+		e.serverWG.Wait()
+		e.server = nil
+	}
+	if e.dog != nil {
+		e.dog.Stop()
+		e.dog = nil
+	}
+	for _, l := range e.loops {
+		if !l.Running() {
+			// Never started, or stopped by a panic: make sure the outputs are safe anyway.
+			if err := l.ForceSafe(context.Background()); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if err := l.Stop(2*l.Spec().Period + e.maxDeviceTimeout() + time.Second); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if e.stopSave != nil {
+		close(e.stopSave)
+		e.persistWG.Wait()
+		e.stopSave = nil
+	}
+	if e.tel != nil {
+		if err := e.tel.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if e.session != nil {
+		if err := e.session.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing hardware: %w", err))
+		}
+		e.session = nil
+	}
+	e.loops = nil
+	return errors.Join(errs...)
+}
+
+// CollectMetrics implements loopbridge.Source.
+func (e *controlLoop) CollectMetrics(ms pmetric.Metrics) error {
+	if e.tel == nil {
+		return errors.New("controlloop extension is not started")
+	}
+	return e.tel.CollectMetrics(ms)
+}
+
+// DrainLogs implements loopbridge.Source.
+func (e *controlLoop) DrainLogs(ld plog.Logs) int {
+	if e.tel == nil {
+		return 0
+	}
+	return e.tel.DrainLogs(ld)
+}
+
+// DrainTraces implements loopbridge.Source.
+func (e *controlLoop) DrainTraces(td ptrace.Traces) int {
+	if e.tel == nil {
+		return 0
+	}
+	return e.tel.DrainTraces(td)
+}
+
+// OwnsDevice implements loopbridge.Source: inputs, outputs and interlock sensors of the
+// loops belong to the loops.
+func (e *controlLoop) OwnsDevice(name string) bool {
+	if e.owned != nil {
+		return e.owned[name]
+	}
+	// Before Start the configuration already says which devices the loops will own.
+	for _, lc := range e.cfg.Loops {
+		if lc.Input.Sensor == name || lc.Output.Actuator == name || lc.Output.Enable == name {
+			return true
+		}
+		for _, il := range lc.Interlocks {
+			if il.Sensor == name {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,547 @@
+// Package telemetry turns the control loops' atomics and rings into OpenTelemetry metrics
+// (through an SDK MeterProvider with a ManualReader), log records and spans, held in bounded
+// buffers until the hardware receiver collects them. Everything here runs off the loop
+// threads: the drainer goroutine empties the loops' rings, and the SDK's locks are never
+// taken by a loop.
+package telemetry
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/resource"
+	"go.uber.org/zap"
+
+	"github.com/fieldcol/fieldcol/controlloop/internal/alarm"
+	"github.com/fieldcol/fieldcol/controlloop/internal/loop"
+	"github.com/fieldcol/fieldcol/controlloop/internal/metricconv"
+	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
+)
+
+// ScopeName is the instrumentation scope of everything this package emits.
+const ScopeName = "github.com/fieldcol/fieldcol/controlloop"
+
+// Bucket bounds in seconds: lateness of a Pi thread is tens of µs to a few ms, cycle
+// durations up to the 10 s maximum period.
+var (
+	latenessBounds = []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}
+	durationBounds = []float64{10e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1, 2.5, 10}
+	commandBounds  = []float64{1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10}
+)
+
+// Settings configure New.
+type Settings struct {
+	Logger        *zap.Logger
+	ServiceName   string
+	TraceEvery    int
+	MaxLogRecords int
+	MaxSpans      int
+	// DrainInterval is how often the rings are emptied (default 100ms).
+	DrainInterval time.Duration
+}
+
+type loopAttrs struct {
+	l        *loop.Loop
+	base     metric.MeasurementOption // loop
+	ok, over metric.MeasurementOption
+	skipped  metric.MeasurementOption
+	outMain  metric.MeasurementOption
+	outEn    metric.MeasurementOption
+	alarms   []string
+	outNames [2]string
+}
+
+// Telemetry is the extension's telemetry hub.
+type Telemetry struct {
+	set    Settings
+	log    *zap.Logger
+	reader *sdkmetric.ManualReader
+	mp     *sdkmetric.MeterProvider
+	loops  []loopAttrs
+
+	duration, lateness metric.Float64Histogram
+	transitions        metric.Int64Counter
+	commands           metric.Int64Counter
+	commandDuration    metric.Float64Histogram
+
+	mu           sync.Mutex // guards logs, spans and the drain of the rings
+	logs         plog.Logs
+	logRecords   plog.LogRecordSlice
+	nLogs        int
+	spans        ptrace.Traces
+	spanSlice    ptrace.SpanSlice
+	nSpans       int
+	droppedLogs  atomic.Uint64
+	droppedSpans atomic.Uint64
+	rng          *rand.Rand
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// New builds the instruments over loops.
+func New(loops []*loop.Loop, set Settings) (*Telemetry, error) {
+	if set.Logger == nil {
+		set.Logger = zap.NewNop()
+	}
+	if set.DrainInterval <= 0 {
+		set.DrainInterval = 100 * time.Millisecond
+	}
+	if set.MaxLogRecords <= 0 {
+		set.MaxLogRecords = 1024
+	}
+	if set.MaxSpans <= 0 {
+		set.MaxSpans = 512
+	}
+	t := &Telemetry{
+		set:    set,
+		log:    set.Logger,
+		reader: sdkmetric.NewManualReader(),
+		stop:   make(chan struct{}),
+		rng:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+	}
+	res := resource.NewSchemaless(attribute.String("service.name", set.ServiceName))
+	t.mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(t.reader), sdkmetric.WithResource(res))
+	m := t.mp.Meter(ScopeName)
+	t.resetLogs()
+	t.resetSpans()
+
+	for _, l := range loops {
+		la := loopAttrs{l: l, alarms: l.AlarmNames()}
+		name := attribute.String("loop", l.Name())
+		la.base = metric.WithAttributeSet(attribute.NewSet(name))
+		la.ok = metric.WithAttributeSet(attribute.NewSet(name, attribute.String("outcome", "ok")))
+		la.over = metric.WithAttributeSet(attribute.NewSet(name, attribute.String("outcome", "overrun")))
+		la.skipped = metric.WithAttributeSet(attribute.NewSet(name, attribute.String("outcome", "skipped")))
+		sp := l.Spec()
+		la.outNames[0] = sp.Main.Name
+		la.outMain = metric.WithAttributeSet(attribute.NewSet(name, attribute.String("actuator", sp.Main.Name)))
+		if sp.Enable != nil {
+			la.outNames[1] = sp.Enable.Name
+			la.outEn = metric.WithAttributeSet(attribute.NewSet(name, attribute.String("actuator", sp.Enable.Name)))
+		}
+		t.loops = append(t.loops, la)
+	}
+
+	var err error
+	if t.duration, err = m.Float64Histogram("controlloop.cycle.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time from wake-up to the end of the actuator write."),
+		metric.WithExplicitBucketBoundaries(durationBounds...)); err != nil {
+		return nil, err
+	}
+	if t.lateness, err = m.Float64Histogram("controlloop.cycle.lateness", metric.WithUnit("s"),
+		metric.WithDescription("Wake-up minus deadline of each cycle."),
+		metric.WithExplicitBucketBoundaries(latenessBounds...)); err != nil {
+		return nil, err
+	}
+	if t.transitions, err = m.Int64Counter("controlloop.alarm.transitions",
+		metric.WithDescription("Alarm transitions: raised, acknowledged, cleared.")); err != nil {
+		return nil, err
+	}
+	if t.commands, err = m.Int64Counter("controlloop.commands",
+		metric.WithDescription("Commands received by the API, by result.")); err != nil {
+		return nil, err
+	}
+	if t.commandDuration, err = m.Float64Histogram("controlloop.command.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time from request to the loop's answer."),
+		metric.WithExplicitBucketBoundaries(commandBounds...)); err != nil {
+		return nil, err
+	}
+	if err = t.observables(m); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Telemetry) observables(m metric.Meter) error {
+	cycles, err := m.Int64ObservableCounter("controlloop.cycles", metric.WithDescription("Control cycles by outcome: ok, overrun (longer than the period), skipped (periods missed after an overrun)."))
+	if err != nil {
+		return err
+	}
+	pv, err := m.Float64ObservableGauge("controlloop.process_value", metric.WithDescription("Last valid process value, in the loop's unit (absent while the reading is invalid)."))
+	if err != nil {
+		return err
+	}
+	sp, err := m.Float64ObservableGauge("controlloop.setpoint", metric.WithDescription("Target setpoint, in the loop's unit."))
+	if err != nil {
+		return err
+	}
+	out, err := m.Float64ObservableGauge("controlloop.output", metric.WithUnit("1"), metric.WithDescription("Output written to each actuator (0..1 duty; 0/1 for an enable pin)."))
+	if err != nil {
+		return err
+	}
+	safe, err := m.Int64ObservableGauge("controlloop.safe_state", metric.WithUnit("1"), metric.WithDescription("1 while the loop's outputs are forced to their safe state."))
+	if err != nil {
+		return err
+	}
+	active, err := m.Int64ObservableGauge("controlloop.alarms.active", metric.WithUnit("{alarm}"), metric.WithDescription("1 while an alarm's condition holds or it is latched."))
+	if err != nil {
+		return err
+	}
+	actErr, err := m.Int64ObservableCounter("controlloop.actuator.errors", metric.WithDescription("Failed actuator writes by error type."))
+	if err != nil {
+		return err
+	}
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for i := range t.loops {
+			la := &t.loops[i]
+			l := la.l
+			ok, over, skipped := l.Counters()
+			o.ObserveInt64(cycles, int64(ok), la.ok)
+			o.ObserveInt64(cycles, int64(over), la.over)
+			o.ObserveInt64(cycles, int64(skipped), la.skipped)
+			if v := l.PV(); !math.IsNaN(v) {
+				o.ObserveFloat64(pv, v, la.base)
+			}
+			o.ObserveFloat64(sp, l.Setpoint(), la.base)
+			u := l.Output()
+			o.ObserveFloat64(out, u, la.outMain)
+			isSafe := l.Safe()
+			if la.outEn != nil {
+				en := 0.0
+				if u > 0 && !isSafe && l.Mode() != pid.Off {
+					en = 1
+				}
+				o.ObserveFloat64(out, en, la.outEn)
+			}
+			s := int64(0)
+			if isSafe {
+				s = 1
+			}
+			o.ObserveInt64(safe, s, la.base)
+			act, lat := l.ActiveMask(), l.LatchedMask()
+			for j, name := range la.alarms {
+				bit := uint64(1) << uint(j)
+				v := int64(0)
+				if act&bit != 0 || lat&bit != 0 {
+					v = 1
+				}
+				o.ObserveInt64(active, v, metric.WithAttributes(attribute.String("loop", l.Name()),
+					attribute.String("alarm", name), attribute.Bool("latched", lat&bit != 0)))
+			}
+			for k, actuator := range la.outNames {
+				if actuator == "" {
+					continue
+				}
+				for et := loop.ErrType(1); int(et) < loop.NumErrTypes; et++ {
+					if n := l.ActuatorErrors(k, et); n > 0 {
+						o.ObserveInt64(actErr, int64(n), metric.WithAttributes(
+							attribute.String("actuator", actuator), attribute.String("error.type", et.String())))
+					}
+				}
+			}
+		}
+		return nil
+	}, cycles, pv, sp, out, safe, active, actErr)
+	return err
+}
+
+// Start runs the drainer.
+func (t *Telemetry) Start() {
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		tk := time.NewTicker(t.set.DrainInterval)
+		defer tk.Stop()
+		for {
+			select {
+			case <-t.stop:
+				t.Drain()
+				return
+			case <-tk.C:
+				t.Drain()
+			}
+		}
+	}()
+}
+
+// Shutdown stops the drainer and the meter provider.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	select {
+	case <-t.stop:
+	default:
+		close(t.stop)
+	}
+	t.wg.Wait()
+	return t.mp.Shutdown(ctx)
+}
+
+// Drain empties every loop's rings into the instruments and buffers.
+func (t *Telemetry) Drain() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ctx := context.Background()
+	var s loop.Sample
+	var e loop.Event
+	var c loop.CycleSpan
+	for i := range t.loops {
+		la := &t.loops[i]
+		for la.l.Samples().Pop(&s) {
+			t.duration.Record(ctx, float64(s.Duration)/1e9, la.base)
+			t.lateness.Record(ctx, float64(s.Lateness)/1e9, la.base)
+		}
+		for la.l.Events().Pop(&e) {
+			t.event(la, &e)
+		}
+		for la.l.Spans().Pop(&c) {
+			t.cycleSpan(la, &c)
+		}
+	}
+}
+
+// Dropped reports records lost to full buffers or rings (logs, spans, cycle samples).
+func (t *Telemetry) Dropped() (logs, spans, samples uint64) {
+	for _, la := range t.loops {
+		logs += la.l.Events().Dropped()
+		spans += la.l.Spans().Dropped()
+		samples += la.l.Samples().Dropped()
+	}
+	return logs + t.droppedLogs.Load(), spans + t.droppedSpans.Load(), samples
+}
+
+// CollectMetrics implements loopbridge.Source.
+func (t *Telemetry) CollectMetrics(ms pmetric.Metrics) error {
+	t.Drain()
+	var rm metricdata.ResourceMetrics
+	if err := t.reader.Collect(context.Background(), &rm); err != nil {
+		return fmt.Errorf("collecting control-loop metrics: %w", err)
+	}
+	return metricconv.Append(&rm, ms)
+}
+
+// DrainLogs implements loopbridge.Source.
+func (t *Telemetry) DrainLogs(ld plog.Logs) int {
+	t.Drain()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.nLogs
+	if n == 0 {
+		return 0
+	}
+	t.logs.ResourceLogs().MoveAndAppendTo(ld.ResourceLogs())
+	t.resetLogs()
+	return n
+}
+
+// DrainTraces implements loopbridge.Source.
+func (t *Telemetry) DrainTraces(td ptrace.Traces) int {
+	t.Drain()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.nSpans
+	if n == 0 {
+		return 0
+	}
+	t.spans.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	t.resetSpans()
+	return n
+}
+
+func (t *Telemetry) resetLogs() {
+	t.logs = plog.NewLogs()
+	rl := t.logs.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", t.set.ServiceName)
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(ScopeName)
+	t.logRecords = sl.LogRecords()
+	t.nLogs = 0
+}
+
+func (t *Telemetry) resetSpans() {
+	t.spans = ptrace.NewTraces()
+	rs := t.spans.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", t.set.ServiceName)
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName(ScopeName)
+	t.spanSlice = ss.Spans()
+	t.nSpans = 0
+}
+
+// newLog returns a record to fill, or false when the buffer is full (the drop is counted).
+// Callers hold mu.
+func (t *Telemetry) newLog() (plog.LogRecord, bool) {
+	if t.nLogs >= t.set.MaxLogRecords {
+		t.droppedLogs.Add(1)
+		return plog.LogRecord{}, false
+	}
+	t.nLogs++
+	return t.logRecords.AppendEmpty(), true
+}
+
+// newSpan is newLog for spans. Callers hold mu.
+func (t *Telemetry) newSpan() (ptrace.Span, bool) {
+	if t.nSpans >= t.set.MaxSpans {
+		t.droppedSpans.Add(1)
+		return ptrace.Span{}, false
+	}
+	t.nSpans++
+	return t.spanSlice.AppendEmpty(), true
+}
+
+func (t *Telemetry) traceID() pcommon.TraceID {
+	var id pcommon.TraceID
+	binary.BigEndian.PutUint64(id[:8], t.rng.Uint64())
+	binary.BigEndian.PutUint64(id[8:], t.rng.Uint64()|1)
+	return id
+}
+
+func (t *Telemetry) spanID() pcommon.SpanID {
+	var id pcommon.SpanID
+	binary.BigEndian.PutUint64(id[:], t.rng.Uint64()|1)
+	return id
+}
+
+func (t *Telemetry) event(la *loopAttrs, e *loop.Event) {
+	loopName := la.l.Name()
+	var (
+		name, body string
+		sev        = plog.SeverityNumberInfo
+		attrs      = map[string]any{"loop": loopName}
+	)
+	switch e.Kind {
+	case loop.EventAlarm:
+		tr := alarm.Transition(e.Transition)
+		an := ""
+		if int(e.Alarm) < len(la.alarms) {
+			an = la.alarms[e.Alarm]
+		}
+		t.transitions.Add(context.Background(), 1, metric.WithAttributes(attribute.String("loop", loopName),
+			attribute.String("alarm", an), attribute.String("transition", tr.String())))
+		name, body = "controlloop.alarm", fmt.Sprintf("alarm %s %s on loop %s", an, tr, loopName)
+		attrs["alarm"], attrs["transition"] = an, tr.String()
+		if tr == alarm.Raised {
+			sev = plog.SeverityNumberWarn
+			t.log.Warn("alarm raised; outputs forced safe until it is acknowledged after its condition clears", zap.String("loop", loopName), zap.String("alarm", an))
+		} else {
+			t.log.Info("alarm "+tr.String(), zap.String("loop", loopName), zap.String("alarm", an))
+		}
+	case loop.EventSensorFault:
+		name, body, sev = "controlloop.fault", fmt.Sprintf("invalid reading on loop %s: %s", loopName, e.ErrType), plog.SeverityNumberWarn
+		attrs["device"], attrs["error.type"] = la.l.Spec().InputName, e.ErrType.String()
+		t.log.Warn("invalid sensor reading; outputs forced safe", zap.String("loop", loopName), zap.String("error.type", e.ErrType.String()))
+	case loop.EventActuatorError:
+		act := la.outNames[0]
+		if e.Index == 1 {
+			act = la.outNames[1]
+		}
+		name, body, sev = "controlloop.fault", fmt.Sprintf("actuator %s write failed: %s", act, e.ErrType), plog.SeverityNumberError
+		attrs["actuator"], attrs["error.type"] = act, e.ErrType.String()
+	case loop.EventInterlock:
+		il := la.l.Spec().Interlocks[e.Index].Name
+		state := "released"
+		if !e.Holds {
+			state, sev = "tripped", plog.SeverityNumberWarn
+		}
+		name, body = "controlloop.interlock", fmt.Sprintf("interlock %s %s on loop %s", il, state, loopName)
+		attrs["interlock"], attrs["state"] = il, state
+	case loop.EventSafe:
+		name = "controlloop.safe_state"
+		if e.Holds {
+			body, sev = "outputs forced safe on loop "+loopName, plog.SeverityNumberWarn
+		} else {
+			body = "loop " + loopName + " back in control"
+		}
+		attrs["safe"] = e.Holds
+	case loop.EventPanic:
+		name, body, sev = "controlloop.panic", "loop "+loopName+" panicked; outputs forced safe, loop stopped", plog.SeverityNumberFatal
+	case loop.EventOverrun:
+		name, body, sev = "controlloop.overrun", fmt.Sprintf("cycle of loop %s took %.6fs, longer than its period", loopName, e.Value), plog.SeverityNumberWarn
+		attrs["duration_s"] = e.Value
+	default:
+		return
+	}
+	lr, ok := t.newLog()
+	if !ok {
+		return
+	}
+	ts := pcommon.Timestamp(uint64(e.Time))
+	lr.SetTimestamp(ts)
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	lr.SetSeverityNumber(sev)
+	lr.SetSeverityText(sevText(sev))
+	lr.SetEventName(name)
+	lr.Body().SetStr(body)
+	_ = lr.Attributes().FromRaw(attrs)
+	lr.Attributes().PutStr("event.name", name)
+}
+
+func sevText(s plog.SeverityNumber) string {
+	switch {
+	case s >= plog.SeverityNumberFatal:
+		return "FATAL"
+	case s >= plog.SeverityNumberError:
+		return "ERROR"
+	case s >= plog.SeverityNumberWarn:
+		return "WARN"
+	}
+	return "INFO"
+}
+
+// cycleSpanCount is a cycle's root span plus its four phases.
+const cycleSpanCount = 5
+
+func (t *Telemetry) cycleSpan(la *loopAttrs, c *loop.CycleSpan) {
+	// All or nothing: a cycle trace without some of its phases would mislead.
+	if t.nSpans+cycleSpanCount > t.set.MaxSpans {
+		t.droppedSpans.Add(cycleSpanCount)
+		return
+	}
+	root, _ := t.newSpan()
+	tid := t.traceID()
+	rootID := t.spanID()
+	root.SetTraceID(tid)
+	root.SetSpanID(rootID)
+	root.SetName("controlloop.cycle " + la.l.Name())
+	root.SetKind(ptrace.SpanKindInternal)
+	root.SetStartTimestamp(pcommon.Timestamp(uint64(c.Start)))
+	root.SetEndTimestamp(pcommon.Timestamp(uint64(c.Write)))
+	a := root.Attributes()
+	a.PutStr("loop", la.l.Name())
+	a.PutInt("cycle", int64(c.Cycle))
+	if !math.IsNaN(c.PV) {
+		a.PutDouble("process_value", c.PV)
+	}
+	if !math.IsNaN(c.Setpoint) {
+		a.PutDouble("setpoint", c.Setpoint)
+	}
+	a.PutDouble("output", c.Output)
+	a.PutBool("safe_state", c.Safe)
+	if c.ErrType != loop.ErrNone {
+		a.PutStr("error.type", c.ErrType.String())
+		root.Status().SetCode(ptrace.StatusCodeError)
+		root.Status().SetMessage("invalid reading: " + c.ErrType.String())
+	}
+	phases := []struct {
+		name       string
+		start, end int64
+	}{
+		{"sensor read", c.Start, c.Read},
+		{"validate", c.Read, c.Validate},
+		{"compute", c.Validate, c.Compute},
+		{"actuator write", c.Compute, c.Write},
+	}
+	for _, p := range phases {
+		s, _ := t.newSpan()
+		s.SetTraceID(tid)
+		s.SetSpanID(t.spanID())
+		s.SetParentSpanID(rootID)
+		s.SetName(p.name)
+		s.SetStartTimestamp(pcommon.Timestamp(uint64(p.start)))
+		s.SetEndTimestamp(pcommon.Timestamp(uint64(p.end)))
+		s.Attributes().PutStr("loop", la.l.Name())
+	}
+}
