@@ -1,7 +1,13 @@
 package diskqueueexporter
 
-import "go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+import (
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+)
 
 func metricdatatestIgnore() []metricdatatest.Option {
 	return []metricdatatest.Option{metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars()}
 }
+
+func nopHost() component.Host { return componenttest.NewNopHost() }
