@@ -231,11 +231,17 @@ func (c *Controller) Update(setpoint, pv, dt float64) float64 {
 		c.integral = c.out - g.Kp*e - d
 		c.bumpless = false
 	}
-	// Anti-windup by clamping: the integral never leaves its limits, so it recovers as soon
+	// Anti-windup by clamping, in both of its usual senses: the integral stops integrating
+	// while the output is saturated and the error would push it further into saturation
+	// (conditional integration), and it never leaves its own limits. So it recovers as soon
 	// as the error changes sign instead of unwinding a large store first.
-	c.integral = clamp(c.integral+g.Ki*e*dt, c.limits.IntegralMin, c.limits.IntegralMax)
-	u := g.Kp*e + c.integral + d
-	c.out = clamp(u, c.limits.OutMin, c.limits.OutMax)
+	pd := g.Kp*e + d
+	next := c.integral + g.Ki*e*dt
+	if u := pd + next; (u > c.limits.OutMax && e > 0) || (u < c.limits.OutMin && e < 0) {
+		next = c.integral
+	}
+	c.integral = clamp(next, c.limits.IntegralMin, c.limits.IntegralMax)
+	c.out = clamp(pd+c.integral, c.limits.OutMin, c.limits.OutMax)
 	return c.out
 }
 

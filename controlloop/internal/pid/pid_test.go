@@ -161,3 +161,14 @@ func BenchmarkUpdate(b *testing.B) {
 		c.Update(0.5, float64(i%100)/100, 0.01)
 	}
 }
+
+func TestNoIntegrationWhileSaturated(t *testing.T) {
+	c := newPID(t, Gains{Kp: 1, Ki: 1}, Limits{OutMin: -1, OutMax: 1})
+	for range 100 {
+		c.Update(10, 0, 0.1) // P alone saturates the output
+	}
+	assert.Zero(t, c.integral, "nothing is stored while the actuator is already at its limit")
+	// Integration resumes when it would pull the output back out of saturation.
+	c.Update(0, 0.5, 0.1)
+	assert.Negative(t, c.integral)
+}
