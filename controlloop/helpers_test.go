@@ -84,7 +84,9 @@ func (a *tokenAuth) Authenticate(ctx context.Context, h map[string][]string) (co
 	return ctx, errors.New("missing or wrong bearer token")
 }
 
-type host struct{ exts map[component.ID]component.Component }
+type host struct {
+	exts map[component.ID]component.Component
+}
 
 func (h *host) GetExtensions() map[component.ID]component.Component { return h.exts }
 
