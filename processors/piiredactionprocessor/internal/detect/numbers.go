@@ -122,8 +122,14 @@ func scanNumber(s string, i int, set Set, dst []Match) ([]Match, int) {
 			if a == 0 && plus {
 				start = p
 			}
-			k, ok := classifyNumber(s, gs[a:b+1], a == 0 && plus, start, set)
-			if !ok {
+			k, v := classifyNumber(s, gs[a:b+1], a == 0 && plus, start, set)
+			if v == veto {
+				// "4280 0679 5805 0233" fails Luhn: none of its groups may become a phone.
+				a = b + 1
+				found = true
+				break
+			}
+			if v != match {
 				continue
 			}
 			mend := gs[b].end
@@ -151,7 +157,15 @@ func skipNumberish(s string, i int) int {
 	return i
 }
 
-func classifyNumber(s string, gs []group, plus bool, start int, set Set) (Kind, bool) {
+type verdict uint8
+
+const (
+	noMatch verdict = iota
+	match
+	veto // the groups form something that is known not to be personal data
+)
+
+func classifyNumber(s string, gs []group, plus bool, start int, set Set) (Kind, verdict) {
 	digits := 0
 	anyParen := false
 	var seps uint8 // bit set of separators used
@@ -169,35 +183,35 @@ func classifyNumber(s string, gs []group, plus bool, start int, set Set) (Kind, 
 
 	if ng == 4 && !plus && !anyParen && seps == sepBit('.') {
 		if set.Has(IPv4) && isOctets(s, gs) && !versionContext(s, start) {
-			return IPv4, true
+			return IPv4, match
 		}
-		return 0, false
+		return 0, noMatch
 	}
 	if ng == 2 && seps == sepBit('.') {
-		return 0, false // a decimal number
+		return 0, noMatch // a decimal number
 	}
 	// A card-shaped number is judged by the card rules alone, so that 16 digits failing Luhn
 	// are never reported as anything else.
 	if !plus && !anyParen && digits >= 13 && (seps == 0 || seps == sepBit(' ') || seps == sepBit('-')) && ng <= 5 {
 		if digits <= 19 && set.Has(CreditCard) && first >= '2' && first <= '6' && cardGroups(gs) && luhn(s, gs) {
-			return CreditCard, true
+			return CreditCard, match
 		}
-		return 0, false
+		return 0, veto
 	}
 	if set.Has(SSN) && !plus && !anyParen {
 		if ng == 3 && (seps == sepBit('-') || seps == sepBit(' ')) &&
 			gs[0].end-gs[0].start == 3 && gs[1].end-gs[1].start == 2 && gs[2].end-gs[2].start == 4 &&
 			!allZero(s[gs[0].start:gs[0].end]) && !allZero(s[gs[1].start:gs[1].end]) && !allZero(s[gs[2].start:gs[2].end]) {
-			return SSN, true
+			return SSN, match
 		}
 		if ng == 1 && digits == 9 && ssnContext(s, start) {
-			return SSN, true
+			return SSN, match
 		}
 	}
 	if set.Has(Phone) && isPhone(s, gs, plus, digits, seps) {
-		return Phone, true
+		return Phone, match
 	}
-	return 0, false
+	return 0, noMatch
 }
 
 func isPhone(s string, gs []group, plus bool, digits int, seps uint8) bool {
@@ -209,14 +223,18 @@ func isPhone(s string, gs []group, plus bool, digits int, seps uint8) bool {
 	if plus {
 		return digits >= 8 && digits <= 15
 	}
+	// Unseparated runs with a leading zero are zero-padded references as often as phone
+	// numbers: like bare NANP runs, they need a phone word just before them.
+	bare := ng == 1 && !gs[0].paren
 	if len(g0) >= 3 && g0[0] == '0' && g0[1] == '0' && g0[2] != '0' {
-		return digits >= 10 && digits <= 17 // "00" international prefix
+		return digits >= 10 && digits <= 17 && (!bare || phoneContext(s, gs[0].start)) // "00" international prefix
 	}
 	if gs[0].paren && len(g0) >= 2 && len(g0) <= 4 && digits >= 9 && digits <= 12 {
 		return true // "(555) 123-4567", "(030) 1234567", "(11) 91234-5678"
 	}
 	if len(g0) >= 2 && g0[0] == '0' && g0[1] != '0' && digits >= 9 && digits <= 12 && ng <= 6 {
-		return true // national trunk prefix: "020 7946 0958", "06 12 34 56 78", "03-1234-5678"
+		// national trunk prefix: "020 7946 0958", "06 12 34 56 78", "03-1234-5678"
+		return !bare || phoneContext(s, gs[0].start)
 	}
 	// North American Numbering Plan.
 	lens := [4]int{}
