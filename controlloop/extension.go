@@ -57,6 +57,7 @@ type controlLoop struct {
 	stopSave  chan struct{}
 
 	server   *http.Server
+	apiAddr  string
 	serverWG sync.WaitGroup
 
 	mu      sync.Mutex
@@ -321,6 +322,7 @@ func (e *controlLoop) startAPI(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("api.endpoint: listening on %q: %w", srvCfg.NetAddr.Endpoint, err)
 	}
 	e.server = srv
+	e.apiAddr = ln.Addr().String()
 	e.log.Info("control-loop command API listening", zap.String("endpoint", ln.Addr().String()), zap.Bool("auth", srvCfg.Auth.HasValue()))
 	e.serverWG.Add(1)
 	go func() {

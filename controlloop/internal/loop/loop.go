@@ -300,8 +300,6 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 	l.cycle++
 	sampled := l.spec.TraceEvery > 0 && l.cycle%uint64(l.spec.TraceEvery) == 0
 
-	l.drainCommands()
-
 	// Phase 1: read.
 	readStart := schedule.Now()
 	pv, err := l.spec.Input(l.ctx)
@@ -330,6 +328,9 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 	l.evaluate(0, !valid, tRead)
 	l.evaluateProcessAlarms(pv, valid, tRead)
 	interlocksOK, ilMask := l.evaluateInterlocks(tRead)
+	// Commands apply after validation, so an ACK_ALARM sees this cycle's conditions and a
+	// new setpoint or mode takes effect in this cycle's output.
+	l.drainCommands()
 	tValidate := schedule.Now()
 
 	// Phase 3: compute. Safety first: an invalid reading, a latched alarm, a failed
