@@ -76,6 +76,8 @@ func (p *sloburn) collectGroup(md pmetric.Metrics, outs map[string]*out, s *slo,
 		outs[g.resKey] = o
 	}
 	attrs := func(dst pcommon.Map) {
+		// slo, the group_by attributes, and window, outcome or severity: one allocation.
+		dst.EnsureCapacity(2 + len(g.dp))
 		dst.PutStr("slo", s.name)
 		for _, x := range g.dp {
 			dst.PutStr(x.k, x.v)
@@ -106,17 +108,18 @@ func (p *sloburn) collectGroup(md pmetric.Metrics, outs map[string]*out, s *slo,
 		dp.SetDoubleValue(e.v)
 	}
 
-	rates := make(map[time.Duration]float64, len(s.windows))
+	rates := p.rates[:0]
 	for _, w := range s.windows {
 		bad, total := s.badTotal(g.series.Sum(w, nowMs))
 		r := burn.Rate(bad, total, s.objective)
-		rates[w] = r
+		rates = append(rates, r)
 		dp := o.burnRate.Gauge().DataPoints().AppendEmpty()
 		attrs(dp.Attributes())
 		dp.Attributes().PutStr("window", windowLabel(w))
 		dp.SetTimestamp(ts)
 		dp.SetDoubleValue(r)
 	}
+	p.rates = rates
 
 	bad, total := s.badTotal(g.series.Sum(s.period, nowMs))
 	dp := o.remaining.Gauge().DataPoints().AppendEmpty()
@@ -129,27 +132,19 @@ func (p *sloburn) collectGroup(md pmetric.Metrics, outs map[string]*out, s *slo,
 	dp.SetTimestamp(ts)
 	dp.SetDoubleValue(s.objective)
 
-	firing := map[string]bool{}
-	var severities []string
-	for _, c := range s.conds {
-		if _, seen := firing[c.Severity]; !seen {
-			severities = append(severities, c.Severity)
-			firing[c.Severity] = false
+	for i, sev := range s.severities {
+		firing := 0.0
+		for j, c := range s.conds {
+			if s.condSeverity[j] == i && c.Holds(rates[s.condLong[j]], rates[s.condShort[j]]) {
+				firing = 1
+				break
+			}
 		}
-		if c.Holds(rates[c.Long], rates[c.Short]) {
-			firing[c.Severity] = true
-		}
-	}
-	for _, sev := range severities {
 		dp := o.alert.Gauge().DataPoints().AppendEmpty()
 		attrs(dp.Attributes())
 		dp.Attributes().PutStr("severity", sev)
 		dp.SetTimestamp(ts)
-		if firing[sev] {
-			dp.SetDoubleValue(1)
-		} else {
-			dp.SetDoubleValue(0)
-		}
+		dp.SetDoubleValue(firing)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -70,10 +71,15 @@ type slo struct {
 	period    time.Duration
 	conds     []burn.Condition
 	windows   []time.Duration // burn-rate windows, in the order slo.burn_rate is emitted
-	plan      *window.Plan
-	groupBy   []string
-	groups    map[string]*group
-	overflow  *group
+	// Precomputed for collect: the distinct severities in config order, and for each
+	// condition the index of its severity and of its two windows in windows.
+	severities          []string
+	condSeverity        []int
+	condLong, condShort []int
+	plan                *window.Plan
+	groupBy             []string
+	groups              map[string]*group
+	overflow            *group
 }
 
 // group is one SLO series: the SLO for one value of its group_by attributes.
@@ -110,6 +116,7 @@ type sloburn struct {
 	warned     map[*slo]bool
 	counts     [numResults]int64
 	overflowed int64
+	rates      []float64 // scratch of collect
 
 	stop chan struct{}
 	done chan struct{}
@@ -146,6 +153,16 @@ func newSLOBurn(cfg *Config, set processor.Settings, next consumer.Metrics, now 
 		}
 		s.windows = burn.Windows(s.conds)
 		sort.Slice(s.windows, func(a, b int) bool { return s.windows[a] < s.windows[b] })
+		for _, c := range s.conds {
+			sev := slices.Index(s.severities, c.Severity)
+			if sev < 0 {
+				sev = len(s.severities)
+				s.severities = append(s.severities, c.Severity)
+			}
+			s.condSeverity = append(s.condSeverity, sev)
+			s.condLong = append(s.condLong, slices.Index(s.windows, c.Long))
+			s.condShort = append(s.condShort, slices.Index(s.windows, c.Short))
+		}
 		s.plan = window.NewPlan(append(append([]time.Duration{}, s.windows...), s.period), bucketsPerWindow)
 		for _, w := range s.windows {
 			p.streamIdle = max(p.streamIdle, w)
