@@ -242,15 +242,8 @@ func (e *diskQueueExporter) consume(ctx context.Context) {
 // batch unacknowledged so it is sent again after the restart.
 func (e *diskQueueExporter) deliver(ctx context.Context, b *queue.Batch, bo *backoff) bool {
 	// OTLP export requests have only repeated fields at the top level, so concatenated
-	// encodings decode as one request holding all of them: merging costs one copy.
-	size := 0
-	for _, r := range b.Records {
-		size += len(r)
-	}
-	body := make([]byte, 0, size)
-	for _, r := range b.Records {
-		body = append(body, r...)
-	}
+	// encodings decode as one request holding all of them: the batch body is the request.
+	body := b.Body
 	n := int64(len(b.Records))
 	bo.reset()
 	for {

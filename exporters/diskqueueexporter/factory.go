@@ -38,7 +38,7 @@ func createDefaultConfig() component.Config {
 		MaxSize:           512 << 20,
 		SegmentSize:       16 << 20,
 		Fsync:             fsyncBatch,
-		FsyncInterval:     2 * time.Millisecond,
+		FsyncInterval:     0,
 		WhenFull:          fullBlock,
 		Compression:       compressionNone,
 		Protocol:          protocolHTTP,

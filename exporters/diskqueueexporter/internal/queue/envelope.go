@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/wal"
 )
 
 // Every WAL record carries a small envelope in front of the caller's bytes: a flags byte
@@ -46,22 +48,26 @@ func (c *codec) close() {
 	}
 }
 
-// encode builds the envelope and payload of one record.
-func (c *codec) encode(data []byte, now time.Time) []byte {
+// frame builds the complete on-disk record (frame header, envelope, payload) in a single
+// allocation.
+func (c *codec) frame(data []byte, now time.Time) ([]byte, error) {
+	const prefix = wal.HeaderSize + envelopeSize
 	var flags byte
-	size := envelopeSize + len(data)
+	size := prefix + len(data)
 	if c.enc != nil {
 		flags = flagZstd
-		size = envelopeSize + len(data)/2
+		size = prefix + len(data)/2
 	}
-	out := make([]byte, envelopeSize, size)
-	out[0] = flags
-	binary.LittleEndian.PutUint64(out[1:9], uint64(now.UnixNano()))
+	out := make([]byte, prefix, size)
+	out[wal.HeaderSize] = flags
+	binary.LittleEndian.PutUint64(out[wal.HeaderSize+1:prefix], uint64(now.UnixNano()))
 	if c.enc != nil {
 		// EncodeAll is safe for concurrent use, so callers compress in parallel.
-		return c.enc.EncodeAll(data, out)
+		out = c.enc.EncodeAll(data, out)
+	} else {
+		out = append(out, data...)
 	}
-	return append(out, data...)
+	return out, wal.SealFrame(out)
 }
 
 // recordTime reads the enqueue time of an encoded record.

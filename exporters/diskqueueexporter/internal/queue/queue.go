@@ -47,7 +47,10 @@ func (r *request) isAbandoned() bool {
 // Batch is a run of consecutive records handed to a sender. Ack it once the receiver has
 // accepted it or it was dropped for good.
 type Batch struct {
-	Records [][]byte // the callers' bytes, in order
+	// Body is the callers' bytes of every record, concatenated in order; Records slices it
+	// per record. Keeping one buffer spares the sender a copy.
+	Body    []byte
+	Records [][]byte
 	Oldest  time.Time
 	Newest  time.Time
 	start   wal.Position
@@ -186,7 +189,7 @@ func resume(segs []wal.Segment, head wal.Position, cp wal.Position, haveCP bool)
 // Append stores data durably (per the sync policy) and returns once it is, or when ctx
 // ends. A batch dropped by when_full returns ErrDropped (already counted).
 func (q *Queue) Append(ctx context.Context, data []byte) error {
-	frame, err := wal.AppendFrame(nil, q.codec.encode(data, q.cfg.Now()))
+	frame, err := q.codec.frame(data, q.cfg.Now())
 	if err != nil {
 		return err
 	}
@@ -294,23 +297,25 @@ func liveRequests(group []*request) []*request {
 // commit writes one group and answers its callers, applying when_full on max_size and on
 // ENOSPC. Every failure path leaves the log at its last committed state.
 func (q *Queue) commit(group []*request) {
-	buf := make([]byte, 0, 64<<10)
+	frames := make([][]byte, 0, len(group))
 	for {
 		group = liveRequests(group)
 		if len(group) == 0 {
 			return
 		}
-		buf = buf[:0]
+		frames = frames[:0]
+		var size int64
 		for _, r := range group {
-			buf = append(buf, r.frame...)
+			frames = append(frames, r.frame)
+			size += int64(len(r.frame))
 		}
-		if q.log.Size()+int64(len(buf)) > q.cfg.MaxSize {
+		if q.log.Size()+size > q.cfg.MaxSize {
 			if !q.makeRoom(group) {
 				return
 			}
 			continue
 		}
-		err := q.log.Append(buf, len(group))
+		err := q.log.Append(frames)
 		if err == nil {
 			start := time.Now()
 			err = q.log.Commit(q.cfg.Sync != SyncNever)
@@ -614,8 +619,8 @@ func (q *Queue) readRange(pos wal.Position, limit int64, sealedNext uint64, maxB
 		cutoff = q.cfg.Now().Add(-q.cfg.MaxAge)
 	}
 	var expired int64
-	size := 0
-	for size < maxBytes && q.sr.Next() {
+	var ends []int
+	for len(b.Body) < maxBytes && q.sr.Next() {
 		rec := q.sr.Record()
 		b.end = wal.Position{Segment: pos.Segment, Offset: q.sr.Offset(), Seq: b.end.Seq + 1}
 		ts, err := recordTime(rec)
@@ -623,21 +628,35 @@ func (q *Queue) readRange(pos wal.Position, limit int64, sealedNext uint64, maxB
 			expired++
 			continue
 		}
-		var data []byte
+		if b.Body == nil {
+			// Sized for what can come, so a trickle of small records never allocates
+			// a whole send_batch_max_bytes buffer per record.
+			b.Body = make([]byte, 0, min(int64(maxBytes), limit-pos.Offset)+int64(len(rec)))
+		}
 		if err == nil {
-			data, err = q.codec.decode(nil, rec)
+			b.Body, err = q.codec.decode(b.Body, rec)
 		}
 		if err != nil {
+			if len(ends) > 0 {
+				b.Body = b.Body[:ends[len(ends)-1]]
+			} else {
+				b.Body = b.Body[:0]
+			}
 			q.cfg.Events.Dropped(ReasonCorrupt, 1)
 			q.cfg.Logger.Warn("Disk queue record could not be decoded; dropped", zap.Error(err))
 			continue
 		}
-		if len(b.Records) == 0 {
+		if len(ends) == 0 {
 			b.Oldest = ts
 		}
 		b.Newest = ts
-		b.Records = append(b.Records, data)
-		size += len(data)
+		ends = append(ends, len(b.Body))
+	}
+	b.Records = make([][]byte, len(ends))
+	prev := 0
+	for i, end := range ends {
+		b.Records[i] = b.Body[prev:end:end]
+		prev = end
 	}
 	if expired > 0 {
 		q.cfg.Events.Dropped(ReasonExpired, expired)

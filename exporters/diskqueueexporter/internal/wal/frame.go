@@ -40,6 +40,20 @@ func AppendFrame(dst, payload []byte) ([]byte, error) {
 	return append(dst, payload...), nil
 }
 
+// SealFrame fills in the header of frame, whose first HeaderSize bytes were reserved and
+// whose rest is the payload. Building records in place saves a copy of every payload.
+func SealFrame(frame []byte) error {
+	n := len(frame) - HeaderSize
+	if n <= 0 || n > MaxRecordSize {
+		return fmt.Errorf("%w: %d bytes", ErrRecordTooLarge, max(n, 0))
+	}
+	binary.LittleEndian.PutUint32(frame[0:4], uint32(n))
+	crc := crc32.Update(0, castagnoli, frame[0:4])
+	crc = crc32.Update(crc, castagnoli, frame[HeaderSize:])
+	binary.LittleEndian.PutUint32(frame[4:8], crc)
+	return nil
+}
+
 // CorruptionError says where a segment stops being readable. Offset is the start of the
 // first bad record: everything before it is intact.
 type CorruptionError struct {

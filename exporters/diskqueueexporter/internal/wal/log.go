@@ -176,21 +176,28 @@ func (l *Log) rotate() error {
 	return nil
 }
 
-// Append writes already framed records (count of them) at the end of the log, starting a
-// new segment first when the current one would overflow. It does not sync. On error the
-// log is rolled back to its state before the call.
-func (l *Log) Append(frames []byte, count int) error {
-	if l.forceRotate || (l.curSize > 0 && l.curSize+int64(len(frames)) > l.opts.SegmentSize) {
+// Append writes framed records at the end of the log, starting a new segment first when
+// the current one would overflow. It does not sync. Each frame is its own write so the
+// group is never copied into one buffer; on error the log is rolled back to its state
+// before the call, so a group is all or nothing.
+func (l *Log) Append(frames [][]byte) error {
+	var size int64
+	for _, f := range frames {
+		size += int64(len(f))
+	}
+	if l.forceRotate || (l.curSize > 0 && l.curSize+size > l.opts.SegmentSize) {
 		if err := l.rotate(); err != nil {
 			return err
 		}
 	}
-	if _, err := l.cur.Write(frames); err != nil {
-		l.rollback(l.curSize)
-		return &WriteError{Op: "writing records", Err: err}
+	for _, f := range frames {
+		if _, err := l.cur.Write(f); err != nil {
+			l.rollback(l.curSize)
+			return &WriteError{Op: "writing records", Err: err}
+		}
 	}
-	l.curSize += int64(len(frames))
-	l.nextSeq += uint64(count)
+	l.curSize += size
+	l.nextSeq += uint64(len(frames))
 	return nil
 }
 

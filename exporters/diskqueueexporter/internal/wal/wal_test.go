@@ -78,6 +78,13 @@ func TestSegmentReader(t *testing.T) {
 func TestAppendFrameRejectsEmptyAndHuge(t *testing.T) {
 	_, err := AppendFrame(nil, nil)
 	require.ErrorIs(t, err, ErrRecordTooLarge)
+	require.ErrorIs(t, SealFrame(make([]byte, HeaderSize)), ErrRecordTooLarge)
+}
+
+func TestSealFrameMatchesAppendFrame(t *testing.T) {
+	in := append(make([]byte, HeaderSize), "payload"...)
+	require.NoError(t, SealFrame(in))
+	assert.Equal(t, frames(t, "payload"), in)
 }
 
 func openLog(t *testing.T, dir string, segSize int64) (*Log, *Repair) {
@@ -90,7 +97,7 @@ func openLog(t *testing.T, dir string, segSize int64) (*Log, *Repair) {
 func appendRecords(t *testing.T, l *Log, payloads ...string) {
 	t.Helper()
 	for _, p := range payloads {
-		require.NoError(t, l.Append(frames(t, p), 1))
+		require.NoError(t, l.Append([][]byte{frames(t, p)}))
 		require.NoError(t, l.Commit(true))
 	}
 }
@@ -225,7 +232,7 @@ func TestWriteErrorRollsBack(t *testing.T) {
 	before := l.Head()
 
 	ffs.failWrite = errors.New("injected")
-	err = l.Append(frames(t, "lost"), 1)
+	err = l.Append([][]byte{frames(t, "lost")})
 	var we *WriteError
 	require.ErrorAs(t, err, &we)
 	ffs.failWrite = nil
@@ -233,7 +240,7 @@ func TestWriteErrorRollsBack(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, before.Offset, info.Size(), "a failed write leaves no partial record behind")
 
-	require.NoError(t, l.Append(frames(t, "next"), 1))
+	require.NoError(t, l.Append([][]byte{frames(t, "next")}))
 	ffs.failSync = errors.New("injected")
 	require.Error(t, l.Commit(true))
 	ffs.failSync = nil

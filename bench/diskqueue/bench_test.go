@@ -1,0 +1,315 @@
+package diskqueue
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter"
+)
+
+const (
+	recordSize      = 1024 // bytes of each log record's body
+	recordsPerCall  = 100  // records in one pipeline call (one ConsumeLogs)
+	callers         = 8    // concurrent pipeline callers (receivers' goroutines)
+	backlogBytes    = 1 << 30
+	backlogCallSize = 1000
+)
+
+var root string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "fieldcol-bench-diskqueue-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	root = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// sink is an OTLP/HTTP receiver that accepts everything, as a healthy gateway does.
+func sink(b *testing.B) (string, *atomic.Int64) {
+	var bytesIn atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		bytesIn.Add(n)
+		w.WriteHeader(http.StatusOK)
+	}))
+	b.Cleanup(srv.Close)
+	return srv.URL, &bytesIn
+}
+
+func makeLogs(n int) plog.Logs {
+	ld := plog.NewLogs()
+	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	body := strings.Repeat("x", recordSize)
+	for range n {
+		lr := lrs.AppendEmpty()
+		lr.SetTimestamp(1)
+		lr.Body().SetStr(body)
+	}
+	return ld
+}
+
+type host struct{ ext map[component.ID]component.Component }
+
+func (h host) GetExtensions() map[component.ID]component.Component { return h.ext }
+
+func newDir(b *testing.B, name string) string {
+	dir, err := os.MkdirTemp(root, name+"-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
+// drive calls ConsumeLogs b.N times from `callers` goroutines and reports records/s, MB/s
+// and the p99 latency of the pipeline's call.
+func drive(b *testing.B, exp exporter.Logs) {
+	ld := makeLogs(recordsPerCall)
+	ld.MarkReadOnly()
+	lat := make([][]time.Duration, callers)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				t0 := time.Now()
+				if err := exp.ConsumeLogs(context.Background(), ld); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[c] = append(lat[c], time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	records := float64(b.N * recordsPerCall)
+	b.ReportMetric(records/elapsed.Seconds(), "records/s")
+	b.ReportMetric(records*recordSize/elapsed.Seconds()/1e6, "MB/s")
+	if len(all) > 0 {
+		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+	}
+}
+
+func diskqueueConfig(dir, endpoint, fsync string) *diskqueueexporter.Config {
+	cfg := diskqueueexporter.NewFactory().CreateDefaultConfig().(*diskqueueexporter.Config)
+	cfg.Directory = dir
+	cfg.Fsync = fsync
+	cfg.MaxSize = 8 << 30
+	cfg.SegmentSize = 64 << 20
+	cfg.HTTP.Endpoint = endpoint
+	cfg.HTTP.Compression = ""
+	cfg.NumConsumers = 2
+	return cfg
+}
+
+func BenchmarkDiskqueue(b *testing.B) {
+	for _, fsync := range []string{"batch", "always", "never"} {
+		b.Run("fsync="+fsync, func(b *testing.B) {
+			url, _ := sink(b)
+			cfg := diskqueueConfig(newDir(b, "dq"), url, fsync)
+			f := diskqueueexporter.NewFactory()
+			exp, err := f.CreateLogs(context.Background(), exportertest.NewNopSettings(f.Type()), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := exp.Start(context.Background(), host{}); err != nil {
+				b.Fatal(err)
+			}
+			drive(b, exp)
+			if err := exp.Shutdown(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// BenchmarkOTLPHTTPFileStorage is the peer: core's otlphttp exporter whose sending queue is
+// persisted by contrib's file_storage extension (one bbolt transaction per request).
+func BenchmarkOTLPHTTPFileStorage(b *testing.B) {
+	for _, fsync := range []bool{true, false} {
+		b.Run(fmt.Sprintf("fsync=%t", fsync), func(b *testing.B) {
+			url, _ := sink(b)
+			storageID := component.MustNewID("file_storage")
+			sf := filestorage.NewFactory()
+			scfg := sf.CreateDefaultConfig().(*filestorage.Config)
+			scfg.Directory = newDir(b, "fs")
+			scfg.FSync = fsync
+			sset := extensiontest.NewNopSettings(sf.Type())
+			sset.ID = storageID
+			ext, err := sf.Create(context.Background(), sset, scfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := host{ext: map[component.ID]component.Component{storageID: ext}}
+			if err := ext.Start(context.Background(), h); err != nil {
+				b.Fatal(err)
+			}
+
+			f := otlphttpexporter.NewFactory()
+			cfg := f.CreateDefaultConfig()
+			if err := confmap.NewFromStringMap(map[string]any{
+				"endpoint":    url,
+				"compression": "none",
+				"sending_queue": map[string]any{
+					"storage":           storageID.String(),
+					"queue_size":        1 << 20,
+					"sizer":             "requests",
+					"num_consumers":     2,
+					"block_on_overflow": true,
+				},
+			}).Unmarshal(cfg); err != nil {
+				b.Fatal(err)
+			}
+			exp, err := f.CreateLogs(context.Background(), exportertest.NewNopSettings(f.Type()), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := exp.Start(context.Background(), h); err != nil {
+				b.Fatal(err)
+			}
+			drive(b, exp)
+			if err := exp.Shutdown(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			if err := ext.Shutdown(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+var (
+	backlogOnce sync.Once
+	backlogDir  string
+	backlogErr  error
+)
+
+// fillBacklog writes 1 GiB of records into a diskqueue that has no endpoint (so nothing is
+// sent), once per process.
+func fillBacklog() (string, error) {
+	backlogOnce.Do(func() {
+		backlogDir = filepath.Join(root, "backlog")
+		cfg := diskqueueConfig(backlogDir, "", "never")
+		f := diskqueueexporter.NewFactory()
+		set := exportertest.NewNopSettings(f.Type())
+		set.ID = component.MustNewIDWithName("diskqueue", "backlog")
+		exp, err := f.CreateLogs(context.Background(), set, cfg)
+		if err != nil {
+			backlogErr = err
+			return
+		}
+		if backlogErr = exp.Start(context.Background(), host{}); backlogErr != nil {
+			return
+		}
+		ld := makeLogs(backlogCallSize)
+		ld.MarkReadOnly()
+		for written := 0; written < backlogBytes; written += backlogCallSize * recordSize {
+			if backlogErr = exp.ConsumeLogs(context.Background(), ld); backlogErr != nil {
+				return
+			}
+		}
+		backlogErr = exp.Shutdown(context.Background())
+	})
+	return backlogDir, backlogErr
+}
+
+// BenchmarkOpenBacklog1GiB times Start of a diskqueue exporter over a 1 GiB backlog: the
+// directory scan, the checkpoint and the validation of the tail segment only.
+func BenchmarkOpenBacklog1GiB(b *testing.B) {
+	dir, err := fillBacklog()
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := diskqueueexporter.NewFactory()
+	set := exportertest.NewNopSettings(f.Type())
+	set.ID = component.MustNewIDWithName("diskqueue", "backlog")
+	cfg := diskqueueConfig(dir, "", "batch")
+	b.ResetTimer()
+	for range b.N {
+		exp, err := f.CreateLogs(context.Background(), set, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := exp.Start(context.Background(), host{}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := exp.Shutdown(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
+
+// BenchmarkDrainBacklog1GiB reads a 1 GiB backlog off the disk and sends it to the sink:
+// the cold-read rate of a large backlog after an outage.
+func BenchmarkDrainBacklog1GiB(b *testing.B) {
+	dir, err := fillBacklog()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range b.N {
+		b.StopTimer()
+		work := newDir(b, "drain")
+		if err := os.CopyFS(work, os.DirFS(dir)); err != nil {
+			b.Fatal(err)
+		}
+		url, bytesIn := sink(b)
+		f := diskqueueexporter.NewFactory()
+		set := exportertest.NewNopSettings(f.Type())
+		set.ID = component.MustNewIDWithName("diskqueue", "backlog")
+		cfg := diskqueueConfig(work, url, "batch")
+		cfg.SendBatchMaxBytes = 4 << 20
+		exp, err := f.CreateLogs(context.Background(), set, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		if err := exp.Start(context.Background(), host{}); err != nil {
+			b.Fatal(err)
+		}
+		for bytesIn.Load() < backlogBytes {
+			time.Sleep(5 * time.Millisecond)
+		}
+		elapsed := time.Since(start)
+		b.StopTimer()
+		b.ReportMetric(float64(bytesIn.Load())/elapsed.Seconds()/1e6, "MB/s")
+		if err := exp.Shutdown(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
