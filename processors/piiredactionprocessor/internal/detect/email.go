@@ -18,6 +18,25 @@ func scanEmails(s string, dst []Match) []Match {
 			break
 		}
 		at := from + k
+		dst, from = emailAt(s, from, at, at+1, dst)
+	}
+	// URL-encoded addresses ("?email=jane%40example.com").
+	for from = 0; from < n; {
+		k := strings.Index(s[from:], "%40")
+		if k < 0 {
+			break
+		}
+		at := from + k
+		dst, from = emailAt(s, from, at, at+3, dst)
+	}
+	return dst
+}
+
+// emailAt checks for an address whose '@' (or "%40") spans s[at:dom]; from bounds the local
+// part. It returns where the next search starts.
+func emailAt(s string, from, at, dom int, dst []Match) ([]Match, int) {
+	n := len(s)
+	{
 		l := at
 		for l > from && isLocal(s[l-1]) {
 			l--
@@ -26,32 +45,25 @@ func scanEmails(s string, dst []Match) []Match {
 		if inURLAuthority(s, l) {
 			// "scheme://user:pass@host": the credentials detector owns the userinfo, and the host
 			// is kept for debugging.
-			from = at + 1
-			continue
+			return dst, at + 1
 		}
-		r := at + 1
+		r := dom
 		if r < n && s[r] == '[' {
 			e := strings.IndexByte(s[r:], ']')
 			if e > 1 && l < at && addressLiteral(s[r+1:r+e]) {
-				dst = add(dst, l, r+e+1, Email)
-				from = r + e + 1
-				continue
+				return add(dst, l, r+e+1, Email), r + e + 1
 			}
-			from = at + 1
-			continue
+			return dst, at + 1
 		}
 		for r < n && isDomain(s[r]) {
 			r++
 		}
-		r = trimDomainEnd(s, at+1, r)
-		if l < at && validDomain(s[at+1:r]) {
-			dst = add(dst, l, r, Email)
-			from = r
-			continue
+		r = trimDomainEnd(s, dom, r)
+		if l < at && validDomain(s[dom:r]) {
+			return add(dst, l, r, Email), r
 		}
-		from = at + 1
+		return dst, at + 1
 	}
-	return dst
 }
 
 // trimLocalStart drops leading dots, quotes and non-letter UTF-8 (arrows, bullets) that the

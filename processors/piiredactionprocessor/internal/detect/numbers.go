@@ -16,8 +16,18 @@ const maxGroups = 12
 func scanNumber(s string, i int, set Set, dst []Match) ([]Match, int) {
 	n := len(s)
 	p := i
-	if i > 0 && (s[i-1] == '+' || s[i-1] == '(') {
+	if i > 0 && s[i-1] == '+' {
 		p = i - 1
+	}
+	if i > 0 && s[i-1] == '(' {
+		// "(555) 123-4567" opens a parenthesized group; "(198.51.100.7)" only a bracket.
+		e := i
+		for e < n && isDigit(s[e]) {
+			e++
+		}
+		if e < n && s[e] == ')' {
+			p = i - 1
+		}
 	}
 	if p > 0 {
 		prev := s[p-1]
@@ -192,8 +202,8 @@ func classifyNumber(s string, gs []group, plus bool, start int, set Set) (Kind, 
 	}
 	// A card-shaped number is judged by the card rules alone, so that 16 digits failing Luhn
 	// are never reported as anything else.
-	if !plus && !anyParen && digits >= 13 && (seps == 0 || seps == sepBit(' ') || seps == sepBit('-')) && ng <= 5 {
-		if digits <= 19 && set.Has(CreditCard) && first >= '2' && first <= '6' && cardGroups(gs) && luhn(s, gs) {
+	if !plus && !anyParen && digits >= 13 && digits <= 19 && seps&^(sepBit(' ')|sepBit('-')) == 0 && ng <= 5 && cardGroups(gs) {
+		if set.Has(CreditCard) && first >= '2' && first <= '6' && luhn(s, gs) {
 			return CreditCard, match
 		}
 		return 0, veto
@@ -208,13 +218,13 @@ func classifyNumber(s string, gs []group, plus bool, start int, set Set) (Kind, 
 			return SSN, match
 		}
 	}
-	if set.Has(Phone) && isPhone(s, gs, plus, digits, seps) {
+	if set.Has(Phone) && isPhone(s, gs, plus, digits, seps, start) {
 		return Phone, match
 	}
 	return 0, noMatch
 }
 
-func isPhone(s string, gs []group, plus bool, digits int, seps uint8) bool {
+func isPhone(s string, gs []group, plus bool, digits int, seps uint8, start int) bool {
 	if seps&sepBit('.') != 0 && seps != sepBit('.') && seps != sepBit('.')|sepBit(')') {
 		return false // dots mixed with other separators: a date and time, a version list
 	}
@@ -256,8 +266,12 @@ func isPhone(s string, gs []group, plus bool, digits int, seps uint8) bool {
 		return g0[1] >= '2' && phoneContext(s, gs[0].start)
 	case ng == 3 && lens[0] == 3 && lens[1] == 4 && lens[2] == 4 && g0[0] == '1' && g0[1] >= '3' && seps != sepBit('.'):
 		return true // mainland China mobile: "138 0013 8000"
+	case ng == 2 && lens[0] == 5 && lens[1] == 5 && g0[0] >= '6' && seps != sepBit('.'):
+		return true // India mobile: "98765 43210"
 	}
-	return false
+	// After a phone word any grouping of 7 to 15 digits is a number ("tel. 612 34 56 78").
+	dateShape := ng == 3 && ((lens[0] == 4 && lens[1] <= 2 && lens[2] <= 2) || (lens[0] <= 2 && lens[1] <= 2 && lens[2] == 4))
+	return digits >= 7 && digits <= 15 && seps != sepBit('.') && !dateShape && phoneContext(s, start)
 }
 
 func sepBit(c byte) uint8 {

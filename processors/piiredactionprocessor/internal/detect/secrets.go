@@ -274,6 +274,8 @@ func KeyKind(key string) (Kind, bool) {
 		cands = keyWordsR
 	case 'x':
 		cands = keyWordsX
+	case 'w':
+		cands = keyWordsW
 	default:
 		return 0, false
 	}
@@ -309,20 +311,21 @@ func geoSuf(w string) keyWord { return keyWord{word: w, kind: Geo, suffix: true}
 func geoSeg(w string) keyWord { return keyWord{word: w, kind: Geo, segment: true} }
 
 var (
-	keyWordsD = []keyWord{suffix("password"), suffix("passwd"), exact("pwd"), suffix("sessionid"), suffix("session_id")}
+	keyWordsD = []keyWord{suffix("password"), suffix("passwd"), exact("pwd"), suffix("sessionid"), suffix("session_id"), suffix("sessid")}
 	keyWordsE = []keyWord{
 		suffix("passphrase"), suffix("signature"), suffix("cookie"), geoSuf("latitude"), geoSuf("longitude"),
 		named("phone", Phone), named("telephone", Phone),
 	}
 	keyWordsT = []keyWord{suffix("secret"), geoSeg("lat")}
 	keyWordsN = []keyWord{
-		suffix("token"), suffix("authorization"), geoSeg("lon"),
+		suffix("token"), suffix("authorization"), geoSeg("lon"), exact("session"),
 		named("ssn", SSN), named("iban", IBAN), named("msisdn", Phone),
 	}
 	keyWordsY = []keyWord{suffix("apikey"), suffix("api_key"), suffix("api-key"), suffix("access_key"), suffix("private_key")}
 	keyWordsH = []keyWord{exact("auth")}
 	keyWordsL = []keyWord{suffix("credential"), named("email", Email), named("e-mail", Email), named("mail", Email)}
-	keyWordsS = []keyWord{suffix("credentials"), named("email_address", Email), named("emailaddress", Email)}
+	keyWordsS = []keyWord{suffix("credentials"), named("email_address", Email), named("emailaddress", Email), exact("pass")}
+	keyWordsW = []keyWord{exact("pw")}
 	keyWordsR = []keyWord{
 		named("phone_number", Phone), named("phonenumber", Phone), named("mobile_number", Phone),
 		named("card_number", CreditCard), named("cardnumber", CreditCard), named("social_security_number", SSN),
