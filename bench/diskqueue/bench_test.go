@@ -73,7 +73,9 @@ func makeLogs(n int) plog.Logs {
 	return ld
 }
 
-type host struct{ ext map[component.ID]component.Component }
+type host struct {
+	ext map[component.ID]component.Component
+}
 
 func (h host) GetExtensions() map[component.ID]component.Component { return h.ext }
 
