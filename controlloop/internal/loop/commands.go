@@ -35,18 +35,34 @@ func (l *Loop) Submit(cmd Command, timeout time.Duration) error {
 	}
 }
 
-// drainCommands applies queued commands on the loop thread. The reply channel is
-// buffered, so the send never waits for the handler.
+// drainCommands applies queued commands on the loop thread. Their answers wait in a fixed
+// array until the cycle has published its outputs and status (sendReplies), so a caller
+// that reads the status after the answer sees the command's effect.
 func (l *Loop) drainCommands() {
 	var cmd Command
-	for l.cmds.Pop(&cmd) {
-		err := l.apply(&cmd)
-		select {
-		case cmd.reply <- err:
-		default:
-		}
+	for l.nReplies < len(l.replies) && l.cmds.Pop(&cmd) {
+		l.replies[l.nReplies] = pendingReply{ch: cmd.reply, err: l.apply(&cmd)}
+		l.nReplies++
 		cmd.reply = nil
 	}
+}
+
+// sendReplies answers the commands of this cycle. The channels are buffered, so the send
+// never waits for the handler.
+func (l *Loop) sendReplies() {
+	for i := 0; i < l.nReplies; i++ {
+		select {
+		case l.replies[i].ch <- l.replies[i].err:
+		default:
+		}
+		l.replies[i] = pendingReply{}
+	}
+	l.nReplies = 0
+}
+
+type pendingReply struct {
+	ch  chan error
+	err error
 }
 
 func (l *Loop) apply(cmd *Command) error {

@@ -67,8 +67,10 @@ type Loop struct {
 	events  *ring.Ring[Event]
 	spans   *ring.Ring[CycleSpan]
 
-	cmdMu sync.Mutex // serializes command producers; the loop never takes it
-	cmds  *ring.Ring[Command]
+	cmdMu    sync.Mutex // serializes command producers; the loop never takes it
+	cmds     *ring.Ring[Command]
+	replies  [commandRingSize]pendingReply
+	nReplies int
 
 	statusMu sync.Mutex // the loop only TryLocks it
 	status   Snapshot
@@ -396,6 +398,7 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 		l.heartbeat.Store(end)
 	}
 	l.publishStatus(pv, out, valid, forced, ilMask)
+	l.sendReplies()
 
 	dur := end - start
 	if end > tick.Deadline+int64(l.spec.Period) {
