@@ -89,3 +89,19 @@ func TestHMACKeyIsOpaque(t *testing.T) {
 	cfg.HMACKey = "0123456789abcdef0123456789abcdef"
 	assert.Equal(t, "[REDACTED]", cfg.HMACKey.String())
 }
+
+// TestReadmeConfig keeps the README's robot fleet example loadable, valid and working.
+func TestReadmeConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, "readme").String())
+	require.NoError(t, err)
+	require.NoError(t, sub.Unmarshal(cfg))
+	require.NoError(t, confmap.Validate(cfg))
+	assert.Equal(t, ActionHash, cfg.Detectors.Email.Action)
+	assert.Len(t, cfg.Keys, 2)
+	assert.Contains(t, cfg.AllowKeys, "vehicle.id")
+	_, err = compileRules(cfg)
+	require.NoError(t, err)
+}

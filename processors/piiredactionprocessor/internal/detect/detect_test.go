@@ -109,6 +109,7 @@ func TestIPv4(t *testing.T) {
 		{"version 1.2.3.4", nil},
 		{"fw=10.0.0.1", nil},
 		{"v1.2.3.4", nil},
+		{"ver 1.2.3.4", nil},
 		{"app 1.2.3.4.5", nil},
 		{"out of range 256.1.1.1", nil},
 		{"oid 1.3.6.1.4.1.2021", nil},

@@ -95,6 +95,11 @@ func scanNumber(s string, i int, set Set, dst []Match) ([]Match, int) {
 	if ng == 0 {
 		return dst, skipNumberish(s, i)
 	}
+	if ng == 1 && gs[0].paren && !plus {
+		// "(4242424242424242)": parentheses around a lone number are brackets, not an area code.
+		gs[0].paren = false
+		p = gs[0].start
+	}
 	end := gs[ng-1].end
 	if gs[ng-1].paren {
 		end++
@@ -368,7 +373,7 @@ func versionContext(s string, start int) bool {
 			return true
 		}
 	}
-	return equalFoldASCII(w, "v") || equalFoldASCII(w, "fw") || equalFoldASCII(w, "ver")
+	return equalFoldASCII(w, "fw") || equalFoldASCII(w, "ver")
 }
 
 var versionWords = []string{"version", "release", "firmware", "build", "revision", "_ver", ".ver", "_fw", ".fw"}
