@@ -1,0 +1,125 @@
+package controlloop
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/fieldcol/fieldcol/controlloop/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) *Config {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	cfg := NewFactory().CreateDefaultConfig()
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	require.NoError(t, sub.Unmarshal(cfg))
+	return cfg.(*Config)
+}
+
+func TestLoadConfig(t *testing.T) {
+	cfg := loadConfig(t, "")
+	require.NoError(t, confmap.Validate(cfg))
+	require.Len(t, cfg.Loops, 2)
+	oven := cfg.Loops[0]
+	assert.Equal(t, 100*time.Millisecond, oven.Period)
+	assert.Equal(t, 0.0125, oven.Controller.PID.Ki)
+	assert.Equal(t, time.Second, oven.Controller.PID.DerivativeFilter)
+	assert.Equal(t, 0.5, oven.Setpoint.MaxRate)
+	assert.Equal(t, 10*time.Minute, oven.Alarms[1].Delay)
+	conv := cfg.Loops[1]
+	assert.Equal(t, "motor_enable", conv.Output.Enable)
+	assert.Equal(t, 200.0, conv.Controller.OnOff.Hysteresis)
+	require.Len(t, conv.Interlocks, 2)
+	assert.True(t, *conv.Interlocks[0].Level)
+	assert.True(t, conv.Interlocks[0].Latch)
+	assert.Equal(t, 85.0, *conv.Interlocks[1].Below)
+	assert.True(t, cfg.API.Auth.HasValue())
+	assert.Equal(t, 5.0, cfg.API.RateLimit.RequestsPerSecond)
+	assert.Equal(t, 10.0, cfg.Hardware.Sim.TimeScale)
+}
+
+func TestDefaultConfig(t *testing.T) {
+	cfg := createDefaultConfig()
+	assert.Equal(t, "localhost:8090", cfg.API.NetAddr.Endpoint)
+	assert.True(t, cfg.Watchdog.Enabled)
+	assert.Equal(t, "/var/lib/fieldcol/controlloop/latches.json", cfg.LatchFile)
+	require.ErrorContains(t, cfg.Validate(), "loops: at least one loop is required")
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		name string
+		want []string
+	}{
+		{"no_loops", []string{"loops: at least one loop is required"}},
+		{"bad_period", []string{"loops[0] (oven).period: must be between 10ms and 10s, got 1ms"}},
+		{"bad_refs", []string{
+			`loops[0] (oven).input.sensor: "h" is a duty_output; a loop input must be an analog or temperature sensor`,
+			`loops[0] (oven).output.actuator: "t" is a mcp9808; it must be a duty_output or gpio_output`,
+			"loops[0] (oven).controller: set exactly one of pid and onoff",
+			"loops[0] (oven).setpoint.value: 500 is outside [setpoint.min, setpoint.max] = [0, 100]",
+			`loops[0] (oven).interlocks[0]: below/above do not apply to the digital sensor "door"; use level`,
+			`loops[0] (oven).interlocks[1].loop: "kiln" is not a loop`,
+			`loops[0] (oven).alarms[0].name: "sensor_fault" is already used`,
+			`loops[0] (oven).alarms[1].type: "rate" is not one of high, low, deviation`,
+		}},
+		{"slow_sensor", []string{`loops[0] (oven).input.sensor: the read timeout of "t" (250ms) must be below the period (100ms)`}},
+		{"open_api", []string{`api.auth: required when api.endpoint ("0.0.0.0:8090") is not a loopback address`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := loadConfig(t, tt.name).Validate()
+			require.Error(t, err)
+			for _, w := range tt.want {
+				assert.ErrorContains(t, err, w)
+			}
+		})
+	}
+}
+
+func TestConfigMoreChecks(t *testing.T) {
+	base := func() *Config { return plantConfig(t, latchPath(t)) }
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"shared actuator", func(c *Config) { c.Loops[1].Output.Actuator = "heater_ssr" }, `output.actuator: "heater_ssr" is already driven by loops[0] (oven)`},
+		{"duplicate loop", func(c *Config) { c.Loops[1].Name = "oven" }, `loops[1].name: "oven" is already used by loops[0]`},
+		{"empty latch file", func(c *Config) { c.LatchFile = "" }, "latch_file: must be set"},
+		{"bad rate limit", func(c *Config) { c.API.RateLimit.Burst = 0 }, "api.rate_limit.burst: must be at least 1"},
+		{"bad mode", func(c *Config) { c.Loops[0].Mode = "cascade" }, "loops[0] (oven).mode:"},
+		{"realtime priority", func(c *Config) { c.Realtime = true; c.RealtimePriority = 0 }, "realtime_priority: must be 1..99"},
+		{"pid limits", func(c *Config) { c.Loops[0].Controller.PID.OutputMin = 2 }, "controller.pid.output_min (2) must be below output_max (1)"},
+		{"pid gains", func(c *Config) { c.Loops[0].Controller.PID.Kp = -1 }, "controller.pid.kp must be a finite number >= 0"},
+		{"self interlock", func(c *Config) {
+			c.Loops[0].Interlocks = []InterlockConfig{{Name: "me", Loop: "oven", Below: ptr(1.0)}}
+		}, "interlocks[0].loop: a loop cannot interlock on itself"},
+		{"speed", func(c *Config) { c.Loops[1].Output.Speed = 2 }, "output.speed: must be 0..1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base()
+			tt.mutate(c)
+			require.ErrorContains(t, c.Validate(), tt.want)
+		})
+	}
+	require.NoError(t, base().Validate())
+}
+
+func TestOwnsDevice(t *testing.T) {
+	e := newExtension(plantConfig(t, latchPath(t)), settings())
+	for _, d := range []string{"oven_temp", "heater_ssr", "motor_tach", "motor_speed", "motor_enable", "door_closed"} {
+		assert.True(t, e.OwnsDevice(d), d)
+	}
+	assert.False(t, e.OwnsDevice("soc_temp"))
+}
