@@ -365,3 +365,26 @@ func TestRedactionsTelemetry(t *testing.T) {
 		point("traces", "credit_card", "mask", 1),
 	}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 }
+
+func TestNonStringAndVersionValues(t *testing.T) {
+	h := newHarness(t, createDefaultConfig().(*Config))
+	ld := plog.NewLogs()
+	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.Attributes().PutInt("payment", 4111111111111111)
+	lr.Attributes().PutInt("cycle", 48213)
+	lr.Attributes().PutInt("ts_ns", 1766000000123456789)
+	lr.Attributes().PutStr("app.version", "10.2.0.1")
+	lr.Attributes().PutStr("peer", "10.2.0.1")
+	require.NoError(t, h.lp.ConsumeLogs(context.Background(), ld))
+	attrs := h.logs.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes()
+	v, _ := attrs.Get("payment")
+	assert.Equal(t, "****1111", v.Str())
+	v, _ = attrs.Get("cycle")
+	assert.Equal(t, int64(48213), v.Int())
+	v, _ = attrs.Get("ts_ns")
+	assert.Equal(t, int64(1766000000123456789), v.Int())
+	v, _ = attrs.Get("app.version")
+	assert.Equal(t, "10.2.0.1", v.Str())
+	v, _ = attrs.Get("peer")
+	assert.Equal(t, mask, v.Str())
+}

@@ -20,6 +20,7 @@ const summaryAttribute = "piiredaction.summary"
 // without personal data allocates nothing.
 type walker struct {
 	rs      *ruleSet
+	set     detect.Set // detectors for the value at hand (IPv4 is off under version keys)
 	matches []detect.Match
 	out     []byte
 	canon   []byte
@@ -34,6 +35,7 @@ type walker struct {
 func newWalker(rs *ruleSet) *walker {
 	return &walker{
 		rs:      rs,
+		set:     rs.scan,
 		matches: make([]detect.Match, 0, 8),
 		counts:  make([]int64, len(rs.rules)*numActions),
 		rec:     make([]int32, len(rs.rules)),
@@ -104,7 +106,15 @@ func (w *walker) attrs(m pcommon.Map) {
 		if r := w.rs.keyRule(k); r >= 0 {
 			return w.whole(v, r)
 		}
-		return w.value(v)
+		if !detect.VersionKey(k) {
+			return w.value(v)
+		}
+		// "app.version": "10.2.0.1" is a version, not an address.
+		prev := w.set
+		w.set = w.set.Without(detect.IPv4)
+		remove := w.value(v)
+		w.set = prev
+		return remove
 	})
 }
 
@@ -118,6 +128,19 @@ func (w *walker) value(v pcommon.Value) bool {
 			v.SetStr(out)
 		case verdictRemove:
 			return true
+		}
+	case pcommon.ValueTypeInt:
+		// Card numbers stored as integers; smaller integers (counts, ids, timestamps) cannot be
+		// any of the detected formats without separators or context, and are not formatted.
+		if n := v.Int(); n >= 1e12 || n <= -1e12 {
+			var buf [24]byte
+			out, verdict := w.text(string(strconv.AppendInt(buf[:0], n, 10)))
+			switch verdict {
+			case verdictChanged:
+				v.SetStr(out)
+			case verdictRemove:
+				return true
+			}
 		}
 	case pcommon.ValueTypeMap:
 		w.attrs(v.Map())
@@ -171,7 +194,7 @@ const (
 // text scans a string; the returned string is valid only when the verdict is verdictChanged.
 func (w *walker) text(s string) (string, verdict) {
 	rs := w.rs
-	ms := detect.Scan(s, rs.scan, w.matches[:0])
+	ms := detect.Scan(s, w.set, w.matches[:0])
 	if len(rs.patterns) > 0 {
 		n := len(ms)
 		for _, p := range rs.patterns {

@@ -190,7 +190,9 @@ func TestTokens(t *testing.T) {
 		{"ghp_0123456789abcdefghijABCDEFGHIJ012345", []string{"ghp_0123456789abcdefghijABCDEFGHIJ012345"}},
 		{"key AKIAIOSFODNN7EXAMPLE", []string{"AKIAIOSFODNN7EXAMPLE"}},
 		{"xoxb-123456789012-abcdefABCDEF", []string{"xoxb-123456789012-abcdefABCDEF"}},
+		{"api Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b", []string{"9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"}},
 		{"basic configuration loaded", nil},
+		{"token refresh failed", nil},
 		{"bearer of news", nil},
 	})
 }
@@ -246,6 +248,15 @@ func TestNearMissesStayUntouched(t *testing.T) {
 		"GPIO17 pin=17 level=1", "loop heater-1 duty 0.375", "4111111111111112",
 	} {
 		assert.Empty(t, Scan(s, All, nil), s)
+	}
+}
+
+func TestVersionKey(t *testing.T) {
+	for _, k := range []string{"service.version", "app_version", "fw_ver", "FirmwareVersion", "ver"} {
+		assert.True(t, VersionKey(k), k)
+	}
+	for _, k := range []string{"client.address", "server", "driver"} {
+		assert.False(t, VersionKey(k), k)
 	}
 }
 

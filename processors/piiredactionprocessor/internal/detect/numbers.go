@@ -395,6 +395,17 @@ func phoneContext(s string, start int) bool {
 
 var phoneWords = []string{"phone", "tel", "mobile", "cell", "fax", "sms", "call", "contact", "whatsapp", "msisdn"}
 
+// VersionKey reports whether an attribute key names a version ("service.version", "fw_ver"),
+// whose dotted quads are not IPv4 addresses.
+func VersionKey(key string) bool {
+	for _, v := range versionWords {
+		if hasSuffixFold(key, v) {
+			return true
+		}
+	}
+	return equalFoldASCII(key, "ver") || equalFoldASCII(key, "fw")
+}
+
 // ssnContext reports whether a bare nine-digit number follows a word that names an SSN.
 func ssnContext(s string, start int) bool {
 	from := start - 24

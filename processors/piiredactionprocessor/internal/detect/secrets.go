@@ -55,8 +55,8 @@ var tokenPrefixes = []tokenPrefix{
 func scanBearer(s string, i int, dst []Match) ([]Match, int) {
 	n := len(s)
 	c := s[i]
-	if c == 'b' || c == 'B' {
-		for _, scheme := range [...]string{"bearer", "basic"} {
+	if c == 'b' || c == 'B' || c == 't' || c == 'T' {
+		for _, scheme := range [...]string{"bearer", "basic", "token"} {
 			e := i + len(scheme)
 			if !hasPrefixFold(s[i:], scheme) || e >= n || isWord(s[e]) {
 				continue
@@ -65,8 +65,8 @@ func scanBearer(s string, i int, dst []Match) ([]Match, int) {
 			for t < n && isSpace(s[t]) {
 				t++
 			}
-			if t == e {
-				continue
+			if t == e || (scheme == "token" && strings.HasPrefix(s[t:], "eyJ")) {
+				continue // "token eyJ...": the JWT detector names it
 			}
 			v := t
 			var digit, upper, lower, pad bool
