@@ -334,6 +334,8 @@ func (c *Config) validateLoop(i int, devices map[string]*hardware.DeviceConfig, 
 		}
 		if err := p.limits().Validate(); err != nil {
 			add("controller.pid.%w", err)
+		} else if lim := p.limits(); lim.OutMin < 0 || lim.OutMax > 1 {
+			add("controller.pid: output_min and output_max must lie in 0..1 (a duty), got %g..%g", lim.OutMin, lim.OutMax)
 		}
 	default:
 		o := l.Controller.OnOff
