@@ -12,20 +12,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fieldcol/fieldcol/internal/testproc"
 )
 
-// promtool finds the binary; without it the test is skipped on a workstation and fails in CI,
-// where make test installs the Debian package first.
+// promtool is skipped on a workstation without it and fails in CI, where make test installs
+// the Debian package first.
 func promtool(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("promtool is required in CI (Debian package prometheus): %v", err)
-		}
-		t.Skip("promtool not installed; apt-get install prometheus")
-	}
-	return path
+	return testproc.LookPath(t, "promtool", "Debian package prometheus")
 }
 
 func TestRulesCheck(t *testing.T) {

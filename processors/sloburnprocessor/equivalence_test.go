@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/fieldcol/fieldcol/internal/testproc"
 )
 
 // The shipped rules that the processor must agree with.
@@ -21,19 +23,6 @@ const rulesFile = "../../alerts/slo/slo-rules.yaml"
 
 // equivalenceTolerance is the bound: burn rates agree within 1%.
 const equivalenceTolerance = 0.01
-
-// promtoolPath finds promtool: skipped on a workstation without it, a failure in CI.
-func promtoolPath(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("promtool is required in CI (Debian package prometheus): %v", err)
-		}
-		t.Skip("promtool not installed; apt-get install prometheus")
-	}
-	return path
-}
 
 // scenario is a deterministic day-by-day story of the oven loop, one point a minute: quiet
 // hours, an overrun storm that pages, a steady 4x day that opens a ticket, a source restart,
@@ -65,7 +54,7 @@ func scenario(k int) (ok, overrun, skipped float64) {
 // within 1% of the processor's, the period burn rate too, and the page and ticket alerts must
 // fire exactly when the processor's slo.alert says so.
 func TestEquivalenceWithPrometheus(t *testing.T) {
-	promtool := promtoolPath(t)
+	promtool := testproc.LookPath(t, "promtool", "Debian package prometheus")
 	const (
 		minutes   = 74 * 60
 		evalEvery = 72
