@@ -340,6 +340,13 @@ func TestSummaryAttribute(t *testing.T) {
 		}
 		_, ok = got.At(1).Attributes().Get(summaryAttribute)
 		assert.False(t, ok)
+		if on {
+			// A second pass keeps the summary as it is.
+			h2 := newHarness(t, cfg)
+			require.NoError(t, h2.lp.ConsumeLogs(context.Background(), h.logs.AllLogs()[0]))
+			v2, _ := h2.logs.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().Get(summaryAttribute)
+			assert.Equal(t, "email=2,phone=1", v2.Str())
+		}
 	}
 }
 

@@ -100,7 +100,7 @@ func (w *walker) attrs(m pcommon.Map) {
 		if w.drop {
 			return false
 		}
-		if _, ok := w.rs.allow[k]; ok {
+		if _, ok := w.rs.allow[k]; ok || k == summaryAttribute {
 			return false
 		}
 		if r := w.rs.keyRule(k); r >= 0 {

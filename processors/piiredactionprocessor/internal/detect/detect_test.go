@@ -207,6 +207,7 @@ func TestCredentials(t *testing.T) {
 		{"api_key: AbC123", []string{"AbC123"}},
 		{"X-Api-Key=zzz", []string{"zzz"}},
 		{"max_tokens=100 tokenizer=bpe password=****", nil},
+		{"summary email=2,phone=1", nil},
 		{"https://example.com/path?q=1", nil},
 	})
 }

@@ -189,7 +189,9 @@ func keyValueAt(s string, e int, set Set, dst []Match) ([]Match, int) {
 		return dst, -1
 	}
 	kind, ok := KeyKind(s[ks:ke])
-	if !ok || !set.Has(kind) {
+	if !ok || (kind != Credentials && kind != Geo) || !set.Has(kind) {
+		// Keys naming an e-mail or a phone number are left to the value detectors in text:
+		// "email=2" in a count is not an address.
 		return dst, -1
 	}
 	v := e + 1
