@@ -53,8 +53,9 @@ type RuleConfig struct {
 	Enabled bool `mapstructure:"enabled"`
 	// Action is mask, hash, drop_attribute or drop_record.
 	Action Action `mapstructure:"action"`
-	// KeepFirst and KeepLast keep that many characters of the match visible (mask only),
-	// e.g. keep_last: 4 turns a card number into ****1111.
+	// KeepFirst and KeepLast keep that many characters of the match visible, e.g.
+	// keep_last: 4 turns a card number into ****1111. Other actions ignore them, so that
+	// switching credit_card to hash does not trip over its default keep_last.
 	KeepFirst int `mapstructure:"keep_first"`
 	KeepLast  int `mapstructure:"keep_last"`
 }
@@ -139,9 +140,6 @@ func (cfg *Config) Validate() error {
 		}
 		if keepFirst < 0 || keepLast < 0 {
 			errs = append(errs, fmt.Errorf("%s: keep_first and keep_last must not be negative", key))
-		}
-		if (keepFirst > 0 || keepLast > 0) && a != ActionMask {
-			errs = append(errs, fmt.Errorf("%s: keep_first and keep_last apply only to action \"mask\", not %q", key, string(a)))
 		}
 		if a == ActionHash && hashing == "" {
 			hashing = key + "::action"

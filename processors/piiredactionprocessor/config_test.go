@@ -34,6 +34,11 @@ func TestLoadConfig(t *testing.T) {
 	fleet.AllowKeys = []string{"trace_id", "span_id", "service.name", "device.id", "vehicle.id"}
 	fleet.Summary = true
 
+	// Switching cards to hash keeps the default keep_last: 4 in the struct; it is ignored.
+	cardHash := createDefaultConfig().(*Config)
+	cardHash.HMACKey = "0123456789abcdef0123456789abcdef"
+	cardHash.Detectors.CreditCard.Action = ActionHash
+
 	tests := []struct {
 		id      string
 		want    *Config
@@ -45,7 +50,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: "unknown_detector", wantErr: "'detectors' has invalid keys: passport"},
 		{id: "hash_without_key", wantErr: `hmac_key must be set when detectors::email::action is "hash"`},
 		{id: "short_key", wantErr: "hmac_key must be at least 32 bytes long, got 9 bytes"},
-		{id: "keep_last_with_hash", wantErr: `detectors::phone: keep_first and keep_last apply only to action "mask", not "hash"`},
+		{id: "card_hash", want: cardHash},
+		{id: "negative_keep", wantErr: "detectors::phone: keep_first and keep_last must not be negative"},
 		{id: "unknown_action", wantErr: `unknown action "scramble"`},
 		{id: "unnamed_pattern", wantErr: "patterns[0]::name must not be empty"},
 		{id: "duplicate_name", wantErr: `keys[0]: rule name "email" is already used by detectors::email`},

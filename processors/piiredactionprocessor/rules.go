@@ -16,6 +16,7 @@ import (
 
 // rule is one compiled detector, key rule or pattern.
 type rule struct {
+	// keepFirst and keepLast are zero unless the action is mask.
 	name      string
 	action    Action
 	keepFirst int
@@ -74,19 +75,25 @@ func compileRules(cfg *Config) (*ruleSet, error) {
 	for k := range rs.kindRule {
 		rs.kindRule[k] = -1
 	}
+	newRule := func(name string, a Action, keepFirst, keepLast int, kind detect.Kind) rule {
+		if a != ActionMask {
+			keepFirst, keepLast = 0, 0
+		}
+		return rule{name: name, action: a, keepFirst: keepFirst, keepLast: keepLast, kind: kind}
+	}
 	for i, d := range cfg.detectorList() {
 		if !d.rc.Enabled {
 			continue
 		}
 		kind := detect.Kind(i)
 		rs.kindRule[kind] = len(rs.rules)
-		rs.rules = append(rs.rules, rule{name: d.name, action: d.rc.Action, keepFirst: d.rc.KeepFirst, keepLast: d.rc.KeepLast, kind: kind})
+		rs.rules = append(rs.rules, newRule(d.name, d.rc.Action, d.rc.KeepFirst, d.rc.KeepLast, kind))
 		rs.scan = rs.scan.With(kind)
 		rs.keyKinds = true
 	}
 	for _, k := range cfg.Keys {
 		idx := len(rs.rules)
-		rs.rules = append(rs.rules, rule{name: k.Name, action: k.Action, keepFirst: k.KeepFirst, keepLast: k.KeepLast, kind: detect.NumKinds})
+		rs.rules = append(rs.rules, newRule(k.Name, k.Action, k.KeepFirst, k.KeepLast, detect.NumKinds))
 		for _, key := range k.Keys {
 			rs.keys[strings.ToLower(key)] = idx
 		}
@@ -97,7 +104,7 @@ func compileRules(cfg *Config) (*ruleSet, error) {
 			return nil, fmt.Errorf("patterns %q::regex: %w", p.Name, err)
 		}
 		rs.patterns = append(rs.patterns, pattern{re: re, rule: len(rs.rules)})
-		rs.rules = append(rs.rules, rule{name: p.Name, action: p.Action, keepFirst: p.KeepFirst, keepLast: p.KeepLast, kind: detect.NumKinds})
+		rs.rules = append(rs.rules, newRule(p.Name, p.Action, p.KeepFirst, p.KeepLast, detect.NumKinds))
 	}
 	for _, k := range cfg.AllowKeys {
 		rs.allow[k] = struct{}{}

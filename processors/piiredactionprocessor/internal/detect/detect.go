@@ -48,21 +48,6 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
-// KindByName returns the detector called name.
-func KindByName(name string) (Kind, bool) {
-	for k, n := range kindNames {
-		if n == name {
-			return Kind(k), true
-		}
-	}
-	return 0, false
-}
-
-// Names lists every detector name, in Kind order.
-func Names() []string {
-	return append([]string(nil), kindNames[:]...)
-}
-
 // Set is a set of detectors.
 type Set uint16
 

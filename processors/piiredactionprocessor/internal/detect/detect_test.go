@@ -290,12 +290,11 @@ func TestCanonical(t *testing.T) {
 }
 
 func TestKindNames(t *testing.T) {
+	seen := map[string]bool{}
 	for k := Kind(0); k < NumKinds; k++ {
-		got, ok := KindByName(k.String())
-		require.True(t, ok)
-		assert.Equal(t, k, got)
+		assert.NotEqual(t, "unknown", k.String())
+		assert.False(t, seen[k.String()], k.String())
+		seen[k.String()] = true
 	}
-	_, ok := KindByName("nope")
-	assert.False(t, ok)
-	assert.Len(t, Names(), int(NumKinds))
+	assert.Equal(t, "unknown", NumKinds.String())
 }
