@@ -29,6 +29,7 @@ const equivalenceTolerance = 0.01
 // and a wavy tail. It returns the increments of ok, overrun and skipped cycles at minute k.
 func scenario(k int) (ok, overrun, skipped float64) {
 	total := math.Round(1000 + 200*math.Sin(float64(k)/37))
+	k %= 4440 // longer runs replay the story
 	var ratio float64
 	switch {
 	case k < 360:
@@ -54,11 +55,22 @@ func scenario(k int) (ok, overrun, skipped float64) {
 // within 1% of the processor's, the period burn rate too, and the page and ticket alerts must
 // fire exactly when the processor's slo.alert says so.
 func TestEquivalenceWithPrometheus(t *testing.T) {
+	runEquivalence(t, 74*60, 1, 72)
+}
+
+// TestEquivalenceOverAPeriod is the same comparison over 31 days at 5-minute samples, so
+// that the 30-day period window slides too (evaluated every 12 hours, its bucket width).
+func TestEquivalenceOverAPeriod(t *testing.T) {
+	runEquivalence(t, 31*24*60, 5, 12*60)
+}
+
+// runEquivalence samples the processor every step minutes for the given minutes and compares
+// with promtool every evalEvery minutes, which must be a multiple of 72 (the coarsest bucket
+// of the alert windows) and of step.
+func runEquivalence(t *testing.T, minutes, step, evalEvery int) {
 	promtool := testproc.LookPath(t, "promtool", "Debian package prometheus")
-	const (
-		minutes   = 74 * 60
-		evalEvery = 72
-	)
+	require.Zero(t, evalEvery%72)
+	require.Zero(t, evalEvery%step)
 	h := newHarness(t, ovenConfig())
 	srcStart := epoch.Add(-time.Hour)
 	var ok, overrun, skipped float64 = 1e6, 300, 200 // the source ran before we started
@@ -72,14 +84,14 @@ func TestEquivalenceWithPrometheus(t *testing.T) {
 		page, ticket bool
 	}
 	var expects []expect
-	for k := 0; k <= minutes; k++ {
+	for k := 0; k <= minutes; k += step {
 		if k == 2000 {
 			// The control loop restarts: its counters start again from zero.
 			srcStart = epoch.Add(time.Duration(k)*time.Minute - time.Second)
 			ok, overrun, skipped = 0, 0, 0
 		}
-		if k > 0 {
-			dOK, dOverrun, dSkipped := scenario(k)
+		for j := max(k-step+1, 1); j <= k; j++ {
+			dOK, dOverrun, dSkipped := scenario(j)
 			ok, overrun, skipped = ok+dOK, overrun+dOverrun, skipped+dSkipped
 		}
 		now := epoch.Add(time.Duration(k) * time.Minute)
@@ -119,10 +131,10 @@ func TestEquivalenceWithPrometheus(t *testing.T) {
 
 	annotations := alertAnnotations(t, "oven-deadline")
 	var b strings.Builder
-	fmt.Fprintf(&b, "rule_files: [slo-rules.yaml]\nevaluation_interval: %dm\ntests:\n  - interval: 1m\n    input_series:\n", evalEvery)
+	fmt.Fprintf(&b, "rule_files: [slo-rules.yaml]\nevaluation_interval: %dm\ntests:\n  - interval: %dm\n    input_series:\n", evalEvery, step)
 	fmt.Fprintf(&b, "      - series: 'slo_events_total{slo=\"oven-deadline\",outcome=\"good\"}'\n        values: '%s'\n", strings.Join(good, " "))
 	fmt.Fprintf(&b, "      - series: 'slo_events_total{slo=\"oven-deadline\",outcome=\"bad\"}'\n        values: '%s'\n", strings.Join(bad, " "))
-	fmt.Fprintf(&b, "      - series: 'slo_objective{slo=\"oven-deadline\"}'\n        values: '0.995x%d'\n", minutes)
+	fmt.Fprintf(&b, "      - series: 'slo_objective{slo=\"oven-deadline\"}'\n        values: '0.995x%d'\n", minutes/step)
 	b.WriteString("    promql_expr_test:\n")
 	agree := func(expr string, want float64, minute int) {
 		// 1 when the rule's value is within the tolerance of the processor's.
