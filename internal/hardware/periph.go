@@ -423,7 +423,8 @@ func (h *periphHost) openPin(dc *DeviceConfig) (any, func() error, error) {
 		}
 	}
 	h.pins[dc.Pin] = pp
-	h.closers = append(h.closers, func() error { h.mu.Lock(); delete(h.pins, dc.Pin); h.mu.Unlock(); return nil })
+	// Host closers run under h.mu (see close).
+	h.closers = append(h.closers, func() error { delete(h.pins, dc.Pin); return nil })
 	return pp, closer, nil
 }
 

@@ -1,0 +1,285 @@
+package hardware
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"periph.io/x/conn/v3/conntest"
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/conn/v3/gpio/gpiotest"
+	"periph.io/x/conn/v3/i2c"
+	"periph.io/x/conn/v3/i2c/i2creg"
+	"periph.io/x/conn/v3/i2c/i2ctest"
+	"periph.io/x/conn/v3/physic"
+	"periph.io/x/conn/v3/spi"
+	"periph.io/x/conn/v3/spi/spireg"
+	"periph.io/x/conn/v3/spi/spitest"
+)
+
+// The periph tests run the real periph backend against the conn/v3 test doubles, which
+// they register in periph's own registries under names no real host uses.
+
+func openPeriph(t *testing.T, devices ...DeviceConfig) *Session {
+	t.Helper()
+	s, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: devices}, Settings{})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s
+}
+
+func registerI2C(t *testing.T, name string, p *i2ctest.Playback) {
+	t.Helper()
+	require.NoError(t, i2creg.Register(name, nil, -1, func() (i2c.BusCloser, error) { return p, nil }))
+	t.Cleanup(func() { _ = i2creg.Unregister(name) })
+}
+
+func registerPin(t *testing.T, p *gpiotest.Pin) {
+	t.Helper()
+	require.NoError(t, gpioreg.Register(p))
+	t.Cleanup(func() { _ = gpioreg.Unregister(p.N) })
+}
+
+func count(p *i2ctest.Playback) int {
+	p.Lock()
+	defer p.Unlock()
+	return p.Count
+}
+
+// ADS1115 single-shot on channel 0, gain 1 (±4.096 V), 860 SPS, comparator off:
+// OS=1 MUX=100 PGA=001 MODE=1 DR=111 COMP_QUE=11 -> config register 0xC3E3.
+func TestPeriphADS1115(t *testing.T) {
+	bus := &i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
+		{Addr: 0x48, W: []byte{0x01, 0xc3, 0xe3}},
+		{Addr: 0x48, W: []byte{0x00}, R: []byte{0x40, 0x00}}, // 16384 of 32768 -> 2.048 V
+		{Addr: 0x48, W: []byte{0x01, 0xd3, 0xe3}},            // channel 1: MUX=101
+		{Addr: 0x48, W: []byte{0x00}, R: []byte{0x7f, 0xff}}, // full scale
+	}}
+	registerI2C(t, "fct-ads", bus)
+	s := openPeriph(t,
+		DeviceConfig{Name: "v0", Kind: KindADS1115, Bus: "fct-ads", Scale: 2},
+		DeviceConfig{Name: "v1", Kind: KindADS1115, Bus: "fct-ads", Channel: 1, ValidRange: &Range{Min: 0, Max: 4}},
+	)
+	v0, err := s.AnalogInput("v0")
+	require.NoError(t, err)
+	assert.Equal(t, "i2cfct-ads/0x48/ch0", v0.Info().ID)
+	v, err := v0.ReadVoltage(ctx)
+	require.NoError(t, err)
+	assert.InDelta(t, 4.096, v, 1e-6, "2.048 V through a 1:2 divider")
+
+	v1, err := s.AnalogInput("v1")
+	require.NoError(t, err)
+	v, err = v1.ReadVoltage(ctx)
+	assert.Equal(t, ErrorOutOfRange, ErrorTypeOf(err))
+	assert.InDelta(t, 4.096, v, 1e-3)
+	assert.Equal(t, 4, count(bus))
+}
+
+// At 8 SPS a single-shot conversion takes 125 ms: a 30 ms per-read timeout gives up
+// without waiting for it, and the bus stays serialized until the transfer ends.
+func TestPeriphSlowConversionTimesOut(t *testing.T) {
+	bus := &i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
+		{Addr: 0x49, W: []byte{0x01, 0xc3, 0x03}},
+		{Addr: 0x49, W: []byte{0x00}, R: []byte{0x00, 0x10}},
+	}}
+	registerI2C(t, "fct-slow", bus)
+	s := openPeriph(t, DeviceConfig{Name: "slow", Kind: KindADS1115, Bus: "fct-slow", Address: 0x49, DataRate: 8, Timeout: 30 * time.Millisecond})
+	a, err := s.AnalogInput("slow")
+	require.NoError(t, err)
+	began := time.Now()
+	_, err = a.ReadVoltage(ctx)
+	assert.Equal(t, ErrorTimeout, ErrorTypeOf(err), err)
+	assert.Less(t, time.Since(began), 120*time.Millisecond, "the caller is not held for the conversion")
+	assert.Eventually(t, func() bool { return count(bus) == 2 }, 2*time.Second, 10*time.Millisecond,
+		"the abandoned transfer completes in the background")
+}
+
+func TestPeriphMCP3008(t *testing.T) {
+	port := &spitest.Playback{Playback: conntest.Playback{DontPanic: true, Ops: []conntest.IO{
+		{W: []byte{0x01, 0x80, 0x00}, R: []byte{0x00, 0x01, 0x00}}, // ch0: 256 -> 0.825 V
+		{W: []byte{0x01, 0xb0, 0x00}, R: []byte{0x00, 0x03, 0xff}}, // ch3: 1023
+	}}}
+	require.NoError(t, spireg.Register("FCT-SPI", nil, -1, func() (spi.PortCloser, error) { return port, nil }))
+	t.Cleanup(func() { _ = spireg.Unregister("FCT-SPI") })
+	s := openPeriph(t,
+		DeviceConfig{Name: "pot", Kind: KindMCP3008, Bus: "FCT-SPI"},
+		DeviceConfig{Name: "level", Kind: KindMCP3008, Bus: "FCT-SPI", Channel: 3},
+	)
+	pot, err := s.AnalogInput("pot")
+	require.NoError(t, err)
+	assert.Equal(t, "fct-spi/ch0", pot.Info().ID)
+	v, err := pot.ReadVoltage(ctx)
+	require.NoError(t, err)
+	assert.InDelta(t, 0.825, v, 1e-9)
+	level, err := s.AnalogInput("level")
+	require.NoError(t, err)
+	v, err = level.ReadVoltage(ctx)
+	require.NoError(t, err)
+	assert.InDelta(t, 1023*3.3/1024, v, 1e-9)
+}
+
+func TestPeriphGPIOInputCountsEdges(t *testing.T) {
+	pin := &gpiotest.Pin{N: "FCT17", Num: 9017, EdgesChan: make(chan gpio.Level, 8)}
+	registerPin(t, pin)
+	s := openPeriph(t, DeviceConfig{Name: "door", Kind: KindGPIOInput, Pin: "FCT17", Pull: "up"})
+	door, err := s.DigitalInput("door")
+	require.NoError(t, err)
+	assert.Equal(t, "FCT17", door.Info().ID)
+	lvl, err := door.ReadLevel(ctx)
+	require.NoError(t, err)
+	assert.True(t, lvl, "pull-up reads high")
+	for _, l := range []gpio.Level{gpio.Low, gpio.High, gpio.Low} {
+		pin.EdgesChan <- l
+	}
+	assert.Eventually(t, func() bool {
+		n, err := door.Edges(ctx)
+		return err == nil && n == 3
+	}, 2*time.Second, 5*time.Millisecond)
+	lvl, err = door.ReadLevel(ctx)
+	require.NoError(t, err)
+	assert.False(t, lvl)
+}
+
+func TestPeriphGPIOOutputAndSafeClose(t *testing.T) {
+	pin := &gpiotest.Pin{N: "FCT22", Num: 9022}
+	lowPin := &gpiotest.Pin{N: "FCT23", Num: 9023}
+	registerPin(t, pin)
+	registerPin(t, lowPin)
+	s, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
+		{Name: "motor_on", Kind: KindGPIOOutput, Pin: "FCT22"},
+		{Name: "alarm", Kind: KindGPIOOutput, Pin: "FCT23", ActiveLow: true},
+	}}, Settings{})
+	require.NoError(t, err)
+	assert.Equal(t, gpio.Low, pin.Read(), "outputs start safe")
+	assert.Equal(t, gpio.High, lowPin.Read(), "an active-low output starts electrically high")
+	on, err := s.DigitalOutput("motor_on")
+	require.NoError(t, err)
+	require.NoError(t, on.WriteLevel(ctx, true))
+	assert.Equal(t, gpio.High, pin.Read())
+	alarm, err := s.DigitalOutput("alarm")
+	require.NoError(t, err)
+	require.NoError(t, alarm.WriteLevel(ctx, true))
+	assert.Equal(t, gpio.Low, lowPin.Read())
+	require.NoError(t, s.Close())
+	assert.Equal(t, gpio.Low, pin.Read(), "Close drives outputs safe")
+	assert.Equal(t, gpio.High, lowPin.Read())
+}
+
+func TestPeriphDutyOutputPWM(t *testing.T) {
+	pin := &gpiotest.Pin{N: "FCT18", Num: 9018}
+	registerPin(t, pin)
+	s := openPeriph(t, DeviceConfig{Name: "fan", Kind: KindDutyOutput, Pin: "FCT18", PWMFrequency: 25000})
+	fan, err := s.DutyOutput("fan")
+	require.NoError(t, err)
+	require.NoError(t, fan.WriteDuty(ctx, 0.25))
+	pin.Lock()
+	d, f := pin.D, pin.F
+	pin.Unlock()
+	assert.Equal(t, gpio.DutyMax/4, d)
+	assert.Equal(t, 25*physic.KiloHertz, f)
+	assert.InDelta(t, 0.25, fan.Duty(), 1e-9)
+	require.NoError(t, fan.WriteDuty(ctx, 7))
+	assert.Equal(t, 1.0, fan.Duty(), "duty is clamped")
+}
+
+func TestPeriphDutyOutputTimeProportional(t *testing.T) {
+	pin := &gpiotest.Pin{N: "FCT27", Num: 9027}
+	registerPin(t, pin)
+	s, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
+		{Name: "heater", Kind: KindDutyOutput, Pin: "FCT27", Period: 40 * time.Millisecond},
+	}}, Settings{})
+	require.NoError(t, err)
+	h, err := s.DutyOutput("heater")
+	require.NoError(t, err)
+	require.NoError(t, h.WriteDuty(ctx, 0.5))
+	sawHigh, sawLow := false, false
+	assert.Eventually(t, func() bool {
+		if pin.Read() == gpio.High {
+			sawHigh = true
+		} else if sawHigh {
+			sawLow = true
+		}
+		return sawHigh && sawLow
+	}, 2*time.Second, time.Millisecond, "the SSR line switches on and off within each period")
+	require.NoError(t, s.Close())
+	assert.Equal(t, gpio.Low, pin.Read(), "Close leaves the heater off")
+}
+
+type fakeThermal struct{ celsius float64 }
+
+func (f *fakeThermal) String() string { return "fake thermal" }
+func (f *fakeThermal) Halt() error    { return nil }
+func (f *fakeThermal) Sense(e *physic.Env) error {
+	e.Temperature = physic.ZeroCelsius + physic.Temperature(f.celsius*float64(physic.Celsius))
+	return nil
+}
+func (f *fakeThermal) SenseContinuous(time.Duration) (<-chan physic.Env, error) {
+	return nil, errors.New("not supported")
+}
+func (f *fakeThermal) Precision(e *physic.Env) { e.Temperature = physic.MilliKelvin }
+
+func TestPeriphSoCThermal(t *testing.T) {
+	orig := openThermal
+	t.Cleanup(func() { openThermal = orig })
+	openThermal = func(name string) (physic.SenseEnv, error) {
+		if name != "thermal_zone0" {
+			return nil, errors.New("sysfs-thermal: invalid sensor name")
+		}
+		return &fakeThermal{celsius: 48.5}, nil
+	}
+	s := openPeriph(t, DeviceConfig{Name: "soc", Kind: KindSoCThermal})
+	soc, err := s.TemperatureInput("soc")
+	require.NoError(t, err)
+	v, err := soc.ReadTemperature(ctx)
+	require.NoError(t, err)
+	assert.InDelta(t, 48.5, v, 1e-6)
+
+	_, err = NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{{Name: "soc2", Kind: KindSoCThermal, Channel: 3}}}, Settings{})
+	require.ErrorContains(t, err, `device "soc2" (soc_thermal at thermal_zone3): no sysfs thermal zone`)
+}
+
+func TestPeriphMissingHardwareIsAStartupError(t *testing.T) {
+	tests := []struct {
+		name string
+		dev  DeviceConfig
+		want []string
+	}{
+		{"no pin", DeviceConfig{Name: "door", Kind: KindGPIOInput, Pin: "GPIO999"}, []string{`device "door"`, "GPIO999", "no GPIO pin named"}},
+		{"no i2c bus", DeviceConfig{Name: "adc", Kind: KindADS1115, Bus: "fct-absent"}, []string{`device "adc"`, "i2cfct-absent/0x48/ch0", `opening I2C bus "fct-absent"`}},
+		{"no spi port", DeviceConfig{Name: "pot", Kind: KindMCP3008, Bus: "FCT-ABSENT"}, []string{`device "pot"`, `opening SPI port "FCT-ABSENT"`}},
+		{"no 1-wire bus", DeviceConfig{Name: "tank", Kind: KindDS18B20, Bus: "fct-absent", Address: 0x28}, []string{`device "tank"`, `opening 1-wire bus "fct-absent"`}},
+		{"no mcp9808", DeviceConfig{Name: "room", Kind: KindMCP9808, Bus: "fct-empty"}, []string{`device "room"`, "no MCP9808 answering"}},
+	}
+	registerI2C(t, "fct-empty", &i2ctest.Playback{DontPanic: true})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{tt.dev}}, Settings{})
+			require.Error(t, err)
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+func TestPeriphPinUsedTwice(t *testing.T) {
+	registerPin(t, &gpiotest.Pin{N: "FCT05", Num: 9005})
+	_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
+		{Name: "a", Kind: KindGPIOOutput, Pin: "FCT05"},
+		{Name: "b", Kind: KindGPIOOutput, Pin: "FCT05"},
+	}}, Settings{})
+	require.ErrorContains(t, err, "pin FCT05 is already used by another device")
+}
+
+func TestPeriphHostInitFailure(t *testing.T) {
+	orig := initHost
+	t.Cleanup(func() { initHost = orig })
+	initHost = func() error { return errors.New("no /dev/gpiomem") }
+	_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph}, Settings{})
+	require.Error(t, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "backend: periph host.Init failed"), err.Error())
+}
