@@ -3,6 +3,7 @@ package sloburnprocessor
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -41,9 +42,12 @@ func TestLivePrometheusAgrees(t *testing.T) {
 		last = md
 		mu.Unlock()
 		// The exposition that the prometheus exporter would produce for these points.
-		fmt.Fprintf(w, "slo_events_total{slo=\"oven-deadline\",outcome=\"good\"} %v\n", value(t, md, metricEvents, attrsOf("outcome", "good")))
-		fmt.Fprintf(w, "slo_events_total{slo=\"oven-deadline\",outcome=\"bad\"} %v\n", value(t, md, metricEvents, attrsOf("outcome", "bad")))
-		fmt.Fprintf(w, "slo_objective{slo=\"oven-deadline\"} %v\n", value(t, md, metricObjective, attrsOf("slo", "oven-deadline")))
+		body := fmt.Sprintf("slo_events_total{slo=\"oven-deadline\",outcome=\"good\"} %v\n", value(t, md, metricEvents, attrsOf("outcome", "good"))) +
+			fmt.Sprintf("slo_events_total{slo=\"oven-deadline\",outcome=\"bad\"} %v\n", value(t, md, metricEvents, attrsOf("outcome", "bad"))) +
+			fmt.Sprintf("slo_objective{slo=\"oven-deadline\"} %v\n", value(t, md, metricObjective, attrsOf("slo", "oven-deadline")))
+		if _, err := io.WriteString(w, body); err != nil {
+			t.Errorf("serving the scrape: %v", err)
+		}
 	}))
 	defer srv.Close()
 
