@@ -22,9 +22,9 @@ import (
 	"github.com/fieldcol/fieldcol/controlloop/internal/loop"
 	"github.com/fieldcol/fieldcol/controlloop/internal/onoff"
 	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
-	"github.com/fieldcol/fieldcol/controlloop/internal/schedule"
 	"github.com/fieldcol/fieldcol/controlloop/internal/telemetry"
 	"github.com/fieldcol/fieldcol/controlloop/internal/watchdog"
+	"github.com/fieldcol/fieldcol/controlloop/schedule"
 	"github.com/fieldcol/fieldcol/internal/hardware"
 	"github.com/fieldcol/fieldcol/internal/loopbridge"
 )

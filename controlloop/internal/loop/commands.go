@@ -6,7 +6,7 @@ import (
 
 	"github.com/fieldcol/fieldcol/controlloop/internal/alarm"
 	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
-	"github.com/fieldcol/fieldcol/controlloop/internal/schedule"
+	"github.com/fieldcol/fieldcol/controlloop/schedule"
 )
 
 // Submit hands a validated command to the loop and waits for the loop thread to apply it

@@ -15,7 +15,7 @@ import (
 	"github.com/fieldcol/fieldcol/controlloop/internal/alarm"
 	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
 	"github.com/fieldcol/fieldcol/controlloop/internal/ring"
-	"github.com/fieldcol/fieldcol/controlloop/internal/schedule"
+	"github.com/fieldcol/fieldcol/controlloop/schedule"
 )
 
 // Ring sizes: a few seconds of samples at 1 kHz, and enough events for a burst of faults

@@ -16,7 +16,7 @@ import (
 
 	"github.com/fieldcol/fieldcol/controlloop/internal/loop"
 	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
-	"github.com/fieldcol/fieldcol/controlloop/internal/schedule"
+	"github.com/fieldcol/fieldcol/controlloop/schedule"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

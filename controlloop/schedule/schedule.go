@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,13 +24,31 @@ func Now() int64 {
 	return ts.Nano()
 }
 
+// PreciseWindow is how long before a deadline SleepUntil stops sleeping the runtime's way
+// and finishes with a raw clock_nanosleep that keeps the goroutine's P.
+//
+// Why: a normal syscall hands the P back to the scheduler; when the sleep ends, the thread
+// must get a P again, and on a busy process (the collector next to the loop) that can take
+// until the next preemption, milliseconds. The raw final leg keeps the P, so the wake-up is
+// the kernel's alone. It is short because while a thread holds a P in a raw syscall the
+// runtime cannot stop the world, so a GC pause may wait up to this long.
+const PreciseWindow = 2 * time.Millisecond
+
 // SleepUntil sleeps the calling thread until the monotonic instant deadline (ns), resuming
 // after signals (Go's runtime sends SIGURG for preemption, which interrupts the sleep).
 func SleepUntil(deadline int64) {
+	if coarse := deadline - int64(PreciseWindow); coarse > Now() {
+		ts := unix.NsecToTimespec(coarse)
+		var err error = unix.EINTR
+		for err == unix.EINTR {
+			err = unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil)
+		}
+	}
 	ts := unix.NsecToTimespec(deadline)
 	for {
-		err := unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil)
-		if err != unix.EINTR {
+		_, _, errno := unix.RawSyscall6(unix.SYS_CLOCK_NANOSLEEP, uintptr(unix.CLOCK_MONOTONIC),
+			uintptr(unix.TIMER_ABSTIME), uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+		if errno != unix.EINTR {
 			return
 		}
 	}
@@ -112,18 +131,26 @@ var ErrNotPermitted = errors.New("real-time scheduling not permitted")
 // reports each that failed, wrapping ErrNotPermitted when it was a permission problem.
 func Realtime(priority int) error {
 	var errs []error
+	if err := FIFO(priority); err != nil {
+		errs = append(errs, err)
+	}
+	if err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE); err != nil {
+		errs = append(errs, wrapPerm("mlockall", err))
+	}
+	return errors.Join(errs...)
+}
+
+// FIFO gives the calling OS thread SCHED_FIFO at priority (1..99), without locking memory.
+func FIFO(priority int) error {
 	attr := unix.SchedAttr{
 		Size:     unix.SizeofSchedAttr,
 		Policy:   unix.SCHED_FIFO,
 		Priority: uint32(priority),
 	}
 	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
-		errs = append(errs, wrapPerm("sched_setattr(SCHED_FIFO)", err))
+		return wrapPerm("sched_setattr(SCHED_FIFO)", err)
 	}
-	if err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE); err != nil {
-		errs = append(errs, wrapPerm("mlockall", err))
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func wrapPerm(what string, err error) error {
