@@ -335,7 +335,7 @@ func evict(b *testing.B, dir string) {
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		if err := f.Sync(); err != nil {
 			return err
 		}

@@ -54,7 +54,7 @@ func TestCrashRecovery(t *testing.T) {
 		cycles = 1000
 	}
 	sink := newSink(t)
-	sink.failRate = 0.1
+	sink.failPermille.Store(100)
 	dir := t.TempDir()
 	acked := map[string]bool{}
 	for cycle := range cycles {
@@ -65,7 +65,7 @@ func TestCrashRecovery(t *testing.T) {
 	require.Greater(t, len(acked), cycles, "children must get records acknowledged between kills")
 
 	// A final, clean run drains what the killed children left behind.
-	sink.failRate = 0
+	sink.failPermille.Store(0)
 	exp := startLogs(t, crashConfig(dir, sink.srv.URL), crashSettings())
 	var missing []string
 	assert.Eventually(t, func() bool {
@@ -142,7 +142,7 @@ func TestCrashChild(t *testing.T) {
 				// Printed only after the pipeline call returned nil: these are the records
 				// the exporter promised to keep.
 				mu.Lock()
-				fmt.Fprintf(os.Stdout, "ack %s;\nack %s;\n", batch[0], batch[1])
+				_, _ = fmt.Fprintf(os.Stdout, "ack %s;\nack %s;\n", batch[0], batch[1])
 				mu.Unlock()
 			}
 		}()

@@ -32,7 +32,7 @@ const (
 type otlpSink struct {
 	srv      *httptest.Server
 	mode     atomic.Int32
-	failRate float64 // share of requests answered 503 at random while up
+	failPermille atomic.Int32 // share of requests answered 503 at random while up, in 1/1000
 	mu       sync.Mutex
 	order    []string
 	seen     map[string]int
@@ -59,7 +59,7 @@ func (s *otlpSink) handle(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	if s.failRate > 0 && rand.Float64() < s.failRate { //nolint:gosec // test jitter
+	if p := s.failPermille.Load(); p > 0 && rand.Int32N(1000) < p { //nolint:gosec // test jitter
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}

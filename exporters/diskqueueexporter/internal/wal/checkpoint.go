@@ -85,7 +85,7 @@ func ReadCheckpoint(fsys FS, dir string) (Position, error) {
 	if err != nil {
 		return Position{}, fmt.Errorf("wal: opening checkpoint: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only: a close error loses nothing
 	var buf [checkpointSize]byte
 	if _, err := io.ReadFull(f, buf[:]); err != nil {
 		return Position{}, fmt.Errorf("%w: %v", ErrBadCheckpoint, err)

@@ -23,14 +23,14 @@ func frames(t testing.TB, payloads ...string) []byte {
 	return buf
 }
 
-func readAll(t *testing.T, data []byte) ([]string, error, int64) {
+func readAll(t *testing.T, data []byte) ([]string, int64, error) {
 	t.Helper()
 	r := NewSegmentReader(bytes.NewReader(data), 7, 0, int64(len(data)))
 	var got []string
 	for r.Next() {
 		got = append(got, string(r.Record()))
 	}
-	return got, r.Err(), r.Offset()
+	return got, r.Offset(), r.Err()
 }
 
 func TestSegmentReader(t *testing.T) {
@@ -58,7 +58,7 @@ func TestSegmentReader(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err, off := readAll(t, tt.data)
+			got, off, err := readAll(t, tt.data)
 			assert.Equal(t, tt.want, got)
 			if tt.wantReason == nil {
 				require.NoError(t, err)

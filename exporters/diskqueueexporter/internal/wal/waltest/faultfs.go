@@ -108,7 +108,7 @@ func (f *faultFile) Write(p []byte) (int, error) {
 }
 
 func (f *faultFile) Truncate(size int64) error {
-	info, err := f.File.Stat()
+	info, err := f.Stat()
 	if err != nil {
 		return err
 	}
