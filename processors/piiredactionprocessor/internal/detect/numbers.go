@@ -108,8 +108,14 @@ func scanNumber(s string, i int, set Set, dst []Match) ([]Match, int) {
 	if end < n {
 		c := s[end]
 		switch {
+		case isWord(c) && ng >= 2 && (gs[ng-1].sep == '-' || gs[ng-1].sep == '.'):
+			// "07556481-8041-40c3-...": a UUID or another identifier, not a number.
+			return dst, skipNumberish(s, end)
+		case (c == '-' || c == '.' || c == '_') && end+1 < n && isLetter(s[end+1]):
+			// "07556481-8041-c0c3-...": the identifier goes on with letters.
+			return dst, skipNumberish(s, end)
 		case isWord(c):
-			// "2025-12-17T10", "35ms": the last group belongs to a word.
+			// "35ms", "555 123 4567 5x": the last group belongs to a word.
 			ng--
 		case c == ':' && end+1 < n && isDigit(s[end+1]) && ng >= 2 && gs[ng-1].sep == ' ':
 			// "01.12.2025 10:30": the last group is an hour.
@@ -194,7 +200,6 @@ func classifyNumber(s string, gs []group, plus bool, start int, set Set) (Kind, 
 		}
 	}
 	ng := len(gs)
-	first := s[gs[0].start]
 
 	if ng == 4 && !plus && !anyParen && seps == sepBit('.') {
 		if set.Has(IPv4) && isOctets(s, gs) && !versionContext(s, start) {
@@ -208,7 +213,7 @@ func classifyNumber(s string, gs []group, plus bool, start int, set Set) (Kind, 
 	// A card-shaped number is judged by the card rules alone, so that 16 digits failing Luhn
 	// are never reported as anything else.
 	if !plus && !anyParen && digits >= 13 && digits <= 19 && seps&^(sepBit(' ')|sepBit('-')) == 0 && ng <= 5 && cardGroups(gs) {
-		if set.Has(CreditCard) && first >= '2' && first <= '6' && luhn(s, gs) {
+		if set.Has(CreditCard) && issuerPrefix(s, gs, digits) && luhn(s, gs) {
 			return CreditCard, match
 		}
 		return 0, veto
@@ -310,6 +315,39 @@ func isOctets(s string, gs []group) bool {
 		}
 	}
 	return true
+}
+
+// issuerPrefix checks the first digits and the length against the card networks' issuer
+// ranges (Visa, Mastercard, Amex, Diners, JCB, Discover, UnionPay, Maestro), which keeps
+// all-digit hex ids that happen to pass Luhn out.
+func issuerPrefix(s string, gs []group, length int) bool {
+	var p [4]int
+	k := 0
+	for _, g := range gs {
+		for j := g.start; j < g.end && k < 4; j++ {
+			p[k] = int(s[j] - '0')
+			k++
+		}
+	}
+	two := p[0]*10 + p[1]
+	four := two*100 + p[2]*10 + p[3]
+	switch {
+	case p[0] == 4:
+		return length == 13 || length == 16 || length == 19
+	case two >= 51 && two <= 55, four >= 2221 && four <= 2720:
+		return length == 16
+	case two == 34 || two == 37:
+		return length == 15
+	case two == 36 || two == 38 || two == 39 || (four >= 3000 && four <= 3059) || (four >= 3090 && four <= 3099):
+		return length >= 14 && length <= 19
+	case four >= 3528 && four <= 3589:
+		return length >= 16 && length <= 19
+	case two == 50 || (two >= 56 && two <= 58):
+		return length >= 12 && length <= 19
+	case p[0] == 6:
+		return length >= 13 && length <= 19
+	}
+	return false
 }
 
 func cardGroups(gs []group) bool {

@@ -50,6 +50,14 @@ var tokenPrefixes = []tokenPrefix{
 	{prefix: "npm_", minBody: 30},
 }
 
+// prefixesByFirst indexes tokenPrefixes by first byte: scanBearer runs at every word start.
+var prefixesByFirst = func() (t [256][]tokenPrefix) {
+	for _, tp := range tokenPrefixes {
+		t[tp.prefix[0]] = append(t[tp.prefix[0]], tp)
+	}
+	return t
+}()
+
 // scanBearer matches the credential after "Bearer" or "Basic", and vendor API tokens, at the
 // word start i.
 func scanBearer(s string, i int, dst []Match) ([]Match, int) {
@@ -97,8 +105,8 @@ func scanBearer(s string, i int, dst []Match) ([]Match, int) {
 			}
 		}
 	}
-	for _, tp := range tokenPrefixes {
-		if tp.prefix[0] != c || !strings.HasPrefix(s[i:], tp.prefix) {
+	for _, tp := range prefixesByFirst[c] {
+		if !strings.HasPrefix(s[i:], tp.prefix) {
 			continue
 		}
 		b := i + len(tp.prefix)
