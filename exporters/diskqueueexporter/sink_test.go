@@ -30,12 +30,12 @@ const (
 
 // otlpSink is an OTLP/HTTP logs receiver that records every log body it accepted.
 type otlpSink struct {
-	srv      *httptest.Server
-	mode     atomic.Int32
+	srv          *httptest.Server
+	mode         atomic.Int32
 	failPermille atomic.Int32 // share of requests answered 503 at random while up, in 1/1000
-	mu       sync.Mutex
-	order    []string
-	seen     map[string]int
+	mu           sync.Mutex
+	order        []string
+	seen         map[string]int
 }
 
 func newSink(t *testing.T) *otlpSink {
