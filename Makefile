@@ -35,12 +35,10 @@ $(GOLANGCI): tools/golangci-lint/go.mod
 
 tools: $(OCB) $(MDATAGEN) $(GOLANGCI)
 
-# ocb generates the distribution's main module under _build/<name> and compiles it; custom
-# components come from this repository through the manifest's replace.
+# ocb generates the distribution's main module under _build/<name>; custom components come
+# from this repository through the manifest's replace (see scripts/ocb-build.sh).
 define ocb_build
-	@mkdir -p _build bin
-	$(OCB) --config $(1)
-	cp _build/$(2)/$(2) bin/$(2)
+	OCB=$(OCB) scripts/ocb-build.sh $(1) $(2) bin/$(2)
 endef
 
 bin/fieldcol: builder-config.yaml $(GO_SOURCES) | $(OCB)

@@ -152,3 +152,13 @@ func assertSameLogs(t *testing.T, want, got plog.Logs) {
 	require.NoError(t, err)
 	assert.JSONEq(t, string(w), string(g))
 }
+
+// What `make run` runs: the full distribution with the edge config.
+func TestFullDistributionRunsTheEdgeConfig(t *testing.T) {
+	c := startCollector(t, binary(t, "fieldcol"), []string{shipped("distributions/edge/config.yaml")})
+	assert.Contains(t, httpGet(t, "http://"+c.health+"/"), "Server available")
+	require.Eventually(t, func() bool {
+		return strings.Contains(httpGet(t, "http://"+c.metrics+"/metrics"), "otelcol_")
+	}, 60*time.Second, 500*time.Millisecond, "no metrics on the prometheus exporter")
+	c.stop(t)
+}

@@ -21,7 +21,7 @@ func TestGatewayAcceptsOTLPAndPrometheusScrapes(t *testing.T) {
 	client, err := otlpsink.Dial(gw.otlpGRPC)
 	require.NoError(t, err)
 	defer client.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	run := t.Name()
 	require.NoError(t, client.SendMetrics(ctx, sampleMetrics(run)))
@@ -37,12 +37,20 @@ func TestGatewayAcceptsOTLPAndPrometheusScrapes(t *testing.T) {
 	assert.Equal(t, 1234.0, pallets[0].Value)
 
 	// span_metrics turns the three spans (one an error) into calls per status.
-	calls := prom.WaitFor(t, `sum by (status_code) (traces_span_metrics_calls_total{service_name="conveyor-app"})`, 60*time.Second)
-	byStatus := map[string]float64{}
-	for _, s := range calls {
-		byStatus[s.Labels["status_code"]] = s.Value
-	}
-	assert.Equal(t, map[string]float64{"STATUS_CODE_UNSET": 2, "STATUS_CODE_ERROR": 1}, byStatus)
+	// span_metrics turns the three spans (one an error) into calls per status.
+	want := map[string]float64{"STATUS_CODE_UNSET": 2, "STATUS_CODE_ERROR": 1}
+	var byStatus map[string]float64
+	assert.Eventually(t, func() bool {
+		samples, err := prom.Query(ctx, `sum by (status_code) (traces_span_metrics_calls_total{service_name="conveyor-app"})`, time.Time{})
+		if err != nil {
+			return false
+		}
+		byStatus = map[string]float64{}
+		for _, s := range samples {
+			byStatus[s.Labels["status_code"]] = s.Value
+		}
+		return assert.ObjectsAreEqual(want, byStatus)
+	}, 60*time.Second, 500*time.Millisecond, "span metrics per status: got %v, want %v", byStatus, want)
 
 	gw.stop(t)
 }
