@@ -343,7 +343,7 @@ func issuerPrefix(s string, gs []group, length int) bool {
 	case four >= 3528 && four <= 3589:
 		return length >= 16 && length <= 19
 	case two == 50 || (two >= 56 && two <= 58):
-		return length >= 12 && length <= 19
+		return length >= 13 && length <= 19
 	case p[0] == 6:
 		return length >= 13 && length <= 19
 	}
