@@ -24,9 +24,6 @@ import (
 // transport is the obsreport transport of the receiver: it reads devices, not a network.
 const transport = "hardware"
 
-// openHardware opens the devices; tests substitute a private registry.
-var openHardware = hardware.Open
-
 // hwReceiver is one hardware receiver, shared by the metrics, logs and traces pipelines
 // that name it.
 type hwReceiver struct {
@@ -118,7 +115,7 @@ func (r *hwReceiver) start(_ context.Context, host component.Host) error {
 		r.set.Logger.Info("devices owned by a control loop are reported by the loop, not read here",
 			zap.Strings("devices", r.skipped))
 	}
-	session, err := openHardware(hwCfg, hardware.Settings{Logger: r.set.Logger})
+	session, err := hardware.Open(hwCfg, hardware.Settings{Logger: r.set.Logger})
 	if err != nil {
 		return fmt.Errorf("hardware receiver: %w", err)
 	}
