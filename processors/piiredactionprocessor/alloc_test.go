@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -71,4 +73,38 @@ func TestNeverLogsFoundValues(t *testing.T) {
 		assert.False(t, strings.Contains(line, email) || strings.Contains(line, "555"), line)
 	}
 	assert.NotEmpty(t, logs.All(), "the rule summary is logged at start")
+}
+
+func TestCleanTracesAndMetricsDoNotAllocate(t *testing.T) {
+	p, err := newPIIProcessor(processortest.NewNopSettings(metadata.Type), hashConfig())
+	require.NoError(t, err)
+	td := ptrace.NewTraces()
+	spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+	for i := 0; i < 10; i++ {
+		sp := spans.AppendEmpty()
+		sp.SetName("GET /api/missions/{id}")
+		sp.Status().SetMessage("deadline exceeded after 1500ms")
+		sp.Attributes().PutStr("http.route", "/api/missions/{id}")
+		sp.Attributes().PutInt("http.status_code", 200)
+		ev := sp.Events().AppendEmpty()
+		ev.SetName("retry")
+		ev.Attributes().PutInt("attempt", 2)
+		sp.Links().AppendEmpty().Attributes().PutStr("kind", "follows")
+	}
+	md := pmetric.NewMetrics()
+	dps := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptyHistogram().DataPoints()
+	for i := 0; i < 10; i++ {
+		dp := dps.AppendEmpty()
+		dp.Attributes().PutStr("loop", "heater-1")
+		dp.Exemplars().AppendEmpty().FilteredAttributes().PutStr("outcome", "ok")
+	}
+	assert.Zero(t, testing.AllocsPerRun(50, func() {
+		_, err := p.processTraces(context.Background(), td)
+		require.NoError(t, err)
+	}))
+	assert.Zero(t, testing.AllocsPerRun(50, func() {
+		_, err := p.processMetrics(context.Background(), md)
+		require.NoError(t, err)
+	}))
+	require.NoError(t, p.shutdown(context.Background()))
 }
