@@ -266,7 +266,7 @@ func (e *diskQueueExporter) deliver(ctx context.Context, b *queue.Batch, bo *bac
 			return true
 		case ctx.Err() != nil:
 			return false
-		case e.cfg.MaxAge > 0 && time.Since(b.Newest) > e.cfg.MaxAge:
+		case e.cfg.MaxAge > 0 && !b.Newest.IsZero() && time.Since(b.Newest) > e.cfg.MaxAge:
 			e.set.Logger.Warn("diskqueue batch expired while retrying; dropping it", zap.Int64("records", n), zap.Error(err))
 			e.Dropped(queue.ReasonExpired, n)
 			e.q.Ack(b)

@@ -70,13 +70,22 @@ func (c *codec) frame(data []byte, now time.Time) ([]byte, error) {
 	return out, wal.SealFrame(out)
 }
 
-// recordTime reads the enqueue time of an encoded record.
+// recordTime reads the enqueue time of an encoded record. A time before clockFloor is
+// returned as zero: a Pi has no real-time clock and runs in 1970 until NTP answers, and
+// records stamped then must neither expire at once under max_age nor report a 56-year age.
 func recordTime(rec []byte) (time.Time, error) {
 	if len(rec) < envelopeSize {
 		return time.Time{}, errShortEnvelope
 	}
-	return time.Unix(0, int64(binary.LittleEndian.Uint64(rec[1:9]))), nil
+	ts := time.Unix(0, int64(binary.LittleEndian.Uint64(rec[1:9])))
+	if ts.Before(clockFloor) {
+		return time.Time{}, nil
+	}
+	return ts, nil
 }
+
+// clockFloor is a date every synchronized clock is past.
+var clockFloor = time.Date(2024, time.January, 1, 0, 0, 0, 0, time.UTC)
 
 // decode appends the caller's bytes of an encoded record to dst.
 func (c *codec) decode(dst, rec []byte) ([]byte, error) {

@@ -405,7 +405,7 @@ func TestFsyncFailureIsReportedAndRolledBack(t *testing.T) {
 func TestMaxAgeDropsExpiredRecords(t *testing.T) {
 	rec := newRecorder()
 	cfg := testConfig(t.TempDir(), rec)
-	now := time.Unix(1000, 0)
+	now := time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	cfg.MaxAge = time.Minute
@@ -462,14 +462,46 @@ func TestSecondOpenOfTheSameDirectoryFails(t *testing.T) {
 
 func TestOldestAge(t *testing.T) {
 	cfg := testConfig(t.TempDir(), newRecorder())
-	now := time.Unix(5000, 0)
+	now := time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC)
 	cfg.Now = func() time.Time { return now }
 	q := mustOpen(t, cfg)
 	appendN(t, q, 0, 2)
-	assert.Equal(t, now, q.Stats().Oldest, "peeked from disk before any read")
+	assert.True(t, now.Equal(q.Stats().Oldest), "peeked from disk before any read")
 	b, err := q.Read(context.Background(), 1)
 	require.NoError(t, err)
-	assert.Equal(t, now, q.Stats().Oldest, "taken from the batch in flight")
+	assert.True(t, now.Equal(q.Stats().Oldest), "taken from the batch in flight")
 	q.Ack(b)
+	require.NoError(t, q.Close())
+}
+
+func TestRecordsStampedBeforeClockSyncNeverExpire(t *testing.T) {
+	rec := newRecorder()
+	cfg := testConfig(t.TempDir(), rec)
+	var mu sync.Mutex
+	now := time.Unix(60, 0) // a Pi before NTP: 1970
+	cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	cfg.MaxAge = time.Hour
+	q := mustOpen(t, cfg)
+	appendN(t, q, 0, 3)
+	mu.Lock()
+	now = time.Date(2026, time.November, 26, 0, 0, 0, 0, time.UTC) // NTP answered
+	mu.Unlock()
+	assert.True(t, q.Stats().Oldest.IsZero(), "no 56-year age for unsynchronized stamps")
+	assert.Equal(t, want(0, 3), drain(t, q, 3))
+	assert.Zero(t, rec.droppedFor(ReasonExpired))
+	require.NoError(t, q.Close())
+}
+
+func TestSegmentDeletedFromOutsideIsSkipped(t *testing.T) {
+	rec := newRecorder()
+	dir := t.TempDir()
+	q := mustOpen(t, testConfig(dir, rec))
+	appendN(t, q, 0, 30)
+	segs := q.log.Segments()
+	require.Greater(t, len(segs), 2)
+	require.NoError(t, os.Remove(filepath.Join(dir, wal.SegmentName(segs[0].First))))
+	got := drain(t, q, 30-int(segs[1].First))
+	assert.Equal(t, want(int(segs[1].First), 30), got)
+	assert.Equal(t, int64(segs[1].First), rec.droppedFor(ReasonCorrupt))
 	require.NoError(t, q.Close())
 }

@@ -108,8 +108,11 @@ func (q *Queue) readRange(pos wal.Position, limit int64, sealedNext uint64, maxB
 		f, err := q.cfg.FS.OpenFile(filepath.Join(q.cfg.Dir, wal.SegmentName(pos.Segment)), os.O_RDONLY, 0)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				// Deleted by drop_oldest since nextRange looked; the position moved on.
-				return &Batch{start: pos, end: pos}, nil
+				// Deleted by drop_oldest since nextRange looked (Read then sees the moved
+				// position), or from outside: skip it rather than spin on it.
+				b := &Batch{start: pos, end: pos}
+				q.skipCorrupt(b, &wal.CorruptionError{Segment: pos.Segment, Offset: pos.Offset, Err: err}, sealedNext)
+				return b, nil
 			}
 			return nil, fmt.Errorf("queue: opening segment for reading: %w", err)
 		}
@@ -127,7 +130,7 @@ func (q *Queue) readRange(pos wal.Position, limit int64, sealedNext uint64, maxB
 		rec := q.sr.Record()
 		b.end = wal.Position{Segment: pos.Segment, Offset: q.sr.Offset(), Seq: b.end.Seq + 1}
 		ts, err := recordTime(rec)
-		if err == nil && !cutoff.IsZero() && ts.Before(cutoff) {
+		if err == nil && !cutoff.IsZero() && !ts.IsZero() && ts.Before(cutoff) {
 			expired++
 			continue
 		}
