@@ -287,6 +287,9 @@ type point struct {
 	cumulative bool
 	start, ts  int64
 	v          streams.Values
+	// The hash of the point's attributes, computed once for all the inputs that select it.
+	dpHash   uint64
+	dpHashed bool
 }
 
 func (p *sloburn) ingest(md pmetric.Metrics, now int64) {
@@ -333,14 +336,16 @@ func (p *sloburn) ingestMetric(m pmetric.Metric, ins []input, pt *point, now int
 			}
 			pt.dp, pt.start, pt.ts = dp.Attributes(), int64(dp.StartTimestamp()), int64(dp.Timestamp())
 			pt.v = streams.Values{v, 0}
+			pt.dpHashed = false
 			for _, in := range ins {
-				if in.role == roleLatency {
-					p.counts[resUnsupported]++
+				if !in.sel.Matches(&pt.attrs) {
 					continue
 				}
-				if in.sel.Matches(&pt.attrs) {
-					p.observe(in, pt, now)
+				if in.role == roleLatency {
+					p.counts[resUnsupported]++ // a latency SLI needs a histogram
+					continue
 				}
+				p.observe(in, pt, now)
 			}
 		}
 	case pmetric.MetricTypeHistogram:
@@ -353,6 +358,7 @@ func (p *sloburn) ingestMetric(m pmetric.Metric, ins []input, pt *point, now int
 				continue
 			}
 			pt.dp, pt.start, pt.ts = dp.Attributes(), int64(dp.StartTimestamp()), int64(dp.Timestamp())
+			pt.dpHashed = false
 			for _, in := range ins {
 				if !in.sel.Matches(&pt.attrs) {
 					continue
@@ -413,7 +419,10 @@ func (p *sloburn) observe(in input, pt *point, now int64) {
 	d := pt.v
 	reset := false
 	if pt.cumulative {
-		key := mix(mix(in.id^pt.resHash) ^ hashAttrs(pt.dp))
+		if !pt.dpHashed {
+			pt.dpHash, pt.dpHashed = hashAttrs(pt.dp), true
+		}
+		key := mix(mix(in.id^pt.resHash) ^ pt.dpHash)
 		var r streams.Result
 		d, r = p.tracker.Delta(key, streams.Point{Start: pt.start, Time: pt.ts, V: pt.v}, now)
 		switch r {
