@@ -57,9 +57,12 @@ type DeviceConfig struct {
 	// Bus names the bus: the I2C bus ("1" for I2C1, the default), the SPI port ("SPI0.0",
 	// the default), the 1-wire bus master id ("1", the default, from the w1 kernel driver).
 	Bus string `mapstructure:"bus"`
-	// Address is the I2C address (ADS1x15 default 0x48, MCP9808 default 0x18) or the 1-wire
-	// ROM code of a DS18B20 (required on periph).
+	// Address is the I2C address (ADS1x15 default 0x48, MCP9808 default 0x18) or the 64-bit
+	// 1-wire ROM code of a DS18B20 (ROM is easier).
 	Address uint64 `mapstructure:"address"`
+	// ROM is a DS18B20's name under /sys/bus/w1/devices, e.g. "28-0000075b4a2f"; with
+	// backend periph a DS18B20 needs ROM or Address.
+	ROM string `mapstructure:"rom"`
 	// Channel is the ADC channel (ADS1x15 0..3, MCP3008 0..7) or the thermal zone number.
 	Channel int `mapstructure:"channel"`
 	// Pin is the GPIO name for gpio_input, gpio_output and duty_output, e.g. "GPIO17".
@@ -165,8 +168,12 @@ func (d *DeviceConfig) validate(backend Backend) error {
 			return fmt.Errorf("address: must be a 7-bit I2C address, got %#x", d.Address)
 		}
 	case KindDS18B20:
-		if backend == BackendPeriph && d.Address == 0 {
-			return errors.New("address: the DS18B20's 64-bit 1-wire ROM code is required with backend periph (see /sys/bus/w1/devices/28-*)")
+		if d.ROM != "" {
+			if _, err := ParseROM(d.ROM); err != nil {
+				return fmt.Errorf("rom: %w", err)
+			}
+		} else if backend == BackendPeriph && d.Address == 0 {
+			return errors.New("rom: the DS18B20's 1-wire name (see /sys/bus/w1/devices/28-*) is required with backend periph")
 		}
 	case KindSoCThermal:
 		if d.Channel < 0 {
@@ -218,6 +225,16 @@ func (d *DeviceConfig) validate(backend Backend) error {
 		}
 	}
 	return nil
+}
+
+// oneWireAddress is the DS18B20's ROM code, from ROM when set (validated already).
+func (d *DeviceConfig) oneWireAddress() uint64 {
+	if d.ROM != "" {
+		if a, err := ParseROM(d.ROM); err == nil {
+			return a
+		}
+	}
+	return d.Address
 }
 
 // scale returns the configured scale, 1 when unset.

@@ -15,7 +15,11 @@ func deviceID(dc *DeviceConfig) string {
 	case KindMCP3008:
 		return fmt.Sprintf("%s/ch%d", spiPortID(dc.Bus), dc.Channel)
 	case KindDS18B20:
-		return fmt.Sprintf("onewire%s/28-%012x", busOr(dc.Bus, "1"), (dc.Address>>8)&0xffffffffffff)
+		addr := dc.oneWireAddress()
+		if addr == 0 {
+			addr = 0x28 // a sim sensor without an address still reads as a DS18B20
+		}
+		return fmt.Sprintf("onewire%s/%s", busOr(dc.Bus, "1"), FormatROM(addr))
 	case KindSoCThermal:
 		return fmt.Sprintf("thermal_zone%d", dc.Channel)
 	default:

@@ -235,7 +235,7 @@ func (h *periphHost) openLocked(dc *DeviceConfig) (any, func() error, error) {
 		var d *ds18b20.Dev
 		err = b.do(context.Background(), ds18b20MinTimeout, func() error {
 			var err error
-			d, err = ds18b20.New(b.bus, onewire.Address(dc.Address), ds18b20Bits)
+			d, err = ds18b20.New(b.bus, onewire.Address(dc.oneWireAddress()), ds18b20Bits)
 			return err
 		})
 		if err != nil {

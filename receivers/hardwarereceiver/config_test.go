@@ -56,7 +56,7 @@ func TestLoadConfig(t *testing.T) {
 				c := createDefaultConfig().(*Config)
 				c.Backend = hardware.BackendPeriph
 				c.Devices = []hardware.DeviceConfig{
-					{Name: "tank_temp", Kind: hardware.KindDS18B20, Address: 0x7b0000075b4a2f28},
+					{Name: "tank_temp", Kind: hardware.KindDS18B20, Address: 0xee0000075b4a2f28},
 					{Name: "line_voltage", Kind: hardware.KindADS1115, Bus: "1", Address: 0x48, FullScale: 4.096, DataRate: 128},
 					{Name: "pot", Kind: hardware.KindMCP3008, Bus: "SPI0.0", Channel: 3},
 					{Name: "door", Kind: hardware.KindGPIOInput, Pin: "GPIO17", Pull: "up", ActiveLow: true},
