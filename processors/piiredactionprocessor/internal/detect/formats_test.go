@@ -16,7 +16,8 @@ func TestWrittenFormats(t *testing.T) {
 			"07700 900 123", "+49 (0) 30 1234567", "0151 12345678", "+33 (0)1 23 45 67 89", "01 23 45 67 89",
 			"+91-98765-43210", "+61 412 345 678", "0412 345 678", "(02) 9876 5432", "+55 11 91234-5678", "090-1234-5678",
 			"+86 138 0013 8000", "+353 1 234 5678", "+7 (495) 123-45-67", "+34 612 34 56 78", "+39 06 1234 5678",
-			"+31 20 123 4567", "+46 8 123 456 78", "0800 123 4567",
+			"+31 20 123 4567", "+46 8 123 456 78", "0800 123 4567", "(+44) 20 7946 0958", "+44(0)20 7946 0958",
+			"(+1) 202-555-0143",
 		},
 		IPv4: {"203.0.113.195", "192.168.001.010", "0.0.0.0"},
 		IPv6: {"2001:db8:3333:4444:5555:6666:7777:8888", "2001:db8::", "2001:DB8:0:0:8:800:200C:417A", "::ffff:10.0.0.1", "2a02:1234:abcd::42"},
@@ -33,7 +34,7 @@ func TestWrittenFormats(t *testing.T) {
 		BearerToken: {"glpat-xxxxxxxxxxxxxxxxxxxx", "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe"},
 	} {
 		for _, v := range list {
-			for _, ctx := range []string{"%s", "x %s y", "v=%s;", "(%s)", `"%s"`} {
+			for _, ctx := range writtenContexts {
 				s := fmtCtx(ctx, v)
 				assert.Equal(t, []string{v}, found(s, kind), "%s in %q", kind, s)
 			}
@@ -52,4 +53,11 @@ func fmtCtx(ctx, v string) string {
 		out = append(out, ctx[i])
 	}
 	return string(out)
+}
+
+// writtenContexts are the places a value sits in real records: prose, logfmt, JSON, CSV,
+// brackets, quotes, end of sentence, tabs and new lines.
+var writtenContexts = []string{
+	"%s", "x %s y", "v=%s;", "(%s)", `"%s"`, `{"k":"%s"}`, "a,%s,b", "see %s.", "<%s>", "[%s]",
+	"k: %s\n", "\t%s\t", "?q=%s&r=1", "'%s'", "id %s, next",
 }

@@ -18,6 +18,16 @@ func scanNumber(s string, i int, set Set, dst []Match) ([]Match, int) {
 	p := i
 	if i > 0 && s[i-1] == '+' {
 		p = i - 1
+		if p > 0 && s[p-1] == '(' {
+			// "(+44) 20 7946 0958": the country code in parentheses.
+			e := i
+			for e < n && isDigit(s[e]) {
+				e++
+			}
+			if e < n && s[e] == ')' {
+				p--
+			}
+		}
 	}
 	if i > 0 && s[i-1] == '(' {
 		// "(555) 123-4567" opens a parenthesized group; "(198.51.100.7)" only a bracket.
@@ -59,6 +69,10 @@ func scanNumber(s string, i int, set Set, dst []Match) ([]Match, int) {
 		if q < n && s[q] == '(' {
 			open = true
 			q++
+			if ng == 0 && q < n && s[q] == '+' {
+				plus = true
+				q++
+			}
 		}
 		ds := q
 		for q < n && isDigit(s[q]) {
@@ -86,7 +100,8 @@ func scanNumber(s string, i int, set Set, dst []Match) ([]Match, int) {
 			pos++
 			continue
 		}
-		if open && (isDigit(c) || c == '(') {
+		if (open && isDigit(c)) || (c == '(' && pos+1 < n && (isDigit(s[pos+1]) || s[pos+1] == '+')) {
+			// "(0)20", "+44(0)20": a parenthesized group starts or ends without a separator.
 			sep = ')'
 			continue
 		}
