@@ -23,7 +23,6 @@ func (q *Queue) checkpointer() {
 	defer close(q.cpDone)
 	t := time.NewTicker(q.cfg.CheckpointInterval)
 	defer t.Stop()
-	var written wal.Position
 	for {
 		select {
 		case <-t.C:
@@ -31,16 +30,18 @@ func (q *Queue) checkpointer() {
 		case <-q.closing:
 			return
 		}
-		written = q.checkpoint(written)
+		q.checkpoint()
 	}
 }
 
-func (q *Queue) checkpoint(written wal.Position) wal.Position {
+// checkpoint stores the acknowledged position if it moved. Only the checkpointer goroutine
+// calls it, and Close once that goroutine has ended.
+func (q *Queue) checkpoint() {
 	q.mu.Lock()
 	acked := q.acked
 	q.mu.Unlock()
-	if acked == written {
-		return written
+	if q.checkpointed != nil && *q.checkpointed == acked {
+		return
 	}
 	if err := wal.WriteCheckpoint(q.cfg.FS, q.cfg.Dir, acked); err != nil {
 		if isNoSpace(err) {
@@ -49,10 +50,10 @@ func (q *Queue) checkpoint(written wal.Position) wal.Position {
 			q.cfg.Events.WriteFailed("io")
 		}
 		q.cfg.Logger.Warn("Disk queue could not write its checkpoint; records may be sent again after a crash", zap.Error(err))
-		return written
+		return
 	}
+	q.checkpointed = &acked
 	q.removeAcked(acked)
-	return acked
 }
 
 // removeAcked deletes the sealed segments whose every record is before acked. A sealed

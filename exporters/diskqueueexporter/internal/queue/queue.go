@@ -76,6 +76,8 @@ type Queue struct {
 	inflight []*Batch
 	closed   bool
 
+	checkpointed *wal.Position // last position stored; nil until the first write
+
 	readMu sync.Mutex // serializes Read's file I/O
 	rf     wal.File
 	rfSeg  uint64
@@ -224,7 +226,7 @@ func (q *Queue) Close() error {
 			q.rf = nil
 		}
 		q.readMu.Unlock()
-		q.checkpoint(wal.Position{Segment: ^uint64(0)})
+		q.checkpoint()
 		q.closeErr = q.log.Close(q.cfg.Sync != SyncNever)
 		q.codec.close()
 		if q.lock != nil {

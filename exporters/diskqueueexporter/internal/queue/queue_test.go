@@ -505,3 +505,23 @@ func TestSegmentDeletedFromOutsideIsSkipped(t *testing.T) {
 	assert.Equal(t, int64(segs[1].First), rec.droppedFor(ReasonCorrupt))
 	require.NoError(t, q.Close())
 }
+
+func TestTruncatedSealedSegmentIsSkippedAndCounted(t *testing.T) {
+	rec := newRecorder()
+	dir := t.TempDir()
+	q := mustOpen(t, testConfig(dir, rec))
+	appendN(t, q, 0, 30)
+	require.NoError(t, q.Close())
+	segs, err := wal.ListSegments(wal.OSFS{}, dir)
+	require.NoError(t, err)
+	require.Greater(t, len(segs), 2)
+	// Cut the first sealed segment in the middle of its second record, as a power loss
+	// under fsync: never can.
+	require.NoError(t, os.Truncate(filepath.Join(dir, wal.SegmentName(segs[0].First)), wal.FrameSize(envelopeSize+8)+3))
+
+	q = mustOpen(t, testConfig(dir, rec))
+	got := drain(t, q, 30-int(segs[1].First)+1)
+	assert.Equal(t, append(want(0, 1), want(int(segs[1].First), 30)...), got)
+	assert.Equal(t, int64(segs[1].First)-1, rec.droppedFor(ReasonCorrupt))
+	require.NoError(t, q.Close())
+}
