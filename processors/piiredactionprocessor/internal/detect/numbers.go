@@ -49,7 +49,7 @@ func scanNumber(s string, i int, set Set, dst []Match) ([]Match, int) {
 		if (prev == '.' || prev == '-') && p >= 2 && isWord(s[p-2]) {
 			return dst, skipNumberish(s, i)
 		}
-		if prev == ',' && p >= 2 && isDigit(s[p-2]) {
+		if prev == ',' && p >= 2 && isDigit(s[p-2]) && thousandsGroup(s, i) {
 			return dst, skipNumberish(s, i)
 		}
 	}
@@ -141,14 +141,18 @@ func scanNumber(s string, i int, set Set, dst []Match) ([]Match, int) {
 		}
 	}
 
+	// A run of groups is judged on its own when it starts and ends at a space or a slash, or,
+	// for an IPv4 address only, at a dash ("10.0.0.1-10.0.0.9").
 	for a := 0; a < ng; {
-		if a > 0 && gs[a].sep != ' ' && gs[a].sep != '/' {
+		startDash := a > 0 && gs[a].sep == '-'
+		if a > 0 && gs[a].sep != ' ' && gs[a].sep != '/' && !startDash {
 			a++
 			continue
 		}
 		found := false
 		for b := ng - 1; b >= a; b-- {
-			if b < ng-1 && gs[b+1].sep != ' ' && gs[b+1].sep != '/' {
+			endDash := b < ng-1 && gs[b+1].sep == '-'
+			if b < ng-1 && gs[b+1].sep != ' ' && gs[b+1].sep != '/' && !endDash {
 				continue
 			}
 			start := gs[a].start
@@ -159,13 +163,13 @@ func scanNumber(s string, i int, set Set, dst []Match) ([]Match, int) {
 				start = p
 			}
 			k, v := classifyNumber(s, gs[a:b+1], a == 0 && plus, start, set)
-			if v == veto {
+			if v == veto && !startDash && !endDash {
 				// "4280 0679 5805 0233" fails Luhn: none of its groups may become a phone.
 				a = b + 1
 				found = true
 				break
 			}
-			if v != match {
+			if v != match || ((startDash || endDash) && k != IPv4) {
 				continue
 			}
 			mend := gs[b].end
@@ -182,6 +186,19 @@ func scanNumber(s string, i int, set Set, dst []Match) ([]Match, int) {
 		}
 	}
 	return dst, tokenEnd
+}
+
+// thousandsGroup reports whether the digits at i are a three-digit group of a number written
+// with thousands separators ("1,234,567"), not the start of a new value ("a,10.0.0.2").
+func thousandsGroup(s string, i int) bool {
+	e := i
+	for e < len(s) && isDigit(s[e]) {
+		e++
+	}
+	if e-i != 3 {
+		return false
+	}
+	return e == len(s) || !(s[e] == '.' || s[e] == '-' || s[e] == '/' || s[e] == ' ' || s[e] == '(')
 }
 
 // skipNumberish returns the end of the digit-and-dot run at i so the word loop does not start
