@@ -11,8 +11,9 @@ const maxGroups = 12
 
 // scanNumber reads the number token whose first digit is at the word start i, classifies the
 // longest runs of its groups as IPv4, card, SSN or phone, and returns the end of the token so
-// the caller skips it. A token is split only at spaces and slashes: a run joined by '-' or '.'
-// (a UUID, a date, a version) is one identifier and is judged as a whole.
+// the caller skips it. A token is split only at spaces and slashes (and at dashes for IPv4
+// ranges): a run joined by '-' or '.' (a UUID, a date, a version) is one identifier and is
+// judged as a whole.
 func scanNumber(s string, i int, set Set, dst []Match) ([]Match, int) {
 	n := len(s)
 	p := i
