@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 GO          ?= go
-TOOLS       := $(CURDIR)/.tools
+TOOLS       := .tools
 OCB         := $(TOOLS)/builder
 OCB_VERSION := v0.159.0
 GOLANGCI    := $(TOOLS)/golangci-lint
@@ -25,13 +25,13 @@ build: bin/fieldcol bin/fieldcol-edge bin/fieldcol-gateway
 
 $(OCB):
 	@mkdir -p $(TOOLS)
-	GOBIN=$(TOOLS) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+	GOBIN=$(CURDIR)/$(TOOLS) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
 
 $(MDATAGEN): tools/mdatagen/go.mod
-	cd tools/mdatagen && $(GO) build -o $(MDATAGEN) go.opentelemetry.io/collector/cmd/mdatagen
+	cd tools/mdatagen && $(GO) build -o $(CURDIR)/$(MDATAGEN) go.opentelemetry.io/collector/cmd/mdatagen
 
 $(GOLANGCI): tools/golangci-lint/go.mod
-	cd tools/golangci-lint && $(GO) build -o $(GOLANGCI) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+	cd tools/golangci-lint && $(GO) build -o $(CURDIR)/$(GOLANGCI) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 tools: $(OCB) $(MDATAGEN) $(GOLANGCI)
 

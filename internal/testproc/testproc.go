@@ -50,7 +50,7 @@ func Start(t testing.TB, name string, args []string, env ...string) *Process {
 	// Its own process group, so a test's Ctrl-C does not reach it before Stop does.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		logFile.Close()
+		_ = logFile.Close()
 		t.Fatalf("starting %s: %v", name, err)
 	}
 	p := &Process{Name: filepath.Base(name), cmd: cmd, logPath: logPath, logFile: logFile, done: make(chan struct{})}
@@ -65,7 +65,7 @@ func Start(t testing.TB, name string, args []string, env ...string) *Process {
 		if t.Failed() {
 			t.Logf("----- log of %s (%s) -----\n%s\n----- end of log of %s -----", p.Name, strings.Join(cmd.Args, " "), p.Log(), p.Name)
 		}
-		logFile.Close()
+		_ = logFile.Close()
 	})
 	return p
 }
@@ -145,8 +145,11 @@ func FreePort(t testing.TB) int {
 	if err != nil {
 		t.Fatalf("finding a free port: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := l.Close(); err != nil {
+		t.Fatalf("releasing port %d: %v", port, err)
+	}
+	return port
 }
 
 // WaitHTTP polls url until it answers 200 or the timeout passes, failing the test then. It
