@@ -60,15 +60,15 @@ validate: build
 deps-test:
 	scripts/ensure-debs.sh
 
-# Unit, component and end-to-end tests. The e2e tests use the binaries built here, once.
-test: deps-test build
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+# Unit, component and end-to-end tests. The e2e tests run after the others, alone, against
+# the binaries built here once.
+test: deps-test build unit e2e
 
 unit:
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v /e2e)
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /e2e)
 
 e2e: deps-test build
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/...
+	FIELDCOL_E2E_NO_BUILD=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./e2e/...
 
 # Longer crash, outage and fuzz runs than make test affords.
 soak: deps-test build
