@@ -70,7 +70,7 @@ func (r *Registry) openDevice(dc *DeviceConfig, defTimeout time.Duration, s *Ses
 	var impl any
 	switch r.backend {
 	case BackendSim:
-		sd := newSimDevice(r.plant, r.clock, r.simEff, dc)
+		sd := newSimDevice(r.plant, r.clock, &r.simLive, dc)
 		if dc.Kind.Role() == RoleDigitalOutput || dc.Kind.Role() == RoleDutyOutput {
 			s.closers = append(s.closers, sd.safe)
 		}

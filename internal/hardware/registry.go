@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -35,12 +36,16 @@ type Settings struct {
 type Registry struct {
 	clock Clock
 
-	mu        sync.Mutex
-	sessions  int
-	backend   Backend
-	plant     *plant.Plant
-	simCfg    SimConfig // as configured (before defaults), to compare later sessions with
-	simEff    SimConfig // with defaults
+	mu       sync.Mutex
+	sessions int
+	backend  Backend
+	plant    *plant.Plant
+	simCfg   SimConfig // as configured (before defaults), to compare later sessions with
+	simEff   SimConfig // with defaults
+	simStart time.Time // when the plant started: scripted faults count from here
+	// simLive is simEff for the sim devices, which read it on every read without taking mu:
+	// a later session may still configure a plant that the first one started with defaults.
+	simLive   atomic.Pointer[SimConfig]
 	slots     map[string]*faultSlot
 	opened    map[string]int // open devices per name, over all sessions
 	periph    *periphHost
@@ -68,7 +73,9 @@ func Open(cfg Config, set Settings) (*Session, error) { return defaultRegistry.O
 
 // Open validates cfg and opens its devices. The first session of a process fixes the
 // backend (and, for sim, starts the plant with cfg.Sim); a later session must use the same
-// backend and either the same sim section or an empty one. A device that cannot be opened
+// backend and either the same sim section or an empty one, except that a later session may
+// configure a plant that every earlier session left unconfigured (devices opened before
+// keep their noise streams; the plant keeps its state and takes the new parameters). A device that cannot be opened
 // (no pin of that name, no bus, no chip answering) fails Open with an error naming the
 // device and the bus. Close the session to release the devices.
 func (r *Registry) Open(cfg Config, set Settings) (*Session, error) {
@@ -130,23 +137,18 @@ func (r *Registry) openBackend(cfg Config, log *zap.Logger, fresh bool) error {
 	switch r.backend {
 	case BackendSim:
 		empty := reflect.DeepEqual(cfg.Sim, SimConfig{})
-		if fresh {
-			r.simCfg = cfg.Sim
-			r.simEff = cfg.Sim.withDefaults()
-			start := r.clock.Now()
-			r.plant = plant.New(r.simEff.plantParams(), start)
-			for _, f := range r.simEff.Faults {
-				a := activeFault{spec: f, from: start.Add(f.At)}
-				if f.Duration > 0 {
-					a.until = a.from.Add(f.Duration)
-				}
-				r.slot(f.Device).add(a)
-			}
-			log.Info("sim plant started", zap.Int64("seed", r.simEff.Seed),
-				zap.Float64("time_scale", r.simEff.TimeScale), zap.Int("scripted_faults", len(r.simEff.Faults)))
-			return nil
-		}
-		if !empty && !reflect.DeepEqual(cfg.Sim, r.simCfg) {
+		switch {
+		case fresh:
+			r.simStart = r.clock.Now()
+			r.plant = plant.New(plant.Params{}, r.simStart)
+			r.configureSim(cfg.Sim, log, true)
+		case empty || reflect.DeepEqual(cfg.Sim, r.simCfg):
+		case reflect.DeepEqual(r.simCfg, SimConfig{}):
+			// The plant was started by a component that left sim empty (extensions start
+			// before receivers, moments earlier): this is the one configuration, so the
+			// plant starts over at rest with it.
+			r.configureSim(cfg.Sim, log, true)
+		default:
 			return errors.New("sim: the sim plant is already running with a different configuration; configure sim in one component only and leave it empty in the others")
 		}
 		return nil
@@ -162,6 +164,25 @@ func (r *Registry) openBackend(cfg Config, log *zap.Logger, fresh bool) error {
 	default:
 		return fmt.Errorf("backend: unknown backend %q", r.backend)
 	}
+}
+
+// configureSim applies a sim configuration to the running plant and schedules its
+// scripted faults from the plant's start. Callers hold mu.
+func (r *Registry) configureSim(sc SimConfig, log *zap.Logger, atRest bool) {
+	r.simCfg = sc
+	r.simEff = sc.withDefaults()
+	eff := r.simEff
+	r.simLive.Store(&eff)
+	r.plant.Reconfigure(r.clock.Now(), r.simEff.plantParams(), atRest)
+	for _, f := range r.simEff.Faults {
+		a := activeFault{spec: f, from: r.simStart.Add(f.At)}
+		if f.Duration > 0 {
+			a.until = a.from.Add(f.Duration)
+		}
+		r.slot(f.Device).add(a)
+	}
+	log.Info("sim plant configured", zap.Int64("seed", r.simEff.Seed),
+		zap.Float64("time_scale", r.simEff.TimeScale), zap.Int("scripted_faults", len(r.simEff.Faults)))
 }
 
 // slot returns the fault slot of a device name, creating it. Callers hold mu.
@@ -194,6 +215,7 @@ func (r *Registry) reset() {
 	r.plant = nil
 	r.simCfg = SimConfig{}
 	r.simEff = SimConfig{}
+	r.simLive.Store(nil)
 	r.slots = map[string]*faultSlot{}
 	r.opened = map[string]int{}
 	if r.periph != nil {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldcol/fieldcol/internal/hardware/plant"
@@ -101,7 +102,7 @@ type simDevice struct {
 	plant  *plant.Plant
 	clock  Clock
 	signal string
-	cfg    SimConfig
+	cfg    *atomic.Pointer[SimConfig] // the registry's live sim configuration
 	edge   string
 
 	mu  sync.Mutex
@@ -109,7 +110,7 @@ type simDevice struct {
 	lvl bool // indicator output level
 }
 
-func newSimDevice(pl *plant.Plant, clock Clock, cfg SimConfig, dc *DeviceConfig) *simDevice {
+func newSimDevice(pl *plant.Plant, clock Clock, cfg *atomic.Pointer[SimConfig], dc *DeviceConfig) *simDevice {
 	sig := dc.Signal
 	if sig == "" {
 		sig = defaultSignal(dc.Kind)
@@ -122,7 +123,7 @@ func newSimDevice(pl *plant.Plant, clock Clock, cfg SimConfig, dc *DeviceConfig)
 		signal: sig,
 		cfg:    cfg,
 		edge:   dc.Edge,
-		rng:    rand.New(rand.NewPCG(uint64(cfg.Seed), h.Sum64())),
+		rng:    rand.New(rand.NewPCG(uint64(cfg.Load().Seed), h.Sum64())),
 	}
 }
 
@@ -135,18 +136,19 @@ func (d *simDevice) noise(sigma float64) float64 {
 // read implements rawReader; the plant answers at once, so ctx and timeout never bite.
 func (d *simDevice) read(context.Context, time.Duration) (float64, error) {
 	now := d.clock.Now()
+	cfg := d.cfg.Load()
 	switch d.signal {
 	case SignalHeaterTemperature:
-		return d.plant.Temperature(now) + d.noise(d.cfg.Heater.Noise), nil
+		return d.plant.Temperature(now) + d.noise(cfg.Heater.Noise), nil
 	case SignalAmbientTemperature:
-		return d.plant.Ambient() + d.noise(d.cfg.Heater.Noise), nil
+		return d.plant.Ambient() + d.noise(cfg.Heater.Noise), nil
 	case SignalSoCTemperature:
-		return 42 + 6*d.plant.HeaterDuty() + d.noise(4*d.cfg.Heater.Noise), nil
+		return 42 + 6*d.plant.HeaterDuty() + d.noise(4*cfg.Heater.Noise), nil
 	case SignalMotorTach:
-		v := d.plant.Speed(now) / d.plant.MaxSpeed() * d.cfg.Motor.TachFullScale
-		return v + d.noise(d.cfg.Motor.Noise), nil
+		v := d.plant.Speed(now) / d.plant.MaxSpeed() * cfg.Motor.TachFullScale
+		return v + d.noise(cfg.Motor.Noise), nil
 	default: // SignalSupplyVoltage
-		return 3.3 + d.noise(d.cfg.Motor.Noise), nil
+		return 3.3 + d.noise(cfg.Motor.Noise), nil
 	}
 }
 

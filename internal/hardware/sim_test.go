@@ -225,3 +225,47 @@ func TestSimSignalsDefaultByKind(t *testing.T) {
 	assert.Equal(t, "lamp", lamp.Info().ID)
 	assert.Equal(t, BusGPIO, lamp.Info().BusType)
 }
+
+// Extensions start before receivers: when the control loop leaves sim empty and the
+// receiver configures it, the receiver's configuration applies to the running plant.
+func TestLaterSessionConfiguresAnUnconfiguredPlant(t *testing.T) {
+	clock := newManualClock()
+	reg := NewRegistry(clock)
+	loop, err := reg.Open(Config{Devices: []DeviceConfig{{Name: "heater", Kind: KindDutyOutput}}}, Settings{})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, loop.Close()) }()
+	clock.Advance(2 * time.Second)
+
+	rcvCfg := Config{
+		Devices: []DeviceConfig{{Name: "tank_temp", Kind: KindDS18B20}},
+		Sim: SimConfig{TimeScale: 60, Heater: SimHeaterConfig{Ambient: 30},
+			Faults: []FaultSpec{{At: 5 * time.Second, Duration: time.Second, Device: "tank_temp", Kind: FaultNaN}}},
+	}
+	rcv, err := reg.Open(rcvCfg, Settings{})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, rcv.Close()) }()
+	same, err := reg.Open(Config{Sim: rcvCfg.Sim}, Settings{})
+	require.NoError(t, err, "the same sim section again is fine")
+	require.NoError(t, same.Close())
+	_, err = reg.Open(Config{Sim: SimConfig{Seed: 3}}, Settings{})
+	require.ErrorContains(t, err, "sim: the sim plant is already running with a different configuration")
+
+	temp, err := rcv.TemperatureInput("tank_temp")
+	require.NoError(t, err)
+	v, err := temp.ReadTemperature(ctx)
+	require.NoError(t, err)
+	assert.InDelta(t, 30, v, 0.3, "the unconfigured plant takes the new ambient")
+
+	h, err := loop.DutyOutput("heater")
+	require.NoError(t, err)
+	require.NoError(t, h.WriteDuty(ctx, 1))
+	clock.Advance(2 * time.Second) // 120 s plant at the new time scale
+	v, err = temp.ReadTemperature(ctx)
+	require.NoError(t, err)
+	assert.Greater(t, v, 60.0, "the loop's heater follows the new time scale")
+
+	// Scripted faults count from the plant's start: 2 s + 2 s have passed, so 5 s is 1 s away.
+	clock.Advance(time.Second)
+	_, err = temp.ReadTemperature(ctx)
+	assert.Equal(t, ErrorInvalid, ErrorTypeOf(err))
+}

@@ -90,7 +90,33 @@ func New(p Params, start time.Time) *Plant {
 	}
 }
 
-// Start returns the wall time the plant started at.
+// Reconfigure gives the running plant new parameters from wall time now on. The actuators,
+// pulse count and door edges carry over; the dead-time history is refilled with the current
+// duty; plant time restarts at now, so a new time scale applies from here without a jump.
+// With atRest the heater starts over at the new ambient and the door in its configured
+// state (the plant had no real parameters yet); otherwise temperature and door carry over.
+func (pl *Plant) Reconfigure(now time.Time, p Params, atRest bool) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	pl.advance(now)
+	if p.TimeScale <= 0 {
+		p.TimeScale = 1
+	}
+	pl.p = p
+	pl.start, pl.steps = now, 0
+	pl.alphaH, pl.alphaM = stepGain(p.Heater.TimeConstant), stepGain(p.Motor.TimeConstant)
+	pl.delay = make([]float64, int(p.Heater.DeadTime/Step)+1)
+	for i := range pl.delay {
+		pl.delay[i] = pl.duty
+	}
+	pl.head = 0
+	if atRest {
+		pl.temp = p.Heater.Ambient
+		pl.door = p.DoorClosed
+	}
+}
+
+// Start returns the wall time plant time counts from (the last Reconfigure, or New).
 func (pl *Plant) Start() time.Time { return pl.start }
 
 // advance integrates up to wall time now. Callers hold mu.

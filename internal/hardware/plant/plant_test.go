@@ -54,3 +54,17 @@ func TestMotorAndFlow(t *testing.T) {
 	pl.SetMotorEnable(start.Add(61*time.Second), false)
 	assert.InDelta(t, 0, pl.Speed(start.Add(80*time.Second)), 1)
 }
+
+func TestReconfigureKeepsStateAndRebasesTime(t *testing.T) {
+	start := time.Unix(0, 0)
+	pl := New(params(), start)
+	pl.SetHeaterDuty(start, 1)
+	before := pl.Temperature(start.Add(50 * time.Second))
+	p := params()
+	p.TimeScale = 100
+	pl.Reconfigure(start.Add(50*time.Second), p, false)
+	assert.Equal(t, before, pl.Temperature(start.Add(50*time.Second)), "no jump when the time scale changes")
+	assert.Equal(t, start.Add(50*time.Second), pl.Start())
+	// The dead-time history was refilled with the current duty, so heating goes on at once.
+	assert.Greater(t, pl.Temperature(start.Add(51*time.Second)), before+15, "100 s of plant time in 1 s")
+}
