@@ -199,7 +199,14 @@ func thousandsGroup(s string, i int) bool {
 	if e-i != 3 {
 		return false
 	}
-	return e == len(s) || !(s[e] == '.' || s[e] == '-' || s[e] == '/' || s[e] == ' ' || s[e] == '(')
+	if e == len(s) {
+		return true
+	}
+	switch s[e] {
+	case '.', '-', '/', ' ', '(':
+		return false
+	}
+	return true
 }
 
 // skipNumberish returns the end of the digit-and-dot run at i so the word loop does not start
