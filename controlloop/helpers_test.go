@@ -101,7 +101,6 @@ type started struct {
 	ext     *controlLoop
 	session *hardware.Session
 	reg     *hardware.Registry
-	base    string
 }
 
 func settings() extension.Settings {

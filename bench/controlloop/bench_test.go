@@ -20,12 +20,18 @@ import (
 	"github.com/fieldcol/fieldcol/controlloop/schedule"
 )
 
-// Load: loadSenders clients each send a batch of spansPerBatch spans as fast as the server
-// answers; the server decodes every request and walks its spans, like a receiver would.
+// Load: loadSenders clients each send batches of spansPerBatch spans; the server decodes
+// every request and walks its spans, like a receiver would. By default each client paces
+// itself to batchesPerSecond (20 000 spans/s in all, a busy edge device); with
+// FIELDCOL_BENCH_LOAD=saturate they send as fast as the server answers, which keeps both
+// cores of a small machine busy.
 const (
-	loadSenders   = 4
-	spansPerBatch = 200
+	loadSenders      = 4
+	spansPerBatch    = 200
+	batchesPerSecond = 25
 )
+
+func saturate() bool { return os.Getenv("FIELDCOL_BENCH_LOAD") == "saturate" }
 
 func duration() time.Duration {
 	if v := os.Getenv("FIELDCOL_BENCH_DURATION"); v != "" {
@@ -89,15 +95,26 @@ func startLoad(b *testing.B, stop <-chan struct{}) (*traceServer, func()) {
 	}
 	client := ptraceotlp.NewGRPCClient(conn)
 	var wg sync.WaitGroup
+	paced := !saturate()
 	for range loadSenders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			tick := time.NewTicker(time.Second / batchesPerSecond)
+			defer tick.Stop()
 			for {
-				select {
-				case <-stop:
-					return
-				default:
+				if paced {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+					}
+				} else {
+					select {
+					case <-stop:
+						return
+					default:
+					}
 				}
 				// Each request builds fresh pdata: the allocation and GC pressure is part of the load.
 				_, _ = client.Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(batch()))

@@ -144,7 +144,7 @@ func putAttrs(dst pcommon.Map, it attribute.Iterator) {
 			dst.PutStr(k, kv.Value.AsString())
 		default:
 			// Slices are not used by the control loop; keep them readable rather than lose them.
-			dst.PutStr(k, kv.Value.Emit())
+			dst.PutStr(k, kv.Value.String())
 		}
 	}
 }
