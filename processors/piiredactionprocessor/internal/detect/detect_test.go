@@ -67,6 +67,8 @@ func TestPhone(t *testing.T) {
 		{"0049 30 901820", []string{"0049 30 901820"}},
 		{"(555) 123-4567", []string{"(555) 123-4567"}},
 		{"555-123-4567", []string{"555-123-4567"}},
+		{"123-456-7890", []string{"123-456-7890"}},
+		{"phone 1234567890", []string{"1234567890"}},
 		{"555.123.4567", []string{"555.123.4567"}},
 		{"1-555-123-4567", []string{"1-555-123-4567"}},
 		{"phone=5551234567", []string{"5551234567"}},
@@ -233,13 +235,14 @@ func TestKeyKind(t *testing.T) {
 		"http.request.header.authorization": Credentials, "apiKey": Credentials,
 		"latitude": Geo, "vehicle_longitude": Geo, "geo.lat": Geo, "homeLng": Geo, "position.long": Geo,
 		"user.email": Email, "contactEmail": Email, "phone": Phone, "user.phone_number": Phone, "ssn": SSN,
-		"payment.card_number": CreditCard, "iban": IBAN,
+		"payment.card_number": CreditCard, "iban": IBAN, "aws_secret_key": Credentials, "user.mobile": Phone,
+		"tel": Phone, "userEmail": Email,
 	} {
 		k, ok := KeyKind(key)
 		assert.True(t, ok, key)
 		assert.Equal(t, want, k, key)
 	}
-	for _, key := range []string{"flat", "salon", "format", "max_tokens", "user", "tokens", "service.name", "pin", "belong", "gmail", "microphone", "headphone_level"} {
+	for _, key := range []string{"flat", "salon", "format", "max_tokens", "user", "tokens", "service.name", "pin", "belong", "gmail", "microphone", "headphone_level", "hotel", "cache_key", "automobile"} {
 		_, ok := KeyKind(key)
 		assert.False(t, ok, key)
 	}

@@ -303,17 +303,13 @@ func isPhone(s string, gs []group, plus bool, digits int, seps uint8, start int)
 			lens[j] = g.end - g.start
 		}
 	}
+	// Bare ten- and eleven-digit runs are byte counts and ids as often as phone numbers: like
+	// any other grouping they need a word such as "phone" or "tel" just before them (below).
 	switch {
 	case ng == 3 && lens[0] == 3 && lens[1] == 3 && lens[2] == 4:
-		return g0[0] >= '2'
+		return true // "202-555-0143", and the "123-456-7890" of forms and examples
 	case ng == 4 && lens[0] == 1 && g0[0] == '1' && lens[1] == 3 && lens[2] == 3 && lens[3] == 4:
-		return s[gs[1].start] >= '2'
-	case ng == 1 && digits == 10:
-		// Bare ten-digit runs are byte counts and ids as often as phone numbers: they need a
-		// word such as "phone" or "tel" just before them.
-		return g0[0] >= '2' && phoneContext(s, gs[0].start)
-	case ng == 1 && digits == 11 && g0[0] == '1':
-		return g0[1] >= '2' && phoneContext(s, gs[0].start)
+		return true
 	case ng == 3 && lens[0] == 3 && lens[1] == 4 && lens[2] == 4 && g0[0] == '1' && g0[1] >= '3' && seps != sepBit('.'):
 		return true // mainland China mobile: "138 0013 8000"
 	case ng == 2 && lens[0] == 5 && lens[1] == 5 && g0[0] >= '6' && seps != sepBit('.'):

@@ -323,17 +323,20 @@ func geoSeg(w string) keyWord { return keyWord{word: w, kind: Geo, segment: true
 var (
 	keyWordsD = []keyWord{suffix("password"), suffix("passwd"), exact("pwd"), suffix("sessionid"), suffix("session_id"), suffix("sessid")}
 	keyWordsE = []keyWord{
-		suffix("passphrase"), suffix("signature"), suffix("cookie"), geoSuf("latitude"), geoSuf("longitude"),
-		named("phone", Phone), named("telephone", Phone),
+		suffix("passphrase"), suffix("passcode"), suffix("signature"), suffix("cookie"), geoSuf("latitude"), geoSuf("longitude"),
+		named("phone", Phone), named("telephone", Phone), named("mobile", Phone),
 	}
 	keyWordsT = []keyWord{suffix("secret"), geoSeg("lat")}
 	keyWordsN = []keyWord{
 		suffix("token"), suffix("authorization"), geoSeg("lon"), exact("session"),
 		named("ssn", SSN), named("iban", IBAN), named("msisdn", Phone),
 	}
-	keyWordsY = []keyWord{suffix("apikey"), suffix("api_key"), suffix("api-key"), suffix("access_key"), suffix("private_key")}
+	keyWordsY = []keyWord{
+		suffix("apikey"), suffix("api_key"), suffix("api-key"), suffix("access_key"), suffix("private_key"),
+		suffix("secret_key"), suffix("secretkey"), suffix("signing_key"), suffix("encryption_key"), suffix("master_key"),
+	}
 	keyWordsH = []keyWord{exact("auth")}
-	keyWordsL = []keyWord{suffix("credential"), named("email", Email), named("e-mail", Email), named("mail", Email)}
+	keyWordsL = []keyWord{suffix("credential"), named("email", Email), named("e-mail", Email), named("mail", Email), named("tel", Phone)}
 	keyWordsS = []keyWord{suffix("credentials"), named("email_address", Email), named("emailaddress", Email), exact("pass")}
 	keyWordsW = []keyWord{exact("pw")}
 	keyWordsR = []keyWord{
