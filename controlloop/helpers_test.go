@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.uber.org/zap"
 
+	"github.com/fieldcol/fieldcol/controlloop/internal/api"
 	"github.com/fieldcol/fieldcol/controlloop/internal/metadata"
 	"github.com/fieldcol/fieldcol/internal/hardware"
 	"github.com/fieldcol/fieldcol/internal/hardware/plant"
@@ -128,3 +129,7 @@ func start(t *testing.T, cfg *Config, reg *hardware.Registry) *started {
 func (s *started) plant() *plant.Plant { return s.session.Plant() }
 
 func latchPath(t *testing.T) string { return filepath.Join(t.TempDir(), "latches.json") }
+
+func faultNaN(device string) *api.FaultRequest {
+	return &api.FaultRequest{Device: device, Kind: string(hardware.FaultNaN)}
+}
