@@ -110,7 +110,10 @@ func (r *Registry) Open(cfg Config, set Settings) (*Session, error) {
 		dc := cfg.Devices[i]
 		dev, err := r.openDevice(&dc, cfg.Timeout, s)
 		if err != nil {
-			s.closeDevices()
+			// Drive what was already opened safe; the open error is what the user must fix.
+			if cerr := s.closeDevices(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("releasing the devices opened so far: %w", cerr))
+			}
 			if fresh {
 				r.reset()
 			}

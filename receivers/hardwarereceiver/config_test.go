@@ -65,6 +65,8 @@ func TestLoadConfig(t *testing.T) {
 				return c
 			}(),
 		},
+		{id: component.NewIDWithName(metadata.Type, "readme_sim")},
+		{id: component.NewIDWithName(metadata.Type, "readme_pi")},
 		{id: component.NewIDWithName(metadata.Type, "bad_interval"), wantErr: "collection_interval: must be positive, got 0s"},
 		{id: component.NewIDWithName(metadata.Type, "bad_timeout"), wantErr: "timeout: the per-read timeout (2s) must be shorter than collection_interval (1s)"},
 		{id: component.NewIDWithName(metadata.Type, "bad_controlloop"), wantErr: `controlloop: "control loop" is not a component id`},
@@ -91,6 +93,9 @@ func TestLoadConfig(t *testing.T) {
 				// compare the rest.
 				assert.False(t, got.Metrics.HwGpioEdges.Enabled)
 				got.MetricsBuilderConfig = metadata.NewDefaultMetricsBuilderConfig()
+			}
+			if tt.want == nil {
+				return // valid is all that is checked
 			}
 			assert.Equal(t, tt.want, got)
 		})
