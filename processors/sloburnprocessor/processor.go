@@ -200,18 +200,32 @@ func (p *sloburn) start(context.Context, component.Host) error {
 	return nil
 }
 
+// loop emits at multiples of emit_interval since the Unix epoch, computing the windows at
+// that tick rather than at the instant the timer fired: window edges then fall on bucket
+// edges (exactly, for the 5m window and the default 15s), and every collector of a fleet
+// stamps its slo.* points on the same grid.
 func (p *sloburn) loop() {
 	defer close(p.done)
-	t := time.NewTicker(p.cfg.EmitInterval)
-	defer t.Stop()
+	next := nextTick(time.Now(), p.cfg.EmitInterval)
+	timer := time.NewTimer(time.Until(next))
+	defer timer.Stop()
 	for {
 		select {
 		case <-p.stop:
 			return
-		case <-t.C:
-			p.emit(context.Background())
+		case <-timer.C:
+			p.emit(context.Background(), next)
+			// After a stall (a suspended process), skip the ticks that were missed.
+			next = nextTick(time.Now(), p.cfg.EmitInterval)
+			timer.Reset(time.Until(next))
 		}
 	}
+}
+
+// nextTick is the first multiple of interval since the Unix epoch after t.
+func nextTick(t time.Time, interval time.Duration) time.Time {
+	ns := t.UnixNano()
+	return time.Unix(0, (ns/int64(interval)+1)*int64(interval))
 }
 
 // shutdown stops the ticker and emits once more, so that the last events reach the
@@ -221,16 +235,16 @@ func (p *sloburn) shutdown(ctx context.Context) error {
 		close(p.stop)
 		<-p.done
 		p.stop = nil
-		p.emit(ctx)
+		p.emit(ctx, p.now())
 	}
 	p.tel.Shutdown()
 	return nil
 }
 
-// emit computes the slo.* metrics and sends them down the pipeline.
-func (p *sloburn) emit(ctx context.Context) {
+// emit computes the slo.* metrics at time at and sends them down the pipeline.
+func (p *sloburn) emit(ctx context.Context, at time.Time) {
 	began := time.Now()
-	md := p.collect(p.now())
+	md := p.collect(at)
 	p.tel.ProcessorSloburnEmitDuration.Record(ctx, time.Since(began).Seconds())
 	if md.DataPointCount() == 0 {
 		return

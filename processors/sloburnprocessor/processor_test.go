@@ -284,20 +284,31 @@ func TestPassThroughAndEmitLoop(t *testing.T) {
 	want := pmetric.NewMetrics()
 	in.CopyTo(want)
 	require.NoError(t, p.ConsumeMetrics(context.Background(), in))
+	var emitted pmetric.Metrics
 	assert.Eventually(t, func() bool {
 		for _, md := range sink.AllMetrics() {
 			if md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Name() == metricEvents {
+				emitted = md
 				return true
 			}
 		}
 		return false
 	}, 5*time.Second, 5*time.Millisecond)
+	ts := emitted.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Sum().DataPoints().At(0).Timestamp()
+	assert.Zero(t, int64(ts)%int64(cfg.EmitInterval), "ticks fall on multiples of emit_interval")
 	assert.Equal(t, want, sink.AllMetrics()[0], "the input reaches the next consumer unchanged")
 	before := len(sink.AllMetrics())
 	require.NoError(t, p.Shutdown(context.Background()))
 	// Shutdown joins the ticker goroutine (TestMain's goleak proves it ended) and emits once
 	// more, so that the last events reach the exporters.
 	assert.Greater(t, len(sink.AllMetrics()), before)
+}
+
+func TestNextTick(t *testing.T) {
+	at := time.Unix(1005, 0) // a multiple of 15 s
+	assert.Equal(t, time.Unix(1020, 0), nextTick(at, 15*time.Second), "on a tick: the next one")
+	assert.Equal(t, time.Unix(1020, 0), nextTick(at.Add(time.Nanosecond), 15*time.Second))
+	assert.Equal(t, time.Unix(1030, 0), nextTick(at.Add(19*time.Second), 10*time.Second))
 }
 
 func TestWindowLabel(t *testing.T) {
