@@ -385,13 +385,11 @@ func (e *controlLoop) stopAll(ctx context.Context) error {
 		e.dog = nil
 	}
 	for _, l := range e.loops {
-		if !l.Running() {
-			// Never started, or stopped by a panic: make sure the outputs are safe anyway.
-			if err := l.ForceSafe(context.Background()); err != nil {
-				errs = append(errs, err)
-			}
-			continue
-		}
+		l.RequestStop()
+	}
+	// Stop forces the safe state first, even for a loop that never started or stopped after
+	// a panic, then waits for the loop thread.
+	for _, l := range e.loops {
 		if err := l.Stop(2*l.Spec().Period + e.maxDeviceTimeout() + time.Second); err != nil {
 			errs = append(errs, err)
 		}

@@ -230,16 +230,25 @@ func (l *Loop) Start() error {
 	return <-ready
 }
 
-// Stop asks the loop to finish its cycle, force its outputs safe and exit, and waits up
-// to timeout for it. If the loop is stuck (a hung device), Stop forces the outputs safe
-// itself.
+// RequestStop asks the loop to stop without waiting: its next cycle writes the safe state
+// and exits. Calling it on every loop first lets them all stop in parallel.
+func (l *Loop) RequestStop() { l.stop.Store(true) }
+
+// Stop forces the outputs safe at once from the caller's goroutine (a loop with a long
+// period may be asleep for seconds), asks the loop to stop, and waits up to timeout for its
+// thread, whose last cycle writes the safe state again. If the thread does not exit (a hung
+// device), the outputs are forced safe once more and an error says so.
 func (l *Loop) Stop(timeout time.Duration) error {
 	l.stop.Store(true)
+	if !l.running.Load() {
+		return l.ForceSafe(context.Background())
+	}
+	first := l.ForceSafe(context.Background())
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case <-l.done:
-		return nil
+		return first
 	case <-t.C:
 		err := l.ForceSafe(context.Background())
 		return errors.Join(fmt.Errorf("loop %q did not stop within %s; outputs forced safe from outside", l.spec.Name, timeout), err)
