@@ -238,13 +238,58 @@ func (e *diskQueueExporter) consume(ctx context.Context) {
 	}
 }
 
-// deliver sends one batch. It returns false when the exporter is shutting down, leaving the
-// batch unacknowledged so it is sent again after the restart.
+// outcome of sending one request.
+type outcome int
+
+const (
+	outcomeSent outcome = iota
+	outcomeRejected
+	outcomeExpired
+	outcomeStopped // the exporter is shutting down
+)
+
+// deliver sends one batch and acknowledges it. It returns false when the exporter is
+// shutting down, leaving the batch unacknowledged so it is sent again after the restart.
 func (e *diskQueueExporter) deliver(ctx context.Context, b *queue.Batch, bo *backoff) bool {
 	// OTLP export requests have only repeated fields at the top level, so concatenated
 	// encodings decode as one request holding all of them: the batch body is the request.
-	body := b.Body
-	n := int64(len(b.Records))
+	res := e.send(ctx, b.Body, b.Newest, bo)
+	if res == outcomeRejected && len(b.Records) > 1 {
+		// The receiver refuses a merged request as a whole; resend record by record so
+		// that only the records it refuses are dropped, not their neighbours.
+		for _, r := range b.Records {
+			res = e.send(ctx, r, b.Newest, bo)
+			if res == outcomeStopped {
+				return false
+			}
+			e.count(res, 1)
+		}
+		e.q.Ack(b)
+		return true
+	}
+	if res == outcomeStopped {
+		return false
+	}
+	e.count(res, int64(len(b.Records)))
+	e.q.Ack(b)
+	return true
+}
+
+func (e *diskQueueExporter) count(res outcome, n int64) {
+	switch res {
+	case outcomeSent:
+		e.telemetry.ExporterDiskqueueSent.Add(context.Background(), n, e.signalSet)
+		e.lastSuccess.Store(time.Now().UnixNano())
+	case outcomeRejected:
+		e.Dropped(queue.Reason("rejected"), n)
+	case outcomeExpired:
+		e.Dropped(queue.ReasonExpired, n)
+	}
+}
+
+// send retries one request until it is accepted, refused for good, older than max_age, or
+// the exporter stops.
+func (e *diskQueueExporter) send(ctx context.Context, body []byte, newest time.Time, bo *backoff) outcome {
 	bo.reset()
 	for {
 		sendCtx, cancel := ctx, context.CancelFunc(func() {})
@@ -255,27 +300,20 @@ func (e *diskQueueExporter) deliver(ctx context.Context, b *queue.Batch, bo *bac
 		cancel()
 		switch {
 		case err == nil:
-			e.telemetry.ExporterDiskqueueSent.Add(ctx, n, e.signalSet)
-			e.lastSuccess.Store(time.Now().UnixNano())
-			e.q.Ack(b)
-			return true
+			return outcomeSent
 		case otlpsend.IsRejected(err):
-			e.set.Logger.Error("diskqueue batch rejected by the receiver; dropping it", zap.Int64("records", n), zap.Error(err))
-			e.Dropped(queue.Reason("rejected"), n)
-			e.q.Ack(b)
-			return true
+			e.set.Logger.Error("diskqueue request rejected by the receiver; dropping it", zap.Int("bytes", len(body)), zap.Error(err))
+			return outcomeRejected
 		case ctx.Err() != nil:
-			return false
-		case e.cfg.MaxAge > 0 && !b.Newest.IsZero() && time.Since(b.Newest) > e.cfg.MaxAge:
-			e.set.Logger.Warn("diskqueue batch expired while retrying; dropping it", zap.Int64("records", n), zap.Error(err))
-			e.Dropped(queue.ReasonExpired, n)
-			e.q.Ack(b)
-			return true
+			return outcomeStopped
+		case e.cfg.MaxAge > 0 && !newest.IsZero() && time.Since(newest) > e.cfg.MaxAge:
+			e.set.Logger.Warn("diskqueue records expired while retrying; dropping them", zap.Error(err))
+			return outcomeExpired
 		}
 		wait := max(bo.next(), otlpsend.Throttle(err))
 		e.set.Logger.Debug("diskqueue send failed; retrying", zap.Duration("wait", wait), zap.Error(err))
 		if !sleep(ctx, wait) {
-			return false
+			return outcomeStopped
 		}
 	}
 }

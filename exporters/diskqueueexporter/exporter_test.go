@@ -158,3 +158,21 @@ func TestGRPCRejectsInvalidArgumentAndDeliversTheRest(t *testing.T) {
 	}
 	require.NoError(t, exp.Shutdown(context.Background()))
 }
+
+func TestRejectedRecordDoesNotTakeItsBatchNeighboursDown(t *testing.T) {
+	dir := t.TempDir()
+	set := nopSettings()
+	// Queue everything first (hold mode) so that the three records go out as one request.
+	exp := startLogs(t, testExporterConfig(dir, ""), set)
+	for _, id := range []string{"before", "bad", "after"} {
+		require.NoError(t, exp.ConsumeLogs(context.Background(), makeLogs(id)))
+	}
+	require.NoError(t, exp.Shutdown(context.Background()))
+
+	sink := newSink(t)
+	sink.mode.Store(sinkRejectBad)
+	exp = startLogs(t, testExporterConfig(dir, sink.srv.URL), set)
+	assert.Eventually(t, func() bool { return len(sink.received()) >= 2 }, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, []string{"before", "after"}, sink.received())
+	require.NoError(t, exp.Shutdown(context.Background()))
+}

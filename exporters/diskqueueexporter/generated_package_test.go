@@ -8,5 +8,6 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+	removeLifecycleQueues()
+	goleak.VerifyTestMain(m)
 }

@@ -23,9 +23,10 @@ import (
 
 // Sink modes.
 const (
-	sinkUp     int32 = iota
-	sinkDown         // 503, as a gateway that is restarting
-	sinkReject       // 400, as a gateway that refuses the payload
+	sinkUp        int32 = iota
+	sinkDown            // 503, as a gateway that is restarting
+	sinkReject          // 400, as a gateway that refuses the payload
+	sinkRejectBad       // 400 for any request holding a record "bad", else up
 )
 
 // otlpSink is an OTLP/HTTP logs receiver that records every log body it accepted.
@@ -68,6 +69,10 @@ func (s *otlpSink) handle(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
+	if s.mode.Load() == sinkRejectBad && holds(req, "bad") {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
 	s.mu.Lock()
 	rls := req.Logs().ResourceLogs()
 	for i := range rls.Len() {
@@ -84,6 +89,22 @@ func (s *otlpSink) handle(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/x-protobuf")
 	w.WriteHeader(http.StatusOK)
+}
+
+func holds(req plogotlp.ExportRequest, id string) bool {
+	rls := req.Logs().ResourceLogs()
+	for i := range rls.Len() {
+		sls := rls.At(i).ScopeLogs()
+		for j := range sls.Len() {
+			lrs := sls.At(j).LogRecords()
+			for k := range lrs.Len() {
+				if lrs.At(k).Body().Str() == id {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func (s *otlpSink) received() []string {
