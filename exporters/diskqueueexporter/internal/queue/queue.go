@@ -67,6 +67,7 @@ type Queue struct {
 	cpWake     chan struct{}
 	cpDone     chan struct{}
 	space      chan struct{} // a token when segments were removed
+	diskFull   bool          // the last write hit ENOSPC; owned by the writer goroutine
 
 	mu       sync.Mutex
 	cond     *sync.Cond

@@ -48,7 +48,7 @@ func (q *Queue) Append(ctx context.Context, data []byte) error {
 }
 
 // writer is the single goroutine that writes: it gathers appends into groups, writes each
-// group with one write and one fsync, then answers every caller of the group.
+// group and fsyncs it once, then answers every caller of the group.
 func (q *Queue) writer() {
 	defer close(q.writerDone)
 	for {
@@ -150,6 +150,10 @@ func (q *Queue) commit(group []*request) {
 			}
 		}
 		if err == nil {
+			if q.diskFull {
+				q.diskFull = false
+				q.cfg.Logger.Info("Disk queue can write again after a full disk")
+			}
 			q.publish()
 			reply(group, nil)
 			return
@@ -161,7 +165,11 @@ func (q *Queue) commit(group []*request) {
 			return
 		}
 		q.cfg.Events.WriteFailed("enospc")
-		q.cfg.Logger.Warn("Disk queue hit a full disk (ENOSPC); applying when_full", zap.Error(err))
+		if !q.diskFull {
+			// Once per episode: a blocked writer retries every second.
+			q.diskFull = true
+			q.cfg.Logger.Warn("Disk queue hit a full disk (ENOSPC); applying when_full until space returns", zap.Error(err))
+		}
 		if !q.makeRoom(group) {
 			return
 		}
