@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
+
 	"github.com/fieldcol/fieldcol/processors/sloburnprocessor/internal/burn"
 	"github.com/fieldcol/fieldcol/processors/sloburnprocessor/internal/selector"
 )
@@ -16,6 +18,7 @@ const (
 	defaultMaxSeries    = 1000
 	defaultMaxStreams   = 10000
 	defaultPeriod       = 30 * 24 * time.Hour
+	defaultCheckpoint   = 5 * time.Minute
 )
 
 // bucketsPerWindow is the resolution of every window: a window of length w is kept as 60
@@ -35,6 +38,12 @@ type Config struct {
 	MaxSeries int `mapstructure:"max_series"`
 	// MaxStreams bounds the input streams whose last cumulative value is remembered.
 	MaxStreams int `mapstructure:"max_streams"`
+	// Storage names a storage extension (e.g. file_storage) that keeps a checkpoint of the
+	// windows and streams, so that a restart keeps burn rates and budget. Unset: memory only.
+	Storage *component.ID `mapstructure:"storage"`
+	// CheckpointInterval is how often the checkpoint is written when Storage is set; it is
+	// also written at shutdown. 0 writes it only at shutdown.
+	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -105,6 +114,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxStreams <= 0 {
 		errs = append(errs, fmt.Errorf("max_streams must be positive, got %d", cfg.MaxStreams))
+	}
+	if cfg.CheckpointInterval < 0 {
+		errs = append(errs, fmt.Errorf("checkpoint_interval must not be negative, got %v", cfg.CheckpointInterval))
 	}
 	names := map[string]bool{}
 	for i := range cfg.SLOs {
@@ -215,5 +227,7 @@ func createDefaultConfig() *Config {
 		EmitInterval: defaultEmitInterval,
 		MaxSeries:    defaultMaxSeries,
 		MaxStreams:   defaultMaxStreams,
+
+		CheckpointInterval: defaultCheckpoint,
 	}
 }

@@ -15,6 +15,7 @@ import (
 )
 
 func TestLoadConfig(t *testing.T) {
+	storageID := component.MustNewID("file_storage")
 	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
 	require.NoError(t, err)
 
@@ -27,6 +28,7 @@ func TestLoadConfig(t *testing.T) {
 			id: "edge",
 			expected: &Config{
 				EmitInterval: 10 * time.Second, MaxSeries: 50, MaxStreams: defaultMaxStreams,
+				Storage: &storageID, CheckpointInterval: 10 * time.Minute,
 				SLOs: []SLOConfig{{
 					Name: "oven-deadline", Objective: 0.995,
 					Total:   `controlloop.cycles{loop="oven"}`,
@@ -39,6 +41,7 @@ func TestLoadConfig(t *testing.T) {
 			id: "gateway",
 			expected: &Config{
 				EmitInterval: defaultEmitInterval, MaxSeries: defaultMaxSeries, MaxStreams: defaultMaxStreams,
+				CheckpointInterval: defaultCheckpoint,
 				SLOs: []SLOConfig{
 					{
 						Name: "api-availability", Objective: 0.995, Period: 168 * time.Hour,
@@ -70,6 +73,7 @@ func TestLoadConfig(t *testing.T) {
 			"emit_interval must be positive, got 0s",
 			"max_series must be positive, got 0",
 			"max_streams must be positive, got -1",
+			"checkpoint_interval must not be negative, got -1s",
 			"slos[0].period must be a whole number of minutes, at least 1m, got 1m30s",
 			`slos[0].group_by[1] must be a non-empty attribute name listed once, got "device.id"`,
 		}},

@@ -12,6 +12,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor"
@@ -99,6 +100,7 @@ type group struct {
 type kv struct{ k, v string }
 
 type sloburn struct {
+	id      component.ID
 	cfg     *Config
 	logger  *zap.Logger
 	tel     *metadata.TelemetryBuilder
@@ -117,6 +119,9 @@ type sloburn struct {
 	counts     [numResults]int64
 	overflowed int64
 	rates      []float64 // scratch of collect
+	inputs     string    // inputsFingerprint, for the checkpoint
+
+	client storage.Client // nil without a storage extension
 
 	stop chan struct{}
 	done chan struct{}
@@ -128,6 +133,7 @@ func newSLOBurn(cfg *Config, set processor.Settings, next consumer.Metrics, now 
 		return nil, fmt.Errorf("creating the self-telemetry: %w", err)
 	}
 	p := &sloburn{
+		id:       set.ID,
 		cfg:      cfg,
 		logger:   set.Logger,
 		tel:      tel,
@@ -139,6 +145,7 @@ func newSLOBurn(cfg *Config, set processor.Settings, next consumer.Metrics, now 
 	}
 	p.tracker = streams.New(cfg.MaxStreams, p.started)
 	var nextID uint64
+	var all []input
 	for i := range cfg.SLOs {
 		sc := &cfg.SLOs[i]
 		s := &slo{
@@ -175,7 +182,9 @@ func newSLOBurn(cfg *Config, set processor.Settings, next consumer.Metrics, now 
 				return err
 			}
 			nextID++
-			p.byMetric[sel.Metric] = append(p.byMetric[sel.Metric], input{id: nextID, slo: s, sel: sel, role: r})
+			in := input{id: nextID, slo: s, sel: sel, role: r}
+			p.byMetric[sel.Metric] = append(p.byMetric[sel.Metric], in)
+			all = append(all, in)
 			return nil
 		}
 		var errs []error
@@ -190,10 +199,16 @@ func newSLOBurn(cfg *Config, set processor.Settings, next consumer.Metrics, now 
 			}
 		}
 	}
+	p.inputs = inputsFingerprint(all)
 	return p, nil
 }
 
-func (p *sloburn) start(context.Context, component.Host) error {
+func (p *sloburn) start(ctx context.Context, host component.Host) error {
+	if p.cfg.Storage != nil {
+		if err := p.openStorage(ctx, host); err != nil {
+			return err
+		}
+	}
 	p.stop = make(chan struct{})
 	p.done = make(chan struct{})
 	go p.loop()
@@ -209,12 +224,17 @@ func (p *sloburn) loop() {
 	next := nextTick(time.Now(), p.cfg.EmitInterval)
 	timer := time.NewTimer(time.Until(next))
 	defer timer.Stop()
+	lastCheckpoint := time.Now()
 	for {
 		select {
 		case <-p.stop:
 			return
 		case <-timer.C:
 			p.emit(context.Background(), next)
+			if p.client != nil && p.cfg.CheckpointInterval > 0 && time.Since(lastCheckpoint) >= p.cfg.CheckpointInterval {
+				p.saveCheckpoint(context.Background())
+				lastCheckpoint = time.Now()
+			}
 			// After a stall (a suspended process), skip the ticks that were missed.
 			next = nextTick(time.Now(), p.cfg.EmitInterval)
 			timer.Reset(time.Until(next))
@@ -237,8 +257,14 @@ func (p *sloburn) shutdown(ctx context.Context) error {
 		p.stop = nil
 		p.emit(ctx, p.now())
 	}
+	var err error
+	if p.client != nil {
+		p.saveCheckpoint(ctx)
+		err = p.client.Close(ctx)
+		p.client = nil
+	}
 	p.tel.Shutdown()
-	return nil
+	return err
 }
 
 // emit computes the slo.* metrics at time at and sends them down the pipeline.

@@ -92,3 +92,30 @@ func (t *Tracker) Forget(idleSince int64) int {
 	}
 	return n
 }
+
+// Saved is one stream in a checkpoint.
+type Saved struct {
+	Key    uint64
+	Last   Point
+	SeenAt int64
+}
+
+// Save lists every stream, for a checkpoint.
+func (t *Tracker) Save() []Saved {
+	out := make([]Saved, 0, len(t.m))
+	for k, st := range t.m {
+		out = append(out, Saved{Key: k, Last: st.last, SeenAt: st.seenAt})
+	}
+	return out
+}
+
+// Restore adds saved streams, as many as the table holds; their next point is an increase
+// over the saved one, as if the processor had not stopped.
+func (t *Tracker) Restore(saved []Saved) {
+	for _, s := range saved {
+		if len(t.m) >= t.max {
+			return
+		}
+		t.m[s.Key] = &state{last: s.Last, seenAt: s.SeenAt}
+	}
+}

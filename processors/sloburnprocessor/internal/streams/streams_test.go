@@ -81,3 +81,19 @@ func TestOverflowAndForget(t *testing.T) {
 	_, r = tr.Delta(3, Point{Time: 10, V: Values{1}}, 300)
 	assert.NotEqual(t, Overflow, r, "room again after forgetting an idle stream")
 }
+
+func TestSaveAndRestore(t *testing.T) {
+	tr := New(10, time.Unix(0, 0))
+	tr.Delta(1, Point{Time: 10, V: Values{100}}, 10)
+	tr.Delta(2, Point{Time: 10, V: Values{7}}, 10)
+	restored := New(1, time.Unix(0, 0))
+	saved := tr.Save()
+	restored.Restore(saved)
+	assert.Equal(t, 1, restored.Len(), "never more than the table holds")
+
+	restored = New(10, time.Unix(0, 0))
+	restored.Restore(saved)
+	d, r := restored.Delta(1, Point{Time: 20, V: Values{130}}, 20)
+	assert.Equal(t, Increase, r, "the stream continues across the restart")
+	assert.Equal(t, Values{30}, d)
+}

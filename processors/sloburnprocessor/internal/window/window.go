@@ -11,6 +11,7 @@
 package window
 
 import (
+	"fmt"
 	"math"
 	"time"
 	"unsafe"
@@ -192,4 +193,19 @@ func (s *Series) LastActive() int64 {
 		return 0
 	}
 	return s.heads[r] * s.plan.width[r]
+}
+
+// State copies the buckets and ring heads of a series, for a checkpoint.
+func (s *Series) State() (buckets []Pair, heads []int64) {
+	return append([]Pair(nil), s.buckets...), append([]int64(nil), s.heads...)
+}
+
+// Restore rebuilds a series of this plan from State's output. It refuses state of another
+// layout, which a change of the configured windows produces.
+func (p *Plan) Restore(buckets []Pair, heads []int64) (*Series, error) {
+	if len(buckets) != len(p.windows)*p.n || len(heads) != len(p.windows) {
+		return nil, fmt.Errorf("saved series has %d buckets and %d rings, this plan %d and %d",
+			len(buckets), len(heads), len(p.windows)*p.n, len(p.windows))
+	}
+	return &Series{plan: p, buckets: append([]Pair(nil), buckets...), heads: append([]int64(nil), heads...)}, nil
 }

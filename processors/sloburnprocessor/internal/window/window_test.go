@@ -105,3 +105,23 @@ func TestSlidingMatchesBruteForce(t *testing.T) {
 		s.Add(ts, Pair{Total: v, Part: v / 2})
 	}
 }
+
+func TestStateAndRestore(t *testing.T) {
+	p := NewPlan([]time.Duration{5 * time.Minute, time.Hour}, 60)
+	s := p.NewSeries()
+	now := 100 * minute
+	s.Add(now-2*minute, Pair{Total: 10, Part: 1})
+	s.Add(now, Pair{Total: 5})
+	buckets, heads := s.State()
+	r, err := p.Restore(buckets, heads)
+	require.NoError(t, err)
+	for _, w := range []time.Duration{5 * time.Minute, time.Hour} {
+		assert.Equal(t, s.Sum(w, now), r.Sum(w, now))
+	}
+	r.Add(now, Pair{Total: 1})
+	assert.NotEqual(t, s.Sum(time.Hour, now), r.Sum(time.Hour, now), "the restored series owns its buckets")
+
+	other := NewPlan([]time.Duration{5 * time.Minute}, 60)
+	_, err = other.Restore(buckets, heads)
+	assert.ErrorContains(t, err, "saved series has 120 buckets and 2 rings, this plan 60 and 1")
+}

@@ -1,0 +1,169 @@
+package sloburnprocessor
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// memStorage is a storage extension that keeps its values in memory, shared by every client,
+// like file_storage keeps them on disk across a restart.
+type memStorage struct {
+	component.StartFunc
+	component.ShutdownFunc
+	mu     sync.Mutex
+	values map[string][]byte
+	getErr error
+}
+
+func (m *memStorage) GetClient(context.Context, component.Kind, component.ID, string) (storage.Client, error) {
+	return &memClient{m}, nil
+}
+
+type memClient struct{ m *memStorage }
+
+func (c *memClient) Get(_ context.Context, key string) ([]byte, error) {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	if c.m.getErr != nil {
+		return nil, c.m.getErr
+	}
+	return c.m.values[key], nil
+}
+
+func (c *memClient) Set(_ context.Context, key string, value []byte) error {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	c.m.values[key] = append([]byte(nil), value...)
+	return nil
+}
+
+func (c *memClient) Delete(_ context.Context, key string) error {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	delete(c.m.values, key)
+	return nil
+}
+
+func (c *memClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	for _, op := range ops {
+		var err error
+		switch op.Type {
+		case storage.Get:
+			op.Value, err = c.Get(ctx, op.Key)
+		case storage.Set:
+			err = c.Set(ctx, op.Key, op.Value)
+		case storage.Delete:
+			err = c.Delete(ctx, op.Key)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (*memClient) Close(context.Context) error { return nil }
+
+// hostWith is a host whose extensions are the given ones.
+type hostWith map[component.ID]component.Component
+
+func (h hostWith) GetExtensions() map[component.ID]component.Component { return h }
+
+var storageID = component.MustNewID("file_storage")
+
+// restartable runs processors one after the other against the same storage.
+func restartable(t *testing.T, cfg *Config, mem *memStorage) *harness {
+	t.Helper()
+	h := newHarness(t, cfg)
+	require.NoError(t, h.p.start(context.Background(), hostWith{storageID: mem}))
+	return h
+}
+
+func TestCheckpointSurvivesRestart(t *testing.T) {
+	cfg := ovenConfig()
+	cfg.Storage = &storageID
+	cfg.SLOs[0].GroupBy = []string{"device.id"}
+	mem := &memStorage{values: map[string][]byte{}}
+
+	first := restartable(t, cfg, mem)
+	src := epoch.Add(-time.Hour)
+	send := func(h *harness, at time.Time, ok, overrun float64) {
+		h.clk.t = at
+		h.proc(counter("controlloop.cycles", pmetric.AggregationTemporalityCumulative, src, at, map[string]string{"device.id": "pi-1"},
+			sample{attrsOf("loop", "oven", "outcome", "ok"), ok},
+			sample{attrsOf("loop", "oven", "outcome", "overrun"), overrun}))
+	}
+	send(first, epoch.Add(time.Minute), 1000, 10)    // baseline
+	send(first, epoch.Add(2*time.Minute), 1900, 110) // +900 ok, +100 overrun
+	before := first.p.collect(first.clk.t)
+	require.NoError(t, first.p.shutdown(context.Background()))
+	require.NotEmpty(t, mem.values[checkpointKey], "shutdown writes the checkpoint")
+
+	second := restartable(t, cfg, mem)
+	second.clk.t = first.clk.t
+	after := second.p.collect(second.clk.t)
+	for _, w := range []string{"5m", "1h", "3d"} {
+		assert.Equal(t, burnRate(t, before, "oven-deadline", w), burnRate(t, after, "oven-deadline", w), w)
+	}
+	assert.Equal(t, 100.0, value(t, after, metricEvents, attrsOf("outcome", "bad")))
+	// The streams survived too: the next point is an increase, not a new baseline.
+	send(second, epoch.Add(3*time.Minute), 2800, 210)
+	next := second.p.collect(second.clk.t)
+	assert.Equal(t, 200.0, value(t, next, metricEvents, attrsOf("outcome", "bad")))
+	assert.Equal(t, map[string]int64{"accepted": 3}, pointsByResult(t, second))
+	require.NoError(t, second.p.shutdown(context.Background()))
+}
+
+func TestCheckpointOfChangedConfig(t *testing.T) {
+	cfg := ovenConfig()
+	cfg.Storage = &storageID
+	mem := &memStorage{values: map[string][]byte{}}
+	first := restartable(t, cfg, mem)
+	first.clk.t = epoch.Add(time.Minute)
+	first.proc(counter("controlloop.cycles", pmetric.AggregationTemporalityDelta, time.Time{}, first.clk.t, nil,
+		sample{attrsOf("loop", "oven", "outcome", "overrun"), 10}))
+	require.NoError(t, first.p.shutdown(context.Background()))
+
+	changed := ovenConfig()
+	changed.Storage = &storageID
+	changed.SLOs[0].Alerts = []AlertConfig{{Severity: "page", LongWindow: 2 * time.Hour, ShortWindow: 10 * time.Minute, Factor: 10}}
+	second := restartable(t, changed, mem)
+	assert.Empty(t, second.p.slos[0].groups, "other windows: the saved series do not fit and are left out")
+	require.NoError(t, second.p.shutdown(context.Background()))
+}
+
+func TestCheckpointErrors(t *testing.T) {
+	cfg := ovenConfig()
+	cfg.Storage = &storageID
+	h := newHarness(t, cfg)
+	err := h.p.start(context.Background(), componenttest.NewNopHost())
+	require.ErrorContains(t, err, `storage: extension "file_storage" is not configured`)
+
+	h = newHarness(t, cfg)
+	notStorage := &struct {
+		component.StartFunc
+		component.ShutdownFunc
+	}{}
+	err = h.p.start(context.Background(), hostWith{storageID: notStorage})
+	require.ErrorContains(t, err, `storage: extension "file_storage" is not a storage extension`)
+
+	// A corrupt checkpoint, or one that cannot be read, starts empty instead of failing.
+	for _, mem := range []*memStorage{
+		{values: map[string][]byte{checkpointKey: []byte("not gob")}},
+		{values: map[string][]byte{}, getErr: errors.New("disk on fire")},
+	} {
+		h = restartable(t, cfg, mem)
+		assert.Empty(t, h.p.slos[0].groups)
+		require.NoError(t, h.p.shutdown(context.Background()))
+	}
+}
