@@ -45,43 +45,6 @@ var initHost = func() error {
 // openThermal opens a sysfs thermal zone by name.
 var openThermal = func(name string) (physic.SenseEnv, error) { return sysfs.ThermalSensorByName(name) }
 
-// serialBus serializes the transfers on one bus. The lock is a channel so that waiting for
-// it is bounded by the per-read timeout; a transfer that hangs in the kernel keeps the bus
-// until it returns, and every caller meanwhile times out instead of stalling.
-type serialBus struct {
-	name string
-	sem  chan struct{}
-}
-
-func newSerialBus(name string) *serialBus {
-	return &serialBus{name: name, sem: make(chan struct{}, 1)}
-}
-
-// do runs op alone on the bus, giving up after timeout or when ctx is done.
-func (b *serialBus) do(ctx context.Context, timeout time.Duration, op func() error) error {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case b.sem <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for bus %s: %w", b.name, context.DeadlineExceeded)
-	case <-t.C:
-		return fmt.Errorf("waiting for bus %s: %w", b.name, context.DeadlineExceeded)
-	}
-	done := make(chan error, 1)
-	go func() {
-		defer func() { <-b.sem }()
-		done <- op()
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-	case <-t.C:
-	}
-	return fmt.Errorf("transfer on bus %s: %w", b.name, context.DeadlineExceeded)
-}
-
 // periphHost holds what the periph backend opened in this process: each bus once, each
 // chip once, each pin once.
 type periphHost struct {
@@ -143,7 +106,7 @@ func (h *periphHost) i2cBus(name string) (*i2cBus, error) {
 	}
 	b := &i2cBus{serialBus: newSerialBus("i2c" + name), bus: bc}
 	h.i2c[name] = b
-	h.closers = append(h.closers, bc.Close)
+	h.closers = append(h.closers, bc.Close, b.close)
 	return b, nil
 }
 
@@ -167,7 +130,7 @@ func (h *periphHost) spiPort(name string, vref float64) (*spiBus, error) {
 	}
 	p := &spiBus{serialBus: newSerialBus(spiPortID(name)), port: pc, conn: c, adc: mcp3008.New(c, vref), vref: vref}
 	h.spi[name] = p
-	h.closers = append(h.closers, pc.Close)
+	h.closers = append(h.closers, pc.Close, p.close)
 	return p, nil
 }
 
@@ -182,7 +145,7 @@ func (h *periphHost) oneWireBus(name string) (*oneWireBus, error) {
 	}
 	b := &oneWireBus{serialBus: newSerialBus("onewire" + name), bus: bc}
 	h.onewire[name] = b
-	h.closers = append(h.closers, bc.Close)
+	h.closers = append(h.closers, bc.Close, b.close)
 	return b, nil
 }
 
@@ -211,14 +174,14 @@ func (h *periphHost) openLocked(dc *DeviceConfig) (any, func() error, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		return &mcpChannel{port: p, channel: dc.Channel}, nil, nil
+		return newMCPChannel(p, dc.Channel), nil, nil
 	case KindMCP9808:
 		b, err := h.i2cBus(dc.Bus)
 		if err != nil {
 			return nil, nil, err
 		}
 		var d *mcp9808.Dev
-		err = b.do(context.Background(), DefaultTimeout, func() error {
+		err = b.once(DefaultTimeout, func() error {
 			var err error
 			d, err = mcp9808.New(b.bus, &mcp9808.Opts{Addr: int(addrOr(dc.Address, 0x18)), Res: mcp9808.Maximum})
 			return err
@@ -226,14 +189,14 @@ func (h *periphHost) openLocked(dc *DeviceConfig) (any, func() error, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("no MCP9808 answering: %w", err)
 		}
-		return &senseTemp{bus: b.serialBus, sense: d.Sense}, nil, nil
+		return newSenseTemp(b.serialBus, d.Sense), nil, nil
 	case KindDS18B20:
 		b, err := h.oneWireBus(dc.Bus)
 		if err != nil {
 			return nil, nil, err
 		}
 		var d *ds18b20.Dev
-		err = b.do(context.Background(), ds18b20MinTimeout, func() error {
+		err = b.once(ds18b20MinTimeout, func() error {
 			var err error
 			d, err = ds18b20.New(b.bus, onewire.Address(dc.oneWireAddress()), ds18b20Bits)
 			return err
@@ -241,13 +204,17 @@ func (h *periphHost) openLocked(dc *DeviceConfig) (any, func() error, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("no DS18B20 answering: %w", err)
 		}
-		return &senseTemp{bus: b.serialBus, sense: d.Sense}, nil, nil
+		return newSenseTemp(b.serialBus, d.Sense), nil, nil
 	case KindSoCThermal:
 		t, err := openThermal("thermal_zone" + strconv.Itoa(dc.Channel))
 		if err != nil {
 			return nil, nil, fmt.Errorf("no sysfs thermal zone: %w", err)
 		}
-		return &senseTemp{bus: newSerialBus("sysfs"), sense: t.Sense}, nil, nil
+		// A sysfs file read has no bus to share: each zone gets its own worker, so a stuck
+		// read is still bounded by the timeout.
+		zone := newSerialBus("sysfs")
+		h.closers = append(h.closers, zone.close)
+		return newSenseTemp(zone, t.Sense), nil, nil
 	default:
 		return h.openPin(dc)
 	}
@@ -291,58 +258,81 @@ func (h *periphHost) openADS(dc *DeviceConfig) (any, func() error, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("full_scale %g V / data_rate %d: %w", full, rate, err)
 	}
-	return &adsChannel{bus: b.serialBus, pin: pin}, nil, nil
+	a := &adsChannel{pin: pin}
+	a.op = newBusOp(b.serialBus, a.transfer)
+	return a, nil, nil
 }
 
 // adsChannel is one ADS1x15 channel.
 type adsChannel struct {
-	bus *serialBus
 	pin ads1x15.PinADC
+	op  *busOp
+	v   float64
+}
+
+func (a *adsChannel) transfer() error {
+	s, err := a.pin.Read()
+	a.v = float64(s.V) / float64(physic.Volt)
+	return err
 }
 
 func (a *adsChannel) read(ctx context.Context, timeout time.Duration) (float64, error) {
-	var v float64
-	err := a.bus.do(ctx, timeout, func() error {
-		s, err := a.pin.Read()
-		v = float64(s.V) / float64(physic.Volt)
-		return err
-	})
-	return v, err
+	if err := a.op.do(ctx, timeout); err != nil {
+		return 0, err
+	}
+	return a.v, nil
 }
 
 // mcpChannel is one MCP3008 channel.
 type mcpChannel struct {
 	port    *spiBus
 	channel int
+	op      *busOp
+	v       float64
+}
+
+func newMCPChannel(p *spiBus, channel int) *mcpChannel {
+	m := &mcpChannel{port: p, channel: channel}
+	m.op = newBusOp(p.serialBus, m.transfer)
+	return m
+}
+
+func (m *mcpChannel) transfer() error {
+	var err error
+	m.v, err = m.port.adc.ReadVoltage(m.channel)
+	return err
 }
 
 func (m *mcpChannel) read(ctx context.Context, timeout time.Duration) (float64, error) {
-	var v float64
-	err := m.port.do(ctx, timeout, func() error {
-		var err error
-		v, err = m.port.adc.ReadVoltage(m.channel)
-		return err
-	})
-	return v, err
+	if err := m.op.do(ctx, timeout); err != nil {
+		return 0, err
+	}
+	return m.v, nil
 }
 
 // senseTemp is a temperature sensor read through physic.Env.
 type senseTemp struct {
-	bus   *serialBus
 	sense func(*physic.Env) error
+	op    *busOp
+	env   physic.Env
+}
+
+func newSenseTemp(b *serialBus, sense func(*physic.Env) error) *senseTemp {
+	s := &senseTemp{sense: sense}
+	s.op = newBusOp(b, s.transfer)
+	return s
+}
+
+func (s *senseTemp) transfer() error {
+	s.env = physic.Env{}
+	return s.sense(&s.env)
 }
 
 func (s *senseTemp) read(ctx context.Context, timeout time.Duration) (float64, error) {
-	var v float64
-	err := s.bus.do(ctx, timeout, func() error {
-		var e physic.Env
-		if err := s.sense(&e); err != nil {
-			return err
-		}
-		v = e.Temperature.Celsius()
-		return nil
-	})
-	return v, err
+	if err := s.op.do(ctx, timeout); err != nil {
+		return 0, err
+	}
+	return s.env.Temperature.Celsius(), nil
 }
 
 // periphPin is a GPIO pin opened by one device; a pin is never shared between devices
