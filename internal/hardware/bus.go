@@ -70,7 +70,9 @@ func (o *busOp) do(ctx context.Context, timeout time.Duration) error {
 		// The last transfer timed out and still holds the bus: take its late result if it
 		// has come, otherwise the bus is still hung.
 		select {
-		case <-o.done:
+		case late := <-o.done:
+			// Its caller was already told "timeout"; the outcome no longer matters.
+			_ = late
 			o.inFlight.Store(false)
 		default:
 			return fmt.Errorf("bus %s: the previous transfer is still running: %w", o.bus.name, context.DeadlineExceeded)
