@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensioncapabilities"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -30,8 +31,9 @@ import (
 )
 
 var (
-	_ extension.Extension = (*controlLoop)(nil)
-	_ loopbridge.Source   = (*controlLoop)(nil)
+	_ extension.Extension                   = (*controlLoop)(nil)
+	_ extensioncapabilities.PipelineWatcher = (*controlLoop)(nil)
+	_ loopbridge.Source                     = (*controlLoop)(nil)
 )
 
 // controlLoop is the extension.
@@ -127,11 +129,26 @@ func (e *controlLoop) Start(ctx context.Context, host component.Host) (err error
 		for i, l := range e.loops {
 			wl[i] = watchedLoop{l: l, stallAfter: e.stallAfter(l)}
 		}
+		// READY=1 and the watchdog start in Ready, once every pipeline runs.
 		e.dog = watchdog.New(wl, e.log, schedule.Now)
+	}
+	return nil
+}
+
+// Ready implements extensioncapabilities.PipelineWatcher: the collector calls it when every
+// pipeline is running, which is when systemd should consider the service started.
+func (e *controlLoop) Ready() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.dog != nil {
 		e.dog.Start()
 	}
 	return nil
 }
+
+// NotReady implements extensioncapabilities.PipelineWatcher. The loops keep running (and
+// the watchdog fed) while the receivers stop; Shutdown sends STOPPING=1.
+func (e *controlLoop) NotReady() error { return nil }
 
 // stallAfter is how long a loop may go without a healthy cycle: a few periods plus the
 // slowest device read it may be waiting on.

@@ -36,6 +36,7 @@ type Notifier struct {
 
 	mu      sync.Mutex
 	stalled map[string]bool
+	started bool
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	sent    int
@@ -58,8 +59,15 @@ func New(loops []Loop, log *zap.Logger, now func() int64) *Notifier {
 }
 
 // Start sends READY=1 and, if systemd asked for a watchdog, starts petting it at half its
-// interval.
+// interval. Only the first call does anything.
 func (n *Notifier) Start() {
+	n.mu.Lock()
+	started := n.started
+	n.started = true
+	n.mu.Unlock()
+	if started {
+		return
+	}
 	if ok, err := n.notify(daemon.SdNotifyReady); err != nil {
 		n.log.Warn("could not notify systemd of readiness", zap.Error(err))
 	} else if ok {
