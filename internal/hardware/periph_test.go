@@ -15,6 +15,9 @@ import (
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/i2c/i2creg"
 	"periph.io/x/conn/v3/i2c/i2ctest"
+	"periph.io/x/conn/v3/onewire"
+	"periph.io/x/conn/v3/onewire/onewirereg"
+	"periph.io/x/conn/v3/onewire/onewiretest"
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spireg"
@@ -282,4 +285,52 @@ func TestPeriphHostInitFailure(t *testing.T) {
 	_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph}, Settings{})
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "backend: periph host.Init failed"), err.Error())
+}
+
+// MCP9808 at 0x18: set-up writes resolution (0x08 <- 0x03) and configuration (0x01 <-
+// 0x0000); a read fetches the ambient temperature register 0x05. 0x0194 is 25.25 °C, and
+// 0x1ff0 (sign bit set) is -1 °C.
+func TestPeriphMCP9808(t *testing.T) {
+	bus := &i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
+		{Addr: 0x18, W: []byte{0x08, 0x03}},
+		{Addr: 0x18, W: []byte{0x01, 0x00, 0x00}},
+		{Addr: 0x18, W: []byte{0x05}, R: []byte{0x01, 0x94}},
+		{Addr: 0x18, W: []byte{0x05}, R: []byte{0x1f, 0xf0}},
+	}}
+	registerI2C(t, "fct-mcp9808", bus)
+	s := openPeriph(t, DeviceConfig{Name: "room", Kind: KindMCP9808, Bus: "fct-mcp9808", Offset: -0.25})
+	room, err := s.TemperatureInput("room")
+	require.NoError(t, err)
+	assert.Equal(t, "i2cfct-mcp9808/0x18", room.Info().ID)
+	v, err := room.ReadTemperature(ctx)
+	require.NoError(t, err)
+	assert.InDelta(t, 25.0, v, 1e-6, "25.25 °C with a -0.25 calibration offset")
+	v, err = room.ReadTemperature(ctx)
+	require.NoError(t, err)
+	assert.InDelta(t, -1.25, v, 1e-6)
+}
+
+// DS18B20 28-0000075b4a2f on 1-wire: every transfer starts with Match ROM (0x55) and the
+// ROM code, least significant byte first. Set-up reads the scratchpad (0xBE) and finds the
+// 10-bit configuration already there; a read converts (0x44, strong pull-up) and reads the
+// scratchpad again. 0x0194 is 25.25 °C.
+func TestPeriphDS18B20(t *testing.T) {
+	rom := []byte{0x55, 0x28, 0x2f, 0x4a, 0x5b, 0x07, 0x00, 0x00, 0xee}
+	spad := []byte{0x94, 0x01, 0x4b, 0x46, 0x3f, 0xff, 0x0c, 0x10, 0}
+	spad[8] = onewire.CalcCRC(spad[:8])
+	cmd := func(c byte) []byte { return append(append([]byte{}, rom...), c) }
+	bus := &onewiretest.Playback{DontPanic: true, Ops: []onewiretest.IO{
+		{W: cmd(0xbe), R: spad, Pull: onewire.WeakPullup},
+		{W: cmd(0x44), Pull: onewire.StrongPullup},
+		{W: cmd(0xbe), R: spad, Pull: onewire.WeakPullup},
+	}}
+	require.NoError(t, onewirereg.Register("fct-w1", nil, -1, func() (onewire.BusCloser, error) { return bus, nil }))
+	t.Cleanup(func() { _ = onewirereg.Unregister("fct-w1") })
+	s := openPeriph(t, DeviceConfig{Name: "tank", Kind: KindDS18B20, Bus: "fct-w1", ROM: "28-0000075b4a2f"})
+	tank, err := s.TemperatureInput("tank")
+	require.NoError(t, err)
+	assert.Equal(t, "onewirefct-w1/28-0000075b4a2f", tank.Info().ID)
+	v, err := tank.ReadTemperature(ctx)
+	require.NoError(t, err, "a 10-bit conversion (188 ms) fits the 400 ms DS18B20 timeout floor")
+	assert.InDelta(t, 25.25, v, 1e-6)
 }
