@@ -130,3 +130,16 @@ func TestShutdownLeavesOutputsSafe(t *testing.T) {
 	assert.False(t, pl.MotorEnabled())
 	assert.Zero(t, pl.MotorCommand())
 }
+
+func TestStartFailsWhenLatchFileIsNotWritable(t *testing.T) {
+	dir := t.TempDir()
+	// A directory where the file should be: the rename over it fails whoever runs the test.
+	latch := dir + "/latches.json"
+	require.NoError(t, os.MkdirAll(latch+"/occupied", 0o700))
+	cfg := plantConfig(t, latch)
+	e := newExtension(cfg, settings())
+	e.registry = hardware.NewRegistry(nil)
+	err := e.Start(context.Background(), &host{})
+	require.ErrorContains(t, err, "latch")
+	require.NoError(t, e.Shutdown(context.Background()))
+}

@@ -91,6 +91,11 @@ func (e *controlLoop) Start(ctx context.Context, host component.Host) (err error
 	if err != nil {
 		return err
 	}
+	// Write the state back now: a latch_file that cannot be written must stop the start,
+	// not be found out at the first trip, when the latch would silently not persist.
+	if err := e.store.Save(latched); err != nil {
+		return fmt.Errorf("latch_file: %w", err)
+	}
 	if e.session, err = e.registry.Open(e.cfg.Hardware, hardware.Settings{Logger: e.log}); err != nil {
 		return fmt.Errorf("opening hardware: %w", err)
 	}
