@@ -62,7 +62,7 @@ func (f *front) fault() (FaultSpec, bool) { return f.slot.active(f.clock.Now()) 
 
 // preOp applies the faults that act before the backend is touched: disconnected fails at
 // once, bus_timeout hangs until the timeout, slow_read waits its delay first. It returns
-// the fault in effect and whether the operation may go on.
+// the fault in effect, and an error when the operation must not go on.
 func (f *front) preOp(ctx context.Context) (FaultSpec, error) {
 	spec, ok := f.fault()
 	if !ok {

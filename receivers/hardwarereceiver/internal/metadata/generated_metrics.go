@@ -272,7 +272,7 @@ type metricHwGpioEdges struct {
 // init fills hw.gpio.edges metric with initial data.
 func (m *metricHwGpioEdges) init() {
 	m.data.SetName("hw.gpio.edges")
-	m.data.SetDescription("Edges counted on a GPIO input since the receiver started.")
+	m.data.SetDescription("Edges counted on a GPIO input since the device was opened (in sim, since the plant started).")
 	m.data.SetUnit("{edge}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)

@@ -205,7 +205,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["hw.gpio.edges"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Edges counted on a GPIO input since the receiver started.", mi.Description())
+						assert.Equal(t, "Edges counted on a GPIO input since the device was opened (in sim, since the plant started).", mi.Description())
 						assert.Equal(t, "{edge}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -225,7 +225,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["hw.gpio.edges"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Edges counted on a GPIO input since the receiver started.", mi.Description())
+						assert.Equal(t, "Edges counted on a GPIO input since the device was opened (in sim, since the plant started).", mi.Description())
 						assert.Equal(t, "{edge}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
