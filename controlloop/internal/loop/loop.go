@@ -301,13 +301,18 @@ func (l *Loop) run(ready chan<- error) {
 
 func (l *Loop) wall(mono int64) int64 { return mono + l.wallOffset }
 
-func (l *Loop) record(e Event) { l.events.Push(&e) }
+func (l *Loop) record(e Event) {
+	e.Cycle = l.cycle
+	l.events.Push(&e)
+}
 
 // Cycle runs one control cycle for tick. It is exported for the allocation test and the
 // benchmark; the loop thread is its only caller in production.
 func (l *Loop) Cycle(tick schedule.Tick) {
 	start := tick.Woke
-	dt := l.spec.Period.Seconds()
+	// Skipped periods are time the process moved through without control: the integral and
+	// the setpoint ramp must see it.
+	dt := l.spec.Period.Seconds() * float64(1+tick.Skipped)
 	l.cycle++
 	sampled := l.spec.TraceEvery > 0 && l.cycle%uint64(l.spec.TraceEvery) == 0
 

@@ -33,6 +33,7 @@ const (
 type Event struct {
 	Kind       EventKind
 	Time       int64 // unix ns
+	Cycle      uint64
 	Alarm      int16
 	Index      int16 // output or interlock index
 	Transition uint8 // alarm.Transition

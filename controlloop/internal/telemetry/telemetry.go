@@ -410,7 +410,7 @@ func (t *Telemetry) event(la *loopAttrs, e *loop.Event) {
 	var (
 		name, body string
 		sev        = plog.SeverityNumberInfo
-		attrs      = map[string]any{"loop": loopName}
+		attrs      = map[string]any{"loop": loopName, "cycle": int64(e.Cycle)}
 	)
 	switch e.Kind {
 	case loop.EventAlarm:
