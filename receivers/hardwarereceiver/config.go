@@ -17,6 +17,9 @@ type Config struct {
 	CollectionInterval time.Duration `mapstructure:"collection_interval"`
 	// InitialDelay is the wait before the first scrape (default 1s).
 	InitialDelay time.Duration `mapstructure:"initial_delay"`
+	// BridgeInterval is how often the control loop's events and spans are forwarded in
+	// logs and traces pipelines (default 1s).
+	BridgeInterval time.Duration `mapstructure:"bridge_interval"`
 	// FailAfter is how many consecutive failed reads turn hw.status from degraded to
 	// failed (default 3).
 	FailAfter int `mapstructure:"fail_after"`
@@ -39,6 +42,9 @@ func (c *Config) Validate() error {
 	}
 	if c.InitialDelay < 0 {
 		errs = append(errs, fmt.Errorf("initial_delay: must not be negative, got %s", c.InitialDelay))
+	}
+	if c.BridgeInterval <= 0 {
+		errs = append(errs, fmt.Errorf("bridge_interval: must be positive, got %s", c.BridgeInterval))
 	}
 	if c.FailAfter < 1 {
 		errs = append(errs, fmt.Errorf("fail_after: must be at least 1, got %d", c.FailAfter))

@@ -30,6 +30,7 @@ func TestLoadConfig(t *testing.T) {
 			want: &Config{
 				CollectionInterval: 5 * time.Second,
 				InitialDelay:       time.Second,
+				BridgeInterval:     time.Second,
 				FailAfter:          2,
 				ControlLoop:        "controlloop/oven",
 				Config: hardware.Config{
@@ -72,6 +73,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_controlloop"), wantErr: `controlloop: "control loop" is not a component id`},
 		{id: component.NewIDWithName(metadata.Type, "bad_device"), wantErr: `devices[0] (tank_temp).kind: "thermocouple" is not one of`},
 		{id: component.NewIDWithName(metadata.Type, "bad_fail_after"), wantErr: "fail_after: must be at least 1, got 0"},
+		{id: component.NewIDWithName(metadata.Type, "bad_bridge_interval"), wantErr: "bridge_interval: must be positive, got 0s"},
 		{id: component.NewIDWithName(metadata.Type, "bad_fault"), wantErr: `sim.faults[0].kind: "melt" is not one of`},
 	}
 	for _, tt := range tests {

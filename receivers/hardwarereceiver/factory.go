@@ -29,6 +29,7 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		CollectionInterval:   10 * time.Second,
 		InitialDelay:         time.Second,
+		BridgeInterval:       time.Second,
 		FailAfter:            hardware.DefaultFailAfter,
 		Config:               hardware.Config{Backend: hardware.BackendSim, Timeout: hardware.DefaultTimeout},
 		MetricsBuilderConfig: metadata.NewDefaultMetricsBuilderConfig(),

@@ -148,35 +148,54 @@ func findSource(host component.Host, cfg *Config) (loopbridge.Source, error) {
 	return src, nil
 }
 
+// loop scrapes every collection_interval (after initial_delay) and forwards the control
+// loop's events and spans every bridge_interval, so an alarm reaches the pipeline within
+// about a second whatever the scrape interval. On shutdown it forwards what is left.
 func (r *hwReceiver) loop(ctx context.Context) {
 	defer close(r.done)
-	delay := time.NewTimer(r.cfg.InitialDelay)
-	defer delay.Stop()
-	select {
-	case <-ctx.Done():
-		return
-	case <-delay.C:
+	first := time.NewTimer(r.cfg.InitialDelay)
+	defer first.Stop()
+	var scrapeC, drainC <-chan time.Time
+	if r.bridge != nil && (r.logs != nil || r.traces != nil) {
+		drain := time.NewTicker(r.cfg.BridgeInterval)
+		defer drain.Stop()
+		drainC = drain.C
 	}
-	tick := time.NewTicker(r.cfg.CollectionInterval)
-	defer tick.Stop()
 	for {
-		r.scrape(ctx)
 		select {
 		case <-ctx.Done():
+			// The pipelines still run while receivers shut down: hand them the last events.
+			r.drain(context.Background())
 			return
-		case <-tick.C:
+		case <-first.C:
+			tick := time.NewTicker(r.cfg.CollectionInterval)
+			defer tick.Stop()
+			scrapeC = tick.C
+			r.scrape(ctx)
+		case <-scrapeC:
+			r.scrape(ctx)
+		case <-drainC:
+			r.drain(ctx)
 		}
 	}
 }
 
-// scrape reads every device, appends the control loop's metrics and sends them, then
-// forwards the loop's buffered events and spans.
+// scrape reads every device, appends the control loop's metrics and sends them.
 func (r *hwReceiver) scrape(ctx context.Context) {
-	began := time.Now()
-	if r.metrics != nil {
-		r.scrapeMetrics(ctx)
+	if r.metrics == nil {
+		return
 	}
-	if r.bridge != nil && r.logs != nil {
+	began := time.Now()
+	r.scrapeMetrics(ctx)
+	r.tb.ReceiverHardwareScrapeDuration.Record(ctx, time.Since(began).Seconds())
+}
+
+// drain forwards the control loop's buffered events and spans.
+func (r *hwReceiver) drain(ctx context.Context) {
+	if r.bridge == nil {
+		return
+	}
+	if r.logs != nil {
 		ld := plog.NewLogs()
 		if n := r.bridge.DrainLogs(ld); n > 0 {
 			octx := r.obs.StartLogsOp(ctx)
@@ -184,7 +203,7 @@ func (r *hwReceiver) scrape(ctx context.Context) {
 			r.obs.EndLogsOp(octx, transport, n, err)
 		}
 	}
-	if r.bridge != nil && r.traces != nil {
+	if r.traces != nil {
 		td := ptrace.NewTraces()
 		if n := r.bridge.DrainTraces(td); n > 0 {
 			octx := r.obs.StartTracesOp(ctx)
@@ -192,7 +211,6 @@ func (r *hwReceiver) scrape(ctx context.Context) {
 			r.obs.EndTracesOp(octx, transport, n, err)
 		}
 	}
-	r.tb.ReceiverHardwareScrapeDuration.Record(ctx, time.Since(began).Seconds())
 }
 
 func (r *hwReceiver) scrapeMetrics(ctx context.Context) {
