@@ -152,6 +152,16 @@ func open(cfg Config, lock *os.File) (*Queue, error) {
 	q.head = l.Head()
 	q.readPos = resume(l.Segments(), q.head, cp, cpErr == nil)
 	q.acked = q.readPos
+	// A checkpoint is written at the first tick unless the stored one already says where
+	// we resumed (or there is none and we resumed from the oldest segment, as a missing one
+	// would). A checkpoint ahead of a truncated tail must be rewritten at once: once new
+	// records fill the truncated range its offset would no longer be a record boundary.
+	resumed := q.readPos
+	if (cpErr == nil && resumed == cp) || errors.Is(cpErr, wal.ErrNoCheckpoint) {
+		q.checkpointed = &resumed
+	} else {
+		q.checkpoint()
+	}
 	q.removeAcked(q.acked)
 	go q.writer()
 	go q.checkpointer()

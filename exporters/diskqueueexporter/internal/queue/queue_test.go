@@ -230,6 +230,12 @@ func TestCheckpointMissingStaleOrCorrupt(t *testing.T) {
 			defer func() { require.NoError(t, q.Close()) }()
 			if tt.want == nil {
 				assert.Zero(t, q.Stats().Records)
+				// New records fill the range the stale checkpoint pointed into; after
+				// another restart they must all be read, from a record boundary.
+				appendN(t, q, 100, 103)
+				require.NoError(t, q.Close())
+				q = mustOpen(t, testConfig(dir, newRecorder()))
+				assert.Equal(t, want(100, 103), drain(t, q, 3))
 				return
 			}
 			got := drain(t, q, 30-int(first))
@@ -523,5 +529,30 @@ func TestTruncatedSealedSegmentIsSkippedAndCounted(t *testing.T) {
 	got := drain(t, q, 30-int(segs[1].First)+1)
 	assert.Equal(t, append(want(0, 1), want(int(segs[1].First), 30)...), got)
 	assert.Equal(t, int64(segs[1].First)-1, rec.droppedFor(ReasonCorrupt))
+	require.NoError(t, q.Close())
+}
+
+// TestCheckpointAheadOfTruncatedTailIsRewrittenAtOnce covers a crash soon after a restart
+// whose tail repair cut records the checkpoint had passed (possible with fsync: never): the
+// stale checkpoint must not survive into a state where new records fill that range.
+func TestCheckpointAheadOfTruncatedTailIsRewrittenAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir, newRecorder())
+	cfg.SegmentSize = 1 << 20
+	q := mustOpen(t, cfg)
+	appendN(t, q, 0, 5)
+	drain(t, q, 5)
+	require.NoError(t, q.Close())
+	require.NoError(t, os.Truncate(filepath.Join(dir, wal.SegmentName(0)), 3*wal.FrameSize(envelopeSize+len("rec-0000"))))
+
+	q = mustOpen(t, cfg)
+	appendN(t, q, 100, 103)
+	// Snapshot the directory as a crash would leave it: no Close, no later checkpoint.
+	crashed := t.TempDir()
+	require.NoError(t, os.CopyFS(crashed, os.DirFS(dir)))
+	require.NoError(t, q.Close())
+
+	q = mustOpen(t, testConfig(crashed, newRecorder()))
+	assert.Equal(t, want(100, 103), drain(t, q, 3))
 	require.NoError(t, q.Close())
 }

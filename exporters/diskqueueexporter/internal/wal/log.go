@@ -53,7 +53,8 @@ type Log struct {
 	segs []Segment // oldest first; the last is the one being written; Size is committed bytes
 
 	cur         File
-	curSize     int64 // bytes written to cur, committed or not
+	curFirst    uint64 // name of cur
+	curSize     int64  // bytes written to cur, committed or not
 	nextSeq     uint64
 	markSize    int64 // committed size of cur
 	markSeq     uint64
@@ -107,7 +108,7 @@ func Open(fsys FS, dir string, opts Options) (*Log, *Repair, error) {
 	}
 	segs[len(segs)-1].Size = size
 	l.segs = segs
-	l.cur = f
+	l.cur, l.curFirst = f, last.First
 	l.curSize, l.markSize = size, size
 	l.nextSeq = last.First + count
 	l.markSeq = l.nextSeq
@@ -152,7 +153,7 @@ func (l *Log) create(first uint64) error {
 	l.mu.Lock()
 	l.segs = append(l.segs, Segment{First: first})
 	l.mu.Unlock()
-	l.cur = f
+	l.cur, l.curFirst = f, first
 	l.curSize, l.markSize = 0, 0
 	l.nextSeq, l.markSeq = first, first
 	l.forceRotate = false
@@ -184,6 +185,15 @@ func (l *Log) Append(frames [][]byte) error {
 	var size int64
 	for _, f := range frames {
 		size += int64(len(f))
+	}
+	if l.forceRotate {
+		// A truncate that failed once may work now; if not, the stray bytes are sealed
+		// off in this segment, which needs a committed record to be sealable (the next
+		// segment is named after the next sequence number, which is this one's name).
+		l.rollback(l.markSize)
+		if l.forceRotate && l.markSeq == l.curFirst {
+			return &WriteError{Op: "removing the bytes of a failed write", Err: errStrayBytes}
+		}
 	}
 	if l.forceRotate || (l.curSize > 0 && l.curSize+size > l.opts.SegmentSize) {
 		if err := l.rotate(); err != nil {
@@ -228,7 +238,10 @@ func (l *Log) rollback(size int64) {
 		return
 	}
 	l.curSize = size
+	l.forceRotate = false
 }
+
+var errStrayBytes = errors.New("the segment holds bytes of a failed write that cannot be truncated")
 
 // Head is the position just past the last committed record.
 func (l *Log) Head() Position {
@@ -282,7 +295,8 @@ func (l *Log) Remove(first uint64) error {
 // SealCurrent starts a new segment when the current one holds committed data, so that
 // everything written so far becomes removable.
 func (l *Log) SealCurrent() error {
-	if l.curSize == 0 && !l.forceRotate {
+	if l.markSeq == l.curFirst {
+		// Nothing committed here: sealing would create a segment with the same name.
 		return nil
 	}
 	return l.rotate()
