@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // faultRig has one device of each input role, all with a valid range and stuck detection.
@@ -202,4 +204,14 @@ func TestErrorTypeOf(t *testing.T) {
 	wrapped := classify("x", &Error{Device: "x", Type: ErrorStale})
 	assert.Equal(t, ErrorStale, ErrorTypeOf(wrapped))
 	assert.Equal(t, `device "x": stale`, wrapped.Error())
+}
+
+func TestScriptedFaultOnAnUnopenedDeviceIsLogged(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	s, err := NewRegistry(newManualClock()).Open(Config{Sim: SimConfig{Faults: []FaultSpec{{Device: "room_temp", Kind: FaultNaN}}}},
+		Settings{Logger: zap.New(core)})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, s.Close()) }()
+	require.Equal(t, 1, logs.Len())
+	assert.Equal(t, "room_temp", logs.All()[0].ContextMap()["device"])
 }

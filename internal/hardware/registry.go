@@ -74,10 +74,10 @@ func Open(cfg Config, set Settings) (*Session, error) { return defaultRegistry.O
 // Open validates cfg and opens its devices. The first session of a process fixes the
 // backend (and, for sim, starts the plant with cfg.Sim); a later session must use the same
 // backend and either the same sim section or an empty one, except that a later session may
-// configure a plant that every earlier session left unconfigured (devices opened before
-// keep their noise streams; the plant keeps its state and takes the new parameters). A device that cannot be opened
-// (no pin of that name, no bus, no chip answering) fails Open with an error naming the
-// device and the bus. Close the session to release the devices.
+// configure a plant that every earlier session left unconfigured (the plant starts over
+// at rest with it; devices opened before keep their noise streams). A device that cannot
+// be opened (no pin of that name, no bus, no chip answering) fails Open with an error
+// naming the device and the bus. Close the session to release the devices.
 func (r *Registry) Open(cfg Config, set Settings) (*Session, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -125,7 +125,7 @@ func (r *Registry) Open(cfg Config, set Settings) (*Session, error) {
 	r.sessions++
 	if backend == BackendSim {
 		for _, f := range r.simEff.Faults {
-			if _, ok := r.slots[f.Device]; !ok {
+			if r.opened[f.Device] == 0 {
 				log.Warn("scripted fault names a device that no component has opened yet",
 					zap.String("device", f.Device), zap.String("kind", string(f.Kind)))
 			}
