@@ -196,7 +196,19 @@ func (t *Telemetry) observables(m metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	dropped, err := m.Int64ObservableCounter("controlloop.telemetry.dropped",
+		metric.WithDescription("Records lost because a bounded buffer was full (signal: logs, spans, samples)."))
+	if err != nil {
+		return err
+	}
+	dropLogs := metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", "logs")))
+	dropSpans := metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", "spans")))
+	dropSamples := metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", "samples")))
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		logs, spans, samples := t.Dropped()
+		o.ObserveInt64(dropped, int64(logs), dropLogs)
+		o.ObserveInt64(dropped, int64(spans), dropSpans)
+		o.ObserveInt64(dropped, int64(samples), dropSamples)
 		for i := range t.loops {
 			la := &t.loops[i]
 			l := la.l
@@ -246,7 +258,7 @@ func (t *Telemetry) observables(m metric.Meter) error {
 			}
 		}
 		return nil
-	}, cycles, pv, sp, out, safe, active, actErr)
+	}, cycles, pv, sp, out, safe, active, actErr, dropped)
 	return err
 }
 

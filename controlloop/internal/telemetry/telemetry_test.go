@@ -230,6 +230,16 @@ func TestBuffersAreBoundedAndCountDrops(t *testing.T) {
 	assert.Equal(t, uint64(2), logs, "the third command and the loop's \"back in control\" event")
 	assert.Equal(t, uint64(5), spans, "a cycle's 5 spans do not fit after 3 command spans: dropped whole")
 	assert.Equal(t, 2, tel.DrainLogs(plog.NewLogs()))
+
+	ms := pmetric.NewMetrics()
+	require.NoError(t, tel.CollectMetrics(ms))
+	d := metricsByName(t, ms)["controlloop.telemetry.dropped"].Sum().DataPoints()
+	bySignal := map[string]int64{}
+	for i := 0; i < d.Len(); i++ {
+		sig, _ := d.At(i).Attributes().Get("signal")
+		bySignal[sig.Str()] = d.At(i).IntValue()
+	}
+	assert.Equal(t, map[string]int64{"logs": 2, "spans": 5, "samples": 0}, bySignal)
 }
 
 func TestDrainerRuns(t *testing.T) {
