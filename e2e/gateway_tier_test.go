@@ -1,0 +1,615 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/fieldcol/fieldcol/internal/otlpsink"
+	"github.com/fieldcol/fieldcol/internal/promtest"
+	"github.com/fieldcol/fieldcol/internal/testproc"
+)
+
+// gatewayToken is the bearer token the tests' devices present to the load-balancing tier.
+const gatewayToken = "e2e-fleet-token"
+
+// sampler is a collector running sampler.yaml whose sampled traces go to sink.
+type sampler struct {
+	*collector
+	sink *otlpsink.Sink
+}
+
+// startSampler runs sampler.yaml with its trace store replaced by an OTLP sink, and its
+// remote write going to remoteWrite (a Prometheus with the receiver on).
+func startSampler(t testing.TB, name, remoteWrite string, env ...string) sampler {
+	t.Helper()
+	sink := otlpsink.Start(t)
+	base := []string{
+		"FIELDCOL_STORAGE_DIR=" + t.TempDir(),
+		"FIELDCOL_TRACES_ENDPOINT=" + sink.Addr,
+		"FIELDCOL_REMOTE_WRITE_ENDPOINT=" + remoteWrite,
+		// No logs in these tests; a closed loopback port, never someone's real store.
+		"FIELDCOL_LOGS_ENDPOINT=http://" + freeAddr(t) + "/insert/opentelemetry/v1/logs",
+		"FIELDCOL_INSTANCE=" + name,
+	}
+	c := startCollector(t, binary(t, "fieldcol-gateway"), []string{shipped("distributions/gateway/sampler.yaml")}, append(base, env...)...)
+	return sampler{collector: c, sink: sink}
+}
+
+// lbRouting writes the overlay that lists the samplers the load-balancing tier routes to.
+// Rewriting it and sending SIGHUP is, for the static resolver, what a DNS or Kubernetes
+// resolver does by itself when a sampler joins or leaves.
+func lbRouting(t testing.TB, path string, samplers []string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(path, []byte(routingYAML("["+strings.Join(samplers, ", ")+"]")), 0o600))
+}
+
+func routingYAML(list string) string {
+	var b strings.Builder
+	b.WriteString("exporters:\n")
+	for _, e := range []string{"load_balancing/traces", "load_balancing/metrics", "load_balancing/logs"} {
+		fmt.Fprintf(&b, "  %s:\n    resolver:\n      static:\n        hostnames: %s\n", e, list)
+	}
+	return b.String()
+}
+
+// startLB runs lb.yaml routing to samplers; routing is the overlay file it reads them from.
+func startLB(t testing.TB, samplers []string) (lb *collector, routing string) {
+	t.Helper()
+	routing = overlay(t, "")
+	lbRouting(t, routing, samplers)
+	lb = startCollector(t, binary(t, "fieldcol-gateway"),
+		[]string{shipped("distributions/gateway/lb.yaml"), routing},
+		"FIELDCOL_GATEWAY_TOKEN="+gatewayToken, "FIELDCOL_STORAGE_DIR="+t.TempDir())
+	return lb, routing
+}
+
+// withToken adds the bearer token to an outgoing OTLP/gRPC call.
+func withToken(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+gatewayToken)
+}
+
+// scrapeSum adds up the samples of one metric on a collector's own /metrics whose labels
+// contain every pair in match (e.g. `exporter="otlp_http/logs"`). It does not fail the
+// test, so that it can run inside assert.Eventually.
+func scrapeSum(c *collector, name string, match ...string) (float64, error) {
+	resp, err := http.Get("http://" + c.telemetry + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s/metrics: %s", c.telemetry, resp.Status)
+	}
+	total := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+lines:
+	for sc.Scan() {
+		line := sc.Text()
+		// The pull reader names counters without _total here; accept both spellings.
+		metric, _, _ := strings.Cut(line, "{")
+		metric, _, _ = strings.Cut(metric, " ")
+		if metric != name && metric != name+"_total" {
+			continue
+		}
+		for _, m := range match {
+			if !strings.Contains(line, m) {
+				continue lines
+			}
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metric line %q: %w", line, err)
+		}
+		total += v
+	}
+	return total, sc.Err()
+}
+
+// mustScrape is scrapeSum for the test's own goroutine.
+func mustScrape(t testing.TB, c *collector, name string, match ...string) float64 {
+	t.Helper()
+	v, err := scrapeSum(c, name, match...)
+	require.NoError(t, err)
+	return v
+}
+
+// acceptedSpans totals the spans the samplers' OTLP receivers accepted (-1 when one of
+// them cannot be scraped).
+func acceptedSpans(samplers []sampler) float64 {
+	sum := 0.0
+	for _, s := range samplers {
+		v, err := scrapeSum(s.collector, "otelcol_receiver_accepted_spans", `transport="grpc"`)
+		if err != nil {
+			return -1
+		}
+		sum += v
+	}
+	return sum
+}
+
+func TestGatewayTierConfigsValidate(t *testing.T) {
+	for _, bin := range []string{"fieldcol-gateway", "fieldcol"} {
+		for _, cfg := range []string{"lb.yaml", "sampler.yaml"} {
+			t.Run(bin+"/"+cfg, func(t *testing.T) {
+				cmd := exec.Command(binary(t, bin), "validate", "--config", shipped("distributions/gateway/"+cfg))
+				cmd.Env = append(os.Environ(), "FIELDCOL_GATEWAY_TOKEN="+gatewayToken, "FIELDCOL_STORAGE_DIR="+t.TempDir())
+				out, err := cmd.CombinedOutput()
+				assert.NoError(t, err, "%s validate --config %s:\n%s", bin, cfg, out)
+			})
+		}
+	}
+	// The load balancers face the fleet: without a token they refuse to start rather than
+	// accept anyone.
+	t.Run("lb.yaml without a token", func(t *testing.T) {
+		cmd := exec.Command(binary(t, "fieldcol-gateway"), "validate", "--config", shipped("distributions/gateway/lb.yaml"))
+		cmd.Env = append(os.Environ(), "FIELDCOL_GATEWAY_TOKEN=", "FIELDCOL_STORAGE_DIR="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		require.Error(t, err)
+		assert.Contains(t, string(out), "bearertokenauth")
+	})
+}
+
+// A device without the fleet's token is turned away; with it, its spans go through.
+func TestGatewayTierLBRequiresTheToken(t *testing.T) {
+	prom := promtest.Start(t, promtest.Options{RemoteWriteReceiver: true})
+	s := startSampler(t, "sampler-0", prom.URL()+"/api/v1/write", "FIELDCOL_SAMPLE_PERCENTAGE=100", "FIELDCOL_DECISION_WAIT=1s")
+	lb, _ := startLB(t, []string{s.otlpGRPC})
+
+	client, err := otlpsink.Dial(lb.otlpGRPC)
+	require.NoError(t, err)
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	td := sampleTraces(t.Name())
+	err = client.SendTraces(ctx, td)
+	require.Error(t, err)
+	assert.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
+	bad := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer not-the-token")
+	assert.Equal(t, codes.Unauthenticated, status.Code(client.SendTraces(bad, td)))
+
+	require.NoError(t, client.SendTraces(withToken(ctx), td))
+	assert.Eventually(t, func() bool { return s.sink.SpanCount() == td.SpanCount() }, 60*time.Second, 200*time.Millisecond,
+		"spans at the sampler's trace store: %d, want %d", s.sink.SpanCount(), td.SpanCount())
+	lb.stop(t)
+	s.stop(t)
+}
+
+// The workload of the scale-out tests: traces of 5 to 20 spans from a few services. Each
+// trace is sent in two parts, by different clients at different times, so only a tier that
+// routes by trace ID and a sampler that waits for the whole trace keep it whole.
+type workTrace struct {
+	id    pcommon.TraceID
+	kind  traceKind
+	spans int
+	split int // the first part holds spans [0, split)
+}
+
+type traceKind int
+
+const (
+	plainTrace traceKind = iota // kept only by the probabilistic share
+	errorTrace                  // one span, in either part, has status ERROR
+	slowTrace                   // no span reaches the threshold; the whole trace spans 3 s
+)
+
+func (k traceKind) String() string { return [...]string{"plain", "error", "slow"}[k] }
+
+func makeWorkload(seed uint64, n int) []workTrace {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	out := make([]workTrace, n)
+	for i := range out {
+		var id pcommon.TraceID
+		for j := range id {
+			id[j] = byte(r.UintN(256))
+		}
+		spans := 5 + r.IntN(16)
+		kind := plainTrace
+		switch p := r.IntN(10); {
+		case p < 3:
+			kind = errorTrace
+		case p < 4:
+			kind = slowTrace
+		}
+		out[i] = workTrace{id: id, kind: kind, spans: spans, split: 1 + r.IntN(spans-1)}
+	}
+	return out
+}
+
+func spanID(trace, span int) pcommon.SpanID {
+	var id pcommon.SpanID
+	id[0] = byte(span + 1)
+	id[1], id[2], id[3], id[4] = byte(trace>>24), byte(trace>>16), byte(trace>>8), byte(trace)
+	id[7] = 0x5a
+	return id
+}
+
+// appendPart adds spans [from, to) of trace i to td.
+func appendPart(td ptrace.Traces, run string, i int, w workTrace, from, to int) {
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", fmt.Sprintf("robot-nav-%d", i%4))
+	rs.Resource().Attributes().PutStr(runKey, run)
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("e2e.scaleout")
+	base := time.Now().Add(-time.Minute)
+	errAt := (i * 7) % w.spans
+	for j := from; j < to; j++ {
+		sp := ss.Spans().AppendEmpty()
+		sp.SetTraceID(w.id)
+		sp.SetSpanID(spanID(i, j))
+		if j > 0 {
+			sp.SetParentSpanID(spanID(i, 0))
+		}
+		sp.SetName(fmt.Sprintf("step-%d", j%5))
+		start := base.Add(time.Duration(j) * 10 * time.Millisecond)
+		end := start.Add(5 * time.Millisecond)
+		if w.kind == slowTrace {
+			// The first span ends and the last span starts at 1.5 s: only the complete
+			// trace is 3 s long, past the 2 s threshold.
+			switch j {
+			case 0:
+				end = base.Add(1500 * time.Millisecond)
+			case w.spans - 1:
+				start, end = base.Add(1500*time.Millisecond), base.Add(3*time.Second)
+			}
+		}
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
+		sp.Attributes().PutInt("trace.index", int64(i))
+		if w.kind == errorTrace && j == errAt {
+			sp.Status().SetCode(ptrace.StatusCodeError)
+		}
+	}
+}
+
+// requests lays the workload out as OTLP requests: request r carries the first parts of
+// traces [perReq*r, perReq*(r+1)) and the second parts of the traces two requests earlier.
+func requests(run string, work []workTrace, perReq int) []ptrace.Traces {
+	n := (len(work)+perReq-1)/perReq + 2
+	out := make([]ptrace.Traces, n)
+	for r := range out {
+		td := ptrace.NewTraces()
+		for i := r * perReq; i < min((r+1)*perReq, len(work)); i++ {
+			appendPart(td, run, i, work[i], 0, work[i].split)
+		}
+		for i := (r - 2) * perReq; r >= 2 && i < min((r-1)*perReq, len(work)); i++ {
+			appendPart(td, run, i, work[i], work[i].split, work[i].spans)
+		}
+		out[r] = td
+	}
+	return out
+}
+
+// sendAll sends the requests from clients concurrent connections, in order of the list,
+// and retries a refused request (a reloading or overloaded tier) a bounded number of
+// times. It returns how many spans the tier acknowledged. onHalf, when not nil, runs once
+// half of the requests were acknowledged.
+func sendAll(t *testing.T, addr string, reqs []ptrace.Traces, clients int, onHalf func()) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ctx = withToken(ctx)
+	next := make(chan ptrace.Traces)
+	var acked, done atomic.Int64
+	var once sync.Once
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for range clients {
+		client, err := otlpsink.Dial(addr)
+		require.NoError(t, err)
+		defer client.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for td := range next {
+				var err error
+				for attempt := 0; attempt < 300; attempt++ {
+					if err = client.SendTraces(ctx, td); err == nil {
+						break
+					}
+					select {
+					case <-ctx.Done():
+					case <-time.After(100 * time.Millisecond):
+					}
+				}
+				if err != nil {
+					errs <- fmt.Errorf("request of %d spans refused 300 times: %w", td.SpanCount(), err)
+					return
+				}
+				acked.Add(int64(td.SpanCount()))
+				if done.Add(1) == int64(len(reqs)/2) && onHalf != nil {
+					once.Do(onHalf)
+				}
+			}
+		}()
+	}
+feed:
+	for _, td := range reqs {
+		select {
+		case next <- td:
+		case err := <-errs:
+			t.Error(err)
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	return acked.Load()
+}
+
+// arrivals is what the samplers' trace stores received: trace -> sampler -> span ids.
+type arrivals map[pcommon.TraceID]map[int]map[pcommon.SpanID]bool
+
+func collectArrivals(samplers []sampler, run string) arrivals {
+	got := arrivals{}
+	for si, s := range samplers {
+		for _, td := range s.sink.Traces() {
+			for _, rs := range td.ResourceSpans().All() {
+				if !hasRun(rs.Resource(), run) {
+					continue
+				}
+				for _, ss := range rs.ScopeSpans().All() {
+					for _, sp := range ss.Spans().All() {
+						if got[sp.TraceID()] == nil {
+							got[sp.TraceID()] = map[int]map[pcommon.SpanID]bool{}
+						}
+						if got[sp.TraceID()][si] == nil {
+							got[sp.TraceID()][si] = map[pcommon.SpanID]bool{}
+						}
+						got[sp.TraceID()][si][sp.SpanID()] = true
+					}
+				}
+			}
+		}
+	}
+	return got
+}
+
+// verdict sorts the workload's traces by what reached the trace stores.
+type verdict struct {
+	complete, absent, split int
+	splitIncomplete         int // split traces whose parts do not add up to the whole
+	keptPlain, plain        int
+	incomplete              []string // kept traces with spans missing, not split
+	lostKept                []string // error or slow traces that never arrived
+}
+
+func judge(work []workTrace, got arrivals) verdict {
+	var v verdict
+	for i, w := range work {
+		if w.kind == plainTrace {
+			v.plain++
+		}
+		bySampler := got[w.id]
+		if len(bySampler) > 1 {
+			v.split++
+			union := map[pcommon.SpanID]bool{}
+			for _, spans := range bySampler {
+				for id := range spans {
+					union[id] = true
+				}
+			}
+			if len(union) != w.spans {
+				v.splitIncomplete++
+			}
+			continue
+		}
+		n := 0
+		for _, spans := range bySampler {
+			n = len(spans)
+		}
+		switch {
+		case n == 0:
+			v.absent++
+			if w.kind != plainTrace {
+				v.lostKept = append(v.lostKept, fmt.Sprintf("trace %d (%s, %d spans)", i, w.kind, w.spans))
+			}
+		case n == w.spans:
+			v.complete++
+			if w.kind == plainTrace {
+				v.keptPlain++
+			}
+		default:
+			v.incomplete = append(v.incomplete, fmt.Sprintf("trace %d (%s): %d of %d spans", i, w.kind, n, w.spans))
+		}
+	}
+	return v
+}
+
+const (
+	scaleTraces  = 10000
+	scaleClients = 8
+	scalePerReq  = 50
+)
+
+// runScaleOut sends the workload through one load balancer to n samplers and checks what
+// arrived. It returns the spans per second through both tiers: spans sent divided by the
+// time from the first request until the samplers' receivers had accepted all of them.
+func runScaleOut(t *testing.T, n int) float64 {
+	prom := promtest.Start(t, promtest.Options{RemoteWriteReceiver: true})
+	var samplers []sampler
+	var addrs []string
+	for i := range n {
+		s := startSampler(t, fmt.Sprintf("sampler-%d", i), prom.URL()+"/api/v1/write")
+		samplers = append(samplers, s)
+		addrs = append(addrs, s.otlpGRPC)
+	}
+	lb, _ := startLB(t, addrs)
+
+	run := fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
+	work := makeWorkload(uint64(n)*7919, scaleTraces)
+	reqs := requests(run, work, scalePerReq)
+	total := 0
+	for _, w := range work {
+		total += w.spans
+	}
+
+	start := time.Now()
+	acked := sendAll(t, lb.otlpGRPC, reqs, scaleClients, nil)
+	sendTime := time.Since(start)
+	require.EqualValues(t, total, acked, "spans acknowledged by the load-balancing tier")
+
+	require.Eventually(t, func() bool { return acceptedSpans(samplers) >= float64(total) }, 3*time.Minute, 100*time.Millisecond,
+		"spans accepted by the samplers: %v of %d", acceptedSpans(samplers), total)
+	throughput := float64(total) / time.Since(start).Seconds()
+	assert.EqualValues(t, total, acceptedSpans(samplers), "every span reaches a sampler exactly once")
+
+	// Every kept trace arrives whole at exactly one sampler once decision_wait (10 s) passed.
+	var v verdict
+	require.Eventually(t, func() bool {
+		v = judge(work, collectArrivals(samplers, run))
+		return len(v.lostKept) == 0 && len(v.incomplete) == 0
+	}, 2*time.Minute, time.Second, "kept traces lost: %d %v; incomplete: %d %v", len(v.lostKept), first(v.lostKept), len(v.incomplete), first(v.incomplete))
+	assert.Zero(t, v.split, "traces whose spans reached more than one sampler")
+	// The probabilistic share (10 %) of the plain traces, kept whole like the others.
+	assert.InDelta(t, 0.10, float64(v.keptPlain)/float64(v.plain), 0.04, "share of plain traces kept: %d of %d", v.keptPlain, v.plain)
+
+	// span_metrics counts every span, before sampling, on whichever sampler got it.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var calls float64
+	assert.Eventually(t, func() bool {
+		got, err := prom.Query(ctx, fmt.Sprintf(`sum(traces_span_metrics_calls_total{e2e_run=%q})`, run), time.Time{})
+		if err != nil || len(got) != 1 {
+			return false
+		}
+		calls = got[0].Value
+		return calls == float64(total)
+	}, 90*time.Second, time.Second, "span metrics calls in Prometheus: %v, want %d", calls, total)
+	if n > 1 {
+		per, err := prom.Query(ctx, fmt.Sprintf(`count(count by (collector_instance) (traces_span_metrics_calls_total{e2e_run=%q}))`, run), time.Time{})
+		require.NoError(t, err)
+		require.Len(t, per, 1)
+		assert.EqualValues(t, n, per[0].Value, "samplers writing span metrics, each under its own collector_instance")
+	}
+
+	t.Logf("%d samplers: %d traces, %d spans; load balancer acknowledged all in %s; samplers accepted all at %.0f spans/s; kept %d traces (%d plain of %d)",
+		n, len(work), total, sendTime.Round(time.Millisecond), throughput, v.complete, v.keptPlain, v.plain)
+	lb.stop(t)
+	for _, s := range samplers {
+		s.stop(t)
+	}
+	return throughput
+}
+
+func first(list []string) []string { return list[:min(len(list), 5)] }
+
+// One load balancer and three samplers on this machine: 10,000 traces of 5 to 20 spans from
+// eight clients, each trace in two parts sent apart. Every span reaches exactly one sampler,
+// every trace the policies keep arrives whole, and the throughput is compared with one sampler.
+func TestGatewayTierScaleOut(t *testing.T) {
+	one := 0.0
+	t.Run("1 sampler", func(t *testing.T) { one = runScaleOut(t, 1) })
+	t.Run("3 samplers", func(t *testing.T) {
+		three := runScaleOut(t, 3)
+		if one > 0 {
+			t.Logf("throughput: %.0f spans/s with one sampler, %.0f with three (x%.2f) on %s",
+				one, three, three/one, machineCores())
+		}
+	})
+}
+
+func machineCores() string {
+	out, err := exec.Command("nproc").Output()
+	if err != nil {
+		return "an unknown number of cores"
+	}
+	return strings.TrimSpace(string(out)) + " cores shared with the other processes"
+}
+
+// A sampler leaves in the middle of the load, as in a scale-down or a rolling update: the
+// load balancer's resolver drops it (here: the static list rewritten and SIGHUP), the
+// sampler drains for decision_wait and stops. Every span the load balancer acknowledged
+// reaches a sampler, and the traces split by the re-route are counted.
+func TestGatewayTierReroutesWhenASamplerLeaves(t *testing.T) {
+	prom := promtest.Start(t, promtest.Options{RemoteWriteReceiver: true})
+	var samplers []sampler
+	var addrs []string
+	for i := range 3 {
+		// Every trace is kept, so that every span must show up in a trace store and a
+		// trace split by the re-route is seen on both samplers.
+		s := startSampler(t, fmt.Sprintf("sampler-%d", i), prom.URL()+"/api/v1/write", "FIELDCOL_SAMPLE_PERCENTAGE=100")
+		samplers = append(samplers, s)
+		addrs = append(addrs, s.otlpGRPC)
+	}
+	lb, routing := startLB(t, addrs)
+
+	run := fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
+	work := makeWorkload(4242, scaleTraces)
+	reqs := requests(run, work, scalePerReq)
+	total := 0
+	for _, w := range work {
+		total += w.spans
+	}
+
+	leaving := samplers[2]
+	var rerouted time.Time
+	var reloadErr error
+	acked := sendAll(t, lb.otlpGRPC, reqs, scaleClients, func() {
+		// Runs on a sender goroutine: errors are checked on the test's own.
+		list := "[" + strings.Join(addrs[:2], ", ") + "]"
+		if reloadErr = os.WriteFile(routing, []byte(routingYAML(list)), 0o600); reloadErr == nil {
+			reloadErr = lb.proc.Signal(syscall.SIGHUP)
+		}
+		rerouted = time.Now()
+	})
+	require.NoError(t, reloadErr)
+	require.EqualValues(t, total, acked, "spans acknowledged by the load-balancing tier")
+	require.False(t, rerouted.IsZero())
+
+	// The load balancer reloads with the shorter list: wait until it routes again, then
+	// let the leaving sampler decide what it holds (decision_wait 10 s) before it stops.
+	testproc.WaitHTTP(t, lb.proc, "http://"+lb.health+"/", 60*time.Second)
+	require.Eventually(t, func() bool { return acceptedSpans(samplers) >= float64(total) }, 3*time.Minute, 200*time.Millisecond,
+		"spans accepted by the samplers: %v of %d acknowledged by the load balancer", acceptedSpans(samplers), total)
+	before := acceptedSpans(samplers[2:])
+	time.Sleep(12 * time.Second) // decision_wait and a margin: the drain a preStop hook does
+	assert.Equal(t, before, acceptedSpans(samplers[2:]), "the leaving sampler still received spans after the re-route")
+	leftBehind := acceptedSpans(samplers)
+	leaving.stop(t)
+
+	assert.GreaterOrEqual(t, leftBehind, float64(total), "every span the load balancer acknowledged reached a sampler")
+	assert.Zero(t, mustScrape(t, lb, "otelcol_exporter_enqueue_failed_spans"), "spans the load balancer could not queue")
+	assert.Zero(t, mustScrape(t, lb, "otelcol_exporter_send_failed_spans", `exporter="load_balancing/traces"`), "spans the load balancer gave up on")
+
+	var v verdict
+	require.Eventually(t, func() bool {
+		v = judge(work, collectArrivals(samplers, run))
+		return v.absent == 0 && len(v.incomplete) == 0 && v.splitIncomplete == 0
+	}, 2*time.Minute, time.Second, "traces lost: %d; incomplete (not split): %d %v; split and incomplete: %d",
+		v.absent, len(v.incomplete), first(v.incomplete), v.splitIncomplete)
+	// Only the traces in flight at the switch can be split: a few request windows' worth.
+	assert.Less(t, v.split, len(work)/10, "traces split by the re-route")
+	t.Logf("re-route at %s after the first request: %d of %d traces split across samplers; sampler-2 accepted %.0f spans before it left; %d traces kept whole",
+		rerouted.Format(time.TimeOnly), v.split, len(work), before, v.complete)
+	lb.stop(t)
+	for _, s := range samplers[:2] {
+		s.stop(t)
+	}
+}
