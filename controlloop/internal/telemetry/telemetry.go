@@ -184,7 +184,9 @@ func (t *Telemetry) observables(m metric.Meter) error {
 	if err != nil {
 		return err
 	}
-	safe, err := m.Int64ObservableGauge("controlloop.safe_state", metric.WithUnit("1"), metric.WithDescription("1 while the loop's outputs are forced to their safe state."))
+	// No unit: a gauge with unit "1" becomes controlloop_safe_state_ratio in Prometheus, and
+	// this is a state, not a ratio; operators and the checks look for controlloop_safe_state.
+	safe, err := m.Int64ObservableGauge("controlloop.safe_state", metric.WithDescription("1 while the loop's outputs are forced to their safe state."))
 	if err != nil {
 		return err
 	}

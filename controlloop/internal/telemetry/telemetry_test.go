@@ -126,6 +126,7 @@ func TestContractMetrics(t *testing.T) {
 		assert.Equal(t, []string{"actuator", "loop"}, keys(out.Gauge().DataPoints().At(i).Attributes().AsRaw()))
 	}
 	assert.Equal(t, int64(1), got["controlloop.safe_state"].Gauge().DataPoints().At(0).IntValue())
+	assert.Empty(t, got["controlloop.safe_state"].Unit(), "Prometheus would add _ratio for unit 1")
 
 	active := got["controlloop.alarms.active"]
 	assert.Equal(t, "{alarm}", active.Unit())
