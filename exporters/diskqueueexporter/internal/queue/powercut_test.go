@@ -13,24 +13,24 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/wal"
 	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/wal/waltest"
 )
 
 // TestPowerCutKeepsEveryAcknowledgedRecord cuts the power (drops every byte and directory
-// entry that was not fsynced) at a random point of a busy queue, with writers, a reader,
-// acknowledgements, rotations, checkpoints and deletions under way, then reopens the
-// directory: every record whose Append returned nil must either have been handed to the
-// reader and acknowledged before the cut, or still be in the queue.
+// entry that was not fsynced) at random points of a busy queue, with writers, a reader,
+// acknowledgements, rotations, checkpoints and deletions under way, three times in a row on
+// the same directory (so repairs and resumes after a cut are cut too), then reopens it:
+// every record whose Append returned nil must either have been handed to the reader and
+// acknowledged before a cut, or still be in the queue.
 func TestPowerCutKeepsEveryAcknowledgedRecord(t *testing.T) {
-	iterations := 25
+	iterations := 8
 	if os.Getenv("FIELDCOL_SOAK") == "1" {
-		iterations = 1000
+		iterations = 400
 	}
 	for it := range iterations {
 		for _, policy := range []SyncPolicy{SyncBatch, SyncAlways} {
-			lost := powerCutOnce(t, it, policy)
-			require.Empty(t, lost, "iteration %d, policy %v: records acknowledged to the pipeline were lost in the power cut", it, policy)
+			lost := powerCuts(t, it, policy, 3)
+			require.Empty(t, lost, "iteration %d, policy %v: records acknowledged to the pipeline were lost in a power cut", it, policy)
 		}
 	}
 }
@@ -39,24 +39,51 @@ func TestPowerCutKeepsEveryAcknowledgedRecord(t *testing.T) {
 // records do get lost in a cut, so the harness above can fail.
 func TestPowerCutHarnessCatchesMissingFsync(t *testing.T) {
 	for it := range 20 {
-		if len(powerCutOnce(t, it, SyncNever)) > 0 {
+		if len(powerCuts(t, it, SyncNever, 1)) > 0 {
 			return
 		}
 	}
 	t.Fatal("a power cut never lost unsynced records: the harness cannot detect a missing fsync")
 }
 
-// powerCutOnce runs one cut and returns the acknowledged records that were lost.
-func powerCutOnce(t *testing.T, it int, policy SyncPolicy) []string {
+// cutLedger is what the test knows across cuts.
+type cutLedger struct {
+	mu    sync.Mutex
+	acked map[string]bool // Append returned nil
+	sent  map[string]bool // handed to the reader and acknowledged
+}
+
+// powerCuts runs cuts power cuts on one directory and returns the acknowledged records lost.
+func powerCuts(t *testing.T, it int, policy SyncPolicy, cuts int) []string {
 	dir := t.TempDir()
+	ledger := &cutLedger{acked: map[string]bool{}, sent: map[string]bool{}}
+	for c := range cuts {
+		powerCutCycle(t, dir, policy, fmt.Sprintf("it%d-c%d", it, c), ledger)
+	}
+	// Power back for good: reopen on the real file system.
+	cfg := testConfig(dir, newRecorder())
+	cfg.SegmentSize = 1024
+	q := mustOpen(t, cfg)
+	after := map[string]bool{}
+	for _, r := range drain(t, q, int(q.Stats().Records)) {
+		after[r] = true
+	}
+	require.NoError(t, q.Close())
+	var lost []string
+	for id := range ledger.acked {
+		if !ledger.sent[id] && !after[id] {
+			lost = append(lost, id)
+		}
+	}
+	return lost
+}
+
+func powerCutCycle(t *testing.T, dir string, policy SyncPolicy, prefix string, ledger *cutLedger) {
 	pfs := waltest.NewPowerCutFS()
 	cfg := testConfig(dir, newRecorder())
 	cfg.FS, cfg.Sync, cfg.SegmentSize = pfs, policy, 1024
 	q := mustOpen(t, cfg)
 
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	sent := map[string]bool{}
 	var count atomic.Int64
 	cutAt := int64(1 + rand.IntN(150)) //nolint:gosec // test randomness
 	cutDone := make(chan struct{})
@@ -74,13 +101,13 @@ func powerCutOnce(t *testing.T, it int, policy SyncPolicy) []string {
 		go func() {
 			defer wg.Done()
 			for i := 0; ; i++ {
-				id := fmt.Sprintf("it%d-w%d-%d", it, w, i)
+				id := fmt.Sprintf("%s-w%d-%d", prefix, w, i)
 				if err := q.Append(context.Background(), []byte(id)); err != nil {
 					return // the power is gone
 				}
-				mu.Lock()
-				acked[id] = true
-				mu.Unlock()
+				ledger.mu.Lock()
+				ledger.acked[id] = true
+				ledger.mu.Unlock()
 				if count.Add(1) == cutAt {
 					cut()
 				}
@@ -101,11 +128,11 @@ func powerCutOnce(t *testing.T, it int, policy SyncPolicy) []string {
 			if err != nil {
 				return
 			}
-			mu.Lock()
+			ledger.mu.Lock()
 			for _, r := range b.Records {
-				sent[string(r)] = true
+				ledger.sent[string(r)] = true
 			}
-			mu.Unlock()
+			ledger.mu.Unlock()
 			q.Ack(b)
 		}
 	}()
@@ -116,21 +143,4 @@ func powerCutOnce(t *testing.T, it int, policy SyncPolicy) []string {
 	}
 	wg.Wait()
 	_ = q.Close() // fails: the power is gone
-
-	// Power back: reopen on the real file system.
-	cfg.FS, cfg.Events = wal.OSFS{}, newRecorder()
-	q = mustOpen(t, cfg)
-	remaining := int(q.Stats().Records)
-	after := map[string]bool{}
-	for _, r := range drain(t, q, remaining) {
-		after[r] = true
-	}
-	require.NoError(t, q.Close())
-	var lost []string
-	for id := range acked {
-		if !sent[id] && !after[id] {
-			lost = append(lost, id)
-		}
-	}
-	return lost
 }
