@@ -19,6 +19,7 @@ import (
 
 	"github.com/fieldcol/fieldcol/controlloop/internal/api"
 	"github.com/fieldcol/fieldcol/controlloop/internal/metadata"
+	"github.com/fieldcol/fieldcol/controlloop/internal/telemetry"
 	"github.com/fieldcol/fieldcol/internal/hardware"
 	"github.com/fieldcol/fieldcol/internal/hardware/plant"
 )
@@ -132,4 +133,9 @@ func latchPath(t *testing.T) string { return filepath.Join(t.TempDir(), "latches
 
 func faultNaN(device string) *api.FaultRequest {
 	return &api.FaultRequest{Device: device, Kind: string(hardware.FaultNaN)}
+}
+
+func commandRecord() telemetry.CommandRecord {
+	now := time.Now()
+	return telemetry.CommandRecord{Command: api.CmdSetMode, Loop: "oven", Result: api.ResultInvalid, Who: "anonymous", Start: now, End: now}
 }
