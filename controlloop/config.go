@@ -14,6 +14,7 @@ import (
 	"github.com/fieldcol/fieldcol/controlloop/internal/loop"
 	"github.com/fieldcol/fieldcol/controlloop/internal/onoff"
 	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
+	"github.com/fieldcol/fieldcol/controlloop/schedule"
 	"github.com/fieldcol/fieldcol/internal/hardware"
 )
 
@@ -38,6 +39,9 @@ type Config struct {
 	Realtime bool `mapstructure:"realtime"`
 	// RealtimePriority is the SCHED_FIFO priority (1..99).
 	RealtimePriority int `mapstructure:"realtime_priority"`
+	// PreciseWindow is how long before each deadline a loop thread finishes its sleep with a
+	// raw syscall that keeps its P, so that waking does not wait for the Go scheduler (0 = off).
+	PreciseWindow time.Duration `mapstructure:"precise_window"`
 	// Watchdog controls the systemd notification.
 	Watchdog WatchdogConfig `mapstructure:"watchdog"`
 	// Telemetry bounds the buffers of events and spans.
@@ -180,6 +184,7 @@ func createDefaultConfig() *Config {
 		API:              APIConfig{ServerConfig: srv, RateLimit: RateLimitConfig{RequestsPerSecond: 5, Burst: 10}, CommandTimeout: 5 * time.Second},
 		LatchFile:        "/var/lib/fieldcol/controlloop/latches.json",
 		RealtimePriority: 50,
+		PreciseWindow:    schedule.DefaultPreciseWindow,
 		Watchdog:         WatchdogConfig{Enabled: true},
 		Telemetry:        TelemetryConfig{TraceEvery: 100, MaxLogRecords: 1024, MaxSpans: 512},
 	}
@@ -199,6 +204,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Realtime && (c.RealtimePriority < 1 || c.RealtimePriority > 99) {
 		add("realtime_priority: must be 1..99, got %d", c.RealtimePriority)
+	}
+	if c.PreciseWindow < 0 || c.PreciseWindow > 10*time.Millisecond {
+		add("precise_window: must be 0..10ms (it delays GC pauses by up to its length), got %s", c.PreciseWindow)
 	}
 	if c.Telemetry.TraceEvery < 0 {
 		add("telemetry.trace_every: must not be negative, got %d", c.Telemetry.TraceEvery)

@@ -105,6 +105,7 @@ func TestConfigMoreChecks(t *testing.T) {
 			c.Loops[0].Interlocks = []InterlockConfig{{Name: "me", Loop: "oven", Below: ptr(1.0)}}
 		}, "interlocks[0].loop: a loop cannot interlock on itself"},
 		{"pid duty range", func(c *Config) { c.Loops[0].Controller.PID.OutputMax = 100 }, "output_min and output_max must lie in 0..1"},
+		{"precise window", func(c *Config) { c.PreciseWindow = time.Second }, "precise_window: must be 0..10ms"},
 		{"speed", func(c *Config) { c.Loops[1].Output.Speed = 2 }, "output.speed: must be 0..1"},
 	}
 	for _, tt := range tests {

@@ -217,7 +217,7 @@ func (e *controlLoop) buildSpec(lc *LoopConfig, pvs map[string]*loop.Loop) (loop
 		ValidMin: lc.Input.ValidRange.Min, ValidMax: lc.Input.ValidRange.Max, StaleAfter: lc.Input.StaleAfter,
 		Setpoint: lc.Setpoint.Value, SetpointMin: lc.Setpoint.Min, SetpointMax: lc.Setpoint.Max, MaxRate: lc.Setpoint.MaxRate,
 		Speed: lc.Output.Speed, TraceEvery: e.cfg.Telemetry.TraceEvery,
-		Realtime: e.cfg.Realtime, RealtimePriority: e.cfg.RealtimePriority,
+		Realtime: e.cfg.Realtime, RealtimePriority: e.cfg.RealtimePriority, PreciseWindow: e.cfg.PreciseWindow,
 	}
 	var err error
 	if s.Input, err = e.readValue(lc.Input.Sensor); err != nil {

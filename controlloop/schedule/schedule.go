@@ -10,6 +10,7 @@ package schedule
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 	"unsafe"
 
@@ -24,25 +25,37 @@ func Now() int64 {
 	return ts.Nano()
 }
 
-// PreciseWindow is how long before a deadline SleepUntil stops sleeping the runtime's way
-// and finishes with a raw clock_nanosleep that keeps the goroutine's P.
+// DefaultPreciseWindow is how long before a deadline SleepUntil stops sleeping the
+// runtime's way and finishes with a raw clock_nanosleep that keeps the goroutine's P.
 //
 // Why: a normal syscall hands the P back to the scheduler; when the sleep ends, the thread
 // must get a P again, and on a busy process (the collector next to the loop) that can take
 // until the next preemption, milliseconds. The raw final leg keeps the P, so the wake-up is
-// the kernel's alone. It is short because while a thread holds a P in a raw syscall the
-// runtime cannot stop the world, so a GC pause may wait up to this long.
-const PreciseWindow = 2 * time.Millisecond
+// the kernel's alone. The cost: while a thread holds a P in a raw syscall, that P runs
+// nothing else and the runtime cannot stop the world, so a GC pause may wait up to this
+// long, and a 1 kHz loop holds one P almost all the time. With GOMAXPROCS 1 the raw leg
+// would starve every other goroutine, so NewTicker turns it off there.
+const DefaultPreciseWindow = 2 * time.Millisecond
 
-// SleepUntil sleeps the calling thread until the monotonic instant deadline (ns), resuming
-// after signals (Go's runtime sends SIGURG for preemption, which interrupts the sleep).
-func SleepUntil(deadline int64) {
-	if coarse := deadline - int64(PreciseWindow); coarse > Now() {
+// SleepUntil sleeps the calling thread until the monotonic instant deadline (ns) with the
+// default precise window; see SleepUntilWindow.
+func SleepUntil(deadline int64) { SleepUntilWindow(deadline, DefaultPreciseWindow) }
+
+// SleepUntilWindow sleeps the calling thread until the monotonic instant deadline (ns): the
+// runtime's way until window before it, then with a raw syscall (window 0: all the runtime's
+// way). Both resume after signals (Go's runtime sends SIGURG for preemption, which
+// interrupts the sleep).
+func SleepUntilWindow(deadline int64, window time.Duration) {
+	coarse := deadline - int64(window)
+	if coarse > Now() {
 		ts := unix.NsecToTimespec(coarse)
 		var err error = unix.EINTR
 		for err == unix.EINTR {
 			err = unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil)
 		}
+	}
+	if window <= 0 {
+		return
 	}
 	ts := unix.NsecToTimespec(deadline)
 	for {
@@ -79,9 +92,22 @@ type Tick struct {
 // Lateness is the wake-up minus the deadline.
 func (t Tick) Lateness() time.Duration { return time.Duration(t.Woke - t.Deadline) }
 
-// NewTicker starts a schedule whose first deadline is one period from now.
+// NewTicker starts a schedule whose first deadline is one period from now, sleeping with
+// DefaultPreciseWindow (none when GOMAXPROCS is 1).
 func NewTicker(period time.Duration) (*Ticker, error) {
-	return newTicker(period, Now, SleepUntil)
+	window := DefaultPreciseWindow
+	if runtime.GOMAXPROCS(0) < 2 {
+		window = 0
+	}
+	return NewTickerWindow(period, window)
+}
+
+// NewTickerWindow is NewTicker with an explicit precise window (0 = no raw final leg).
+func NewTickerWindow(period, window time.Duration) (*Ticker, error) {
+	if window < 0 {
+		return nil, fmt.Errorf("precise window must not be negative, got %v", window)
+	}
+	return newTicker(period, Now, func(d int64) { SleepUntilWindow(d, window) })
 }
 
 func newTicker(period time.Duration, now func() int64, sleep func(int64)) (*Ticker, error) {

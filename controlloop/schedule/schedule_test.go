@@ -59,6 +59,19 @@ func TestLateButNotOverrun(t *testing.T) {
 func TestRejectsBadPeriod(t *testing.T) {
 	_, err := NewTicker(0)
 	require.ErrorContains(t, err, "period must be positive")
+	_, err = NewTickerWindow(time.Millisecond, -time.Millisecond)
+	require.ErrorContains(t, err, "precise window must not be negative")
+}
+
+func TestWindowlessTickerWakesAfterDeadline(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tk, err := NewTickerWindow(2*time.Millisecond, 0)
+	require.NoError(t, err)
+	for range 10 {
+		tick := tk.Wait()
+		require.GreaterOrEqual(t, tick.Woke, tick.Deadline)
+	}
 }
 
 func TestRealClockWakesAfterDeadline(t *testing.T) {
@@ -81,6 +94,7 @@ func TestWaitDoesNotAllocate(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { tk.Wait() }))
 	assert.Zero(t, testing.AllocsPerRun(100, func() { SleepUntil(Now()) }))
+	assert.Zero(t, testing.AllocsPerRun(100, func() { SleepUntilWindow(Now()+int64(10*time.Microsecond), 0) }))
 }
 
 func TestRealtimeReportsPermission(t *testing.T) {

@@ -281,7 +281,11 @@ func (l *Loop) run(ready chan<- error) {
 			l.log.Info("loop runs with SCHED_FIFO and locked memory", zap.String("loop", l.spec.Name), zap.Int("priority", l.spec.RealtimePriority))
 		}
 	}
-	tk, err := schedule.NewTicker(l.spec.Period)
+	window := l.spec.PreciseWindow
+	if runtime.GOMAXPROCS(0) < 2 {
+		window = 0 // the raw leg would hold the only P and starve the collector
+	}
+	tk, err := schedule.NewTickerWindow(l.spec.Period, window)
 	ready <- err
 	if err != nil {
 		return

@@ -141,6 +141,9 @@ type Spec struct {
 
 	// TraceEvery samples one cycle in TraceEvery as a span with its phases (0 = none).
 	TraceEvery int
+	// PreciseWindow is the raw final leg of each sleep (see schedule.SleepUntilWindow); 0
+	// sleeps the runtime's way only. It is turned off when GOMAXPROCS is 1.
+	PreciseWindow time.Duration
 	// Realtime asks for SCHED_FIFO at RealtimePriority and mlockall.
 	Realtime         bool
 	RealtimePriority int
