@@ -77,7 +77,9 @@ func (e *controlLoop) Start(ctx context.Context, host component.Host) (err error
 	defer e.mu.Unlock()
 	defer func() {
 		if err != nil {
+			// Outputs safe, hardware closed; the collector's Shutdown afterwards is a no-op.
 			_ = e.stopAll(context.Background())
+			e.started = false
 		}
 	}()
 	e.started = true
@@ -425,6 +427,7 @@ func (e *controlLoop) stopAll(ctx context.Context) error {
 		if err := e.tel.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
+		e.tel = nil
 	}
 	if e.session != nil {
 		if err := e.session.Close(); err != nil {
