@@ -1,0 +1,301 @@
+package e2e
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/fieldcol/fieldcol/internal/otlpsink"
+	"github.com/fieldcol/fieldcol/internal/promtest"
+)
+
+// startStoreSampler runs sampler.yaml against real stores; an empty store address points
+// that exporter at a closed loopback port.
+func startStoreSampler(t testing.TB, tracesAddr, logsURL, remoteWriteURL string, env ...string) *collector {
+	t.Helper()
+	if tracesAddr == "" {
+		tracesAddr = freeAddr(t)
+	}
+	if logsURL == "" {
+		logsURL = "http://" + freeAddr(t) + "/insert/opentelemetry/v1/logs"
+	}
+	if remoteWriteURL == "" {
+		remoteWriteURL = "http://" + freeAddr(t) + "/api/v1/write"
+	}
+	base := []string{
+		"FIELDCOL_STORAGE_DIR=" + t.TempDir(),
+		"FIELDCOL_TRACES_ENDPOINT=" + tracesAddr,
+		"FIELDCOL_LOGS_ENDPOINT=" + logsURL,
+		"FIELDCOL_REMOTE_WRITE_ENDPOINT=" + remoteWriteURL,
+		"FIELDCOL_INSTANCE=sampler-0",
+		"FIELDCOL_DECISION_WAIT=2s",
+	}
+	return startCollector(t, binary(t, "fieldcol-gateway"), []string{shipped("distributions/gateway/sampler.yaml")}, append(base, env...)...)
+}
+
+// edgeToGateway forwards every edge pipeline to the load-balancing tier with the fleet's
+// token, next to the shipped exporters.
+func edgeToGateway(t testing.TB, lbAddr string) string {
+	return overlay(t, fmt.Sprintf(`
+exporters:
+  otlp_grpc/gateway:
+    endpoint: %s
+    tls:
+      insecure: true
+    headers:
+      authorization: "Bearer %s"
+service:
+  pipelines:
+    traces:
+      exporters: [debug, otlp_grpc/gateway]
+    metrics:
+      exporters: [prometheus, otlp_grpc/gateway]
+    logs:
+      exporters: [debug, otlp_grpc/gateway]
+`, lbAddr, gatewayToken))
+}
+
+// restamp moves every data point to now: remote-write stores refuse samples from 2023.
+func restamp(md pmetric.Metrics) {
+	now := pcommon.NewTimestampFromTime(time.Now())
+	startTS := pcommon.NewTimestampFromTime(time.Now().Add(-time.Minute))
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				switch m.Type() {
+				case pmetric.MetricTypeGauge:
+					for _, dp := range m.Gauge().DataPoints().All() {
+						dp.SetTimestamp(now)
+					}
+				case pmetric.MetricTypeSum:
+					for _, dp := range m.Sum().DataPoints().All() {
+						dp.SetStartTimestamp(startTS)
+						dp.SetTimestamp(now)
+					}
+				}
+			}
+		}
+	}
+}
+
+// deviceLogs are log records of now (the log store keeps a limited past), one resource.
+func deviceLogs(run string, bodies ...string) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "conveyor-app")
+	rl.Resource().Attributes().PutStr(runKey, run)
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName("e2e")
+	for i, body := range bodies {
+		lr := sl.LogRecords().AppendEmpty()
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+		lr.SetSeverityNumber(plog.SeverityNumberWarn)
+		lr.SetSeverityText("WARN")
+		lr.Body().SetStr(body)
+		lr.Attributes().PutStr("belt", "b1")
+		lr.Attributes().PutInt("seq", int64(i))
+	}
+	return ld
+}
+
+func tagValue(tags []struct {
+	Key   string `json:"key"`
+	Value any    `json:"value"`
+}, key string) string {
+	for _, tag := range tags {
+		if tag.Key == key {
+			return fmt.Sprint(tag.Value)
+		}
+	}
+	return ""
+}
+
+// Metrics, traces and logs sent to fieldcol-edge travel through the load-balancing and
+// sampler tiers into real stores, Prometheus (remote write), Jaeger (OTLP) and
+// VictoriaLogs (OTLP/HTTP), and come out of each with the device's resource attributes.
+func TestGatewayTierDeliversIntoStores(t *testing.T) {
+	prom := promtest.Start(t, promtest.Options{RemoteWriteReceiver: true})
+	logs := startVictoriaLogs(t, "", "")
+	traces := startJaeger(t)
+	s := startStoreSampler(t, traces.otlpGRPC, logs.otlpLogsURL(), prom.URL()+"/api/v1/write")
+	lb, _ := startLB(t, []string{s.otlpGRPC})
+	edge := startCollector(t, binary(t, "fieldcol-edge"),
+		[]string{shipped("distributions/edge/config.yaml"), edgeToGateway(t, lb.otlpGRPC)},
+		"FIELDCOL_HOST_NAME=e2e-host", "FIELDCOL_DEVICE_ID=pi-oven-7")
+
+	client, err := otlpsink.Dial(edge.otlpGRPC)
+	require.NoError(t, err)
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	run := fmt.Sprintf("stores-%d", time.Now().UnixNano())
+	md := sampleMetrics(run)
+	restamp(md)
+	require.NoError(t, client.SendMetrics(ctx, md))
+	// Three one-span traces; tail sampling keeps the one whose span has status ERROR.
+	require.NoError(t, client.SendTraces(ctx, sampleTraces(run)))
+	require.NoError(t, client.SendLogs(ctx, deviceLogs(run, "belt b1 jammed at station 4", "belt b1 restarted")))
+
+	t.Run("Prometheus", func(t *testing.T) {
+		got := prom.WaitFor(t, fmt.Sprintf(`e2e_belt_speed_meters_per_second{e2e_run=%q}`, run), 90*time.Second)
+		require.Len(t, got, 1)
+		assert.Equal(t, 0.75, got[0].Value)
+		assert.Equal(t, "pi-oven-7", got[0].Labels["device_id"])
+		assert.Equal(t, "e2e-host", got[0].Labels["host_name"])
+		assert.Equal(t, "conveyor-app", got[0].Labels["service_name"])
+		pallets := prom.WaitFor(t, fmt.Sprintf(`e2e_pallets_total{e2e_run=%q}`, run), 30*time.Second)
+		assert.Equal(t, 1234.0, pallets[0].Value)
+	})
+
+	t.Run("Jaeger", func(t *testing.T) {
+		kept := pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 2}
+		id := hex.EncodeToString(kept[:])
+		var found []jaegerTrace
+		require.Eventually(t, func() bool {
+			found, err = traces.traces(ctx, "/api/traces/"+id)
+			return err == nil && len(found) == 1 && len(found[0].Spans) == 1
+		}, 90*time.Second, 500*time.Millisecond, "trace %s in Jaeger: %v %+v", id, err, found)
+		span := found[0].Spans[0]
+		assert.Equal(t, "move-pallet", span.OperationName)
+		assert.Equal(t, "ERROR", tagValue(span.Tags, "otel.status_code"))
+		proc := found[0].Processes[span.ProcessID]
+		assert.Equal(t, "conveyor-app", proc.ServiceName)
+		assert.Equal(t, "pi-oven-7", tagValue(proc.Tags, "device.id"))
+		assert.Equal(t, "e2e-host", tagValue(proc.Tags, "host.name"))
+		assert.Equal(t, run, tagValue(proc.Tags, runKey))
+
+		// By service over the spans' time range (2023-11-14), as a person searches.
+		search, err := traces.traces(ctx, "/api/traces?service=conveyor-app&start=1699999990000000&end=1700000010000000&limit=50")
+		require.NoError(t, err)
+		var ids []string
+		for _, tr := range search {
+			ids = append(ids, tr.TraceID)
+		}
+		assert.Contains(t, ids, id)
+	})
+
+	t.Run("VictoriaLogs", func(t *testing.T) {
+		filter := fmt.Sprintf(`"device.id":="pi-oven-7" AND %q:=%q`, runKey, run)
+		var rows []map[string]string
+		require.Eventually(t, func() bool {
+			rows, err = logs.query(ctx, filter)
+			return err == nil && len(rows) == 2
+		}, 90*time.Second, 500*time.Millisecond, "logs in VictoriaLogs for %s: %v %v", filter, err, rows)
+		msgs := map[string]map[string]string{}
+		for _, r := range rows {
+			msgs[r["_msg"]] = r
+		}
+		require.Contains(t, msgs, "belt b1 jammed at station 4")
+		r := msgs["belt b1 jammed at station 4"]
+		assert.Equal(t, "e2e-host", r["host.name"])
+		assert.Equal(t, "conveyor-app", r["service.name"])
+		assert.Equal(t, "b1", r["belt"])
+		assert.Equal(t, "WARN", r["severity"])
+	})
+
+	edge.stop(t)
+	lb.stop(t)
+	s.stop(t)
+}
+
+// The log store goes down for 60 s while devices keep sending: the sampler's disk queue
+// takes the backlog, retries, and drains it when the store is back; every record the
+// gateway acknowledged is in the store afterwards.
+func TestGatewayTierLogStoreOutage(t *testing.T) {
+	store := startVictoriaLogs(t, "", "")
+	s := startStoreSampler(t, "", store.otlpLogsURL(), "")
+	lb, _ := startLB(t, []string{s.otlpGRPC})
+
+	client, err := otlpsink.Dial(lb.otlpGRPC)
+	require.NoError(t, err)
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	run := fmt.Sprintf("outage-%d", time.Now().UnixNano())
+	bodies := make([]string, 20)
+	for i := range bodies {
+		bodies[i] = fmt.Sprintf("robot r%d reached waypoint %d", i%5, i)
+	}
+
+	// Load: 20 records every 100 ms (200/s) until told to stop, at most 15 minutes' worth.
+	var acked, refused atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for range 9000 {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if err := client.SendLogs(withToken(ctx), deviceLogs(run, bodies...)); err != nil {
+				refused.Add(int64(len(bodies)))
+				continue
+			}
+			acked.Add(int64(len(bodies)))
+		}
+	}()
+	filter := fmt.Sprintf(`%q:=%q`, runKey, run)
+	queued := func() float64 {
+		v, err := scrapeSum(s, "otelcol_exporter_queue_size", `exporter="otlp_http/logs"`)
+		if err != nil {
+			return -1
+		}
+		return v
+	}
+
+	require.Eventually(t, func() bool {
+		n, err := store.count(ctx, filter)
+		return err == nil && n > 0
+	}, 60*time.Second, 500*time.Millisecond, "no record reached the store before the outage")
+
+	require.NoError(t, store.proc.Stop(15*time.Second), "stopping the log store")
+	down := time.Now()
+	maxQueued := 0.0
+	for time.Since(down) < 60*time.Second {
+		maxQueued = max(maxQueued, queued())
+		select {
+		case <-ctx.Done():
+			t.Fatal("timed out during the outage")
+		case <-time.After(time.Second):
+		}
+	}
+	ackedDuringOutage := acked.Load()
+	store = startVictoriaLogs(t, store.addr, store.dir)
+	up := time.Now()
+	// Keep the load on for a few seconds after the store is back, then stop it.
+	time.Sleep(5 * time.Second)
+	close(stop)
+	wg.Wait()
+
+	want := acked.Load()
+	var got int
+	require.Eventually(t, func() bool {
+		got, err = store.count(ctx, filter)
+		return err == nil && got >= int(want) && queued() == 0
+	}, 3*time.Minute, time.Second, "records in the store: %d (%v), acknowledged by the gateway: %d; queue %v", got, err, want, queued())
+	drained := time.Since(up)
+	assert.Equal(t, int(want), got, "records in the store, acknowledged by the gateway")
+	assert.Greater(t, maxQueued, 0.0, "the sampler's logs queue never held a backlog during the outage")
+	assert.Zero(t, mustScrape(t, s, "otelcol_exporter_send_failed_log_records", `exporter="otlp_http/logs"`), "records the sampler gave up on")
+	assert.Zero(t, refused.Load(), "records the gateway refused (the disk queue should absorb a 60 s outage)")
+	t.Logf("log store down 60 s under 200 records/s: %d records acknowledged (%d by the end of the outage), largest backlog %.0f queued requests, drained %s after the store came back; %d in the store",
+		want, ackedDuringOutage, maxQueued, drained.Round(time.Second), got)
+
+	lb.stop(t)
+	s.stop(t)
+}
