@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -32,12 +33,12 @@ func names(list []struct{ Name string }) []string {
 
 var (
 	edgeReceivers  = []string{"otlp", "host_metrics"}
-	edgeProcessors = []string{"memory_limiter", "batch", "resource"}
+	edgeProcessors = []string{"memory_limiter", "batch", "resource", "piiredaction"}
 	edgeExporters  = []string{"otlp_grpc", "otlp_http", "debug", "prometheus"}
 	edgeExtensions = []string{"health_check", "file_storage"}
 
 	gatewayReceivers  = []string{"otlp"}
-	gatewayProcessors = []string{"memory_limiter", "batch", "transform", "filter", "tail_sampling"}
+	gatewayProcessors = []string{"memory_limiter", "batch", "transform", "filter", "tail_sampling", "piiredaction"}
 	gatewayExporters  = []string{"otlp_grpc", "otlp_http", "debug", "prometheus", "prometheus_remote_write", "load_balancing", "kafka"}
 	gatewayConnectors = []string{"span_metrics"}
 	gatewayExtensions = []string{"health_check", "pprof", "zpages", "bearertokenauth", "file_storage"}
@@ -102,22 +103,53 @@ func TestDistributionsListTheirComponents(t *testing.T) {
 	}
 }
 
-// shippedConfigs maps every config the repository ships to the distributions that must
-// run it.
-var shippedConfigs = map[string][]string{
-	"distributions/edge/config.yaml":    {"fieldcol", "fieldcol-edge"},
-	"distributions/gateway/config.yaml": {"fieldcol", "fieldcol-gateway"},
+// shippedConfig is a config the repository ships: its files (merged in order), the
+// distributions that must run it, and the environment it needs.
+type shippedConfig struct {
+	files    []string
+	binaries []string
+	env      []string
+}
+
+// testHMACKey stands in for the fleet's FIELDCOL_PII_HMAC_KEY (32 bytes or more).
+const testHMACKey = "FIELDCOL_PII_HMAC_KEY=e2e-key-0123456789abcdef0123456789abcdef"
+
+var shippedConfigs = []shippedConfig{
+	{files: []string{"distributions/edge/config.yaml"}, binaries: []string{"fieldcol", "fieldcol-edge"}},
+	{files: []string{"distributions/gateway/config.yaml"}, binaries: []string{"fieldcol", "fieldcol-gateway"}},
+	{files: []string{"distributions/edge/config.yaml", "distributions/pii-pseudonyms.yaml"},
+		binaries: []string{"fieldcol", "fieldcol-edge"}, env: []string{testHMACKey}},
+	{files: []string{"distributions/gateway/config.yaml", "distributions/pii-pseudonyms.yaml"},
+		binaries: []string{"fieldcol", "fieldcol-gateway"}, env: []string{testHMACKey}},
 }
 
 func TestShippedConfigsValidate(t *testing.T) {
-	for cfg, bins := range shippedConfigs {
-		for _, bin := range bins {
-			t.Run(filepath.Base(filepath.Dir(cfg))+"/"+filepath.Base(cfg)+"/"+bin, func(t *testing.T) {
-				out, err := exec.Command(binary(t, bin), "validate", "--config", shipped(cfg)).CombinedOutput()
-				assert.NoError(t, err, "%s validate --config %s:\n%s", bin, cfg, out)
+	for _, cfg := range shippedConfigs {
+		for _, bin := range cfg.binaries {
+			var args []string
+			var name string
+			for _, f := range cfg.files {
+				args = append(args, "--config", shipped(f))
+				name += filepath.Base(filepath.Dir(f)) + "_" + filepath.Base(f) + "+"
+			}
+			t.Run(name+bin, func(t *testing.T) {
+				cmd := exec.Command(binary(t, bin), append([]string{"validate"}, args...)...)
+				cmd.Env = append(os.Environ(), cfg.env...)
+				out, err := cmd.CombinedOutput()
+				assert.NoError(t, err, "%s validate %v:\n%s", bin, args, out)
 			})
 		}
 	}
+}
+
+// Pseudonyms refuse to start without their key, and say which key is missing.
+func TestPseudonymsNeedTheirKey(t *testing.T) {
+	cmd := exec.Command(binary(t, "fieldcol-edge"), "validate", "--config", shipped("distributions/edge/config.yaml"),
+		"--config", shipped("distributions/pii-pseudonyms.yaml"))
+	cmd.Env = append(os.Environ(), "FIELDCOL_PII_HMAC_KEY=")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "hmac_key")
 }
 
 // A broken config is refused with a message that names the key.
