@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -34,6 +35,7 @@ const (
 	recordSize      = 1024 // bytes of each log record's body
 	recordsPerCall  = 100  // records in one pipeline call (one ConsumeLogs)
 	callers         = 8    // concurrent pipeline callers (receivers' goroutines)
+	manyCallers     = 32   // a busier edge: many local clients at once
 	backlogBytes    = 1 << 30
 	backlogCallSize = 1000
 )
@@ -64,14 +66,30 @@ func sink(b *testing.B) (string, *atomic.Int64) {
 	return srv.URL, &bytesIn
 }
 
+// logLine returns a recordSize-byte body that reads like a controller's log line: a
+// timestamp, levels, names, random readings and trace ids. It compresses about as well as
+// real logs do (a run of one repeated byte would flatter compression).
+func logLine(r *rand.Rand) string {
+	levels := []string{"INFO", "WARN", "DEBUG", "ERROR"}
+	loops := []string{"heater-1", "heater-2", "motor-a", "motor-b", "conveyor"}
+	var sb strings.Builder
+	for sb.Len() < recordSize {
+		fmt.Fprintf(&sb, "2026-11-26T01:%02d:%02d.%03dZ %s loop=%s pv=%.3f sp=%.1f duty=%.4f cycle=%d trace=%016x%016x span=%016x msg=%q ",
+			r.IntN(60), r.IntN(60), r.IntN(1000), levels[r.IntN(len(levels))], loops[r.IntN(len(loops))],
+			20+r.Float64()*80, 75.0, r.Float64(), r.IntN(1_000_000), r.Uint64(), r.Uint64(), r.Uint64(),
+			"cycle completed within deadline")
+	}
+	return sb.String()[:recordSize]
+}
+
 func makeLogs(n int) plog.Logs {
+	r := rand.New(rand.NewPCG(1, 2)) //nolint:gosec // deterministic benchmark data
 	ld := plog.NewLogs()
 	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
-	body := strings.Repeat("x", recordSize)
 	for range n {
 		lr := lrs.AppendEmpty()
 		lr.SetTimestamp(1)
-		lr.Body().SetStr(body)
+		lr.Body().SetStr(logLine(r))
 	}
 	return ld
 }
@@ -91,9 +109,9 @@ func newDir(b *testing.B, name string) string {
 	return dir
 }
 
-// drive calls ConsumeLogs b.N times from `callers` goroutines and reports records/s, MB/s
+// drive calls ConsumeLogs b.N times from callers goroutines and reports records/s, MB/s
 // and the p99 latency of the pipeline's call.
-func drive(b *testing.B, exp exporter.Logs) {
+func drive(b *testing.B, exp exporter.Logs, callers int) {
 	ld := makeLogs(recordsPerCall)
 	ld.MarkReadOnly()
 	lat := make([][]time.Duration, callers)
@@ -141,22 +159,15 @@ func diskqueueConfig(dir, endpoint, fsync string) *diskqueueexporter.Config {
 }
 
 func BenchmarkDiskqueue(b *testing.B) {
-	for _, fsync := range []string{"batch", "always", "never"} {
-		b.Run("fsync="+fsync, func(b *testing.B) {
-			url, _ := sink(b)
-			cfg := diskqueueConfig(newDir(b, "dq"), url, fsync)
-			f := diskqueueexporter.NewFactory()
-			exp, err := f.CreateLogs(context.Background(), exportertest.NewNopSettings(f.Type()), cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := exp.Start(context.Background(), host{}); err != nil {
-				b.Fatal(err)
-			}
-			drive(b, exp)
-			if err := exp.Shutdown(context.Background()); err != nil {
-				b.Fatal(err)
-			}
+	for _, v := range []struct{ fsync, compression string }{
+		{"batch", "none"}, {"always", "none"}, {"never", "none"}, {"batch", "zstd"},
+	} {
+		name := "fsync=" + v.fsync
+		if v.compression != "none" {
+			name += ",compression=" + v.compression
+		}
+		b.Run(name, func(b *testing.B) {
+			runDiskqueue(b, v.fsync, v.compression, callers)
 		})
 	}
 }
@@ -166,53 +177,53 @@ func BenchmarkDiskqueue(b *testing.B) {
 func BenchmarkOTLPHTTPFileStorage(b *testing.B) {
 	for _, fsync := range []bool{true, false} {
 		b.Run(fmt.Sprintf("fsync=%t", fsync), func(b *testing.B) {
-			url, _ := sink(b)
-			storageID := component.MustNewID("file_storage")
-			sf := filestorage.NewFactory()
-			scfg := sf.CreateDefaultConfig().(*filestorage.Config)
-			scfg.Directory = newDir(b, "fs")
-			scfg.FSync = fsync
-			sset := extensiontest.NewNopSettings(sf.Type())
-			sset.ID = storageID
-			ext, err := sf.Create(context.Background(), sset, scfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			h := host{ext: map[component.ID]component.Component{storageID: ext}}
-			if err := ext.Start(context.Background(), h); err != nil {
-				b.Fatal(err)
-			}
-
-			f := otlphttpexporter.NewFactory()
-			cfg := f.CreateDefaultConfig()
-			if err := confmap.NewFromStringMap(map[string]any{
-				"endpoint":    url,
-				"compression": "none",
-				"sending_queue": map[string]any{
-					"storage":           storageID.String(),
-					"queue_size":        1 << 20,
-					"sizer":             "requests",
-					"num_consumers":     2,
-					"block_on_overflow": true,
-				},
-			}).Unmarshal(cfg); err != nil {
-				b.Fatal(err)
-			}
-			exp, err := f.CreateLogs(context.Background(), exportertest.NewNopSettings(f.Type()), cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := exp.Start(context.Background(), h); err != nil {
-				b.Fatal(err)
-			}
-			drive(b, exp)
-			if err := exp.Shutdown(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			if err := ext.Shutdown(context.Background()); err != nil {
-				b.Fatal(err)
-			}
+			runPeer(b, fsync, callers)
 		})
+	}
+}
+
+// BenchmarkManyCallers repeats the two durable headline configurations with 32 concurrent
+// callers: group commit shares each fsync among more callers, a bbolt transaction cannot.
+func BenchmarkManyCallers(b *testing.B) {
+	b.Run("diskqueue/fsync=batch", func(b *testing.B) {
+		runDiskqueue(b, "batch", "none", manyCallers)
+	})
+	b.Run("otlphttp_file_storage/fsync=true", func(b *testing.B) {
+		runPeer(b, true, manyCallers)
+	})
+}
+
+func runDiskqueue(b *testing.B, fsync, compression string, callers int) {
+	url, _ := sink(b)
+	cfg := diskqueueConfig(newDir(b, "dq"), url, fsync)
+	cfg.Compression = compression
+	f := diskqueueexporter.NewFactory()
+	exp, err := f.CreateLogs(context.Background(), exportertest.NewNopSettings(f.Type()), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := exp.Start(context.Background(), host{}); err != nil {
+		b.Fatal(err)
+	}
+	drive(b, exp, callers)
+	if err := exp.Shutdown(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func runPeer(b *testing.B, fsync bool, callers int) {
+	url, _ := sink(b)
+	ext, h, err := peerStorage(newDir(b, "fs"), fsync)
+	if err != nil {
+		b.Fatal(err)
+	}
+	exp, err := peerExporter(url, h, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	drive(b, exp, callers)
+	if err := errors.Join(exp.Shutdown(context.Background()), ext.Shutdown(context.Background())); err != nil {
+		b.Fatal(err)
 	}
 }
 
@@ -369,10 +380,12 @@ func peerStorage(dir string, fsync bool) (component.Component, host, error) {
 	return ext, h, ext.Start(context.Background(), h)
 }
 
-func peerExporter(url string, h host) (exporter.Logs, error) {
+// peerExporter starts the otlphttp exporter with a persistent queue on h's file_storage.
+// retry, when set, is the fixed retry interval (for a gateway kept down while filling).
+func peerExporter(url string, h host, retry string) (exporter.Logs, error) {
 	f := otlphttpexporter.NewFactory()
 	cfg := f.CreateDefaultConfig()
-	if err := confmap.NewFromStringMap(map[string]any{
+	settings := map[string]any{
 		"endpoint":    url,
 		"compression": "none",
 		"sending_queue": map[string]any{
@@ -382,8 +395,11 @@ func peerExporter(url string, h host) (exporter.Logs, error) {
 			"num_consumers":     2,
 			"block_on_overflow": true,
 		},
-		"retry_on_failure": map[string]any{"initial_interval": "1s", "max_interval": "1s"},
-	}).Unmarshal(cfg); err != nil {
+	}
+	if retry != "" {
+		settings["retry_on_failure"] = map[string]any{"initial_interval": retry, "max_interval": retry}
+	}
+	if err := confmap.NewFromStringMap(settings).Unmarshal(cfg); err != nil {
 		return nil, err
 	}
 	set := exportertest.NewNopSettings(f.Type())
@@ -412,7 +428,7 @@ func fillPeerBacklog(b *testing.B) (string, error) {
 			peerErr = err
 			return
 		}
-		exp, err := peerExporter(down.URL, h)
+		exp, err := peerExporter(down.URL, h, "1s")
 		if err != nil {
 			peerErr = err
 			return
@@ -451,7 +467,7 @@ func BenchmarkPeerOpenBacklog1GiB(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		exp, err := peerExporter(down.URL, h)
+		exp, err := peerExporter(down.URL, h, "1s")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -481,7 +497,7 @@ func BenchmarkPeerDrainBacklog1GiB(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		exp, err := peerExporter(url, h)
+		exp, err := peerExporter(url, h, "1s")
 		if err != nil {
 			b.Fatal(err)
 		}

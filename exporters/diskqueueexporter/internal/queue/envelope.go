@@ -48,26 +48,19 @@ func (c *codec) close() {
 	}
 }
 
-// frame builds the complete on-disk record (frame header, envelope, payload) in a single
-// allocation.
-func (c *codec) frame(data []byte, now time.Time) ([]byte, error) {
-	const prefix = wal.HeaderSize + envelopeSize
-	var flags byte
-	size := prefix + len(data)
+// frame builds an on-disk record as two buffers: the frame header with the envelope, and
+// the payload. Without compression the payload is data itself: it is written as it is,
+// never copied.
+func (c *codec) frame(data []byte, now time.Time) (prefix, payload []byte, err error) {
+	prefix = make([]byte, wal.HeaderSize+envelopeSize)
+	payload = data
 	if c.enc != nil {
-		flags = flagZstd
-		size = prefix + len(data)/2
-	}
-	out := make([]byte, prefix, size)
-	out[wal.HeaderSize] = flags
-	binary.LittleEndian.PutUint64(out[wal.HeaderSize+1:prefix], uint64(now.UnixNano()))
-	if c.enc != nil {
+		prefix[wal.HeaderSize] = flagZstd
 		// EncodeAll is safe for concurrent use, so callers compress in parallel.
-		out = c.enc.EncodeAll(data, out)
-	} else {
-		out = append(out, data...)
+		payload = c.enc.EncodeAll(data, make([]byte, 0, len(data)/2))
 	}
-	return out, wal.SealFrame(out)
+	binary.LittleEndian.PutUint64(prefix[wal.HeaderSize+1:], uint64(now.UnixNano()))
+	return prefix, payload, wal.SealHeader(prefix[:wal.HeaderSize], prefix[wal.HeaderSize:], payload)
 }
 
 // recordTime reads the enqueue time of an encoded record. A time before clockFloor is

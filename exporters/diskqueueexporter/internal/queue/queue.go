@@ -26,7 +26,9 @@ var ErrTooLarge = errors.New("queue: batch larger than max_size")
 const maxGroupBytes = 4 << 20
 
 type request struct {
-	frame     []byte // framed record
+	prefix    []byte // frame header and envelope
+	payload   []byte // written right after prefix
+	size      int    // len(prefix) + len(payload)
 	done      chan error
 	abandoned chan struct{} // closed when the caller stopped waiting
 }

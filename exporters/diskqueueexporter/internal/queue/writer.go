@@ -13,17 +13,19 @@ import (
 )
 
 // Append stores data durably (per the sync policy) and returns once it is, or when ctx
-// ends. A batch dropped by when_full returns ErrDropped (already counted).
+// ends. A batch dropped by when_full returns ErrDropped (already counted). data is written
+// as it is, possibly after Append returned on a cancelled ctx: the caller must never reuse it.
 func (q *Queue) Append(ctx context.Context, data []byte) error {
-	frame, err := q.codec.frame(data, q.cfg.Now())
+	prefix, payload, err := q.codec.frame(data, q.cfg.Now())
 	if err != nil {
 		return err
 	}
-	if int64(len(frame)) > q.cfg.MaxSize {
+	size := len(prefix) + len(payload)
+	if int64(size) > q.cfg.MaxSize {
 		q.cfg.Events.Dropped(ReasonFull, 1)
-		return fmt.Errorf("%w: %d bytes", ErrTooLarge, len(frame))
+		return fmt.Errorf("%w: %d bytes", ErrTooLarge, size)
 	}
-	r := &request{frame: frame, done: make(chan error, 1), abandoned: make(chan struct{})}
+	r := &request{prefix: prefix, payload: payload, size: size, done: make(chan error, 1), abandoned: make(chan struct{})}
 	select {
 	case <-q.closing:
 		return ErrClosed
@@ -75,7 +77,7 @@ func (q *Queue) gather(first *request, linger bool) []*request {
 	if q.cfg.Sync == SyncAlways {
 		return group
 	}
-	size := len(first.frame)
+	size := first.size
 	if linger && q.cfg.Sync == SyncBatch && q.cfg.SyncInterval > 0 {
 		t := time.NewTimer(q.cfg.SyncInterval)
 		defer t.Stop()
@@ -83,7 +85,7 @@ func (q *Queue) gather(first *request, linger bool) []*request {
 			select {
 			case r := <-q.reqs:
 				group = append(group, r)
-				size += len(r.frame)
+				size += r.size
 				continue
 			case <-t.C:
 			case <-q.closing:
@@ -95,7 +97,7 @@ func (q *Queue) gather(first *request, linger bool) []*request {
 		select {
 		case r := <-q.reqs:
 			group = append(group, r)
-			size += len(r.frame)
+			size += r.size
 			continue
 		default:
 		}
@@ -123,17 +125,17 @@ func liveRequests(group []*request) []*request {
 // commit writes one group and answers its callers, applying when_full on max_size and on
 // ENOSPC. Every failure path leaves the log at its last committed state.
 func (q *Queue) commit(group []*request) {
-	frames := make([][]byte, 0, len(group))
+	bufs := make([][]byte, 0, 2*len(group))
 	for {
 		group = liveRequests(group)
 		if len(group) == 0 {
 			return
 		}
-		frames = frames[:0]
+		bufs = bufs[:0]
 		var size int64
 		for _, r := range group {
-			frames = append(frames, r.frame)
-			size += int64(len(r.frame))
+			bufs = append(bufs, r.prefix, r.payload)
+			size += int64(r.size)
 		}
 		if q.log.Size()+size > q.cfg.MaxSize {
 			if !q.makeRoom(group) {
@@ -141,7 +143,7 @@ func (q *Queue) commit(group []*request) {
 			}
 			continue
 		}
-		err := q.log.Append(frames)
+		err := q.log.Append(bufs, len(group))
 		if err == nil {
 			start := time.Now()
 			err = q.log.Commit(q.cfg.Sync != SyncNever)

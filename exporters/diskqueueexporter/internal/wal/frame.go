@@ -41,16 +41,31 @@ func AppendFrame(dst, payload []byte) ([]byte, error) {
 }
 
 // SealFrame fills in the header of frame, whose first HeaderSize bytes were reserved and
-// whose rest is the payload. Building records in place saves a copy of every payload.
+// whose rest is the payload.
 func SealFrame(frame []byte) error {
-	n := len(frame) - HeaderSize
-	if n <= 0 || n > MaxRecordSize {
-		return fmt.Errorf("%w: %d bytes", ErrRecordTooLarge, max(n, 0))
+	if len(frame) < HeaderSize {
+		return fmt.Errorf("%w: no room for the header", ErrRecordTooLarge)
 	}
-	binary.LittleEndian.PutUint32(frame[0:4], uint32(n))
-	crc := crc32.Update(0, castagnoli, frame[0:4])
-	crc = crc32.Update(crc, castagnoli, frame[HeaderSize:])
-	binary.LittleEndian.PutUint32(frame[4:8], crc)
+	return SealHeader(frame[:HeaderSize], frame[HeaderSize:])
+}
+
+// SealHeader fills in hdr (HeaderSize bytes) for a payload given in parts, which are
+// written right after it. Writing the parts as they are saves copying every payload into
+// one buffer.
+func SealHeader(hdr []byte, parts ...[]byte) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n == 0 || n > MaxRecordSize || len(hdr) != HeaderSize {
+		return fmt.Errorf("%w: %d bytes", ErrRecordTooLarge, n)
+	}
+	binary.LittleEndian.PutUint32(hdr[0:4], uint32(n))
+	crc := crc32.Update(0, castagnoli, hdr[0:4])
+	for _, p := range parts {
+		crc = crc32.Update(crc, castagnoli, p)
+	}
+	binary.LittleEndian.PutUint32(hdr[4:8], crc)
 	return nil
 }
 

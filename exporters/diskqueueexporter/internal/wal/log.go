@@ -177,13 +177,15 @@ func (l *Log) rotate() error {
 	return nil
 }
 
-// Append writes framed records at the end of the log, starting a new segment first when
-// the current one would overflow. It does not sync. Each frame is its own write so the
-// group is never copied into one buffer; on error the log is rolled back to its state
-// before the call, so a group is all or nothing.
-func (l *Log) Append(frames [][]byte) error {
+// Append writes records at the end of the log, starting a new segment first when the
+// current one would overflow. bufs are the framed records' bytes in order (a record may span
+// several buffers: header, then payload parts) and records is how many records they hold.
+// It does not sync. Each buffer is its own write so nothing is copied into one big buffer;
+// on error the log is rolled back to its state before the call, so a group is all or
+// nothing.
+func (l *Log) Append(bufs [][]byte, records int) error {
 	var size int64
-	for _, f := range frames {
+	for _, f := range bufs {
 		size += int64(len(f))
 	}
 	if l.forceRotate {
@@ -200,14 +202,14 @@ func (l *Log) Append(frames [][]byte) error {
 			return err
 		}
 	}
-	for _, f := range frames {
+	for _, f := range bufs {
 		if _, err := l.cur.Write(f); err != nil {
 			l.rollback(l.curSize)
 			return &WriteError{Op: "writing records", Err: err}
 		}
 	}
 	l.curSize += size
-	l.nextSeq += uint64(len(frames))
+	l.nextSeq += uint64(records)
 	return nil
 }
 

@@ -85,6 +85,9 @@ func TestSealFrameMatchesAppendFrame(t *testing.T) {
 	in := append(make([]byte, HeaderSize), "payload"...)
 	require.NoError(t, SealFrame(in))
 	assert.Equal(t, frames(t, "payload"), in)
+	hdr := make([]byte, HeaderSize)
+	require.NoError(t, SealHeader(hdr, []byte("pay"), []byte("load")))
+	assert.Equal(t, frames(t, "payload")[:HeaderSize], hdr)
 }
 
 func openLog(t *testing.T, dir string, segSize int64) (*Log, *Repair) {
@@ -97,7 +100,7 @@ func openLog(t *testing.T, dir string, segSize int64) (*Log, *Repair) {
 func appendRecords(t *testing.T, l *Log, payloads ...string) {
 	t.Helper()
 	for _, p := range payloads {
-		require.NoError(t, l.Append([][]byte{frames(t, p)}))
+		require.NoError(t, l.Append([][]byte{frames(t, p)}, 1))
 		require.NoError(t, l.Commit(true))
 	}
 }
@@ -232,7 +235,7 @@ func TestWriteErrorRollsBack(t *testing.T) {
 	before := l.Head()
 
 	ffs.failWrite = errors.New("injected")
-	err = l.Append([][]byte{frames(t, "lost")})
+	err = l.Append([][]byte{frames(t, "lost")}, 1)
 	var we *WriteError
 	require.ErrorAs(t, err, &we)
 	ffs.failWrite = nil
@@ -240,7 +243,7 @@ func TestWriteErrorRollsBack(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, before.Offset, info.Size(), "a failed write leaves no partial record behind")
 
-	require.NoError(t, l.Append([][]byte{frames(t, "next")}))
+	require.NoError(t, l.Append([][]byte{frames(t, "next")}, 1))
 	ffs.failSync = errors.New("injected")
 	require.Error(t, l.Commit(true))
 	ffs.failSync = nil
@@ -309,11 +312,11 @@ func TestStrayBytesAfterAFailedTruncateAreNeverRead(t *testing.T) {
 				appendRecords(t, l, "kept")
 			}
 			ffs.failWrite, ffs.failTruncate = errors.New("injected"), errors.New("injected")
-			require.Error(t, l.Append([][]byte{frames(t, "torn")}))
+			require.Error(t, l.Append([][]byte{frames(t, "torn")}, 1))
 			ffs.failWrite = nil
 			if !committedFirst {
 				// Nothing to seal off: the log refuses until the truncate works again.
-				require.ErrorIs(t, l.Append([][]byte{frames(t, "next")}), errStrayBytes)
+				require.ErrorIs(t, l.Append([][]byte{frames(t, "next")}, 1), errStrayBytes)
 				ffs.failTruncate = nil
 			}
 			appendRecords(t, l, "next")
