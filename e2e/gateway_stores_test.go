@@ -122,7 +122,8 @@ func tagValue(tags []struct {
 
 // Metrics, traces and logs sent to fieldcol-edge travel through the load-balancing and
 // sampler tiers into real stores, Prometheus (remote write), Jaeger (OTLP) and
-// VictoriaLogs (OTLP/HTTP), and come out of each with the device's resource attributes.
+// VictoriaLogs (OTLP/HTTP), and come out of each with the device's resource attributes
+// and with the personal data the edge masked already masked.
 func TestGatewayTierDeliversIntoStores(t *testing.T) {
 	prom := promtest.Start(t, promtest.Options{RemoteWriteReceiver: true})
 	logs := startVictoriaLogs(t, "", "")
@@ -139,12 +140,19 @@ func TestGatewayTierDeliversIntoStores(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	run := fmt.Sprintf("stores-%d", time.Now().UnixNano())
+	// Personal data the edge's piiredaction masks before anything leaves the device.
+	const email, resident = "jane.doe@example.com", "Hanako Sato"
 	md := sampleMetrics(run)
 	restamp(md)
+	md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints().At(0).Attributes().PutStr("resident_id", "R-20931")
 	require.NoError(t, client.SendMetrics(ctx, md))
 	// Three one-span traces; tail sampling keeps the one whose span has status ERROR.
-	require.NoError(t, client.SendTraces(ctx, sampleTraces(run)))
-	require.NoError(t, client.SendLogs(ctx, deviceLogs(run, "belt b1 jammed at station 4", "belt b1 restarted")))
+	td := sampleTraces(run)
+	td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(2).Attributes().PutStr("resident_name", resident)
+	require.NoError(t, client.SendTraces(ctx, td))
+	ld := deviceLogs(run, "belt b1 jammed at station 4, operator "+email+" paged", "belt b1 restarted")
+	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().PutStr("user.email", email)
+	require.NoError(t, client.SendLogs(ctx, ld))
 
 	t.Run("Prometheus", func(t *testing.T) {
 		got := prom.WaitFor(t, fmt.Sprintf(`e2e_belt_speed_meters_per_second{e2e_run=%q}`, run), 90*time.Second)
@@ -153,6 +161,7 @@ func TestGatewayTierDeliversIntoStores(t *testing.T) {
 		assert.Equal(t, "pi-oven-7", got[0].Labels["device_id"])
 		assert.Equal(t, "e2e-host", got[0].Labels["host_name"])
 		assert.Equal(t, "conveyor-app", got[0].Labels["service_name"])
+		assert.Equal(t, "****", got[0].Labels["resident_id"], "PII in a metric label")
 		pallets := prom.WaitFor(t, fmt.Sprintf(`e2e_pallets_total{e2e_run=%q}`, run), 30*time.Second)
 		assert.Equal(t, 1234.0, pallets[0].Value)
 	})
@@ -168,6 +177,7 @@ func TestGatewayTierDeliversIntoStores(t *testing.T) {
 		span := found[0].Spans[0]
 		assert.Equal(t, "move-pallet", span.OperationName)
 		assert.Equal(t, "ERROR", tagValue(span.Tags, "otel.status_code"))
+		assert.Equal(t, "****", tagValue(span.Tags, "resident_name"), "PII in a span attribute")
 		proc := found[0].Processes[span.ProcessID]
 		assert.Equal(t, "conveyor-app", proc.ServiceName)
 		assert.Equal(t, "pi-oven-7", tagValue(proc.Tags, "device.id"))
@@ -195,12 +205,19 @@ func TestGatewayTierDeliversIntoStores(t *testing.T) {
 		for _, r := range rows {
 			msgs[r["_msg"]] = r
 		}
-		require.Contains(t, msgs, "belt b1 jammed at station 4")
-		r := msgs["belt b1 jammed at station 4"]
+		// The address in the body is masked where it stood.
+		require.Contains(t, msgs, "belt b1 jammed at station 4, operator **** paged")
+		r := msgs["belt b1 jammed at station 4, operator **** paged"]
 		assert.Equal(t, "e2e-host", r["host.name"])
 		assert.Equal(t, "conveyor-app", r["service.name"])
 		assert.Equal(t, "b1", r["belt"])
-		assert.Equal(t, "WARN", r["severity"])
+		assert.Equal(t, "WARN", r["severity_text"])
+		assert.Equal(t, "****", r["user.email"], "PII in a log attribute")
+		for _, row := range rows {
+			for k, v := range row {
+				assert.NotContains(t, v, email, "field %s of a stored log record", k)
+			}
+		}
 	})
 
 	edge.stop(t)

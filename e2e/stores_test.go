@@ -144,6 +144,9 @@ extensions:
         memory:
           max_traces: 100000
   jaeger_query:
+    # On by default: Jaeger would trace its queries to localhost:4317 (whatever listens
+    # there) and hang its shutdown retrying.
+    enable_tracing: false
     storage:
       traces: memstore
     http:
