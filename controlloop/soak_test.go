@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fieldcol/fieldcol/controlloop/internal/api"
+	"github.com/fieldcol/fieldcol/controlloop/internal/loop"
 	"github.com/fieldcol/fieldcol/internal/hardware"
 )
 
@@ -37,10 +38,12 @@ func TestSoakRandomFaults(t *testing.T) {
 		switch rng.IntN(3) {
 		case 0:
 			kind := kinds[rng.IntN(len(kinds))]
+			c0 := oven.Status().Cycle
 			require.NoError(t, s.ext.Fault(&api.FaultRequest{Device: "oven_temp", Kind: string(kind)}))
 			faults++
-			// Two periods for the cycle in flight and the one that must act.
-			time.Sleep(2 * oven.Spec().Period)
+			// Two cycles: the one in flight may have read before the fault, the next must act.
+			// Counting cycles, not sleeping, keeps the check true on a loaded machine.
+			waitCycles(t, oven, c0+2)
 			for i := 0; i < 50; i++ {
 				require.Zero(t, pl.HeaterDuty(), "heater on during a %s fault", kind)
 				time.Sleep(2 * time.Millisecond)
@@ -50,9 +53,10 @@ func TestSoakRandomFaults(t *testing.T) {
 				return s.ext.Execute(context.Background(), &api.Request{Command: api.CmdAckAlarm, Loop: "oven"}) == nil
 			}, 5*time.Second, 10*time.Millisecond)
 		case 1:
+			c0 := conv.Status().Cycle
 			pl.SetDoor(s.session.Now(), false)
 			doors++
-			time.Sleep(2 * conv.Spec().Period)
+			waitCycles(t, conv, c0+2)
 			for i := 0; i < 50; i++ {
 				require.False(t, pl.MotorEnabled(), "motor on with the door open")
 				time.Sleep(2 * time.Millisecond)
@@ -66,4 +70,9 @@ func TestSoakRandomFaults(t *testing.T) {
 	ok, overrun, skipped := oven.Counters()
 	t.Logf("%d sensor faults, %d door openings; oven cycles ok=%d overrun=%d skipped=%d", faults, doors, ok, overrun, skipped)
 	assert.Eventually(t, func() bool { return !oven.Safe() && pl.HeaterDuty() > 0 }, 10*time.Second, 10*time.Millisecond, "the oven is back in control")
+}
+
+func waitCycles(t *testing.T, l *loop.Loop, cycle uint64) {
+	t.Helper()
+	require.Eventually(t, func() bool { return l.Status().Cycle >= cycle }, 10*time.Second, time.Millisecond)
 }
