@@ -175,7 +175,10 @@ func TestGatewayTierConfigsValidate(t *testing.T) {
 func TestGatewayTierLBRequiresTheToken(t *testing.T) {
 	prom := promtest.Start(t, promtest.Options{RemoteWriteReceiver: true})
 	s := startSampler(t, "sampler-0", prom.URL()+"/api/v1/write", "FIELDCOL_SAMPLE_PERCENTAGE=100", "FIELDCOL_DECISION_WAIT=1s")
-	lb, _ := startLB(t, []string{s.otlpGRPC})
+	// The samplers from the environment, as on a VM without an overlay.
+	lb := startCollector(t, binary(t, "fieldcol-gateway"), []string{shipped("distributions/gateway/lb.yaml")},
+		"FIELDCOL_GATEWAY_TOKEN="+gatewayToken, "FIELDCOL_STORAGE_DIR="+t.TempDir(),
+		"FIELDCOL_SAMPLER_ENDPOINTS=["+s.otlpGRPC+"]")
 
 	client, err := otlpsink.Dial(lb.otlpGRPC)
 	require.NoError(t, err)
