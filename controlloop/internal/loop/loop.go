@@ -396,6 +396,16 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 		}
 	}
 	l.evaluate(1, !writeOK, tCompute)
+	if !writeOK && !forced {
+		// A write failed half-way: try the safe state now rather than next cycle. Errors are
+		// already counted; the latched actuator_fault keeps the outputs safe from here on.
+		_ = l.spec.Main.write(l.ctx, l.spec.Main.Safe)
+		if e := l.spec.Enable; e != nil {
+			_ = e.write(l.ctx, e.Safe)
+		}
+		forced, out = true, l.spec.Main.Safe
+		l.trackSafe()
+	}
 	end := schedule.Now()
 
 	if forced != l.wasSafe {

@@ -311,10 +311,19 @@ func TestPeerInterlock(t *testing.T) {
 
 func TestActuatorFailureLatches(t *testing.T) {
 	io := &fakeIO{pv: 20}
-	l := newLoop(t, pidSpec(t, io))
+	s := pidSpec(t, io)
+	io2 := &fakeIO{}
+	s.Enable = &Output{Name: "contactor", Level: io2.writeEnable}
+	l := newLoop(t, s)
+	tick(l)
+	_, en := io2.get()
+	require.True(t, en)
 	io.set(func(f *fakeIO) { f.failOut = &hardware.Error{Device: "heater", Type: hardware.ErrorNack} })
 	tick(l)
 	assert.True(t, l.alarms.At(1).Latched())
+	assert.True(t, l.Safe(), "safe in the cycle of the failed write")
+	_, en = io2.get()
+	assert.False(t, en, "the other actuator is made safe at once")
 	assert.Equal(t, uint64(1), l.ActuatorErrors(0, ErrNack))
 	io.set(func(f *fakeIO) { f.failOut = nil })
 	tick(l)
