@@ -125,3 +125,10 @@ func TestOwnsDevice(t *testing.T) {
 	}
 	assert.False(t, e.OwnsDevice("soc_temp"))
 }
+
+func TestDependenciesNameTheAuthenticator(t *testing.T) {
+	cfg := plantConfig(t, latchPath(t))
+	assert.Empty(t, newExtension(cfg, settings()).Dependencies())
+	withAuth(cfg)
+	assert.Equal(t, []component.ID{authID}, newExtension(cfg, settings()).Dependencies())
+}

@@ -33,6 +33,7 @@ import (
 var (
 	_ extension.Extension                   = (*controlLoop)(nil)
 	_ extensioncapabilities.PipelineWatcher = (*controlLoop)(nil)
+	_ extensioncapabilities.Dependent       = (*controlLoop)(nil)
 	_ loopbridge.Source                     = (*controlLoop)(nil)
 )
 
@@ -140,6 +141,19 @@ func (e *controlLoop) Start(ctx context.Context, host component.Host) (err error
 		e.dog = watchdog.New(wl, e.log, schedule.Now)
 	}
 	return nil
+}
+
+// Dependencies implements extensioncapabilities.Dependent: the API's authenticator (and any
+// middleware) must be started before the API serves its first request.
+func (e *controlLoop) Dependencies() []component.ID {
+	var ids []component.ID
+	if e.cfg.API.Auth.HasValue() {
+		ids = append(ids, e.cfg.API.Auth.Get().Config.AuthenticatorID)
+	}
+	for _, m := range e.cfg.API.Middlewares {
+		ids = append(ids, m.ID)
+	}
+	return ids
 }
 
 // Ready implements extensioncapabilities.PipelineWatcher: the collector calls it when every
