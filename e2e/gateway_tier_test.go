@@ -473,6 +473,22 @@ func runScaleOut(t *testing.T, n int) float64 {
 		total += w.spans
 	}
 
+	// Sizing figures: CPU seconds of both tiers and the samplers' heap while they hold the
+	// traces (all of them arrive well within the 10 s decision_wait).
+	sum := func(name string, cs ...*collector) float64 {
+		total := 0.0
+		for _, c := range cs {
+			total += mustScrape(t, c, name)
+		}
+		return total
+	}
+	samplerCs := make([]*collector, len(samplers))
+	for i, s := range samplers {
+		samplerCs[i] = s.collector
+	}
+	cpuLB, cpuSamplers := sum("otelcol_process_cpu_seconds", lb), sum("otelcol_process_cpu_seconds", samplerCs...)
+	heapBefore := sum("otelcol_process_runtime_heap_alloc_bytes", samplerCs...)
+
 	start := time.Now()
 	acked := sendAll(t, lb.otlpGRPC, reqs, scaleClients, nil)
 	sendTime := time.Since(start)
@@ -481,6 +497,12 @@ func runScaleOut(t *testing.T, n int) float64 {
 	require.Eventually(t, func() bool { return acceptedSpans(samplers) >= float64(total) }, 3*time.Minute, 100*time.Millisecond,
 		"spans accepted by the samplers: %v of %d", acceptedSpans(samplers), total)
 	throughput := float64(total) / time.Since(start).Seconds()
+	held := sum("otelcol_processor_tail_sampling_sampling_traces_on_memory", samplerCs...)
+	heapHeld := sum("otelcol_process_runtime_heap_alloc_bytes", samplerCs...) - heapBefore
+	cpuLB = sum("otelcol_process_cpu_seconds", lb) - cpuLB
+	cpuSamplers = sum("otelcol_process_cpu_seconds", samplerCs...) - cpuSamplers
+	t.Logf("%d samplers: CPU %.1f s in the load balancer (%.0f spans per CPU-second), %.1f s in the samplers (%.0f spans per CPU-second); %.0f traces held, heap +%.1f MiB (%.0f bytes a span)",
+		n, cpuLB, float64(total)/cpuLB, cpuSamplers, float64(total)/cpuSamplers, held, heapHeld/(1<<20), heapHeld/float64(total))
 	assert.EqualValues(t, total, acceptedSpans(samplers), "every span reaches a sampler exactly once")
 
 	// Every kept trace arrives whole at exactly one sampler once decision_wait (10 s) passed.
