@@ -32,13 +32,13 @@ func names(list []struct{ Name string }) []string {
 }
 
 var (
-	edgeReceivers  = []string{"otlp", "host_metrics"}
-	edgeProcessors = []string{"memory_limiter", "batch", "resource", "piiredaction"}
+	edgeReceivers  = []string{"otlp", "host_metrics", "hardware"}
+	edgeProcessors = []string{"memory_limiter", "batch", "resource", "piiredaction", "sloburn"}
 	edgeExporters  = []string{"otlp_grpc", "otlp_http", "debug", "prometheus"}
 	edgeExtensions = []string{"health_check", "file_storage"}
 
 	gatewayReceivers  = []string{"otlp"}
-	gatewayProcessors = []string{"memory_limiter", "batch", "transform", "filter", "tail_sampling", "piiredaction"}
+	gatewayProcessors = []string{"memory_limiter", "batch", "transform", "filter", "tail_sampling", "piiredaction", "sloburn"}
 	gatewayExporters  = []string{"otlp_grpc", "otlp_http", "debug", "prometheus", "prometheus_remote_write", "load_balancing", "kafka"}
 	gatewayConnectors = []string{"span_metrics"}
 	gatewayExtensions = []string{"health_check", "pprof", "zpages", "bearertokenauth", "file_storage"}
