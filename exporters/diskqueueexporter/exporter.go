@@ -29,7 +29,6 @@ import (
 	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/metadata"
 	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/otlpsend"
 	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/queue"
-	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/wal"
 )
 
 // diskQueueExporter is one signal's queue plus the senders that drain it.
@@ -37,8 +36,6 @@ type diskQueueExporter struct {
 	cfg    *Config
 	set    exporter.Settings
 	signal pipeline.Signal
-	// fs is the file layer; tests swap in a fault-injecting one.
-	fs wal.FS
 
 	q         *queue.Queue
 	sender    otlpsend.Sender
@@ -55,7 +52,6 @@ func newExporter(cfg *Config, set exporter.Settings, signal pipeline.Signal) *di
 		cfg:       cfg,
 		set:       set,
 		signal:    signal,
-		fs:        wal.OSFS{},
 		signalSet: metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal.String()))),
 	}
 }
@@ -73,12 +69,12 @@ func (e *diskQueueExporter) start(ctx context.Context, host component.Host) erro
 		return fmt.Errorf("creating the diskqueue telemetry: %w", err)
 	}
 	e.telemetry = tb
+	// Validate already refused any other value, so these cannot fail here.
 	syncPolicy, _ := e.cfg.syncPolicy()
 	fullPolicy, _ := e.cfg.fullPolicy()
 	compression, _ := e.cfg.compression()
 	q, err := queue.Open(queue.Config{
 		Dir:          e.queueDir(),
-		FS:           e.fs,
 		SegmentSize:  e.cfg.SegmentSize,
 		MaxSize:      e.cfg.MaxSize,
 		Sync:         syncPolicy,
