@@ -17,7 +17,19 @@ import (
 type collector struct {
 	proc *testproc.Process
 
-	otlpGRPC, otlpHTTP, health, metrics, telemetry string // host:port
+	otlpGRPC, otlpHTTP, health, metrics, telemetry, api string // host:port
+}
+
+// apiToken is the control loop command API's bearer token in every e2e run.
+const apiToken = "e2e-api-token-5f0c1d"
+
+// commonEnv is what every shipped edge config needs besides its ports: the command API's
+// token, and a latch file in the test's own directory.
+func commonEnv(t testing.TB) []string {
+	return []string{
+		"FIELDCOL_API_TOKEN=" + apiToken,
+		"FIELDCOL_LATCH_FILE=" + filepath.Join(t.TempDir(), "latches.json"),
+	}
 }
 
 // startCollector runs bin with the given configs (later ones merge over earlier ones, as
@@ -32,6 +44,7 @@ func startCollector(t testing.TB, bin string, configs []string, env ...string) *
 		health:    freeAddr(t),
 		metrics:   freeAddr(t),
 		telemetry: freeAddr(t),
+		api:       freeAddr(t),
 	}
 	_, telemetryPort, _ := strings.Cut(c.telemetry, ":")
 	base := []string{
@@ -40,7 +53,9 @@ func startCollector(t testing.TB, bin string, configs []string, env ...string) *
 		"FIELDCOL_HEALTH_ENDPOINT=" + c.health,
 		"FIELDCOL_METRICS_ENDPOINT=" + c.metrics,
 		"FIELDCOL_TELEMETRY_PORT=" + telemetryPort,
+		"FIELDCOL_API_ENDPOINT=" + c.api,
 	}
+	base = append(base, commonEnv(t)...)
 	args := make([]string, 0, 2*len(configs))
 	for _, cfg := range configs {
 		args = append(args, "--config", cfg)

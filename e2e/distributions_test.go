@@ -35,7 +35,7 @@ var (
 	edgeReceivers  = []string{"otlp", "host_metrics", "hardware"}
 	edgeProcessors = []string{"memory_limiter", "batch", "resource", "piiredaction", "sloburn"}
 	edgeExporters  = []string{"otlp_grpc", "otlp_http", "debug", "prometheus"}
-	edgeExtensions = []string{"health_check", "file_storage"}
+	edgeExtensions = []string{"health_check", "file_storage", "controlloop", "bearertokenauth"}
 
 	gatewayReceivers  = []string{"otlp"}
 	gatewayProcessors = []string{"memory_limiter", "batch", "transform", "filter", "tail_sampling", "piiredaction", "sloburn"}
@@ -134,7 +134,7 @@ func TestShippedConfigsValidate(t *testing.T) {
 			}
 			t.Run(name+bin, func(t *testing.T) {
 				cmd := exec.Command(binary(t, bin), append([]string{"validate"}, args...)...)
-				cmd.Env = append(os.Environ(), cfg.env...)
+				cmd.Env = append(append(os.Environ(), commonEnv(t)...), cfg.env...)
 				out, err := cmd.CombinedOutput()
 				assert.NoError(t, err, "%s validate %v:\n%s", bin, args, out)
 			})
@@ -146,7 +146,7 @@ func TestShippedConfigsValidate(t *testing.T) {
 func TestPseudonymsNeedTheirKey(t *testing.T) {
 	cmd := exec.Command(binary(t, "fieldcol-edge"), "validate", "--config", shipped("distributions/edge/config.yaml"),
 		"--config", shipped("distributions/pii-pseudonyms.yaml"))
-	cmd.Env = append(os.Environ(), "FIELDCOL_PII_HMAC_KEY=")
+	cmd.Env = append(append(os.Environ(), commonEnv(t)...), "FIELDCOL_PII_HMAC_KEY=")
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
 	assert.Contains(t, string(out), "hmac_key")
@@ -155,7 +155,9 @@ func TestPseudonymsNeedTheirKey(t *testing.T) {
 // A broken config is refused with a message that names the key.
 func TestValidateNamesTheBadKey(t *testing.T) {
 	bad := overlay(t, "processors:\n  memory_limiter:\n    check_interval: soon\n")
-	out, err := exec.Command(binary(t, "fieldcol-edge"), "validate", "--config", shipped("distributions/edge/config.yaml"), "--config", bad).CombinedOutput()
+	cmd := exec.Command(binary(t, "fieldcol-edge"), "validate", "--config", shipped("distributions/edge/config.yaml"), "--config", bad)
+	cmd.Env = append(os.Environ(), commonEnv(t)...)
+	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
 	assert.Contains(t, string(out), "check_interval")
 }

@@ -14,12 +14,15 @@ import (
 // The sim plant's sensors reach Prometheus, and a scripted bus timeout on one sensor shows
 // in hw_errors and hw_status, then clears.
 func TestEdgeSimSensorsAndScriptedBusTimeout(t *testing.T) {
+	// The controlloop extension opens the sim plant, so scripted faults go in its section;
+	// a fault may name any device of the plant, here one the hardware receiver reads.
 	fault := overlay(t, `
-receivers:
-  hardware:
-    sim:
-      faults:
-        - {at: 8s, duration: 15s, device: room_temp, kind: bus_timeout}
+extensions:
+  controlloop:
+    hardware:
+      sim:
+        faults:
+          - {at: 8s, duration: 15s, device: room_temp, kind: bus_timeout}
 `)
 	edge := startCollector(t, binary(t, "fieldcol-edge"),
 		[]string{shipped("distributions/edge/config.yaml"), fault}, "FIELDCOL_HW_INTERVAL=1s")
@@ -29,7 +32,7 @@ receivers:
 		`hw_temperature_celsius{hw_name="room_temp"}`,
 		`hw_temperature_celsius{hw_name="soc_temp"}`,
 		`hw_voltage_volts{hw_name="supply"}`,
-		`hw_gpio_level_ratio{hw_name="door"}`,
+		`hw_gpio_level_ratio{hw_name="flow"}`,
 		`hw_gpio_edges_total{hw_name="flow"}`,
 		`hw_status_ratio{hw_id="i2c1/0x19",hw_state="ok"}`,
 	} {
