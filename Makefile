@@ -51,7 +51,7 @@ bin/fieldcol-gateway: distributions/gateway/manifest.yaml $(GO_SOURCES) | $(OCB)
 	$(call ocb_build,distributions/gateway/manifest.yaml,fieldcol-gateway)
 
 # Runs the full distribution with the edge config on the simulated plant, in the
-# foreground; Ctrl-C stops it. State (latched alarms) goes to .run/; the command API's
+# foreground; Ctrl-C stops it. State (latched alarms, the disk queue) goes to .run/; the command API's
 # token is FIELDCOL_API_TOKEN, generated and printed when unset.
 run: bin/fieldcol
 	@mkdir -p .run
@@ -59,7 +59,9 @@ run: bin/fieldcol
 	  FIELDCOL_API_TOKEN=$$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'); export FIELDCOL_API_TOKEN; \
 	  echo "command API token (FIELDCOL_API_TOKEN): $$FIELDCOL_API_TOKEN"; \
 	fi; \
-	FIELDCOL_LATCH_FILE=$${FIELDCOL_LATCH_FILE:-$(CURDIR)/.run/latches.json} exec bin/fieldcol --config $(EDGE_CONFIG)
+	FIELDCOL_LATCH_FILE=$${FIELDCOL_LATCH_FILE:-$(CURDIR)/.run/latches.json} \
+	FIELDCOL_DISKQUEUE_DIR=$${FIELDCOL_DISKQUEUE_DIR:-$(CURDIR)/.run/diskqueue} \
+	exec bin/fieldcol --config $(EDGE_CONFIG)
 
 validate: build
 	for c in distributions/edge/config.yaml distributions/gateway/config.yaml; do bin/fieldcol validate --config $$c; done

@@ -24,11 +24,14 @@ type collector struct {
 const apiToken = "e2e-api-token-5f0c1d"
 
 // commonEnv is what every shipped edge config needs besides its ports: the command API's
-// token, and a latch file in the test's own directory.
+// token, and its state (latches, disk queue) in the test's own directory. A test that
+// restarts a collector on the same state passes these variables again, later entries win.
 func commonEnv(t testing.TB) []string {
+	state := t.TempDir()
 	return []string{
 		"FIELDCOL_API_TOKEN=" + apiToken,
-		"FIELDCOL_LATCH_FILE=" + filepath.Join(t.TempDir(), "latches.json"),
+		"FIELDCOL_LATCH_FILE=" + filepath.Join(state, "latches.json"),
+		"FIELDCOL_DISKQUEUE_DIR=" + filepath.Join(state, "diskqueue"),
 	}
 }
 

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -17,24 +16,8 @@ import (
 	"github.com/fieldcol/fieldcol/internal/otlpsink"
 )
 
-// sinkOverlay forwards every edge pipeline to an OTLP sink, next to the shipped exporters.
-func sinkOverlay(t testing.TB, sinkAddr string) string {
-	return overlay(t, fmt.Sprintf(`
-exporters:
-  otlp_grpc/e2e_sink:
-    endpoint: %s
-    tls:
-      insecure: true
-service:
-  pipelines:
-    traces:
-      exporters: [debug, otlp_grpc/e2e_sink]
-    metrics:
-      exporters: [prometheus, otlp_grpc/e2e_sink]
-    logs:
-      exporters: [debug, otlp_grpc/e2e_sink]
-`, sinkAddr))
-}
+// gatewayAt points the edge's disk queue at an OTLP/HTTP endpoint, as an operator does.
+func gatewayAt(url string) string { return "FIELDCOL_GATEWAY_ENDPOINT=" + url }
 
 // stripAdded removes the resource attributes the edge adds, leaving what the client sent.
 func stripAdded(attrs pcommon.Map, t *testing.T) {
@@ -51,9 +34,8 @@ func stripAdded(attrs pcommon.Map, t *testing.T) {
 
 func TestEdgeForwardsOTLPUnchanged(t *testing.T) {
 	sink := otlpsink.Start(t)
-	edge := startCollector(t, binary(t, "fieldcol-edge"),
-		[]string{shipped("distributions/edge/config.yaml"), sinkOverlay(t, sink.Addr)},
-		"FIELDCOL_HOST_NAME=e2e-host", "FIELDCOL_DEVICE_ID=pi-oven-7")
+	edge := startCollector(t, binary(t, "fieldcol-edge"), []string{shipped("distributions/edge/config.yaml")},
+		gatewayAt(sink.ServeHTTP(t)), "FIELDCOL_HOST_NAME=e2e-host", "FIELDCOL_DEVICE_ID=pi-oven-7")
 
 	client, err := otlpsink.Dial(edge.otlpGRPC)
 	require.NoError(t, err)

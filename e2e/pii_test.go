@@ -44,7 +44,7 @@ func piiTraces(run string) ptrace.Traces {
 func sendPII(t *testing.T, extraConfigs []string, env ...string) (logsJSON, tracesJSON string, ld plog.Logs, td ptrace.Traces) {
 	sink := otlpsink.Start(t)
 	configs := append([]string{shipped("distributions/edge/config.yaml")}, extraConfigs...)
-	edge := startCollector(t, binary(t, "fieldcol-edge"), append(configs, sinkOverlay(t, sink.Addr)), env...)
+	edge := startCollector(t, binary(t, "fieldcol-edge"), configs, append(env, gatewayAt(sink.ServeHTTP(t)))...)
 	client, err := otlpsink.Dial(edge.otlpGRPC)
 	require.NoError(t, err)
 	defer client.Close()

@@ -1,13 +1,16 @@
 package otlpsink
 
 import (
+	"bytes"
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/grpc/codes"
@@ -45,4 +48,27 @@ func TestSinkRecordsAndRefuses(t *testing.T) {
 	sink.Refuse(codes.OK)
 	require.NoError(t, c.SendLogs(ctx, ld))
 	assert.Equal(t, 2, sink.LogRecordCount())
+}
+
+func TestSinkOverHTTP(t *testing.T) {
+	sink := Start(t)
+	base := sink.ServeHTTP(t)
+	ld := plog.NewLogs()
+	ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr("over http")
+	body, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
+	require.NoError(t, err)
+
+	post := func() int {
+		resp, err := http.Post(base+"/v1/logs", "application/x-protobuf", bytes.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusOK, post())
+	assert.Equal(t, 1, sink.LogRecordCount())
+	sink.Refuse(codes.Unavailable)
+	assert.Equal(t, http.StatusServiceUnavailable, post())
+	sink.Refuse(codes.InvalidArgument)
+	assert.Equal(t, http.StatusBadRequest, post())
+	assert.Equal(t, 1, sink.LogRecordCount())
 }
