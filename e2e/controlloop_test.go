@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -57,15 +56,7 @@ func TestEdgeControlLoopFaultLatchAck(t *testing.T) {
 	} {
 		prom.WaitFor(t, series, 60*time.Second)
 	}
-	value := func(expr string) float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		samples, err := prom.Query(ctx, expr, time.Time{})
-		if err != nil || len(samples) != 1 {
-			return -1
-		}
-		return samples[0].Value
-	}
+	value := prom.Value
 	ovenSafe := `controlloop_safe_state{loop="oven"}`
 	require.Eventually(t, func() bool { return value(ovenSafe) == 0 }, 30*time.Second, 250*time.Millisecond,
 		"the oven does not leave its start-up safe state")

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -39,15 +38,7 @@ extensions:
 		prom.WaitFor(t, series, 30*time.Second)
 	}
 
-	value := func(expr string) float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		samples, err := prom.Query(ctx, expr, time.Time{})
-		if err != nil || len(samples) != 1 {
-			return -1
-		}
-		return samples[0].Value
-	}
+	value := prom.Value
 	// room_temp is the MCP9808 at 0x19 on I2C bus 1; hw.status and hw.errors name devices by hw.id.
 	timeouts := `hw_errors_total{hw_id="i2c1/0x19",error_type="timeout"}`
 	roomOK := `hw_status_ratio{hw_id="i2c1/0x19",hw_state="ok"}`

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -203,4 +204,16 @@ func (s *Server) WaitFor(t testing.TB, expr string, timeout time.Duration) []Sam
 	}
 	t.Fatalf("Prometheus returned nothing for %q within %s (last error: %v)", expr, timeout, lastErr)
 	return nil
+}
+
+// Value returns the value of the one sample expr evaluates to now, or NaN when the query
+// fails or does not give exactly one sample; it suits assert.Eventually conditions.
+func (s *Server) Value(expr string) float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	samples, err := s.Query(ctx, expr, time.Time{})
+	if err != nil || len(samples) != 1 {
+		return math.NaN()
+	}
+	return samples[0].Value
 }
