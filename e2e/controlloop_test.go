@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"syscall"
 	"testing"
 	"time"
 
@@ -103,5 +104,33 @@ func TestEdgeControlLoopFaultLatchAck(t *testing.T) {
 		return value(`sum(controlloop_commands_total{result="unauthorized"})`) >= 2
 	}, 20*time.Second, 250*time.Millisecond, "unauthorized commands are counted")
 
+	edge.stop(t)
+}
+
+// A stalled edge (SIGSTOP for a few seconds, as a starved or frozen Pi) misses control-loop
+// deadlines; the skipped cycles burn the deadline SLO's budget fast enough to page locally.
+func TestEdgeMissedDeadlinesPageTheDeadlineSLO(t *testing.T) {
+	edge := startCollector(t, binary(t, "fieldcol-edge"), []string{shipped("distributions/edge/config.yaml")},
+		"FIELDCOL_HW_INTERVAL=1s", "FIELDCOL_SLO_EMIT_INTERVAL=2s")
+	prom := promtest.Start(t, promtest.Options{ScrapeTargets: []string{edge.metrics}})
+	page := `slo_alert{slo="controlloop-deadline",loop="oven",severity="page"}`
+	prom.WaitFor(t, page, 60*time.Second)
+	require.Equal(t, 0.0, prom.Value(page), "a healthy loop must not page")
+
+	require.NoError(t, edge.proc.Signal(syscall.SIGSTOP))
+	time.Sleep(5 * time.Second) // the stall itself, not a wait for a condition
+	require.NoError(t, edge.proc.Signal(syscall.SIGCONT))
+
+	assert.Eventually(t, func() bool {
+		return prom.Value(`sum(controlloop_cycles_total{loop="oven",outcome=~"overrun|skipped"})`) >= 20
+	},
+		30*time.Second, 250*time.Millisecond, "the stall was not counted as missed cycles")
+	assert.Eventually(t, func() bool {
+		return prom.Value(`slo_burn_rate{slo="controlloop-deadline",loop="oven",window="5m"}`) > 14.4 &&
+			prom.Value(`slo_burn_rate{slo="controlloop-deadline",loop="oven",window="1h"}`) > 14.4 &&
+			prom.Value(page) == 1
+	}, 30*time.Second, 250*time.Millisecond, "burn 5m=%v 1h=%v page=%v",
+		prom.Value(`slo_burn_rate{slo="controlloop-deadline",loop="oven",window="5m"}`),
+		prom.Value(`slo_burn_rate{slo="controlloop-deadline",loop="oven",window="1h"}`), prom.Value(page))
 	edge.stop(t)
 }
