@@ -43,26 +43,16 @@ func startStoreSampler(t testing.TB, tracesAddr, logsURL, remoteWriteURL string,
 	return startCollector(t, binary(t, "fieldcol-gateway"), []string{shipped("distributions/gateway/sampler.yaml")}, append(base, env...)...)
 }
 
-// edgeToGateway forwards every edge pipeline to the load-balancing tier with the fleet's
-// token, next to the shipped exporters.
-func edgeToGateway(t testing.TB, lbAddr string) string {
+// edgeToGateway gives the edge's disk queue the fleet's token for the load-balancing tier
+// (the shipped edge config sends to FIELDCOL_GATEWAY_ENDPOINT without one).
+func edgeToGateway(t testing.TB) string {
 	return overlay(t, fmt.Sprintf(`
 exporters:
-  otlp_grpc/gateway:
-    endpoint: %s
-    tls:
-      insecure: true
-    headers:
-      authorization: "Bearer %s"
-service:
-  pipelines:
-    traces:
-      exporters: [debug, otlp_grpc/gateway]
-    metrics:
-      exporters: [prometheus, otlp_grpc/gateway]
-    logs:
-      exporters: [debug, otlp_grpc/gateway]
-`, lbAddr, gatewayToken))
+  diskqueue:
+    http:
+      headers:
+        authorization: "Bearer %s"
+`, gatewayToken))
 }
 
 // restamp moves every data point to now: remote-write stores refuse samples from 2023.
@@ -131,8 +121,9 @@ func TestGatewayTierDeliversIntoStores(t *testing.T) {
 	s := startStoreSampler(t, traces.otlpGRPC, logs.otlpLogsURL(), prom.URL()+"/api/v1/write")
 	lb, _ := startLB(t, []string{s.otlpGRPC})
 	edge := startCollector(t, binary(t, "fieldcol-edge"),
-		[]string{shipped("distributions/edge/config.yaml"), edgeToGateway(t, lb.otlpGRPC)},
-		"FIELDCOL_HOST_NAME=e2e-host", "FIELDCOL_DEVICE_ID=pi-oven-7")
+		[]string{shipped("distributions/edge/config.yaml"), edgeToGateway(t)},
+		"FIELDCOL_HOST_NAME=e2e-host", "FIELDCOL_DEVICE_ID=pi-oven-7",
+		"FIELDCOL_GATEWAY_ENDPOINT=http://"+lb.otlpHTTP)
 
 	client, err := otlpsink.Dial(edge.otlpGRPC)
 	require.NoError(t, err)
@@ -170,10 +161,11 @@ func TestGatewayTierDeliversIntoStores(t *testing.T) {
 		kept := pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 2}
 		id := hex.EncodeToString(kept[:])
 		var found []jaegerTrace
-		require.Eventually(t, func() bool {
+		waitUntil(t, 90*time.Second, 500*time.Millisecond, func() (bool, string) {
+			var err error
 			found, err = traces.traces(ctx, "/api/traces/"+id)
-			return err == nil && len(found) == 1 && len(found[0].Spans) == 1
-		}, 90*time.Second, 500*time.Millisecond, "trace %s in Jaeger: %v %+v", id, err, found)
+			return err == nil && len(found) == 1 && len(found[0].Spans) == 1, fmt.Sprintf("trace %s in Jaeger: %v %+v", id, err, found)
+		})
 		span := found[0].Spans[0]
 		assert.Equal(t, "move-pallet", span.OperationName)
 		assert.Equal(t, "ERROR", tagValue(span.Tags, "otel.status_code"))
@@ -197,10 +189,11 @@ func TestGatewayTierDeliversIntoStores(t *testing.T) {
 	t.Run("VictoriaLogs", func(t *testing.T) {
 		filter := fmt.Sprintf(`"device.id":="pi-oven-7" AND %q:=%q`, runKey, run)
 		var rows []map[string]string
-		require.Eventually(t, func() bool {
+		waitUntil(t, 90*time.Second, 500*time.Millisecond, func() (bool, string) {
+			var err error
 			rows, err = logs.query(ctx, filter)
-			return err == nil && len(rows) == 2
-		}, 90*time.Second, 500*time.Millisecond, "logs in VictoriaLogs for %s: %v %v", filter, err, rows)
+			return err == nil && len(rows) == 2, fmt.Sprintf("logs in VictoriaLogs for %s: %v %v", filter, err, rows)
+		})
 		msgs := map[string]map[string]string{}
 		for _, r := range rows {
 			msgs[r["_msg"]] = r
@@ -275,10 +268,10 @@ func TestGatewayTierLogStoreOutage(t *testing.T) {
 		return v
 	}
 
-	require.Eventually(t, func() bool {
+	waitUntil(t, 60*time.Second, 500*time.Millisecond, func() (bool, string) {
 		n, err := store.count(ctx, filter)
-		return err == nil && n > 0
-	}, 60*time.Second, 500*time.Millisecond, "no record reached the store before the outage")
+		return err == nil && n > 0, fmt.Sprintf("no record reached the store before the outage: %d, %v", n, err)
+	})
 
 	require.NoError(t, store.proc.Stop(15*time.Second), "stopping the log store")
 	down := time.Now()
@@ -301,10 +294,13 @@ func TestGatewayTierLogStoreOutage(t *testing.T) {
 
 	want := acked.Load()
 	var got int
-	require.Eventually(t, func() bool {
+	waitUntil(t, 3*time.Minute, time.Second, func() (bool, string) {
+		var err error
 		got, err = store.count(ctx, filter)
-		return err == nil && got >= int(want) && queued() == 0
-	}, 3*time.Minute, time.Second, "records in the store: %d (%v), acknowledged by the gateway: %d; queue %v", got, err, want, queued())
+		q := queued()
+		return err == nil && got >= int(want) && q == 0,
+			fmt.Sprintf("records in the store: %d (%v), acknowledged by the gateway: %d; queue %v", got, err, want, q)
+	})
 	drained := time.Since(up)
 	assert.Equal(t, int(want), got, "records in the store, acknowledged by the gateway")
 	assert.Greater(t, maxQueued, 0.0, "the sampler's logs queue never held a backlog during the outage")

@@ -149,6 +149,23 @@ func acceptedSpans(samplers []sampler) float64 {
 	return sum
 }
 
+// waitUntil polls cond every tick until it holds, and fails the test after timeout with the
+// message of cond's last try (assert.Eventually formats its message before the first try).
+func waitUntil(t testing.TB, timeout, tick time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", timeout, msg)
+		}
+		time.Sleep(tick)
+	}
+}
+
 func TestGatewayTierConfigsValidate(t *testing.T) {
 	for _, bin := range []string{"fieldcol-gateway", "fieldcol"} {
 		for _, cfg := range []string{"lb.yaml", "sampler.yaml"} {
@@ -194,8 +211,10 @@ func TestGatewayTierLBRequiresTheToken(t *testing.T) {
 	assert.Equal(t, codes.Unauthenticated, status.Code(client.SendTraces(bad, td)))
 
 	require.NoError(t, client.SendTraces(withToken(ctx), td))
-	assert.Eventually(t, func() bool { return s.sink.SpanCount() == td.SpanCount() }, 60*time.Second, 200*time.Millisecond,
-		"spans at the sampler's trace store: %d, want %d", s.sink.SpanCount(), td.SpanCount())
+	waitUntil(t, 60*time.Second, 200*time.Millisecond, func() (bool, string) {
+		n := s.sink.SpanCount()
+		return n == td.SpanCount(), fmt.Sprintf("spans at the sampler's trace store: %d, want %d", n, td.SpanCount())
+	})
 	lb.stop(t)
 	s.stop(t)
 }
@@ -288,7 +307,8 @@ func appendPart(td ptrace.Traces, run string, i int, w workTrace, from, to int) 
 }
 
 // requests lays the workload out as OTLP requests: request r carries the first parts of
-// traces [perReq*r, perReq*(r+1)) and the second parts of the traces two requests earlier.
+// traces [perReq*r, perReq*(r+1)) and the second parts of the traces two requests earlier,
+// a few milliseconds apart, as spans of live traces arrive.
 func requests(run string, work []workTrace, perReq int) []ptrace.Traces {
 	n := (len(work)+perReq-1)/perReq + 2
 	out := make([]ptrace.Traces, n)
@@ -304,6 +324,27 @@ func requests(run string, work []workTrace, perReq int) []ptrace.Traces {
 	}
 	return out
 }
+
+// waves lays the workload out as two lists of requests: the first parts of every trace,
+// and the second parts in the reverse order. Sent with a pause between them longer than
+// the tail sampler's decision tick and shorter than decision_wait, they keep a trace whole
+// only if the sampler waits for decision_wait before it decides.
+func waves(run string, work []workTrace, perReq int) (first, second []ptrace.Traces) {
+	for from := 0; from < len(work); from += perReq {
+		a, b := ptrace.NewTraces(), ptrace.NewTraces()
+		for i := from; i < min(from+perReq, len(work)); i++ {
+			appendPart(a, run, i, work[i], 0, work[i].split)
+			appendPart(b, run, i, work[i], work[i].split, work[i].spans)
+		}
+		first = append(first, a)
+		second = append([]ptrace.Traces{b}, second...)
+	}
+	return first, second
+}
+
+// wavePause separates the two waves: well past the sampler's one-second decision tick, well
+// within its 10 s decision_wait.
+const wavePause = 3 * time.Second
 
 // sendAll sends the requests from clients concurrent connections, in order of the list,
 // and retries a refused request (a reloading or overloaded tier) a bounded number of
@@ -467,7 +508,7 @@ func runScaleOut(t *testing.T, n int) float64 {
 
 	run := fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
 	work := makeWorkload(uint64(n)*7919, scaleTraces)
-	reqs := requests(run, work, scalePerReq)
+	waveA, waveB := waves(run, work, scalePerReq)
 	total := 0
 	for _, w := range work {
 		total += w.spans
@@ -490,13 +531,18 @@ func runScaleOut(t *testing.T, n int) float64 {
 	heapBefore := sum("otelcol_process_runtime_heap_alloc_bytes", samplerCs...)
 
 	start := time.Now()
-	acked := sendAll(t, lb.otlpGRPC, reqs, scaleClients, nil)
-	sendTime := time.Since(start)
+	acked := sendAll(t, lb.otlpGRPC, waveA, scaleClients, nil)
+	time.Sleep(wavePause) // the gap between the two halves of every trace, see waves
+	acked += sendAll(t, lb.otlpGRPC, waveB, scaleClients, nil)
+	sendTime := time.Since(start) - wavePause
 	require.EqualValues(t, total, acked, "spans acknowledged by the load-balancing tier")
 
-	require.Eventually(t, func() bool { return acceptedSpans(samplers) >= float64(total) }, 3*time.Minute, 100*time.Millisecond,
-		"spans accepted by the samplers: %v of %d", acceptedSpans(samplers), total)
-	throughput := float64(total) / time.Since(start).Seconds()
+	waitUntil(t, 3*time.Minute, 100*time.Millisecond, func() (bool, string) {
+		n := acceptedSpans(samplers)
+		return n >= float64(total), fmt.Sprintf("spans accepted by the samplers: %v of %d", n, total)
+	})
+	// The pause is the test's, not the tiers' time.
+	throughput := float64(total) / (time.Since(start) - wavePause).Seconds()
 	held := sum("otelcol_processor_tail_sampling_sampling_traces_on_memory", samplerCs...)
 	heapHeld := sum("otelcol_process_runtime_heap_alloc_bytes", samplerCs...) - heapBefore
 	cpuLB = sum("otelcol_process_cpu_seconds", lb) - cpuLB
@@ -507,10 +553,11 @@ func runScaleOut(t *testing.T, n int) float64 {
 
 	// Every kept trace arrives whole at exactly one sampler once decision_wait (10 s) passed.
 	var v verdict
-	require.Eventually(t, func() bool {
+	waitUntil(t, 2*time.Minute, time.Second, func() (bool, string) {
 		v = judge(work, collectArrivals(samplers, run))
-		return len(v.lostKept) == 0 && len(v.incomplete) == 0
-	}, 2*time.Minute, time.Second, "kept traces lost: %d %v; incomplete: %d %v", len(v.lostKept), first(v.lostKept), len(v.incomplete), first(v.incomplete))
+		return len(v.lostKept) == 0 && len(v.incomplete) == 0,
+			fmt.Sprintf("kept traces lost: %d %v; incomplete: %d %v", len(v.lostKept), first(v.lostKept), len(v.incomplete), first(v.incomplete))
+	})
 	assert.Zero(t, v.split, "traces whose spans reached more than one sampler")
 	// The probabilistic share (10 %) of the plain traces, kept whole like the others.
 	assert.InDelta(t, 0.10, float64(v.keptPlain)/float64(v.plain), 0.04, "share of plain traces kept: %d of %d", v.keptPlain, v.plain)
@@ -518,15 +565,13 @@ func runScaleOut(t *testing.T, n int) float64 {
 	// span_metrics counts every span, before sampling, on whichever sampler got it.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var calls float64
-	assert.Eventually(t, func() bool {
+	waitUntil(t, 90*time.Second, time.Second, func() (bool, string) {
 		got, err := prom.Query(ctx, fmt.Sprintf(`sum(traces_span_metrics_calls_total{e2e_run=%q})`, run), time.Time{})
 		if err != nil || len(got) != 1 {
-			return false
+			return false, fmt.Sprintf("span metrics calls in Prometheus: %v %v", got, err)
 		}
-		calls = got[0].Value
-		return calls == float64(total)
-	}, 90*time.Second, time.Second, "span metrics calls in Prometheus: %v, want %d", calls, total)
+		return got[0].Value == float64(total), fmt.Sprintf("span metrics calls in Prometheus: %v, want %d", got[0].Value, total)
+	})
 	if n > 1 {
 		per, err := prom.Query(ctx, fmt.Sprintf(`count(count by (collector_instance) (traces_span_metrics_calls_total{e2e_run=%q}))`, run), time.Time{})
 		require.NoError(t, err)
@@ -546,7 +591,7 @@ func runScaleOut(t *testing.T, n int) float64 {
 func first(list []string) []string { return list[:min(len(list), 5)] }
 
 // One load balancer and three samplers on this machine: 10,000 traces of 5 to 20 spans from
-// eight clients, each trace in two parts sent apart. Every span reaches exactly one sampler,
+// eight clients, each trace in two parts sent 3 s apart. Every span reaches exactly one sampler,
 // every trace the policies keep arrives whole, and the throughput is compared with one sampler.
 func TestGatewayTierScaleOut(t *testing.T) {
 	one := 0.0
@@ -611,8 +656,10 @@ func TestGatewayTierReroutesWhenASamplerLeaves(t *testing.T) {
 	// The load balancer reloads with the shorter list: wait until it routes again, then
 	// let the leaving sampler decide what it holds (decision_wait 10 s) before it stops.
 	testproc.WaitHTTP(t, lb.proc, "http://"+lb.health+"/", 60*time.Second)
-	require.Eventually(t, func() bool { return acceptedSpans(samplers) >= float64(total) }, 3*time.Minute, 200*time.Millisecond,
-		"spans accepted by the samplers: %v of %d acknowledged by the load balancer", acceptedSpans(samplers), total)
+	waitUntil(t, 3*time.Minute, 200*time.Millisecond, func() (bool, string) {
+		n := acceptedSpans(samplers)
+		return n >= float64(total), fmt.Sprintf("spans accepted by the samplers: %v of %d acknowledged by the load balancer", n, total)
+	})
 	before := acceptedSpans(samplers[2:])
 	time.Sleep(12 * time.Second) // decision_wait and a margin: the drain a preStop hook does
 	assert.Equal(t, before, acceptedSpans(samplers[2:]), "the leaving sampler still received spans after the re-route")
@@ -624,11 +671,12 @@ func TestGatewayTierReroutesWhenASamplerLeaves(t *testing.T) {
 	assert.Zero(t, mustScrape(t, lb, "otelcol_exporter_send_failed_spans", `exporter="load_balancing/traces"`), "spans the load balancer gave up on")
 
 	var v verdict
-	require.Eventually(t, func() bool {
+	waitUntil(t, 2*time.Minute, time.Second, func() (bool, string) {
 		v = judge(work, collectArrivals(samplers, run))
-		return v.absent == 0 && len(v.incomplete) == 0 && v.splitIncomplete == 0
-	}, 2*time.Minute, time.Second, "traces lost: %d; incomplete (not split): %d %v; split and incomplete: %d",
-		v.absent, len(v.incomplete), first(v.incomplete), v.splitIncomplete)
+		return v.absent == 0 && len(v.incomplete) == 0 && v.splitIncomplete == 0,
+			fmt.Sprintf("traces lost: %d; incomplete (not split): %d %v; split and incomplete: %d",
+				v.absent, len(v.incomplete), first(v.incomplete), v.splitIncomplete)
+	})
 	// Only the traces in flight at the switch can be split: a few request windows' worth.
 	assert.Less(t, v.split, len(work)/10, "traces split by the re-route")
 	t.Logf("re-route at %s after the first request: %d of %d traces split across samplers; sampler-2 accepted %.0f spans before it left; %d traces kept whole",
