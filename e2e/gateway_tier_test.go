@@ -468,13 +468,13 @@ func judge(work []workTrace, got arrivals) verdict {
 		for _, spans := range bySampler {
 			n = len(spans)
 		}
-		switch {
-		case n == 0:
+		switch n {
+		case 0:
 			v.absent++
 			if w.kind != plainTrace {
 				v.lostKept = append(v.lostKept, fmt.Sprintf("trace %d (%s, %d spans)", i, w.kind, w.spans))
 			}
-		case n == w.spans:
+		case w.spans:
 			v.complete++
 			if w.kind == plainTrace {
 				v.keptPlain++
