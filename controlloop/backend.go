@@ -20,20 +20,23 @@ var _ api.Backend = (*controlLoop)(nil)
 
 // loopStatus is a loop as GET /api/v1/loops shows it.
 type loopStatus struct {
-	Name       string            `json:"name"`
-	State      string            `json:"state"`
-	Mode       string            `json:"mode"`
-	Unit       string            `json:"unit,omitempty"`
-	PV         *float64          `json:"process_value"`
-	Setpoint   float64           `json:"setpoint"`
-	Working    *float64          `json:"working_setpoint,omitempty"`
-	Output     float64           `json:"output"`
-	SafeState  bool              `json:"safe_state"`
-	Speed      float64           `json:"speed"`
-	OutputMax  float64           `json:"output_max"`
-	Cycle      uint64            `json:"cycle"`
-	Alarms     []alarmStatus     `json:"alarms"`
-	Interlocks []interlockStatus `json:"interlocks"`
+	Name      string   `json:"name"`
+	State     string   `json:"state"`
+	Mode      string   `json:"mode"`
+	Unit      string   `json:"unit,omitempty"`
+	PV        *float64 `json:"process_value"`
+	Setpoint  float64  `json:"setpoint"`
+	Working   *float64 `json:"working_setpoint,omitempty"`
+	Output    float64  `json:"output"`
+	SafeState bool     `json:"safe_state"`
+	Speed     float64  `json:"speed"`
+	OutputMax float64  `json:"output_max"`
+	Cycle     uint64   `json:"cycle"`
+	DryRun    bool     `json:"dry_run"`
+	// DryRunOutput is what the loop would write to its main actuator in dry run.
+	DryRunOutput *float64          `json:"dry_run_output,omitempty"`
+	Alarms       []alarmStatus     `json:"alarms"`
+	Interlocks   []interlockStatus `json:"interlocks"`
 }
 
 type alarmStatus struct {
@@ -61,6 +64,10 @@ func (e *controlLoop) status(l *loop.Loop) loopStatus {
 		Name: l.Name(), Mode: s.Mode.String(), Unit: lc.Unit, PV: finite(s.PV), Setpoint: s.Target,
 		Working: finite(s.Setpoint), Output: s.Output, SafeState: s.Safe, Speed: s.Speed,
 		OutputMax: s.OutputMax, Cycle: s.Cycle, Alarms: []alarmStatus{}, Interlocks: []interlockStatus{},
+		DryRun: s.DryRun,
+	}
+	if s.DryRun {
+		st.DryRunOutput = finite(s.DryRunOutput)
 	}
 	for i, n := range l.AlarmNames() {
 		bit := uint64(1) << uint(i)
@@ -76,6 +83,8 @@ func (e *controlLoop) status(l *loop.Loop) loopStatus {
 		st.State = "tripped"
 	case !s.Valid:
 		st.State = "sensor_fault"
+	case s.DryRun:
+		st.State = "dry_run"
 	case s.Safe:
 		st.State = "interlocked"
 	case s.Mode == pid.Off:
@@ -116,6 +125,9 @@ func ptrOr(p *float64) float64 {
 
 // Execute implements api.Backend: it turns the validated request into a loop command.
 func (e *controlLoop) Execute(_ context.Context, req *api.Request) error {
+	if req.Command == api.CmdClearDryRun {
+		return e.clearDryRun()
+	}
 	l, ok := e.byName[req.Loop]
 	if !ok {
 		return &api.StatusError{Code: http.StatusNotFound, Err: fmt.Errorf("no loop named %q", req.Loop)}
@@ -154,7 +166,7 @@ func (e *controlLoop) Execute(_ context.Context, req *api.Request) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, alarm.ErrConditionActive), errors.Is(err, alarm.ErrNotLatched):
+	case errors.Is(err, alarm.ErrConditionActive), errors.Is(err, alarm.ErrNotLatched), errors.Is(err, loop.ErrDryRun):
 		return &api.StatusError{Code: http.StatusConflict, Err: err}
 	case errors.Is(err, loop.ErrNoMotor), errors.Is(err, alarm.ErrUnknownAlarm):
 		return &api.StatusError{Code: http.StatusBadRequest, Err: err}
@@ -163,6 +175,27 @@ func (e *controlLoop) Execute(_ context.Context, req *api.Request) error {
 	default:
 		return &api.StatusError{Code: http.StatusServiceUnavailable, Err: err}
 	}
+}
+
+// clearDryRun ends dry run on every loop; each goes to mode off in its next cycle and
+// writes its actuators from then on. Every loop is asked even when one fails, so that one
+// stopped loop does not keep the others in dry run.
+func (e *controlLoop) clearDryRun() error {
+	var errs []error
+	for _, l := range e.loops {
+		timeout := max(e.cfg.API.CommandTimeout, 3*l.Spec().Period)
+		if err := l.Submit(loop.Command{Kind: loop.CmdClearDryRun}, timeout); err != nil {
+			errs = append(errs, fmt.Errorf("loop %q: %w", l.Name(), err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		code := http.StatusServiceUnavailable
+		if errors.Is(err, loop.ErrNoAnswer) {
+			code = http.StatusGatewayTimeout
+		}
+		return &api.StatusError{Code: code, Err: err}
+	}
+	return nil
 }
 
 // SimEnabled implements api.Backend.

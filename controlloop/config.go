@@ -46,6 +46,9 @@ type Config struct {
 	Watchdog WatchdogConfig `mapstructure:"watchdog"`
 	// Telemetry bounds the buffers of events and spans.
 	Telemetry TelemetryConfig `mapstructure:"telemetry"`
+	// DryRun runs every loop without writing its actuators (they keep their safe state) until
+	// an operator sends CLEAR_DRY_RUN; fieldcol-restore starts a restored Pi this way.
+	DryRun bool `mapstructure:"dry_run"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}

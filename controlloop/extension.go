@@ -120,6 +120,9 @@ func (e *controlLoop) Start(ctx context.Context, host component.Host) (err error
 		return fmt.Errorf("creating control-loop telemetry: %w", err)
 	}
 	e.tel.Start()
+	if e.cfg.DryRun {
+		e.log.Warn("dry run: the loops read their sensors and compute, but write no actuator (outputs stay safe); SET_MODE auto is refused until CLEAR_DRY_RUN")
+	}
 	e.stopSave = make(chan struct{})
 	e.persistWG.Add(1)
 	go e.persistLoop()
@@ -232,7 +235,7 @@ func (e *controlLoop) buildSpec(lc *LoopConfig, pvs map[string]*loop.Loop) (loop
 		Name: lc.Name, Period: lc.Period, InputName: lc.Input.Sensor,
 		ValidMin: lc.Input.ValidRange.Min, ValidMax: lc.Input.ValidRange.Max, StaleAfter: lc.Input.StaleAfter,
 		Setpoint: lc.Setpoint.Value, SetpointMin: lc.Setpoint.Min, SetpointMax: lc.Setpoint.Max, MaxRate: lc.Setpoint.MaxRate,
-		Speed: lc.Output.Speed, TraceEvery: e.cfg.Telemetry.TraceEvery,
+		Speed: lc.Output.Speed, TraceEvery: e.cfg.Telemetry.TraceEvery, DryRun: e.cfg.DryRun,
 		Realtime: e.cfg.Realtime, RealtimePriority: e.cfg.RealtimePriority, PreciseWindow: e.cfg.PreciseWindow,
 	}
 	var err error

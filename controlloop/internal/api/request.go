@@ -22,6 +22,8 @@ const (
 	CmdSetMotor        = "SET_MOTOR"
 	CmdAckAlarm        = "ACK_ALARM"
 	CmdSetMode         = "SET_MODE"
+	// CmdClearDryRun ends dry run on every loop (they go to mode off); it names no loop.
+	CmdClearDryRun = "CLEAR_DRY_RUN"
 	// CmdSimFault is how fault injection appears in the audit trail and metrics.
 	CmdSimFault = "SIM_FAULT"
 	// CmdUnknown labels a request refused before its command was known (bad token, bad JSON).
@@ -111,9 +113,12 @@ func (req *Request) Validate(loops map[string]LoopInfo) error {
 		CmdAckAlarm:        {"alarm"},
 		CmdSetMode:         {"mode", "output"},
 	}
+	if req.Command == CmdClearDryRun {
+		return req.validateClearDryRun()
+	}
 	fields, ok := allowed[req.Command]
 	if !ok {
-		return fieldErr("command", "%q is not one of SET_TEMP_SETTINGS, SET_MOTOR, ACK_ALARM, SET_MODE", req.Command)
+		return fieldErr("command", "%q is not one of SET_TEMP_SETTINGS, SET_MOTOR, ACK_ALARM, SET_MODE, CLEAR_DRY_RUN", req.Command)
 	}
 	info, ok := loops[req.Loop]
 	if !ok {
@@ -180,6 +185,24 @@ func (req *Request) Validate(loops map[string]LoopInfo) error {
 			return inRange("output", req.Output, 0, 1)
 		default:
 			return fieldErr("mode", "%q is not one of auto, manual, off", *req.Mode)
+		}
+	}
+	return nil
+}
+
+// validateClearDryRun accepts CLEAR_DRY_RUN only bare: dry run belongs to the whole
+// extension, so a loop or an argument would suggest a scope the command does not have.
+func (req *Request) validateClearDryRun() error {
+	if req.Loop != "" {
+		return fieldErr("loop", "not allowed with %s: it clears dry run on every loop", CmdClearDryRun)
+	}
+	for name, set := range map[string]bool{
+		"setpoint": req.Setpoint != nil, "max_rate": req.MaxRate != nil, "output_max": req.OutputMax != nil,
+		"on": req.On != nil, "speed": req.Speed != nil, "alarm": req.Alarm != nil,
+		"mode": req.Mode != nil, "output": req.Output != nil,
+	} {
+		if set {
+			return fieldErr(name, "not allowed with %s (it takes no arguments)", CmdClearDryRun)
 		}
 	}
 	return nil

@@ -248,6 +248,10 @@ func (h *Handler) command(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.record(r, start, cmd, req.Loop, ResultAccepted, nil, req.Args())
+	if req.Command == CmdClearDryRun {
+		writeJSON(w, http.StatusOK, map[string]any{"result": ResultAccepted, "request_id": RequestID(r), "loops": h.backend.Statuses()})
+		return
+	}
 	st, _ := h.backend.Status(req.Loop)
 	writeJSON(w, http.StatusOK, map[string]any{"result": ResultAccepted, "request_id": RequestID(r), "loop": st})
 }

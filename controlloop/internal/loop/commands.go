@@ -81,6 +81,10 @@ func (l *Loop) apply(cmd *Command) error {
 		if l.spec.Enable == nil {
 			return ErrNoMotor
 		}
+		// Switching a motor on is switching it to auto: refused as a whole in dry run.
+		if l.dryRun && cmd.MotorOn == 1 {
+			return ErrDryRun
+		}
 		if !math.IsNaN(cmd.Speed) {
 			l.speed = cmd.Speed
 		}
@@ -94,6 +98,9 @@ func (l *Loop) apply(cmd *Command) error {
 			l.setMode(pid.Auto)
 		}
 	case CmdSetMode:
+		if l.dryRun && cmd.Mode == pid.Auto {
+			return ErrDryRun
+		}
 		if cmd.Mode == pid.Manual && !math.IsNaN(cmd.Manual) {
 			l.manual = cmd.Manual
 		} else if cmd.Mode == pid.Manual {
@@ -102,8 +109,23 @@ func (l *Loop) apply(cmd *Command) error {
 		l.setMode(cmd.Mode)
 	case CmdAckAlarm:
 		return l.ack(cmd.Alarm)
+	case CmdClearDryRun:
+		l.clearDryRun()
 	}
 	return nil
+}
+
+// clearDryRun ends dry run in mode off, so that connecting the actuators never starts a
+// heater or motor by itself: the operator switches each loop to auto afterwards. Clearing
+// a loop that is not in dry run changes nothing.
+func (l *Loop) clearDryRun() {
+	if !l.dryRun {
+		return
+	}
+	l.setMode(pid.Off)
+	l.dryRun = false
+	l.dryRunA.Store(false)
+	l.record(Event{Kind: EventDryRunCleared, Time: l.wall(schedule.Now())})
 }
 
 func (l *Loop) setMode(m pid.Mode) {

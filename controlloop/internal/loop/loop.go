@@ -50,6 +50,10 @@ type Loop struct {
 	wallOffset    int64
 	lastMask      uint64
 	ctx           context.Context
+	// Dry run: the loop computes but writes no actuator (see dryWrite).
+	dryRun    bool
+	dryLast   [2]float64 // last held-back value recorded per output, NaN before the first
+	dryLastAt [2]int64   // monotonic ns of that record
 
 	// Published to other goroutines.
 	pvBits, spBits, outBits atomic.Uint64
@@ -62,6 +66,8 @@ type Loop struct {
 	skipped                 atomic.Uint64
 	actErrs                 [2][NumErrTypes]atomic.Uint64
 	publishMissed           atomic.Uint64
+	dryRunA                 atomic.Bool
+	dryWrites               [2]atomic.Uint64
 
 	samples *ring.Ring[Sample]
 	events  *ring.Ring[Event]
@@ -96,6 +102,10 @@ type Snapshot struct {
 	Latched    uint64
 	Interlocks uint64 // bit set = interlock holds
 	Running    bool
+	// DryRun is true while the loop writes no actuator; Output and Safe then describe the
+	// actuators (held in their safe state) and DryRunOutput what the loop would write.
+	DryRun       bool
+	DryRunOutput float64
 }
 
 // New prepares a loop; Start runs it.
@@ -175,6 +185,9 @@ func New(spec Spec, log *zap.Logger, persist chan<- struct{}) (*Loop, error) {
 	l.safe.Store(true)
 	l.wasSafe = true
 	l.modeA.Store(uint32(l.mode))
+	l.dryRun = spec.DryRun
+	l.dryRunA.Store(spec.DryRun)
+	l.dryLast = [2]float64{math.NaN(), math.NaN()}
 	l.latchedMask.Store(set.Mask())
 	l.lastMask = set.Mask()
 	l.publish(false)
@@ -381,18 +394,30 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 
 	// Phase 4: write.
 	writeOK := true
-	if err := l.spec.Main.write(l.ctx, out); err != nil {
-		writeOK = false
-		l.actuatorError(0, err, tCompute)
-	}
+	en := 0.0
 	if e := l.spec.Enable; e != nil {
-		en := e.Safe
+		en = e.Safe
 		if !forced && l.mode != pid.Off && out > 0 {
 			en = 1
 		}
-		if err := e.write(l.ctx, en); err != nil {
+	}
+	if l.dryRun {
+		// The actuators keep the safe state that Start (or the last real cycle) wrote:
+		// what this cycle would write is only counted and, when it changes, recorded.
+		l.dryWrite(0, &l.spec.Main, out, tCompute)
+		if e := l.spec.Enable; e != nil {
+			l.dryWrite(1, e, en, tCompute)
+		}
+	} else {
+		if err := l.spec.Main.write(l.ctx, out); err != nil {
 			writeOK = false
-			l.actuatorError(1, err, tCompute)
+			l.actuatorError(0, err, tCompute)
+		}
+		if e := l.spec.Enable; e != nil {
+			if err := e.write(l.ctx, en); err != nil {
+				writeOK = false
+				l.actuatorError(1, err, tCompute)
+			}
 		}
 	}
 	l.evaluate(1, !writeOK, tCompute)
@@ -412,10 +437,16 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 		l.record(Event{Kind: EventSafe, Time: l.wall(end), Holds: forced})
 		l.wasSafe = forced
 	}
+	// Published output and safe state describe the actuators: in dry run they hold the
+	// safe state whatever the controller computed.
+	pubOut, pubSafe, dryOut := out, forced, math.NaN()
+	if l.dryRun {
+		pubOut, pubSafe, dryOut = l.spec.Main.Safe, true, out
+	}
 	l.pvBits.Store(math.Float64bits(pv))
 	l.spBits.Store(math.Float64bits(l.target))
-	l.outBits.Store(math.Float64bits(out))
-	l.safe.Store(forced)
+	l.outBits.Store(math.Float64bits(pubOut))
+	l.safe.Store(pubSafe)
 	l.activeMask.Store(l.activeBits())
 	if m := l.alarms.Mask(); m != l.lastMask {
 		l.lastMask = m
@@ -425,7 +456,7 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 	if writeOK {
 		l.heartbeat.Store(end)
 	}
-	l.publishStatus(pv, out, valid, forced, ilMask)
+	l.publishStatus(pv, pubOut, dryOut, valid, pubSafe, ilMask)
 	l.sendReplies()
 
 	dur := end - start
@@ -586,6 +617,30 @@ func (l *Loop) activeBits() uint64 {
 	return m
 }
 
+// dryWrite counts a write that dry run holds back. It records the value (as an event that
+// becomes a log record) when it moved by 1 % of full scale or a pin flipped since the last
+// record, at most once a second per output, so that a PID's trim of every cycle does not
+// flood the log while a heater or motor that would switch on is always seen.
+func (l *Loop) dryWrite(i int, o *Output, v float64, now int64) {
+	if o.Level != nil {
+		v = boolValue(v >= 0.5)
+	}
+	l.dryWrites[i].Add(1)
+	last := l.dryLast[i]
+	if !math.IsNaN(last) && (math.Abs(v-last) < 0.01 || now-l.dryLastAt[i] < int64(time.Second)) {
+		return
+	}
+	l.dryLast[i], l.dryLastAt[i] = v, now
+	l.record(Event{Kind: EventDryRunWrite, Time: l.wall(now), Index: int16(i), Value: v})
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func (l *Loop) signalPersist() {
 	if l.persist == nil {
 		return
@@ -596,7 +651,7 @@ func (l *Loop) signalPersist() {
 	}
 }
 
-func (l *Loop) publishStatus(pv, out float64, valid, forced bool, ilMask uint64) {
+func (l *Loop) publishStatus(pv, out, dryOut float64, valid, forced bool, ilMask uint64) {
 	if !l.statusMu.TryLock() {
 		l.publishMissed.Add(1)
 		return
@@ -605,6 +660,7 @@ func (l *Loop) publishStatus(pv, out float64, valid, forced bool, ilMask uint64)
 		Cycle: l.cycle, PV: pv, Setpoint: l.sp, Target: l.target, Output: out, Mode: l.mode,
 		Safe: forced, Valid: valid, Speed: l.speed, OutputMax: l.outputMax,
 		Active: l.activeBits(), Latched: l.alarms.Mask(), Interlocks: ilMask, Running: true,
+		DryRun: l.dryRun, DryRunOutput: dryOut,
 	}
 	l.statusMu.Unlock()
 }
@@ -617,7 +673,7 @@ func (l *Loop) publish(running bool) {
 	l.status = Snapshot{
 		Cycle: l.cycle, PV: math.NaN(), Setpoint: l.sp, Target: l.target, Output: l.spec.Main.Safe,
 		Mode: l.mode, Safe: true, Speed: l.speed, OutputMax: l.outputMax,
-		Latched: l.alarms.Mask(), Running: running,
+		Latched: l.alarms.Mask(), Running: running, DryRun: l.dryRunA.Load(), DryRunOutput: math.NaN(),
 	}
 }
 
@@ -664,6 +720,12 @@ func (l *Loop) Running() bool { return l.running.Load() }
 func (l *Loop) Counters() (ok, overrun, skipped uint64) {
 	return l.cyclesOK.Load(), l.overruns.Load(), l.skipped.Load()
 }
+
+// DryRun reports whether the loop is in dry run (writes no actuator).
+func (l *Loop) DryRun() bool { return l.dryRunA.Load() }
+
+// DryRunWrites is how many writes of output i (0 main, 1 enable) dry run held back.
+func (l *Loop) DryRunWrites(i int) uint64 { return l.dryWrites[i].Load() }
 
 // ActuatorErrors returns the write errors of output i (0 main, 1 enable) by type.
 func (l *Loop) ActuatorErrors(i int, t ErrType) uint64 { return l.actErrs[i][t].Load() }

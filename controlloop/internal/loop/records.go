@@ -25,6 +25,12 @@ const (
 	EventPanic
 	// EventOverrun is a cycle that took longer than its period (Value = duration in s).
 	EventOverrun
+	// EventDryRunWrite is a write that dry run held back (Output index, Value); recorded
+	// when the held-back value changes, not every cycle.
+	EventDryRunWrite
+	// EventDryRunCleared is the operator ending dry run: the loop is now in mode off and
+	// writes its actuators again.
+	EventDryRunCleared
 )
 
 // Event is a loop event as the loop thread records it: plain values only, so that
@@ -150,6 +156,8 @@ const (
 	CmdAckAlarm
 	// CmdSetMode sets auto, manual (with Manual as output) or off.
 	CmdSetMode
+	// CmdClearDryRun ends dry run: the loop goes to mode off and writes its actuators again.
+	CmdClearDryRun
 )
 
 // Command is a validated command for one loop. Optional numbers are NaN when absent.
@@ -172,4 +180,6 @@ var (
 	ErrCommandQueue = errors.New("command queue of the loop is full; retry")
 	ErrNoMotor      = errors.New("loop has no motor enable output")
 	ErrNoAnswer     = errors.New("loop did not answer in time; the command may still be applied")
+	// ErrDryRun refuses to arm a loop (mode auto, motor on) while dry run holds its outputs.
+	ErrDryRun = errors.New("the control loop is in dry run: clear it with CLEAR_DRY_RUN once the actuators are connected and checked, then switch to auto")
 )

@@ -138,6 +138,9 @@ type Spec struct {
 	Alarms     []AlarmSpec
 	// Restored are latched alarm names read back from the latch file.
 	Restored []string
+	// DryRun starts the loop in dry run: it reads and computes, but its actuators keep the
+	// safe state written at start; every write it would have made is counted instead.
+	DryRun bool
 
 	// TraceEvery samples one cycle in TraceEvery as a span with its phases (0 = none).
 	TraceEvery int

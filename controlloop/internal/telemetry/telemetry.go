@@ -198,6 +198,16 @@ func (t *Telemetry) observables(m metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	dryWrites, err := m.Int64ObservableCounter("controlloop.dry_run.writes",
+		metric.WithDescription("Actuator writes that dry run held back (the actuator kept its safe state)."))
+	if err != nil {
+		return err
+	}
+	dryRun, err := m.Int64ObservableGauge("controlloop.dry_run",
+		metric.WithDescription("1 while the loop is in dry run: it computes but writes no actuator."))
+	if err != nil {
+		return err
+	}
 	dropped, err := m.Int64ObservableCounter("controlloop.telemetry.dropped",
 		metric.WithDescription("Records lost because a bounded buffer was full (signal: logs, spans, samples)."))
 	if err != nil {
@@ -237,6 +247,17 @@ func (t *Telemetry) observables(m metric.Meter) error {
 				s = 1
 			}
 			o.ObserveInt64(safe, s, la.base)
+			dry := int64(0)
+			if l.DryRun() {
+				dry = 1
+			}
+			o.ObserveInt64(dryRun, dry, la.base)
+			if n := l.DryRunWrites(0); n > 0 {
+				o.ObserveInt64(dryWrites, int64(n), la.outMain)
+			}
+			if n := l.DryRunWrites(1); n > 0 && la.outEn != nil {
+				o.ObserveInt64(dryWrites, int64(n), la.outEn)
+			}
 			act, lat := l.ActiveMask(), l.LatchedMask()
 			for j, name := range la.alarms {
 				bit := uint64(1) << uint(j)
@@ -260,7 +281,7 @@ func (t *Telemetry) observables(m metric.Meter) error {
 			}
 		}
 		return nil
-	}, cycles, pv, sp, out, safe, active, actErr, dropped)
+	}, cycles, pv, sp, out, safe, active, actErr, dryWrites, dryRun, dropped)
 	return err
 }
 
@@ -470,6 +491,17 @@ func (t *Telemetry) event(la *loopAttrs, e *loop.Event) {
 			body = "loop " + loopName + " back in control"
 		}
 		attrs["safe"] = e.Holds
+	case loop.EventDryRunWrite:
+		act := la.outNames[0]
+		if e.Index == 1 {
+			act = la.outNames[1]
+		}
+		name, body = "controlloop.dry_run.write", fmt.Sprintf("dry run: loop %s would write %g to %s (not written; it holds its safe state)", loopName, e.Value, act)
+		attrs["actuator"], attrs["output"] = act, e.Value
+		t.log.Info("dry run: actuator not written", zap.String("loop", loopName), zap.String("actuator", act), zap.Float64("would_write", e.Value))
+	case loop.EventDryRunCleared:
+		name, body, sev = "controlloop.dry_run", "dry run cleared on loop "+loopName+": mode off, actuators written again", plog.SeverityNumberWarn
+		t.log.Warn("dry run cleared: the loop writes its actuators again, in mode off until SET_MODE auto", zap.String("loop", loopName))
 	case loop.EventPanic:
 		name, body, sev = "controlloop.panic", "loop "+loopName+" panicked; outputs forced safe, loop stopped", plog.SeverityNumberFatal
 	case loop.EventOverrun:
