@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the backup tests need when it is missing: restic (Debian package restic,
+# the same package Raspberry Pi OS ships) with apt-get, and versitygw built into .tools/ by
+# scripts/tools-versitygw.sh.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+if ! command -v restic >/dev/null 2>&1; then
+	sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	echo "installing Debian package: restic" >&2
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends restic
+fi
+
+"$root/scripts/tools-versitygw.sh"
