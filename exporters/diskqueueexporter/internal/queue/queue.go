@@ -94,7 +94,7 @@ type Queue struct {
 // from the checkpoint.
 func Open(cfg Config) (*Queue, error) {
 	cfg.setDefaults()
-	if err := cfg.FS.MkdirAll(cfg.Dir, 0o750); err != nil {
+	if err := wal.MkdirAllDurable(cfg.FS, cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("queue: creating directory %s: %w", cfg.Dir, err)
 	}
 	var lock *os.File

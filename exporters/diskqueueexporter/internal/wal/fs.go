@@ -1,8 +1,11 @@
 package wal // import "github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/wal"
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 )
 
 // File is the part of *os.File the WAL uses. Keeping it this small lets a test put a
@@ -65,4 +68,30 @@ func (OSFS) SyncDir(name string) error {
 		return err
 	}
 	return d.Close()
+}
+
+// MkdirAllDurable creates dir and its missing parents as MkdirAll does, then fsyncs the
+// parent of every directory it created. A new directory's name lives in its parent: without
+// that fsync a power cut can take the whole queue directory away, with every record that
+// was fsynced and acknowledged inside it.
+func MkdirAllDurable(fsys FS, dir string, perm os.FileMode) error {
+	var created []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := fsys.ReadDir(d); !errors.Is(err, os.ErrNotExist) {
+			break // exists, or an error MkdirAll reports below
+		}
+		created = append(created, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := fsys.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	for i := len(created) - 1; i >= 0; i-- {
+		if err := fsys.SyncDir(filepath.Dir(created[i])); err != nil {
+			return fmt.Errorf("syncing %s after creating %s: %w", filepath.Dir(created[i]), created[i], err)
+		}
+	}
+	return nil
 }
