@@ -22,6 +22,8 @@ package faultfs // import "github.com/fieldcol/fieldcol/internal/faultfs"
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -205,6 +207,9 @@ func Mount(root string, opts Options) (*FS, error) {
 			Name:          "faultfs",
 			DirectMount:   true, // root: mount(2) itself, no fusermount binary needed
 			DisableXAttrs: true,
+			// After a cut the server answers requests the kernel already dropped, and
+			// logs each failed reply: expected noise, not a finding.
+			Logger: log.New(io.Discard, "", 0),
 		},
 	})
 	if err != nil {
@@ -454,12 +459,9 @@ func (f *FS) atticDir(ino uint64) string  { return filepath.Join(f.attic, fmt.Sp
 // root again to "restart" on it. Processes that still hold files of the mount get EIO or
 // ENOTCONN; close them before the next Mount.
 func (f *FS) Cut() (CutReport, error) {
-	f.ops.Lock()
-	defer f.ops.Unlock()
-	if f.down {
+	if !f.goDown() {
 		return CutReport{}, errors.New("faultfs: already cut or unmounted")
 	}
-	f.down = true
 	unmountErr := f.detach()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -470,14 +472,24 @@ func (f *FS) Cut() (CutReport, error) {
 // Unmount unmounts cleanly: everything written stays, as after a clean shutdown that
 // flushed the page cache. It is a no-op after Cut.
 func (f *FS) Unmount() error {
+	if !f.goDown() {
+		return nil
+	}
+	err := f.detach()
+	return errors.Join(err, os.RemoveAll(f.attic))
+}
+
+// goDown waits for the operations under way to finish and fails every later one. It
+// reports false when the file system was already down. The lock is not kept: requests the
+// kernel already queued must get their EIO, or the server could not stop.
+func (f *FS) goDown() bool {
 	f.ops.Lock()
 	defer f.ops.Unlock()
 	if f.down {
-		return nil
+		return false
 	}
 	f.down = true
-	err := f.detach()
-	return errors.Join(err, os.RemoveAll(f.attic))
+	return true
 }
 
 // detach aborts the FUSE connection (MNT_FORCE does that for FUSE), detaches the mount

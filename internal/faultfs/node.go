@@ -368,15 +368,18 @@ func (d *dirHandle) Releasedir(_ context.Context, _ uint32) {
 
 // Fsyncdir makes the directory's current entries durable.
 func (d *dirHandle) Fsyncdir(_ context.Context, _ uint32) syscall.Errno {
-	done, errno := d.n.fsys.begin()
+	f := d.n.fsys
+	p := d.n.path()
+	// Faults (and a slow fsync's wait) come before admission, so a cut can land while a
+	// slow fsync is still under way, which then fails, as on a card that lost power.
+	injected := f.fault(OpDirFsync, p)
+	done, errno := f.begin()
 	if errno != 0 {
 		return errno
 	}
 	defer done()
-	f := d.n.fsys
-	p := d.n.path()
-	if errno := f.fault(OpDirFsync, p); errno != 0 {
-		return errno
+	if injected != 0 {
+		return injected
 	}
 	var st syscall.Stat_t
 	if err := syscall.Lstat(p, &st); err != nil {
@@ -462,13 +465,13 @@ func (h *handle) Allocate(ctx context.Context, off, size uint64, mode uint32) sy
 
 // Fsync makes the file's content durable, or fails and loses it (see the package comment).
 func (h *handle) Fsync(_ context.Context, _ uint32) syscall.Errno {
-	done, errno := h.fsys.begin()
+	f := h.fsys
+	injected := f.fault(OpFsync, h.name) // before admission: see Fsyncdir
+	done, errno := f.begin()
 	if errno != 0 {
 		return errno
 	}
 	defer done()
-	f := h.fsys
-	injected := f.fault(OpFsync, h.name)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st, err := f.state(h.ino, h.file)
