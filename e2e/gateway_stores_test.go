@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/fieldcol/fieldcol/internal/otlpsink"
 	"github.com/fieldcol/fieldcol/internal/promtest"
@@ -117,7 +118,7 @@ func tagValue(tags []struct {
 func TestGatewayTierDeliversIntoStores(t *testing.T) {
 	prom := promtest.Start(t, promtest.Options{RemoteWriteReceiver: true})
 	logs := startVictoriaLogs(t, "", "")
-	traces := startJaeger(t)
+	traces := startJaeger(t, "")
 	s := startStoreSampler(t, traces.otlpGRPC, logs.otlpLogsURL(), prom.URL()+"/api/v1/write")
 	lb, _ := startLB(t, []string{s.otlpGRPC})
 	edge := startCollector(t, binary(t, "fieldcol-edge"),
@@ -218,6 +219,27 @@ func TestGatewayTierDeliversIntoStores(t *testing.T) {
 	s.stop(t)
 }
 
+// storeOutage stops a store for 60 s while the test's load runs, sampling the sampler's
+// queue every second, starts it again and keeps the load on for 5 s more. It returns when
+// the store went down, the largest backlog seen, and when the store was back.
+func storeOutage(t *testing.T, ctx context.Context, queued func() float64, stopStore, startStore func()) (down time.Time, maxQueued float64, up time.Time) {
+	t.Helper()
+	stopStore()
+	down = time.Now()
+	for time.Since(down) < 60*time.Second {
+		maxQueued = max(maxQueued, queued())
+		select {
+		case <-ctx.Done():
+			t.Fatal("timed out during the outage")
+		case <-time.After(time.Second):
+		}
+	}
+	startStore()
+	up = time.Now()
+	time.Sleep(5 * time.Second) // load on a store that is back, before the load stops
+	return down, maxQueued, up
+}
+
 // The log store goes down for 60 s while devices keep sending: the sampler's disk queue
 // takes the backlog, retries, and drains it when the store is back; every record the
 // gateway acknowledged is in the store afterwards.
@@ -273,22 +295,13 @@ func TestGatewayTierLogStoreOutage(t *testing.T) {
 		return err == nil && n > 0, fmt.Sprintf("no record reached the store before the outage: %d, %v", n, err)
 	})
 
-	require.NoError(t, store.proc.Stop(15*time.Second), "stopping the log store")
-	down := time.Now()
-	maxQueued := 0.0
-	for time.Since(down) < 60*time.Second {
-		maxQueued = max(maxQueued, queued())
-		select {
-		case <-ctx.Done():
-			t.Fatal("timed out during the outage")
-		case <-time.After(time.Second):
-		}
-	}
-	ackedDuringOutage := acked.Load()
-	store = startVictoriaLogs(t, store.addr, store.dir)
-	up := time.Now()
-	// Keep the load on for a few seconds after the store is back, then stop it.
-	time.Sleep(5 * time.Second)
+	var ackedDuringOutage int64
+	_, maxQueued, up := storeOutage(t, ctx, queued,
+		func() { require.NoError(t, store.proc.Stop(15*time.Second), "stopping the log store") },
+		func() {
+			ackedDuringOutage = acked.Load()
+			store = startVictoriaLogs(t, store.addr, store.dir)
+		})
 	close(stop)
 	wg.Wait()
 
@@ -308,6 +321,135 @@ func TestGatewayTierLogStoreOutage(t *testing.T) {
 	assert.Zero(t, refused.Load(), "records the gateway refused (the disk queue should absorb a 60 s outage)")
 	t.Logf("log store down 60 s under 200 records/s: %d records acknowledged (%d by the end of the outage), largest backlog %.0f queued requests, drained %s after the store came back; %d in the store",
 		want, ackedDuringOutage, maxQueued, drained.Round(time.Second), got)
+
+	lb.stop(t)
+	s.stop(t)
+}
+
+// The trace store goes down for 60 s while devices keep sending traces that tail sampling
+// keeps: the sampler's disk queue holds them and drains when Jaeger is back. Jaeger's memory
+// storage forgets what it had when it stops, so the check is on every trace the gateway
+// acknowledged after the store went down: none may be missing.
+func TestGatewayTierTraceStoreOutage(t *testing.T) {
+	store := startJaeger(t, "")
+	s := startStoreSampler(t, store.otlpGRPC, "", "")
+	lb, _ := startLB(t, []string{s.otlpGRPC})
+
+	client, err := otlpsink.Dial(lb.otlpGRPC)
+	require.NoError(t, err)
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	service := fmt.Sprintf("robot-nav-%d", time.Now().UnixNano())
+	begin := time.Now()
+
+	// Load: 5 one-span error traces every 100 ms (50 traces/s), each acknowledged trace
+	// recorded with the time of its acknowledgement.
+	type ackedTrace struct {
+		id string
+		at time.Time
+	}
+	var mu sync.Mutex
+	var acked []ackedTrace
+	var refused atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; n < 9000; n++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			td := ptrace.NewTraces()
+			rs := td.ResourceSpans().AppendEmpty()
+			rs.Resource().Attributes().PutStr("service.name", service)
+			ss := rs.ScopeSpans().AppendEmpty()
+			var ids []string
+			for k := range 5 {
+				var id pcommon.TraceID
+				id[0], id[1], id[2], id[3], id[15] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n), byte(k+1)
+				sp := ss.Spans().AppendEmpty()
+				sp.SetTraceID(id)
+				sp.SetSpanID(pcommon.SpanID{byte(n >> 8), byte(n), byte(k), 1, 2, 3, 4, 5})
+				sp.SetName("plan-route")
+				now := time.Now()
+				sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now.Add(-20 * time.Millisecond)))
+				sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now))
+				sp.Status().SetCode(ptrace.StatusCodeError)
+				ids = append(ids, hex.EncodeToString(id[:]))
+			}
+			if err := client.SendTraces(withToken(ctx), td); err != nil {
+				refused.Add(int64(len(ids)))
+				continue
+			}
+			at := time.Now()
+			mu.Lock()
+			for _, id := range ids {
+				acked = append(acked, ackedTrace{id: id, at: at})
+			}
+			mu.Unlock()
+		}
+	}()
+	stored := func() (map[string]bool, error) {
+		found, err := store.traces(ctx, fmt.Sprintf("/api/traces?service=%s&start=%d&end=%d&limit=100000",
+			service, begin.Add(-time.Minute).UnixMicro(), time.Now().Add(time.Minute).UnixMicro()))
+		ids := map[string]bool{}
+		for _, tr := range found {
+			ids[tr.TraceID] = true
+		}
+		return ids, err
+	}
+	queued := func() float64 {
+		v, err := scrapeSum(s, "otelcol_exporter_queue_size", `exporter="otlp_grpc/traces"`)
+		if err != nil {
+			return -1
+		}
+		return v
+	}
+
+	waitUntil(t, 60*time.Second, 500*time.Millisecond, func() (bool, string) {
+		ids, err := stored()
+		return err == nil && len(ids) > 0, fmt.Sprintf("no trace reached the store before the outage: %v", err)
+	})
+	down, maxQueued, up := storeOutage(t, ctx, queued,
+		func() { require.NoError(t, store.proc.Stop(15*time.Second), "stopping the trace store") },
+		func() { store = startJaeger(t, store.otlpGRPC) })
+	close(stop)
+	wg.Wait()
+
+	mu.Lock()
+	var want []string
+	for _, a := range acked {
+		if !a.at.Before(down) {
+			want = append(want, a.id)
+		}
+	}
+	mu.Unlock()
+	require.NotEmpty(t, want)
+	var missing []string
+	waitUntil(t, 3*time.Minute, time.Second, func() (bool, string) {
+		ids, err := stored()
+		missing = missing[:0]
+		for _, id := range want {
+			if !ids[id] {
+				missing = append(missing, id)
+			}
+		}
+		q := queued()
+		return err == nil && len(missing) == 0 && q == 0,
+			fmt.Sprintf("%d of %d traces acknowledged since the outage began are missing (%v), queue %v, %v", len(missing), len(want), first(missing), q, err)
+	})
+	drained := time.Since(up)
+	assert.Greater(t, maxQueued, 0.0, "the sampler's traces queue never held a backlog during the outage")
+	assert.Zero(t, mustScrape(t, s, "otelcol_exporter_send_failed_spans", `exporter="otlp_grpc/traces"`), "spans the sampler gave up on")
+	assert.Zero(t, refused.Load(), "traces the gateway refused (the disk queue should absorb a 60 s outage)")
+	t.Logf("trace store down 60 s under 50 kept traces/s: %d traces acknowledged from the outage on, all in the store; largest backlog %.0f queued requests, drained %s after the store came back",
+		len(want), maxQueued, drained.Round(time.Second))
 
 	lb.stop(t)
 	s.stop(t)

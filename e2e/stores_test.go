@@ -118,12 +118,16 @@ type jaeger struct {
 	query    string // base URL of its query API
 }
 
-// startJaeger runs Jaeger with a config that puts every listener on a free loopback port
-// (run without one it would take 4317, 4318, 13133 and 16686).
-func startJaeger(t testing.TB) *jaeger {
+// startJaeger runs Jaeger with a config that puts every listener on a loopback port: its
+// OTLP receiver on otlpAddr (a free port when empty, the same one for a restart), the others
+// on free ports (run without a config it would take 4317, 4318, 13133 and 16686).
+func startJaeger(t testing.TB, otlpAddr string) *jaeger {
 	t.Helper()
 	bin := toolBinary(t, "jaeger")
-	j := &jaeger{otlpGRPC: freeAddr(t)}
+	if otlpAddr == "" {
+		otlpAddr = freeAddr(t)
+	}
+	j := &jaeger{otlpGRPC: otlpAddr}
 	queryAddr, health := freeAddr(t), freeAddr(t)
 	j.query = "http://" + queryAddr
 	cfg := fmt.Sprintf(`
