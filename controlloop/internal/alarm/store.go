@@ -27,10 +27,47 @@ const formatVersion = 1
 
 // NewStore uses the file at path, creating its directory if needed.
 func NewStore(path string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := mkdirAllDurable(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("creating the directory of latch_file %q: %w", path, err)
 	}
 	return &Store{path: path}, nil
+}
+
+// mkdirAllDurable creates dir and its missing parents, then fsyncs the parent of each one
+// it created: a new directory's name lives in its parent, and without that fsync a power
+// cut can take the directory away with the latch file that was fsynced inside it.
+func mkdirAllDurable(dir string) error {
+	var created []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+			break // exists, or an error MkdirAll reports below
+		}
+		created = append(created, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	for i := len(created) - 1; i >= 0; i-- {
+		if err := syncDir(filepath.Dir(created[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("opening directory %q for fsync: %w", dir, err)
+	}
+	if err := d.Sync(); err != nil {
+		_ = d.Close()
+		return fmt.Errorf("fsync directory %q: %w", dir, err)
+	}
+	return d.Close()
 }
 
 // Path is the file's path.
@@ -103,13 +140,5 @@ func writeAtomic(path string, data []byte) (err error) {
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("renaming %q to %q: %w", tmp.Name(), path, err)
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("opening directory %q for fsync: %w", dir, err)
-	}
-	if err = d.Sync(); err != nil {
-		_ = d.Close()
-		return fmt.Errorf("fsync directory %q: %w", dir, err)
-	}
-	return d.Close()
+	return syncDir(dir)
 }
