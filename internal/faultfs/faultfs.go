@@ -743,3 +743,106 @@ func (f *FS) restoreDir(ino uint64, p string) error {
 	}
 	return os.Mkdir(p, 0o750)
 }
+
+// Durable returns what the file at rel (relative to the mount point) would hold after a cut
+// made now, without cutting: the content at its last fsync, under the name its directories
+// last made durable. It fails with an error wrapping os.ErrNotExist when a cut would leave
+// no file there. Tests use it to find the moment a write became durable.
+func (f *FS) Durable(rel string) ([]byte, error) {
+	f.ops.Lock() // no operation half done: a consistent view
+	defer f.ops.Unlock()
+	if f.down {
+		return nil, errors.New("faultfs: cut or unmounted")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	dir := f.disk
+	parts := strings.Split(filepath.Clean(rel), string(filepath.Separator))
+	var target entry
+	for i, name := range parts {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(dir, &st); err != nil {
+			return nil, err
+		}
+		ents, ok := f.dirs[st.Ino]
+		if !ok {
+			var err error
+			if ents, err = readEntries(dir); err != nil {
+				return nil, err
+			}
+		}
+		e, ok := ents[name]
+		if !ok {
+			return nil, fmt.Errorf("faultfs: %s after a cut: %w", rel, os.ErrNotExist)
+		}
+		if i == len(parts)-1 {
+			target = e
+			break
+		}
+		next, found, err := f.findDir(e.ino)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, fmt.Errorf("faultfs: %s after a cut: %w", rel, os.ErrNotExist)
+		}
+		dir = next
+	}
+	if target.isDir {
+		return nil, fmt.Errorf("faultfs: %s is a directory", rel)
+	}
+	path, err := f.inodePath(target.ino)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	st := f.files[target.ino]
+	if st == nil {
+		return data, nil
+	}
+	durable := make([]byte, st.durableSize)
+	copy(durable, data)
+	for b, old := range st.undo {
+		start := b * BlockSize
+		if start >= st.durableSize {
+			continue
+		}
+		end := min(start+BlockSize, st.durableSize)
+		copy(durable[start:end], make([]byte, end-start))
+		copy(durable[start:end], old)
+	}
+	return durable, nil
+}
+
+// inodePath finds a current name of the file with inode ino: in the tree, or in the attic
+// where removed and replaced files are kept. Called with f.mu held.
+func (f *FS) inodePath(ino uint64) (string, error) {
+	if _, err := os.Lstat(f.atticFile(ino)); err == nil {
+		return f.atticFile(ino), nil
+	}
+	var found string
+	err := filepath.WalkDir(f.disk, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		var st syscall.Stat_t
+		if err := syscall.Lstat(path, &st); err != nil {
+			return err
+		}
+		if st.Ino == ino {
+			found = path
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	if found == "" {
+		return "", fmt.Errorf("faultfs: inode %d has no name: %w", ino, os.ErrNotExist)
+	}
+	return found, nil
+}

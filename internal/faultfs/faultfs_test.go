@@ -327,3 +327,43 @@ func TestHarnessCatchesBrokenWriters(t *testing.T) {
 		})
 	}
 }
+
+func TestDurableShowsWhatACutWouldLeave(t *testing.T) {
+	f := MountT(t, "", Options{})
+	require.NoError(t, os.Mkdir(filepath.Join(f.Dir(), "state"), 0o750))
+	p := filepath.Join(f.Dir(), "state", "latches.json")
+	writeFile(t, p, []byte("v1"), true)
+	_, err := f.Durable("state/latches.json")
+	require.ErrorIs(t, err, os.ErrNotExist, "neither the directory nor the file name is durable yet")
+	syncDir(t, f.Dir())
+	syncDir(t, filepath.Join(f.Dir(), "state"))
+	got, err := f.Durable("state/latches.json")
+	require.NoError(t, err)
+	assert.Equal(t, "v1", string(got))
+
+	writeFile(t, p+".tmp", []byte("v2"), true)
+	require.NoError(t, os.Rename(p+".tmp", p))
+	got, err = f.Durable("state/latches.json")
+	require.NoError(t, err)
+	assert.Equal(t, "v1", string(got), "renamed, not yet durable")
+	syncDir(t, filepath.Join(f.Dir(), "state"))
+	got, err = f.Durable("state/latches.json")
+	require.NoError(t, err)
+	assert.Equal(t, "v2", string(got))
+
+	w, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	_, err = w.WriteString("-unsynced")
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	got, err = f.Durable("state/latches.json")
+	require.NoError(t, err)
+	assert.Equal(t, "v2", string(got))
+
+	durable, err := f.Durable("state/latches.json")
+	require.NoError(t, err)
+	cut(t, f)
+	after, err := afterCut(t, f, "state/latches.json")
+	require.NoError(t, err)
+	assert.Equal(t, durable, after, "Durable predicts the cut")
+}
