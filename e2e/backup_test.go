@@ -411,8 +411,9 @@ func TestBackupRestoreIntoDryRun(t *testing.T) {
 	// 7. A snapshot whose config does not validate is not restored over the machine; an
 	// older one is, by id.
 	writeFile(t, m.config, "receivers: {otlp: [broken\n", 0o644)
-	out, _, err = m.script(t, m.settings, "fieldcol-backup", "backup")
+	out, took, err = m.script(t, m.settings, "fieldcol-backup", "backup")
 	require.NoError(t, err, out)
+	t.Logf("incremental backup (one file changed) took %s: %s", took, strings.TrimSpace(out))
 	out, _, err = m.script(t, m.settings, "fieldcol-restore", "--start", "none")
 	require.Error(t, err, out)
 	assert.Contains(t, out, "does not validate")
