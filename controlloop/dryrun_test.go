@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
@@ -116,4 +117,15 @@ func TestNoDryRunByDefault(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	assert.Equal(t, false, out["dry_run"])
 	assert.Nil(t, out["dry_run_output"])
+}
+
+// dry_run is off by default and set by the key fieldcol-restore's overlay merges in.
+func TestDryRunConfigKey(t *testing.T) {
+	cfg := loadConfig(t, "")
+	assert.False(t, cfg.DryRun, "off unless asked for")
+	overlay := confmap.NewFromStringMap(map[string]any{"dry_run": true})
+	require.NoError(t, overlay.Unmarshal(cfg))
+	assert.True(t, cfg.DryRun)
+	require.NoError(t, cfg.Validate())
+	assert.Len(t, cfg.Loops, 2, "the overlay changes nothing else")
 }
