@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Installs what the backup tests need when it is missing: restic (Debian package restic,
-# the same package Raspberry Pi OS ships) with apt-get, and versitygw built into .tools/ by
-# scripts/tools-versitygw.sh.
+# Installs what the backup tests need when it is missing: restic (Debian package restic, the
+# same package Raspberry Pi OS ships) and curl (fieldcol-backup pushes its results with it)
+# with apt-get, and versitygw built into .tools/ by scripts/tools-versitygw.sh.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-if ! command -v restic >/dev/null 2>&1; then
+missing=()
+command -v restic >/dev/null 2>&1 || missing+=(restic)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
 	sudo=""
 	[ "$(id -u)" -ne 0 ] && sudo="sudo"
-	echo "installing Debian package: restic" >&2
+	echo "installing Debian packages: ${missing[*]}" >&2
 	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends restic
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 "$root/scripts/tools-versitygw.sh"
