@@ -385,6 +385,7 @@ func TestBackupRestoreIntoDryRun(t *testing.T) {
 		v, _ := metricsSum(restoredMetrics, "controlloop_dry_run_writes_total", `actuator="motor_speed"`)
 		return v > 0
 	}, 20*time.Second, 100*time.Millisecond, "held-back writes are counted")
+	assert.Contains(t, restored.proc.Log(), "dry run: actuator not written", "held-back writes are logged with their value")
 	for _, q := range []struct{ name, match string }{
 		{"controlloop_safe_state", `loop="oven"`}, {"controlloop_safe_state", `loop="conveyor"`},
 		{"controlloop_dry_run", `loop="conveyor"`},
