@@ -301,7 +301,11 @@ func TestBackupRestoreIntoDryRun(t *testing.T) {
 	size, ok := metricsSum(metricsURL, "backup_size_bytes", `kind="backup"`)
 	assert.True(t, ok)
 	assert.Positive(t, size)
-	t.Logf("snapshot of the default config and state: %.0f bytes of files", size)
+	added, ok := metricsSum(metricsURL, "backup_added_bytes", `kind="backup"`)
+	assert.True(t, ok && added > 0, "backup_added_bytes %v", added)
+	dur, ok := metricsSum(metricsURL, "backup_duration_seconds", `kind="backup"`, `result="success"`)
+	assert.True(t, ok && dur > 0 && dur < took.Seconds()+1, "backup_duration_seconds %v", dur)
+	t.Logf("snapshot of the default config and state: %.0f bytes of files, %.0f bytes added to the repository", size, added)
 	snaps := m.snapshots(t, store.caFile)
 	require.Len(t, snaps, 1)
 	good := snaps[0].ShortID
