@@ -1,0 +1,453 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+	"google.golang.org/grpc/codes"
+
+	"github.com/fieldcol/fieldcol/alerts/contract"
+	"github.com/fieldcol/fieldcol/dashboards"
+	"github.com/fieldcol/fieldcol/internal/otlpsink"
+	"github.com/fieldcol/fieldcol/internal/promtest"
+	"github.com/fieldcol/fieldcol/internal/testproc"
+)
+
+// runbookBase is the runbook_url prefix of every shipped alert (alerts/README.md).
+const runbookBase = "https://github.com/fieldcol/fieldcol/blob/main/alerts/runbooks/"
+
+// failureOnlyMetrics are counters that the collector creates at their first increment and
+// that a healthy sim run cannot provoke without breaking the disk (ENOSPC, EIO) or an
+// exporter: dashboards and rules read them, the promtool cases cover the rules, and the
+// e2e accepts their absence. Everything else a dashboard or rule reads must be present.
+var failureOnlyMetrics = map[string]string{
+	"otelcol_exporter_diskqueue_write_errors_total":    "needs a failing disk (ENOSPC or EIO)",
+	"otelcol_exporter_send_failed_metric_points_total": "needs a failing exporter after the disk queue",
+	"otelcol_exporter_send_failed_spans_total":         "needs a failing exporter after the disk queue",
+	"otelcol_exporter_send_failed_log_records_total":   "needs a failing exporter after the disk queue",
+}
+
+// quietPanels are panels that show only failureOnlyMetrics, so they are empty on a healthy
+// edge (Grafana shows "No data").
+var quietPanels = map[string]bool{
+	"fieldcol / Pipeline and disk queue / Failed per exporter": true,
+}
+
+// webhook is the test's stand-in for the pager and chat services: Alertmanager's webhook
+// receivers post here, one path per receiver.
+type webhook struct {
+	mu       sync.Mutex
+	received []notification
+}
+
+type notification struct {
+	Receiver string `json:"receiver"`
+	Status   string `json:"status"`
+	Alerts   []struct {
+		Status      string            `json:"status"`
+		Labels      map[string]string `json:"labels"`
+		Annotations map[string]string `json:"annotations"`
+	} `json:"alerts"`
+}
+
+func startWebhook(t *testing.T) (*webhook, string) {
+	w := &webhook{}
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		var n notification
+		if err := json.NewDecoder(r.Body).Decode(&n); err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		// The path names the receiver that was configured to post here.
+		n.Receiver = strings.TrimPrefix(r.URL.Path, "/")
+		w.mu.Lock()
+		w.received = append(w.received, n)
+		w.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	return w, srv.URL
+}
+
+// firing returns the labels and annotations of every firing alert named alertname that
+// reached receiver.
+func (w *webhook) firing(receiver, alertname string) []map[string]string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []map[string]string
+	for _, n := range w.received {
+		if n.Receiver != receiver {
+			continue
+		}
+		for _, a := range n.Alerts {
+			if a.Status != "firing" || a.Labels["alertname"] != alertname {
+				continue
+			}
+			m := map[string]string{}
+			for k, v := range a.Labels {
+				m[k] = v
+			}
+			for k, v := range a.Annotations {
+				m["annotation:"+k] = v
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// startAlertmanager runs a real Alertmanager with the shipped alerts/alertmanager.yml, its
+// routing tree, grouping and inhibit rules unchanged; only the receivers' integrations
+// (PagerDuty, Slack, which need secrets and the Internet) are replaced by webhooks to the
+// test, one path per receiver. It returns Alertmanager's base URL.
+func startAlertmanager(t *testing.T, webhookURL string) string {
+	t.Helper()
+	bin := testproc.LookPath(t, "prometheus-alertmanager", "Debian package prometheus-alertmanager")
+	raw, err := os.ReadFile(shipped("alerts/alertmanager.yml"))
+	require.NoError(t, err)
+	var cfg map[string]any
+	require.NoError(t, yaml.Unmarshal(raw, &cfg))
+	receivers, ok := cfg["receivers"].([]any)
+	require.True(t, ok, "alertmanager.yml has no receivers list")
+	names := map[string]bool{}
+	for i, r := range receivers {
+		rm, ok := r.(map[string]any)
+		require.True(t, ok)
+		name, _ := rm["name"].(string)
+		names[name] = true
+		if name == "null" {
+			require.Len(t, rm, 1, "the null receiver must notify nobody")
+			continue
+		}
+		receivers[i] = map[string]any{
+			"name":            name,
+			"webhook_configs": []any{map[string]any{"url": webhookURL + "/" + name, "send_resolved": false}},
+		}
+	}
+	require.Equal(t, map[string]bool{"null": true, "pager": true, "chat": true}, names)
+	out, err := yaml.Marshal(cfg)
+	require.NoError(t, err)
+
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "alertmanager.yml")
+	require.NoError(t, os.WriteFile(cfgPath, out, 0o600))
+	port := testproc.FreePort(t)
+	url := "http://127.0.0.1:" + strconv.Itoa(port)
+	proc := testproc.Start(t, bin, []string{
+		"--config.file=" + cfgPath,
+		"--storage.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=127.0.0.1:" + strconv.Itoa(port),
+		"--cluster.listen-address=", // a single instance: no gossip port
+		"--log.level=warn",
+	})
+	testproc.WaitHTTP(t, proc, url+"/-/ready", 30*time.Second)
+	return url
+}
+
+// shippedRuleFiles are the rule files Prometheus loads in production: alerts/rules, the
+// central SLO rules and every other rule file under alerts/ (e.g. alerts/backup).
+func shippedRuleFiles(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	for _, pattern := range []string{"alerts/rules/*.yaml", "alerts/slo/slo-rules.yaml", "alerts/backup/backup.yaml"} {
+		m, err := filepath.Glob(shipped(pattern))
+		require.NoError(t, err)
+		files = append(files, m...)
+	}
+	require.NotEmpty(t, files)
+	return files
+}
+
+// The edge on the sim plant feeds a real Prometheus loaded with the shipped rules and a
+// real Alertmanager with the shipped routing. Commands and faults through the command API
+// and a gateway that rejects for a moment give every panel something to show; then every
+// panel's query must return data, every metric a dashboard or rule reads must be in
+// Prometheus, and the alerts the faults raise must reach the pager and chat webhooks with
+// their runbook_url.
+func TestObservabilityDashboardsAndAlertsOnTheSimEdge(t *testing.T) {
+	hook, hookURL := startWebhook(t)
+	am := startAlertmanager(t, hookURL)
+
+	sink := otlpsink.Start(t)
+	gateway := sink.ServeHTTP(t)
+	edge := startCollector(t, binary(t, "fieldcol-edge"), []string{shipped("distributions/edge/config.yaml")},
+		"FIELDCOL_HW_INTERVAL=1s", "FIELDCOL_SLO_EMIT_INTERVAL=2s", gatewayAt(gateway), "FIELDCOL_DEVICE_ID=e2e-pi-1")
+	prom := promtest.Start(t, promtest.Options{
+		ScrapeTargets:    []string{edge.metrics},
+		RuleFiles:        shippedRuleFiles(t),
+		AlertmanagerURLs: []string{am},
+	})
+	prom.WaitFor(t, `controlloop_safe_state{device_id="e2e-pi-1",loop="oven"} == 0`, 60*time.Second)
+
+	// Commands: accepted, invalid (setpoint beyond the loop's max of 80), and more than
+	// CommandsUnauthorizedRepeated's threshold of five without the token.
+	status, answer := apiCall(t, edge, http.MethodPost, "/api/v1/commands", apiToken, `{"command":"SET_TEMP_SETTINGS","loop":"oven","setpoint":62}`)
+	require.Equal(t, http.StatusOK, status, "%v", answer)
+	status, _ = apiCall(t, edge, http.MethodPost, "/api/v1/commands", apiToken, `{"command":"SET_TEMP_SETTINGS","loop":"oven","setpoint":500}`)
+	require.Equal(t, http.StatusBadRequest, status)
+	unauthorized := func(n int) {
+		t.Helper()
+		for range n {
+			status, _ := apiCall(t, edge, http.MethodPost, "/api/v1/commands", "", `{"command":"SET_MOTOR","loop":"conveyor","on":true}`)
+			require.Equal(t, http.StatusUnauthorized, status)
+		}
+	}
+	// increase() counts from a series' first sample, not from zero: let Prometheus see the
+	// counter before the burst that must cross the threshold.
+	unauthorized(1)
+	prom.WaitFor(t, `controlloop_commands_total{device_id="e2e-pi-1",result="unauthorized"}`, 30*time.Second)
+	unauthorized(6)
+
+	// A motor driver that stops answering: actuator write errors; the conveyor latches
+	// actuator_fault. A NaN oven sensor: sensor_fault latches and the oven goes safe.
+	fault := func(body string) {
+		t.Helper()
+		status, answer := apiCall(t, edge, http.MethodPost, "/api/v1/sim/faults", apiToken, body)
+		require.Equal(t, http.StatusOK, status, "%s: %v", body, answer)
+	}
+	fault(`{"device":"motor_speed","kind":"disconnected"}`)
+	fault(`{"device":"oven_temp","kind":"nan"}`)
+	prom.WaitFor(t, `controlloop_actuator_errors_total{device_id="e2e-pi-1"} > 0`, 30*time.Second)
+	prom.WaitFor(t, `controlloop_alarms_active{device_id="e2e-pi-1",loop="oven",alarm="sensor_fault",latched="true"} == 1`, 30*time.Second)
+	fault(`{"device":"motor_speed","clear":true}`)
+	fault(`{"device":"oven_temp","clear":true}`)
+
+	// The gateway rejects what it is sent as invalid for a moment: the disk queue drops
+	// those records (reason rejected), which pages as DiskQueueDropping; then it accepts.
+	sink.Refuse(codes.InvalidArgument)
+	// The counter is born at the first drop; the alert needs it to grow between two samples
+	// (self-telemetry is pushed every 15s).
+	prom.WaitFor(t, `increase(otelcol_exporter_diskqueue_dropped_total{device_id="e2e-pi-1",reason="rejected"}[1m]) > 0`, 90*time.Second)
+	sink.Refuse(codes.OK)
+	prom.WaitFor(t, `otelcol_exporter_diskqueue_send_last_success_seconds{device_id="e2e-pi-1"} > 0`, 60*time.Second)
+
+	t.Run("alerts reach Alertmanager's receivers with their runbook", func(t *testing.T) {
+		for _, c := range []struct{ receiver, alert string }{
+			{"pager", "ControlLoopAlarmLatched"},
+			{"pager", "DiskQueueDropping"},
+			{"chat", "CommandsUnauthorizedRepeated"},
+		} {
+			var got []map[string]string
+			require.Eventually(t, func() bool {
+				got = hook.firing(c.receiver, c.alert)
+				return len(got) > 0
+			}, 90*time.Second, 500*time.Millisecond, "%s did not reach the %s receiver", c.alert, c.receiver)
+			for _, a := range got {
+				assert.Equal(t, runbookBase+c.alert+".md", a["annotation:runbook_url"], "%s", c.alert)
+				assert.Equal(t, "e2e-pi-1", a["device_id"], "%s", c.alert)
+				assert.NotEmpty(t, a["annotation:summary"], "%s", c.alert)
+			}
+			t.Logf("%s reached %s: %s", c.alert, c.receiver, got[0]["annotation:summary"])
+		}
+		latched := hook.firing("pager", "ControlLoopAlarmLatched")
+		alarms := map[string]bool{}
+		for _, a := range latched {
+			alarms[a["loop"]+"/"+a["alarm"]] = true
+		}
+		assert.True(t, alarms["oven/sensor_fault"], "the oven's sensor_fault page is missing: %v", alarms)
+		assert.Empty(t, hook.firing("chat", "ControlLoopAlarmLatched"), "a critical alert must not go to chat")
+	})
+
+	t.Run("every metric of the dashboards and rules is in Prometheus", func(t *testing.T) {
+		names := map[string]bool{}
+		qs, err := dashboards.Queries(shipped("dashboards/json"))
+		require.NoError(t, err)
+		for _, q := range qs {
+			for _, n := range contract.MetricNames(q.Expr) {
+				names[n] = true
+			}
+		}
+		for _, n := range ruleMetricNames(t) {
+			names[n] = true
+		}
+		var missing []string
+		present := 0
+		for n := range names {
+			if strings.Contains(n, ":") {
+				continue // recorded by the rules under test, checked through the panels
+			}
+			if _, ok := failureOnlyMetrics[n]; ok {
+				continue
+			}
+			if len(query(t, prom, fmt.Sprintf(`count({__name__=%q})`, n))) == 0 {
+				missing = append(missing, n)
+				continue
+			}
+			present++
+		}
+		sort.Strings(missing)
+		assert.Empty(t, missing, "read by a dashboard or rule but absent from Prometheus during the sim run")
+		t.Logf("%d metrics read by dashboards and rules present; %d accepted absent (failure-only): %v", present, len(failureOnlyMetrics), failureOnlyMetrics)
+	})
+
+	t.Run("every panel returns data", func(t *testing.T) {
+		qs, err := dashboards.Queries(shipped("dashboards/json"))
+		require.NoError(t, err)
+		vars := map[string]string{"device_id": ".*", "loop": ".*", "datasource": "prometheus"}
+		withData := map[string]bool{}
+		panels := map[string]bool{}
+		var emptyTargets []string
+		for _, q := range qs {
+			panel := q.Dashboard + " / " + q.Panel
+			panels[panel] = true
+			// 5m covers the whole run, so counters that moved once (a command) still rate.
+			expr := dashboards.Expand(q.Expr, vars, "5m")
+			if len(query(t, prom, expr)) > 0 {
+				withData[panel] = true
+			} else {
+				emptyTargets = append(emptyTargets, panel+" / "+q.RefID)
+			}
+		}
+		for p := range panels {
+			if !withData[p] && !quietPanels[p] {
+				assert.Fail(t, "panel returns no data", p)
+			}
+		}
+		t.Logf("%d of %d panels return data (%d of %d queries); empty queries: %v", len(withData), len(panels), len(qs)-len(emptyTargets), len(qs), emptyTargets)
+	})
+
+	edge.stop(t)
+}
+
+// ruleMetricNames returns the raw metric names the shipped rules read (alerts/rules and
+// alerts/slo; alerts/backup reads the backup tool's own series, which the edge alone does
+// not produce).
+func ruleMetricNames(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(shipped("alerts/rules/*.yaml"))
+	require.NoError(t, err)
+	files = append(files, shipped("alerts/slo/slo-rules.yaml"))
+	var out []string
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var rf struct {
+			Groups []struct {
+				Rules []struct {
+					Expr string `yaml:"expr"`
+				} `yaml:"rules"`
+			} `yaml:"groups"`
+		}
+		require.NoError(t, yaml.Unmarshal(raw, &rf))
+		for _, g := range rf.Groups {
+			for _, r := range g.Rules {
+				out = append(out, contract.MetricNames(r.Expr)...)
+			}
+		}
+	}
+	return out
+}
+
+// query evaluates expr now and fails the test when Prometheus refuses it (a panel or rule
+// with invalid PromQL must not pass as "no data").
+func query(t *testing.T, prom *promtest.Server, expr string) []promtest.Sample {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	samples, err := prom.Query(ctx, expr, time.Time{})
+	require.NoError(t, err, "%s", expr)
+	return samples
+}
+
+// Alertmanager with the shipped routing and inhibit rules, fed alerts directly through its
+// API: a critical tier mutes the warning of the same alert and device, an SLO page mutes
+// its ticket, critical and page go to the pager, info to nobody.
+func TestAlertmanagerShippedRoutingAndInhibition(t *testing.T) {
+	hook, hookURL := startWebhook(t)
+	am := startAlertmanager(t, hookURL)
+
+	alert := func(labels map[string]string) map[string]any {
+		return map[string]any{
+			"labels":      labels,
+			"annotations": map[string]string{"summary": "test", "runbook_url": runbookBase + labels["alertname"] + ".md"},
+			"startsAt":    time.Now().Add(-time.Minute).UTC().Format(time.RFC3339),
+		}
+	}
+	body, err := json.Marshal([]any{
+		alert(map[string]string{"alertname": "SoCTemperatureHigh", "device_id": "pi-9", "hw_id": "thermal_zone0", "severity": "critical"}),
+		alert(map[string]string{"alertname": "SoCTemperatureHigh", "device_id": "pi-9", "hw_id": "thermal_zone0", "severity": "warning"}),
+		alert(map[string]string{"alertname": "SoCTemperatureHigh", "device_id": "pi-8", "hw_id": "thermal_zone0", "severity": "warning"}),
+		alert(map[string]string{"alertname": "SLOErrorBudgetBurnPage", "slo": "controlloop-deadline", "severity": "page"}),
+		alert(map[string]string{"alertname": "SLOErrorBudgetBurnTicket", "slo": "controlloop-deadline", "severity": "ticket"}),
+		alert(map[string]string{"alertname": "DiskQueueFsyncSlow", "device_id": "pi-9", "severity": "info"}),
+	})
+	require.NoError(t, err)
+	resp, err := http.Post(am+"/api/v2/alerts", "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	type amAlert struct {
+		Labels   map[string]string              `json:"labels"`
+		Status   struct{ InhibitedBy []string } `json:"status"`
+		Receiver []struct{ Name string }        `json:"receivers"`
+	}
+	var got []amAlert
+	key := func(a amAlert) string {
+		return a.Labels["alertname"] + "/" + a.Labels["device_id"] + "/" + a.Labels["severity"]
+	}
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(am + "/api/v2/alerts")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		if err != nil || json.Unmarshal(raw, &got) != nil {
+			return false
+		}
+		inhibited := 0
+		for _, a := range got {
+			if len(a.Status.InhibitedBy) > 0 {
+				inhibited++
+			}
+		}
+		return len(got) == 6 && inhibited == 2
+	}, 30*time.Second, 250*time.Millisecond, "Alertmanager did not settle on 6 alerts with 2 inhibited: %+v", got)
+
+	for _, a := range got {
+		receivers := make([]string, 0, len(a.Receiver))
+		for _, r := range a.Receiver {
+			receivers = append(receivers, r.Name)
+		}
+		inhibited := len(a.Status.InhibitedBy) > 0
+		switch key(a) {
+		case "SoCTemperatureHigh/pi-9/warning", "SLOErrorBudgetBurnTicket//ticket":
+			assert.True(t, inhibited, "%s must be inhibited", key(a))
+		case "SoCTemperatureHigh/pi-8/warning":
+			assert.False(t, inhibited, "a critical on another device must not mute %s", key(a))
+			assert.Equal(t, []string{"chat"}, receivers)
+		case "SoCTemperatureHigh/pi-9/critical", "SLOErrorBudgetBurnPage//page":
+			assert.False(t, inhibited, "%s", key(a))
+			assert.Equal(t, []string{"pager"}, receivers, "%s", key(a))
+		case "DiskQueueFsyncSlow/pi-9/info":
+			assert.Equal(t, []string{"null"}, receivers)
+		default:
+			assert.Fail(t, "unexpected alert", key(a))
+		}
+	}
+
+	// The pager's webhook gets the critical and the page, each with its runbook.
+	for _, name := range []string{"SoCTemperatureHigh", "SLOErrorBudgetBurnPage"} {
+		require.Eventually(t, func() bool { return len(hook.firing("pager", name)) > 0 }, 30*time.Second, 250*time.Millisecond, "%s did not page", name)
+		for _, a := range hook.firing("pager", name) {
+			assert.Equal(t, runbookBase+name+".md", a["annotation:runbook_url"])
+			assert.NotEqual(t, "warning", a["severity"], "an inhibited warning reached the pager")
+		}
+	}
+}
