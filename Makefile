@@ -68,6 +68,7 @@ validate: build
 
 deps-test:
 	scripts/ensure-debs.sh
+	scripts/ensure-backup-tools.sh
 
 # Unit, component and end-to-end tests. The e2e tests run after the others, alone, against
 # the binaries built here once.
