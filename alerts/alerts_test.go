@@ -1,7 +1,6 @@
-// Package alerts holds fieldcol's Prometheus rules (rules/, slo/), their promtool tests
-// (tests/, slo/*.test.yaml), the Alertmanager routing (alertmanager.yml) and the runbooks.
-// These tests run them through promtool and amtool and check that every alert has a test
-// that fires it, a test where it stays silent, a runbook, and reads contract names only.
+// These tests run the rules through promtool and the routing through amtool, and check that
+// every alert has a test that fires it, a test where it stays silent, a runbook, and reads
+// contract names only.
 package alerts
 
 import (
@@ -20,10 +19,6 @@ import (
 	"github.com/fieldcol/fieldcol/alerts/contract"
 	"github.com/fieldcol/fieldcol/internal/testproc"
 )
-
-// RunbookBaseURL is where runbook_url points: alerts/README.md says how to serve the
-// runbooks from another place.
-const RunbookBaseURL = "https://github.com/fieldcol/fieldcol/blob/main/alerts/runbooks/"
 
 // sloSeverities are the two alerts of slo/slo-rules.yaml that keep the sloburn processor's
 // severity names (page, ticket): its equivalence test pins them, and Alertmanager routes
@@ -253,4 +248,33 @@ func TestAlertmanagerHoldsNoSecret(t *testing.T) {
 	}
 	assert.Regexp(t, regexp.MustCompile(`routing_key_file: \S+`), string(raw))
 	assert.Regexp(t, regexp.MustCompile(`api_url_file: \S+`), string(raw))
+}
+
+// TestRebaseRunbooks: every shipped runbook_url moves under another base, the result is
+// still valid for promtool, and a base that is not a URL is refused.
+func TestRebaseRunbooks(t *testing.T) {
+	dir := t.TempDir()
+	total := 0
+	var rebased []string
+	for _, f := range ruleFiles(t) {
+		raw, err := os.ReadFile(f)
+		require.NoError(t, err)
+		out, n, err := RebaseRunbooks(raw, "https://wiki.example.com/ops/fieldcol")
+		require.NoError(t, err)
+		total += n
+		assert.Equal(t, strings.Count(string(raw), "runbook_url:"), n, "%s: every runbook_url moves", f)
+		assert.NotContains(t, string(out), RunbookBaseURL)
+		assert.Regexp(t, `runbook_url: https://wiki\.example\.com/ops/fieldcol/[A-Za-z]+\.md\n`, string(out))
+		p := filepath.Join(dir, filepath.Base(f))
+		require.NoError(t, os.WriteFile(p, out, 0o600))
+		rebased = append(rebased, p)
+	}
+	assert.Equal(t, 26, total, "rules with a runbook_url")
+	out, err := exec.Command(promtool(t), append([]string{"check", "rules"}, rebased...)...).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	for _, bad := range []string{"", "wiki/runbooks", "ftp://x/y", "https://"} {
+		_, _, err := RebaseRunbooks([]byte("runbook_url: "+RunbookBaseURL+"A.md\n"), bad)
+		assert.Error(t, err, "%q", bad)
+	}
 }
