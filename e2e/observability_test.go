@@ -366,7 +366,8 @@ func query(t *testing.T, prom *promtest.Server, expr string) []promtest.Sample {
 
 // Alertmanager with the shipped routing and inhibit rules, fed alerts directly through its
 // API: a critical tier mutes the warning of the same alert and device, an SLO page mutes
-// its ticket, critical and page go to the pager, info to nobody.
+// its ticket (fleet-wide and per device and loop), critical and page go to the pager,
+// warning to chat, info to nobody.
 func TestAlertmanagerShippedRoutingAndInhibition(t *testing.T) {
 	hook, hookURL := startWebhook(t)
 	am := startAlertmanager(t, hookURL)
@@ -385,6 +386,9 @@ func TestAlertmanagerShippedRoutingAndInhibition(t *testing.T) {
 		alert(map[string]string{"alertname": "SLOErrorBudgetBurnPage", "slo": "controlloop-deadline", "severity": "page"}),
 		alert(map[string]string{"alertname": "SLOErrorBudgetBurnTicket", "slo": "controlloop-deadline", "severity": "ticket"}),
 		alert(map[string]string{"alertname": "DiskQueueFsyncSlow", "device_id": "pi-9", "severity": "info"}),
+		alert(map[string]string{"alertname": "ControlLoopDeadlineBurnFast", "slo": "controlloop-deadline", "device_id": "pi-7", "loop": "oven", "severity": "critical"}),
+		alert(map[string]string{"alertname": "ControlLoopDeadlineBurnSlow", "slo": "controlloop-deadline", "device_id": "pi-7", "loop": "oven", "severity": "warning"}),
+		alert(map[string]string{"alertname": "ControlLoopDeadlineBurnSlow", "slo": "controlloop-deadline", "device_id": "pi-7", "loop": "conveyor", "severity": "warning"}),
 	})
 	require.NoError(t, err)
 	resp, err := http.Post(am+"/api/v2/alerts", "application/json", bytes.NewReader(body))
@@ -399,7 +403,7 @@ func TestAlertmanagerShippedRoutingAndInhibition(t *testing.T) {
 	}
 	var got []amAlert
 	key := func(a amAlert) string {
-		return a.Labels["alertname"] + "/" + a.Labels["device_id"] + "/" + a.Labels["severity"]
+		return a.Labels["alertname"] + "/" + a.Labels["device_id"] + "/" + a.Labels["loop"] + "/" + a.Labels["severity"]
 	}
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(am + "/api/v2/alerts")
@@ -417,8 +421,8 @@ func TestAlertmanagerShippedRoutingAndInhibition(t *testing.T) {
 				inhibited++
 			}
 		}
-		return len(got) == 6 && inhibited == 2
-	}, 30*time.Second, 250*time.Millisecond, "Alertmanager did not settle on 6 alerts with 2 inhibited: %+v", got)
+		return len(got) == 9 && inhibited == 3
+	}, 30*time.Second, 250*time.Millisecond, "Alertmanager did not settle on 9 alerts with 3 inhibited: %+v", got)
 
 	for _, a := range got {
 		receivers := make([]string, 0, len(a.Receiver))
@@ -427,15 +431,15 @@ func TestAlertmanagerShippedRoutingAndInhibition(t *testing.T) {
 		}
 		inhibited := len(a.Status.InhibitedBy) > 0
 		switch key(a) {
-		case "SoCTemperatureHigh/pi-9/warning", "SLOErrorBudgetBurnTicket//ticket":
+		case "SoCTemperatureHigh/pi-9//warning", "SLOErrorBudgetBurnTicket///ticket", "ControlLoopDeadlineBurnSlow/pi-7/oven/warning":
 			assert.True(t, inhibited, "%s must be inhibited", key(a))
-		case "SoCTemperatureHigh/pi-8/warning":
-			assert.False(t, inhibited, "a critical on another device must not mute %s", key(a))
+		case "SoCTemperatureHigh/pi-8//warning", "ControlLoopDeadlineBurnSlow/pi-7/conveyor/warning":
+			assert.False(t, inhibited, "a critical of another device or loop must not mute %s", key(a))
 			assert.Equal(t, []string{"chat"}, receivers)
-		case "SoCTemperatureHigh/pi-9/critical", "SLOErrorBudgetBurnPage//page":
+		case "SoCTemperatureHigh/pi-9//critical", "SLOErrorBudgetBurnPage///page", "ControlLoopDeadlineBurnFast/pi-7/oven/critical":
 			assert.False(t, inhibited, "%s", key(a))
 			assert.Equal(t, []string{"pager"}, receivers, "%s", key(a))
-		case "DiskQueueFsyncSlow/pi-9/info":
+		case "DiskQueueFsyncSlow/pi-9//info":
 			assert.Equal(t, []string{"null"}, receivers)
 		default:
 			assert.Fail(t, "unexpected alert", key(a))
