@@ -19,7 +19,7 @@ GO_SOURCES := $(shell find . -path ./_build -prune -o -path ./.tools -prune -o -
 EDGE_CONFIG ?= distributions/edge/config.yaml
 TEST_TIMEOUT ?= 40m
 
-.PHONY: build run test unit e2e soak bench lint fmt tools deps-test validate clean
+.PHONY: build run test unit e2e soak bench lint fmt tools deps-test tools-stores validate clean
 
 build: bin/fieldcol bin/fieldcol-edge bin/fieldcol-gateway
 
@@ -64,24 +64,31 @@ run: bin/fieldcol
 	exec bin/fieldcol --config $(EDGE_CONFIG)
 
 validate: build
-	for c in distributions/edge/config.yaml distributions/gateway/config.yaml; do bin/fieldcol validate --config $$c; done
+	for c in distributions/edge/config.yaml distributions/gateway/config.yaml distributions/gateway/sampler.yaml; do \
+	  FIELDCOL_API_TOKEN=validate bin/fieldcol validate --config $$c; done
+	FIELDCOL_GATEWAY_TOKEN=validate bin/fieldcol validate --config distributions/gateway/lb.yaml
 
 deps-test:
 	scripts/ensure-debs.sh
 	scripts/ensure-backup-tools.sh
 
+# The trace, log and chart tools the gateway tier's tests use (Jaeger v2, VictoriaLogs, helm),
+# each from its own tools module into .tools/, rebuilt only when its module changes.
+tools-stores:
+	scripts/tools-stores.sh
+
 # Unit, component and end-to-end tests. The e2e tests run after the others, alone, against
 # the binaries built here once.
-test: deps-test build unit e2e
+test: deps-test tools-stores build unit e2e
 
 unit:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /e2e)
 
-e2e: deps-test build
+e2e: deps-test tools-stores build
 	FIELDCOL_E2E_NO_BUILD=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./e2e/...
 
 # Longer crash, outage and fuzz runs than make test affords.
-soak: deps-test build
+soak: deps-test tools-stores build
 	FIELDCOL_SOAK=1 $(GO) test -count=1 -timeout 3h ./...
 
 bench:

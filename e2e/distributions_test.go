@@ -117,6 +117,9 @@ const testHMACKey = "FIELDCOL_PII_HMAC_KEY=e2e-key-0123456789abcdef0123456789abc
 var shippedConfigs = []shippedConfig{
 	{files: []string{"distributions/edge/config.yaml"}, binaries: []string{"fieldcol", "fieldcol-edge"}},
 	{files: []string{"distributions/gateway/config.yaml"}, binaries: []string{"fieldcol", "fieldcol-gateway"}},
+	{files: []string{"distributions/gateway/sampler.yaml"}, binaries: []string{"fieldcol", "fieldcol-gateway"}},
+	{files: []string{"distributions/gateway/lb.yaml"}, binaries: []string{"fieldcol", "fieldcol-gateway"},
+		env: []string{"FIELDCOL_GATEWAY_TOKEN=e2e-fleet-token"}},
 	{files: []string{"distributions/edge/config.yaml", "distributions/pii-pseudonyms.yaml"},
 		binaries: []string{"fieldcol", "fieldcol-edge"}, env: []string{testHMACKey}},
 	{files: []string{"distributions/gateway/config.yaml", "distributions/pii-pseudonyms.yaml"},
