@@ -4,6 +4,7 @@
 package alerts
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -277,4 +278,44 @@ func TestRebaseRunbooks(t *testing.T) {
 		_, _, err := RebaseRunbooks([]byte("runbook_url: "+RunbookBaseURL+"A.md\n"), bad)
 		assert.Error(t, err, "%q", bad)
 	}
+}
+
+// TestRunbookQueriesAreValidPromQL: every PromQL snippet of a runbook's diagnosis (an inline
+// code span that names a metric) parses, checked by promtool as the expression of a
+// recording rule; placeholders such as <device> become a plain value.
+func TestRunbookQueriesAreValidPromQL(t *testing.T) {
+	books, err := filepath.Glob("runbooks/*.md")
+	require.NoError(t, err)
+	span := regexp.MustCompile("`([^`\n]+)`")
+	metric := regexp.MustCompile(`\b[a-z]+(_[a-z0-9]+)+(_total|_seconds|_bytes|_ratio|_celsius|_volts|_active|_state|_alert|_rate|_objective|_remaining|_value|_setpoint|_records|_bucket)\b|\bslo:[a-z_:0-9]+`)
+	placeholder := regexp.MustCompile(`<[a-z_]+>`)
+	var b strings.Builder
+	b.WriteString("groups:\n  - name: runbook-queries\n    rules:\n")
+	n := 0
+	perBook := map[string]int{}
+	for _, f := range books {
+		raw, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, m := range span.FindAllStringSubmatch(string(raw), -1) {
+			q := m[1]
+			// Shell commands may mention metric-like words; PromQL has no " | " pipe.
+			if !metric.MatchString(q) || strings.Contains(q, " | ") || strings.HasPrefix(q, "curl ") {
+				continue
+			}
+			expr := placeholder.ReplaceAllString(q, "x")
+			quoted, err := yaml.Marshal(expr)
+			require.NoError(t, err)
+			fmt.Fprintf(&b, "      - record: runbook:query:%d\n        expr: %s", n, quoted)
+			n++
+			perBook[filepath.Base(f)]++
+		}
+	}
+	for _, f := range books {
+		assert.NotZero(t, perBook[filepath.Base(f)], "%s has no PromQL query", f)
+	}
+	p := filepath.Join(t.TempDir(), "runbook-queries.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(b.String()), 0o600))
+	out, err := exec.Command(promtool(t), "check", "rules", p).CombinedOutput()
+	require.NoError(t, err, "a runbook query does not parse:\n%s", out)
+	t.Logf("%d runbook queries parse", n)
 }
