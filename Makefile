@@ -14,12 +14,13 @@ MDATAGEN    := $(TOOLS)/mdatagen
 
 # Everything a distribution is built from: a change to any component rebuilds it.
 GO_SOURCES := $(shell find . -path ./_build -prune -o -path ./.tools -prune -o -path ./tools -prune -o \
-                -path ./e2e -prune -o -path ./bench -prune -o \( -name '*.go' ! -name '*_test.go' -print \)) go.mod go.sum
+                -path ./e2e -prune -o -path ./bench -prune -o -path ./dashboards -prune -o -path ./alerts -prune -o \
+                \( -name '*.go' ! -name '*_test.go' -print \)) go.mod go.sum
 
 EDGE_CONFIG ?= distributions/edge/config.yaml
 TEST_TIMEOUT ?= 40m
 
-.PHONY: build run test unit e2e soak bench lint fmt tools deps-test tools-stores validate clean
+.PHONY: build run test unit e2e soak bench lint fmt tools deps-test tools-stores validate dashboards rules-test clean
 
 build: bin/fieldcol bin/fieldcol-edge bin/fieldcol-gateway
 
@@ -98,6 +99,14 @@ lint: $(GOLANGCI)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GOLANGCI) run ./...
+
+# Regenerates the committed Grafana dashboards from the Go generator (dashboards/).
+dashboards:
+	$(GO) run ./dashboards/cmd/gen -out dashboards/json
+
+# promtool and amtool checks of alerts/, dashboard drift and the contract checks.
+rules-test: deps-test
+	$(GO) test -count=1 ./alerts/... ./dashboards/...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -70,6 +70,20 @@ var Collector = map[string]string{
 	"system_filesystem_usage_bytes":                    "system.filesystem.usage (host_metrics)",
 }
 
+// Tools holds names that fieldcol's own tools and newer features emit beyond the contract
+// table: the backup job (deploy/backup/fieldcol-backup pushes them over OTLP) and the
+// control loop's dry run (issue 14). They are documented in docs/disaster-recovery.md and
+// controlloop/README.md.
+var Tools = map[string]string{
+	"backup_runs_total":                "backup.runs (fieldcol-backup)",
+	"backup_last_success_seconds":      "backup.last_success (fieldcol-backup)",
+	"backup_duration_seconds":          "backup.duration (fieldcol-backup)",
+	"backup_size_bytes":                "backup.size (fieldcol-backup)",
+	"backup_added_bytes":               "backup.added (fieldcol-backup)",
+	"controlloop_dry_run":              "controlloop.dry_run",
+	"controlloop_dry_run_writes_total": "controlloop.dry_run.writes",
+}
+
 // Allowed reports whether a dashboard or rule may read name: a contract or collector
 // name, a histogram series of one, or a recording rule's output (named level:metric:ops).
 func Allowed(name string, recorded map[string]bool) bool {
@@ -96,7 +110,8 @@ func Base(name string) string {
 func known(name string) bool {
 	_, c := Contract[name]
 	_, o := Collector[name]
-	return c || o
+	_, f := Tools[name]
+	return c || o || f
 }
 
 func isHistogram(name string) bool {
