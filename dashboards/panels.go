@@ -24,7 +24,12 @@ func fleet() *builder {
 		WithPanel(ts("Free disk space", "Lowest share of free space over each device's filesystems (host_metrics); FilesystemSpaceLow warns under 15%.", "percentunit", 12, 8,
 			q{`min by (device_id) (sum by (device_id, mountpoint) (system_filesystem_usage_bytes{` + devSel + `,state="free"}) / sum by (device_id, mountpoint) (system_filesystem_usage_bytes{` + devSel + `}))`, "{{device_id}}"})).
 		WithPanel(ts("Uplink backlog", "Age of the oldest record each device still holds in its disk queue: how far behind the central view is.", "s", 12, 8,
-			q{`max by (device_id) (otelcol_exporter_diskqueue_oldest_age_seconds{` + devSel + `})`, "{{device_id}}"}))
+			q{`max by (device_id) (otelcol_exporter_diskqueue_oldest_age_seconds{` + devSel + `})`, "{{device_id}}"})).
+		WithRow(row("Backups")).
+		WithPanel(ts("Time since last successful backup", "Seconds since each device's last successful backup (every 15 min, deploy/backup); BackupStale warns after 30 minutes.", "s", 12, 8,
+			q{`time() - max by (device_id) (max_over_time(backup_last_success_seconds{` + devSel + `,kind="backup"}[1h]))`, "{{device_id}}"})).
+		WithPanel(ts("Backup runs", "Backup and prune runs in the last hour by result.", "short", 12, 8,
+			q{`sum by (device_id, kind, result) (increase(backup_runs_total{` + devSel + `}[1h]))`, "{{device_id}} {{kind}} {{result}}"}))
 }
 
 func controlLoop() *builder {

@@ -42,11 +42,18 @@ var failureOnlyMetrics = map[string]bool{
 	"otelcol_exporter_send_failed_metric_points_total": true,
 	"otelcol_exporter_send_failed_spans_total":         true,
 	"otelcol_exporter_send_failed_log_records_total":   true,
+	// Pushed by the backup job (deploy/backup), which this test does not run; the backup
+	// e2e (e2e/backup_test.go) shows them reaching the pipeline.
+	"backup_last_success_seconds": true,
+	"backup_runs_total":           true,
 }
 
-// quietPanels show only failureOnlyMetrics, so they are empty on a healthy edge.
+// quietPanels show only failureOnlyMetrics, so they are empty on a healthy edge that runs
+// no backup job.
 var quietPanels = map[string]bool{
-	"fieldcol / Pipeline and disk queue / Failed per exporter": true,
+	"fieldcol / Pipeline and disk queue / Failed per exporter":      true,
+	"fieldcol / Fleet overview / Time since last successful backup": true,
+	"fieldcol / Fleet overview / Backup runs":                       true,
 }
 
 // webhook is the test's stand-in for the pager and chat services: Alertmanager's webhook
