@@ -3,11 +3,14 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fieldcol/fieldcol/internal/otlpsink"
 )
 
 // Drill 1, sensor/ADC failure: NaN and out-of-range readings of the oven's sensor and a NaN
@@ -135,4 +138,159 @@ func TestDrillBusContention(t *testing.T) {
 	fig.note = fmt.Sprintf("%d cycles in %s of timeouts (nominal %d); %s", ran, window, nominal, resolved)
 	fig.report(t)
 	edge.stop(t)
+}
+
+// Drill 4, process crash: fieldcol-edge is killed with SIGKILL while it forwards an
+// application's records and while the oven holds a latched alarm whose condition is gone.
+// It is restarted at once on the same state, as systemd's Restart= does: the oven comes back
+// safe with its latch, and every record the edge had acknowledged reaches the gateway.
+func TestDrillProcessCrash(t *testing.T) {
+	sink := otlpsink.Start(t)
+	gateway := sink.ServeHTTP(t)
+	state := t.TempDir()
+	// The restarted edge keeps the state and the addresses its clients and Prometheus know.
+	metricsAddr, grpcAddr := freeAddr(t), freeAddr(t)
+	stateEnv := []string{
+		gatewayAt(gateway),
+		"FIELDCOL_DISKQUEUE_DIR=" + filepath.Join(state, "diskqueue"),
+		"FIELDCOL_LATCH_FILE=" + filepath.Join(state, "latches.json"),
+		"FIELDCOL_METRICS_ENDPOINT=" + metricsAddr,
+		"FIELDCOL_OTLP_GRPC_ENDPOINT=" + grpcAddr,
+	}
+	edge := startDrillEdge(t, nil, stateEnv...)
+	prom := startDrillProm(t, metricsAddr)
+	alerts := watchAlerts(t, prom)
+	begin := time.Now()
+	waitLoop(t, edge, "oven", 60*time.Second, loopView.running)
+
+	simFault(t, edge, `{"device":"oven_temp","kind":"nan"}`)
+	waitLoop(t, edge, "oven", 5*time.Second, func(v loopView) bool { return v.isLatched("sensor_fault") })
+	simFault(t, edge, `{"device":"oven_temp","clear":true}`)
+	alerts.waitFiring(t, "ControlLoopAlarmLatched{oven,sensor_fault}", 60*time.Second)
+
+	records := startRecords(t, grpcAddr, t.Name(), 10*time.Millisecond, 100000)
+	waitUntil(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
+		return records.ackedCount() >= 100, fmt.Sprintf("%d records acknowledged", records.ackedCount())
+	})
+
+	killed := time.Now()
+	edge.proc.Kill()
+	// What the supervisor (systemd) sees: the process is gone.
+	select {
+	case <-edge.proc.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the edge did not die of SIGKILL")
+	}
+	detect := time.Since(killed)
+
+	restarted := startDrillEdge(t, nil, stateEnv...)
+	// The very first answer of the restarted loop: safe, with the latch restored from disk.
+	first := getLoop(t, restarted, "oven")
+	recover := time.Since(killed)
+	assert.True(t, first.safe, "the oven must start safe: %+v", first)
+	assert.Zero(t, first.output, "the heater must start at its safe value: %+v", first)
+	assert.True(t, first.isLatched("sensor_fault"), "the latch was not restored: %+v", first)
+	time.Sleep(time.Second) // ten periods: a latch that did not hold would show by now
+	held := getLoop(t, restarted, "oven")
+	assert.True(t, held.safe && held.isLatched("sensor_fault"), "the restored latch must hold until ACK: %+v", held)
+	ackUntilAccepted(t, restarted, "oven", 10*time.Second)
+	waitLoop(t, restarted, "oven", 10*time.Second, loopView.running)
+
+	// Records keep coming to the restarted edge for a moment, then the stream stops and
+	// everything acknowledged, before and after the crash, must arrive in order.
+	after := records.ackedCount()
+	waitUntil(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
+		return records.ackedCount() >= after+100, fmt.Sprintf("%d records acknowledged after the restart", records.ackedCount()-after)
+	})
+	records.stop()
+	_, d := waitDelivered(t, sink, records, 60*time.Second)
+	assert.Zero(t, d.lost, "acknowledged records lost across the crash")
+	assert.Zero(t, d.outOfOrder, "records arrived out of order")
+
+	fig := drillFigures{name: "process-crash", detect: detect, recover: recover, lost: d.lost, duplicated: d.duplicated, acked: d.acked,
+		alerts: alerts.firedSinceAll(begin),
+		note:   fmt.Sprintf("restart to first API answer; oven restored latched and safe (state %s)", first.state)}
+	fig.report(t)
+	restarted.stop(t)
+}
+
+// Drill 5, gateway outage: the real fieldcol-gateway (its logs forwarded to a sink standing
+// for the log store) is stopped for several minutes under `make drills` (15 s in make test)
+// while an application sends records through the edge: the edge keeps them on disk, the
+// control loop is unaffected, and once the gateway is back everything arrives, in order.
+func TestDrillGatewayOutage(t *testing.T) {
+	outage := 15 * time.Second
+	if drillFull() {
+		outage = 3 * time.Minute
+	}
+	store := otlpsink.Start(t)
+	gwHTTP := freeAddr(t)
+	toStore := overlay(t, fmt.Sprintf(`
+exporters:
+  otlp_grpc/drill:
+    endpoint: %s
+    tls: {insecure: true}
+service:
+  pipelines:
+    logs:
+      exporters: [debug, otlp_grpc/drill]
+`, store.Addr))
+	startGateway := func() *collector {
+		return startCollector(t, binary(t, "fieldcol-gateway"),
+			[]string{shipped("distributions/gateway/config.yaml"), toStore}, "FIELDCOL_OTLP_HTTP_ENDPOINT="+gwHTTP)
+	}
+	gw := startGateway()
+	edge := startDrillEdge(t, nil, gatewayAt("http://"+gwHTTP))
+	prom := startDrillProm(t, edge.metrics)
+	alerts := watchAlerts(t, prom)
+	begin := time.Now()
+	waitLoop(t, edge, "oven", 60*time.Second, loopView.running)
+
+	records := startRecords(t, edge.otlpGRPC, t.Name(), 50*time.Millisecond, 100000)
+	waitUntil(t, 60*time.Second, 100*time.Millisecond, func() (bool, string) {
+		n := len(recordArrivals(t, store, records.run))
+		return n >= 20, fmt.Sprintf("%d records reached the store through the gateway", n)
+	})
+
+	backlog := func() float64 {
+		v, err := scrapeSum(edge, "otelcol_exporter_diskqueue_records", `signal="logs"`)
+		if err != nil {
+			return -1
+		}
+		return v
+	}
+	before := getLoop(t, edge, "oven")
+	down := time.Now()
+	gw.stop(t)
+	// Detected when the edge's own telemetry shows a backlog of more than a second of records.
+	waitUntil(t, 60*time.Second, 100*time.Millisecond, func() (bool, string) {
+		return backlog() > 20, fmt.Sprintf("disk queue backlog %v", backlog())
+	})
+	detect := time.Since(down)
+	time.Sleep(outage - time.Since(down))
+	during := getLoop(t, edge, "oven")
+	queued := backlog()
+	ran := during.cycle - before.cycle
+	nominal := uint64(time.Since(down) / (100 * time.Millisecond))
+	assert.True(t, during.running(), "the control loop must be unaffected by the outage: %+v", during)
+	assert.GreaterOrEqual(t, ran, nominal/2, "the loop slowed during the outage: %d cycles, nominal %d", ran, nominal)
+
+	gw = startGateway()
+	up := time.Now()
+	waitUntil(t, 120*time.Second, 100*time.Millisecond, func() (bool, string) {
+		b := backlog()
+		return b >= 0 && b < 5, fmt.Sprintf("disk queue backlog %v after the gateway returned", b)
+	})
+	recover := time.Since(up)
+	records.stop()
+	_, d := waitDelivered(t, store, records, 60*time.Second)
+	assert.Zero(t, d.lost, "acknowledged records lost in the outage")
+	assert.Zero(t, d.outOfOrder, "records arrived out of order")
+
+	fig := drillFigures{name: "gateway-outage", detect: detect, recover: recover, lost: d.lost, duplicated: d.duplicated, acked: d.acked,
+		alerts: alerts.firedSinceAll(begin),
+		note:   fmt.Sprintf("%s outage, %.0f records queued at its end; loop ran %d of %d cycles", outage, queued, ran, nominal)}
+	fig.report(t)
+	edge.stop(t)
+	gw.stop(t)
 }
