@@ -26,6 +26,15 @@ import (
 // drillFull says whether this is `make drills` (full length) rather than `make test`.
 func drillFull() bool { return os.Getenv("FIELDCOL_DRILLS") == "1" }
 
+// fullDrillOnly skips a drill too long for make test's budget (the fast subset stays under
+// about two minutes); `make drills` runs it.
+func fullDrillOnly(t *testing.T) {
+	t.Helper()
+	if !drillFull() {
+		t.Skip("a full drill: runs under make drills (FIELDCOL_DRILLS=1)")
+	}
+}
+
 // drillDevice is the device.id of every drill edge, so the alerts carry a known label.
 const drillDevice = "drill-pi"
 
