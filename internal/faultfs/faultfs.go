@@ -458,9 +458,19 @@ func (f *FS) atticDir(ino uint64) string  { return filepath.Join(f.attic, fmt.Sp
 // the disk later) and the backing directory is rolled back to what was durable. Mount
 // root again to "restart" on it. Processes that still hold files of the mount get EIO or
 // ENOTCONN; close them before the next Mount.
-func (f *FS) Cut() (CutReport, error) {
+func (f *FS) Cut() (CutReport, error) { return f.CutWith(nil) }
+
+// CutWith cuts the power like Cut and calls during (when not nil) at the instant of the
+// cut: after the file system stopped taking operations, before it unmounts and rolls back.
+// A test that runs the program under test in a child process kills it there, as the power
+// cut would; that also keeps a program that maps files of the mount (bbolt does) from
+// faulting on pages the cut took away.
+func (f *FS) CutWith(during func()) (CutReport, error) {
 	if !f.goDown() {
 		return CutReport{}, errors.New("faultfs: already cut or unmounted")
+	}
+	if during != nil {
+		during()
 	}
 	unmountErr := f.detach()
 	f.mu.Lock()
