@@ -74,6 +74,8 @@ stamp() {
 		echo "dist: $src/main.go is missing or not patched by scripts/ocb-build.sh: run make build first" >&2
 		exit 1
 	}
+	# Afresh each time: a file ocb no longer generates must not linger in the copy.
+	rm -rf "$dst"
 	mkdir -p "$dst"
 	cp "$src"/*.go "$src/go.mod" "$src/go.sum" "$dst/"
 	sed -i "s#^\(\t\tVersion: *\)\"[^\"]*\",#\1\"$VERSION\",#" "$dst/main.go"
