@@ -115,7 +115,11 @@ type FS struct {
 	ops  sync.RWMutex
 	down bool
 
+	detachOnce sync.Once
+	detachErr  error
+
 	mu         sync.Mutex // guards everything below
+	cut        bool
 	rng        *rand.Rand
 	files      map[uint64]*fileState
 	dirs       map[uint64]map[string]entry // dir inode -> entries at its last fsync
@@ -169,6 +173,14 @@ func Mount(root string, opts Options) (*FS, error) {
 		files: map[uint64]*fileState{},
 		dirs:  map[uint64]map[string]entry{},
 	}
+	mounts.Lock()
+	prev := mounts.live[f.mnt]
+	mounts.Unlock()
+	if prev != nil {
+		if err := prev.Unmount(); err != nil {
+			return nil, err
+		}
+	}
 	for _, d := range []string{f.disk, f.mnt} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return nil, fmt.Errorf("faultfs: creating %s: %w", d, err)
@@ -216,6 +228,9 @@ func Mount(root string, opts Options) (*FS, error) {
 		return nil, fmt.Errorf("faultfs: mounting %s: %w", f.mnt, err)
 	}
 	f.server = server
+	mounts.Lock()
+	mounts.live[f.mnt] = f
+	mounts.Unlock()
 	return f, nil
 }
 
@@ -453,41 +468,62 @@ func (f *FS) keep(path string) error {
 func (f *FS) atticFile(ino uint64) string { return filepath.Join(f.attic, fmt.Sprintf("f%d", ino)) }
 func (f *FS) atticDir(ino uint64) string  { return filepath.Join(f.attic, fmt.Sprintf("d%d", ino)) }
 
-// Cut simulates a power cut: every operation from now on fails with EIO, the mount goes
-// away at once (the kernel connection is aborted, so nothing cached in the kernel reaches
-// the disk later) and the backing directory is rolled back to what was durable. Mount
-// root again to "restart" on it. Processes that still hold files of the mount get EIO or
-// ENOTCONN; close them before the next Mount.
+// Cut simulates a power cut: every operation from now on fails with EIO, as a dead disk
+// does (so nothing the process still does reaches the disk), and the backing directory is
+// rolled back to what was durable. The dead mount stays in place until Unmount or the next
+// Mount of the same root, which detaches it first: were it detached at once, a process
+// still running (the in-process tests) would go on writing into the bare mount-point
+// directory underneath and see those writes succeed.
 func (f *FS) Cut() (CutReport, error) { return f.CutWith(nil) }
 
 // CutWith cuts the power like Cut and calls during (when not nil) at the instant of the
-// cut: after the file system stopped taking operations, before it unmounts and rolls back.
-// A test that runs the program under test in a child process kills it there, as the power
-// cut would; that also keeps a program that maps files of the mount (bbolt does) from
-// faulting on pages the cut took away.
+// cut: after the file system stopped taking operations, before it rolls back. A test that
+// runs the program under test in a child process kills it there, as the power cut would;
+// that also keeps a program that maps files of the mount (bbolt does) from faulting on
+// pages the cut took away.
 func (f *FS) CutWith(during func()) (CutReport, error) {
 	if !f.goDown() {
 		return CutReport{}, errors.New("faultfs: already cut or unmounted")
 	}
+	f.mu.Lock()
+	f.cut = true
+	f.mu.Unlock()
 	if during != nil {
 		during()
 	}
-	unmountErr := f.detach()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	rep, err := f.rollback()
-	return rep, errors.Join(unmountErr, err)
+	return f.rollback()
 }
 
-// Unmount unmounts cleanly: everything written stays, as after a clean shutdown that
-// flushed the page cache. It is a no-op after Cut.
+// Unmount unmounts. Without a Cut before it is a clean shutdown: everything written stays,
+// as after a shutdown that flushed the page cache. After a Cut it detaches the dead mount.
+// It is idempotent.
 func (f *FS) Unmount() error {
-	if !f.goDown() {
-		return nil
-	}
-	err := f.detach()
-	return errors.Join(err, os.RemoveAll(f.attic))
+	f.goDown()
+	f.detachOnce.Do(func() {
+		f.detachErr = f.detach()
+		f.mu.Lock()
+		cut := f.cut
+		f.mu.Unlock()
+		if !cut {
+			f.detachErr = errors.Join(f.detachErr, os.RemoveAll(f.attic))
+		}
+		mounts.Lock()
+		if mounts.live[f.mnt] == f {
+			delete(mounts.live, f.mnt)
+		}
+		mounts.Unlock()
+	})
+	return f.detachErr
 }
+
+// mounts are the mounts of this process by mount point, so that mounting a root again
+// detaches the dead mount a Cut left there.
+var mounts = struct {
+	sync.Mutex
+	live map[string]*FS
+}{live: map[string]*FS{}}
 
 // goDown waits for the operations under way to finish and fails every later one. It
 // reports false when the file system was already down. The lock is not kept: requests the
@@ -527,7 +563,7 @@ func (f *FS) detach() error {
 }
 
 // rollback turns the backing directory into what a power cut leaves. Called with f.mu held
-// and the mount gone.
+// once no operation can change the backing directory any more.
 func (f *FS) rollback() (CutReport, error) {
 	var rep CutReport
 	// Give every inode in the tree a name in the attic, so that entries can be removed

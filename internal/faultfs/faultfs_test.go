@@ -284,6 +284,10 @@ func TestCutFailsLaterOperationsAndUnmounts(t *testing.T) {
 	require.Error(t, err, "a process still writing after the cut gets an error")
 	_ = w.Close()
 	_, err = os.Stat(filepath.Join(f.Dir(), "a"))
+	require.Error(t, err, "the dead disk answers nothing")
+	require.Error(t, os.MkdirAll(filepath.Join(f.Dir(), "new"), 0o750), "nothing can be created on the dead disk")
+	require.NoError(t, f.Unmount())
+	_, err = os.Stat(filepath.Join(f.Dir(), "a"))
 	require.ErrorIs(t, err, os.ErrNotExist, "the mount point is empty again: nothing is mounted")
 
 	// Restart on what the cut left.
