@@ -41,7 +41,8 @@ func TestLatchPowerCutFUSE(t *testing.T) {
 	root := t.TempDir()
 	const rel = "controlloop/latches.json"
 	var gaps []time.Duration
-	latched := false // what the previous cut must have left
+	latched := false // the previous cut must have left the latch
+	acked := false   // the previous cut must have left it acknowledged
 	restoredAnywhere, lostAnywhere := 0, 0
 	limit := time.Duration(cuts) * 3 * time.Second // about 0.1 s a cut here
 	deadline := time.Now().Add(limit)
@@ -63,6 +64,10 @@ func TestLatchPowerCutFUSE(t *testing.T) {
 		if latched {
 			require.True(t, restored, "cycle %d: a durable latch was lost in the power cut", cycle)
 		}
+		if acked {
+			require.False(t, restored, "cycle %d: a durable ACK was undone by the power cut", cycle)
+		}
+		acked = false
 		if restored {
 			// Outputs start safe and stay safe with the fault gone: only ACK releases them.
 			c0 := oven.Status().Cycle
@@ -84,7 +89,7 @@ func TestLatchPowerCutFUSE(t *testing.T) {
 			// ack the restored latch
 			require.NoError(t, s.ext.Execute(context.Background(), &api.Request{Command: api.CmdAckAlarm, Loop: "oven", Alarm: ptr("sensor_fault")}))
 			require.Eventually(t, func() bool { return !durableHas(fsys, rel, "sensor_fault") }, 5*time.Second, 100*time.Microsecond)
-			latched = false
+			latched, acked = false, true
 		default:
 			// anywhere
 			require.NoError(t, s.ext.Fault(&api.FaultRequest{Device: "oven_temp", Kind: string(hardware.FaultOutOfRange)}))
@@ -106,7 +111,7 @@ func TestLatchPowerCutFUSE(t *testing.T) {
 
 	sort.Slice(gaps, func(i, j int) bool { return gaps[i] < gaps[j] })
 	require.NotEmpty(t, gaps)
-	t.Logf("latches: %d cuts, 0 durable latches lost, 0 starts failed; cuts 0-60 ms after a fault: %d left the latch, %d came before it was durable (the loop restarted without it, as the fault was gone); "+
+	t.Logf("latches: %d cuts, 0 durable latches lost, 0 durable ACKs undone, 0 starts failed; cuts 0-60 ms after a fault: %d left the latch, %d came before it was durable (the loop restarted without it, as the fault was gone); "+
 		"a latch shown by the API became durable after %v (median), %v (max)",
 		cuts, restoredAnywhere, lostAnywhere, gaps[len(gaps)/2], gaps[len(gaps)-1])
 }
