@@ -99,6 +99,9 @@ func TestEdgeControlLoopFaultLatchAck(t *testing.T) {
 		return loop["state"] == "running" && loop["mode"] == "auto"
 	}, 5*time.Second, 50*time.Millisecond, "the oven did not return to auto")
 	require.Eventually(t, func() bool { return value(ovenSafe) == 0 }, 20*time.Second, 250*time.Millisecond)
+	assert.Eventually(t, func() bool {
+		return value(`controlloop_alarms_active{loop="oven",alarm="sensor_fault",latched="true"}`) == 0
+	}, 20*time.Second, 250*time.Millisecond, "the acknowledged latch still reads 1, so its alert would keep firing")
 
 	assert.Eventually(t, func() bool {
 		return value(`sum(controlloop_commands_total{result="unauthorized"})`) >= 2

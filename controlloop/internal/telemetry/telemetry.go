@@ -258,15 +258,22 @@ func (t *Telemetry) observables(m metric.Meter) error {
 			if n := l.DryRunWrites(1); n > 0 && la.outEn != nil {
 				o.ObserveInt64(dryWrites, int64(n), la.outEn)
 			}
+			// Both series of an alarm (latched true and false) are observed on every
+			// collection, so an acknowledged latch reads 0 at once instead of leaving its last
+			// 1 behind until the exporter expires a series that stopped being reported.
 			act, lat := l.ActiveMask(), l.LatchedMask()
 			for j, name := range la.alarms {
 				bit := uint64(1) << uint(j)
-				v := int64(0)
-				if act&bit != 0 || lat&bit != 0 {
-					v = 1
+				latched, unlatched := int64(0), int64(0)
+				if lat&bit != 0 {
+					latched = 1
+				} else if act&bit != 0 {
+					unlatched = 1
 				}
-				o.ObserveInt64(active, v, metric.WithAttributes(attribute.String("loop", l.Name()),
-					attribute.String("alarm", name), attribute.Bool("latched", lat&bit != 0)))
+				o.ObserveInt64(active, latched, metric.WithAttributes(attribute.String("loop", l.Name()),
+					attribute.String("alarm", name), attribute.Bool("latched", true)))
+				o.ObserveInt64(active, unlatched, metric.WithAttributes(attribute.String("loop", l.Name()),
+					attribute.String("alarm", name), attribute.Bool("latched", false)))
 			}
 			for k, actuator := range la.outNames {
 				if actuator == "" {
