@@ -20,7 +20,7 @@ GO_SOURCES := $(shell find . -path ./_build -prune -o -path ./.tools -prune -o -
 EDGE_CONFIG ?= distributions/edge/config.yaml
 TEST_TIMEOUT ?= 40m
 
-.PHONY: build run test unit e2e soak bench lint fmt tools deps-test tools-stores validate dashboards rules-test clean
+.PHONY: build run test unit e2e soak bench lint fmt tools deps-test tools-stores validate dashboards rules-test drills clean
 
 build: bin/fieldcol bin/fieldcol-edge bin/fieldcol-gateway
 
@@ -99,6 +99,13 @@ lint: $(GOLANGCI)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GOLANGCI) run ./...
+
+# The resilience plan's chaos drills at full length (docs/drills.md): one DRILL line of
+# figures each. A short form of four of them runs in make test.
+drills: deps-test build
+	@mkdir -p .run
+	FIELDCOL_DRILLS=1 FIELDCOL_E2E_NO_BUILD=1 $(GO) test -count=1 -timeout 30m -run '^TestDrill' -v ./e2e/ 2>&1 | tee .run/drills.log
+	@grep '^DRILL' .run/drills.log
 
 # Regenerates the committed Grafana dashboards from the Go generator (dashboards/).
 dashboards:
