@@ -361,3 +361,41 @@ func TestAnsiblePlaybookSyntax(t *testing.T) {
 	require.NoError(t, err, "ansible-playbook --syntax-check: %s", out)
 	assert.Contains(t, string(out), "playbook: ")
 }
+
+// TestDebContents checks each .deb's control fields, conffiles and files without
+// installing it (the install test needs root; this one runs everywhere).
+func TestDebContents(t *testing.T) {
+	dpkgDeb := testproc.LookPath(t, "dpkg-deb", "Debian's dpkg")
+	files := distFiles(t)
+	n := 0
+	for name := range files {
+		if !strings.HasSuffix(name, ".deb") {
+			continue
+		}
+		n++
+		t.Run(name, func(t *testing.T) {
+			deb := filepath.Join(repoRoot, "dist", name)
+			arch := strings.TrimSuffix(name[strings.LastIndex(name, "_")+1:], ".deb")
+			assert.Equal(t, arch, strings.TrimSpace(pkgRun(t, dpkgDeb, "-f", deb, "Architecture")))
+			assert.Equal(t, "fieldcol-edge", strings.TrimSpace(pkgRun(t, dpkgDeb, "-f", deb, "Package")))
+			conffiles := strings.Fields(pkgRun(t, dpkgDeb, "-I", deb, "conffiles"))
+			assert.ElementsMatch(t, []string{"/etc/default/fieldcol", "/etc/fieldcol/config.yaml"}, conffiles)
+			listing := pkgRun(t, dpkgDeb, "-c", deb)
+			for _, p := range []string{
+				"./usr/bin/fieldcol-edge", "./etc/fieldcol/config.yaml", "./etc/default/fieldcol",
+				"./usr/lib/systemd/system/fieldcol.service", "./usr/bin/fieldcol-backup", "./usr/bin/fieldcol-restore",
+				"./usr/lib/systemd/system/fieldcol-backup.timer", "./usr/share/doc/fieldcol-edge/copyright",
+			} {
+				assert.Regexp(t, `(?m) `+regexp.QuoteMeta(p)+`$`, listing, "%s is not in %s", p, name)
+			}
+			// The packaged binary is the one built for the package's architecture.
+			bin := filepath.Join(repoRoot, "dist", "fieldcol-edge_linux_"+arch)
+			want, ok := files[filepath.Base(bin)]
+			require.True(t, ok, "SHA256SUMS has no %s", filepath.Base(bin))
+			out, err := exec.Command("sh", "-c", `"$0" --fsys-tarfile "$1" | tar -xOf - ./usr/bin/fieldcol-edge | sha256sum`, dpkgDeb, deb).Output()
+			require.NoError(t, err)
+			assert.Equal(t, want, strings.Fields(string(out))[0], "the .deb's binary is not dist/%s", filepath.Base(bin))
+		})
+	}
+	require.NotZero(t, n, "dist/SHA256SUMS lists no .deb")
+}
