@@ -72,7 +72,7 @@ func TestLatchStorePowerCuts(t *testing.T) {
 		acked, inFlight = seq, seq
 
 		var cutDone atomic.Bool
-		delay := time.Duration(200+cycle%7*300) * time.Microsecond
+		delay := time.Duration(200+cycle%13*400) * time.Microsecond // 0.2 to 5 ms: a few saves a cycle
 		timer := time.AfterFunc(delay, func() {
 			_, cutErr := fsys.Cut()
 			assert.NoError(t, cutErr)
