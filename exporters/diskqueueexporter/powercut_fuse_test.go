@@ -263,3 +263,42 @@ func queuedRecords(t *testing.T, tel *componenttest.Telemetry) int64 {
 	}
 	return n
 }
+
+// TestENOSPCThenPowerCut fills the disk under a blocking queue: the pipeline call is never
+// acknowledged while writes fail with ENOSPC, the failures are counted, writing resumes by
+// itself once space returns, and a power cut afterwards loses nothing acknowledged and
+// leaves a queue that opens.
+func TestENOSPCThenPowerCut(t *testing.T) {
+	fsys := faultfs.MountT(t, "", faultfs.Options{})
+	sink := newSink(t)
+	sink.mode.Store(sinkDown)
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	set := metadatatest.NewSettings(tel)
+	set.ID = crashSettings().ID
+	exp := startLogs(t, crashConfig(fsys.Dir(), sink.srv.URL), set)
+	require.NoError(t, exp.ConsumeLogs(context.Background(), makeLogs("before-full")))
+
+	fsys.SetFull(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	require.Error(t, exp.ConsumeLogs(ctx, makeLogs("while-full")), "nothing is acknowledged while the disk is full")
+	m, err := tel.GetMetric("otelcol.exporter.diskqueue.write.errors")
+	require.NoError(t, err)
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	require.True(t, ok)
+	require.NotEmpty(t, sum.DataPoints)
+	assert.Equal(t, "enospc", func() string { v, _ := sum.DataPoints[0].Attributes.Value("error.type"); return v.AsString() }())
+
+	fsys.SetFull(false)
+	require.NoError(t, exp.ConsumeLogs(context.Background(), makeLogs("after-full")), "writing resumes once space returns")
+	_, err = fsys.Cut()
+	require.NoError(t, err)
+	_ = exp.Shutdown(context.Background())
+
+	again := faultfs.MountT(t, fsys.Root(), faultfs.Options{})
+	sink.mode.Store(sinkUp)
+	exp = startLogs(t, crashConfig(again.Dir(), sink.srv.URL), crashSettings())
+	assert.Eventually(t, func() bool { return sink.has("before-full") && sink.has("after-full") }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, exp.Shutdown(context.Background()))
+}
