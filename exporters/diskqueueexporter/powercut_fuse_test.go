@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -31,6 +32,35 @@ type fuseCutTotals struct {
 	entriesUndone             int
 	acked, delivered, dupes   int
 	cutsInStart, cutsInWrites int
+	// Cuts by what they undid: unsynced segment bytes (append, group commit), a new
+	// segment's name (rotation), a checkpoint write, a deletion of a sent segment.
+	hitAppend, hitRotation, hitCheckpoint, hitDeletion int
+}
+
+// classify counts which moments of the queue a cut hit, from what it undid.
+func (tot *fuseCutTotals) classify(rep faultfs.CutReport) {
+	has := func(names []string, match func(string) bool) bool {
+		for _, n := range names {
+			if match(n) {
+				return true
+			}
+		}
+		return false
+	}
+	seg := func(n string) bool { return strings.HasSuffix(n, ".seg") }
+	cp := func(n string) bool { return strings.HasPrefix(n, "checkpoint") }
+	if has(rep.RolledBack, seg) {
+		tot.hitAppend++
+	}
+	if has(rep.Dropped, seg) {
+		tot.hitRotation++
+	}
+	if has(rep.RolledBack, cp) || has(rep.Dropped, cp) || has(rep.Restored, cp) {
+		tot.hitCheckpoint++
+	}
+	if has(rep.Restored, seg) {
+		tot.hitDeletion++
+	}
 }
 
 // TestPowerCutFUSE runs the exporter with its queue directory on faultfs and cuts the
@@ -65,6 +95,7 @@ func TestPowerCutFUSE(t *testing.T) {
 		tot.blocksLost += rep.BlocksLost
 		tot.blocksKept += rep.BlocksKept
 		tot.entriesUndone += rep.EntriesUndone
+		tot.classify(rep)
 	}
 	require.Greater(t, len(acked), cuts, "records must be acknowledged between cuts")
 
@@ -95,6 +126,13 @@ func TestPowerCutFUSE(t *testing.T) {
 		}
 	}
 	sink.mu.Unlock()
+	// The cuts must reach the moments they are meant to; rotations are rarer (about 4 in
+	// 100 here), so only the three frequent ones are required.
+	assert.Positive(t, tot.hitAppend, "no cut landed between a group's write and its fsync")
+	assert.Positive(t, tot.hitCheckpoint, "no cut landed in a checkpoint write")
+	assert.Positive(t, tot.hitDeletion, "no cut undid a deletion of sent segments")
+	t.Logf("cuts that undid unsynced segment bytes %d, a new segment %d, a checkpoint write %d, a deletion of sent segments %d",
+		tot.hitAppend, tot.hitRotation, tot.hitCheckpoint, tot.hitDeletion)
 	t.Logf("faultfs power cuts: %d cuts (%d during start-up, %d while writing; %d with torn writes, %d with slow fsyncs), %d unsynced blocks dropped and %d kept torn, %d directory entries undone; "+
 		"%d records acknowledged, 0 lost, %d deliveries (%d duplicates)",
 		tot.cuts, tot.cutsInStart, tot.cutsInWrites, cuts/2, cuts/3, tot.blocksLost, tot.blocksKept, tot.entriesUndone,

@@ -96,12 +96,16 @@ type Stats struct {
 
 // CutReport says what a power cut undid.
 type CutReport struct {
-	FilesRolledBack int   // files whose content or size changed
-	BlocksLost      int   // unsynced blocks dropped
-	BlocksKept      int   // unsynced blocks kept by TornWrites
-	EntriesUndone   int   // directory entries removed or put back
-	BytesBefore     int64 // total size of regular files before the rollback
-	BytesAfter      int64
+	FilesRolledBack int // files whose content or size changed
+	BlocksLost      int // unsynced blocks dropped
+	BlocksKept      int // unsynced blocks kept by TornWrites
+	EntriesUndone   int // directory entries removed or put back
+	// Names, for telling which moments of a program a cut hit: files whose content or
+	// size was rolled back, entries removed (never made durable) and put back (whose
+	// removal or replacement was never made durable).
+	RolledBack, Dropped, Restored []string
+	BytesBefore                   int64 // total size of regular files before the rollback
+	BytesAfter                    int64
 }
 
 // FS is one mount.
@@ -123,6 +127,7 @@ type FS struct {
 	rng        *rand.Rand
 	files      map[uint64]*fileState
 	dirs       map[uint64]map[string]entry // dir inode -> entries at its last fsync
+	names      map[uint64]string           // a base name of each file kept in the attic
 	once       []injection
 	full       bool
 	fsyncDelay time.Duration
@@ -172,6 +177,7 @@ func Mount(root string, opts Options) (*FS, error) {
 		rng:   rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), //nolint:gosec // reproducible test faults
 		files: map[uint64]*fileState{},
 		dirs:  map[uint64]map[string]entry{},
+		names: map[uint64]string{},
 	}
 	mounts.Lock()
 	prev := mounts.live[f.mnt]
@@ -458,6 +464,9 @@ func (f *FS) keep(path string) error {
 	if st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
 		return nil
 	}
+	if _, ok := f.names[st.Ino]; !ok {
+		f.names[st.Ino] = filepath.Base(path)
+	}
 	err := os.Link(path, f.atticFile(st.Ino))
 	if errors.Is(err, os.ErrExist) {
 		return nil
@@ -589,15 +598,18 @@ func (f *FS) rollback() (CutReport, error) {
 		rep.BlocksKept += kept
 		if changed {
 			rep.FilesRolledBack++
+			rep.RolledBack = append(rep.RolledBack, f.names[ino])
 		}
 	}
-	undone, err := f.rollbackDirs()
-	rep.EntriesUndone = undone
+	var err error
+	rep.Dropped, rep.Restored, err = f.rollbackDirs()
+	rep.EntriesUndone = len(rep.Dropped) + len(rep.Restored)
 	if err != nil {
 		return rep, err
 	}
 	f.files = map[uint64]*fileState{}
 	f.dirs = map[uint64]map[string]entry{}
+	f.names = map[uint64]string{}
 	rep.BytesAfter = f.treeBytes()
 	if err := os.RemoveAll(f.attic); err != nil {
 		return rep, fmt.Errorf("faultfs: clearing %s: %w", f.attic, err)
@@ -678,25 +690,27 @@ func (f *FS) rollbackFile(path string, st *fileState) (lost, kept int, changed b
 // rollbackDirs makes every changed directory list the entries it had at its last fsync:
 // first every entry that is not durable leaves (into the attic), then every durable entry
 // that is missing comes back.
-func (f *FS) rollbackDirs() (int, error) {
-	undone := 0
-	for _, phase := range []func(string, map[string]entry) (int, error){f.dropEntries, f.restoreEntries} {
+func (f *FS) rollbackDirs() (dropped, restored []string, err error) {
+	for _, phase := range []struct {
+		do  func(string, map[string]entry) ([]string, error)
+		out *[]string
+	}{{f.dropEntries, &dropped}, {f.restoreEntries, &restored}} {
 		for ino, snap := range f.dirs {
 			dir, ok, err := f.findDir(ino)
 			if err != nil {
-				return undone, err
+				return dropped, restored, err
 			}
 			if !ok {
 				continue // the directory itself was not durable and is gone
 			}
-			n, err := phase(dir, snap)
-			undone += n
+			names, err := phase.do(dir, snap)
+			*phase.out = append(*phase.out, names...)
 			if err != nil {
-				return undone, err
+				return dropped, restored, err
 			}
 		}
 	}
-	return undone, nil
+	return dropped, restored, nil
 }
 
 // findDir finds the directory with inode ino in the tree or in the attic.
@@ -727,12 +741,12 @@ func (f *FS) findDir(ino uint64) (string, bool, error) {
 	return "", false, nil
 }
 
-func (f *FS) dropEntries(dir string, snap map[string]entry) (int, error) {
+func (f *FS) dropEntries(dir string, snap map[string]entry) ([]string, error) {
 	cur, err := readEntries(dir)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var n []string
 	for name, e := range cur {
 		if s, ok := snap[name]; ok && s == e {
 			continue
@@ -748,17 +762,17 @@ func (f *FS) dropEntries(dir string, snap map[string]entry) (int, error) {
 		if err != nil {
 			return n, fmt.Errorf("faultfs: undoing %s: %w", p, err)
 		}
-		n++
+		n = append(n, name)
 	}
 	return n, nil
 }
 
-func (f *FS) restoreEntries(dir string, snap map[string]entry) (int, error) {
+func (f *FS) restoreEntries(dir string, snap map[string]entry) ([]string, error) {
 	cur, err := readEntries(dir)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var n []string
 	for name, s := range snap {
 		if c, ok := cur[name]; ok && c == s {
 			continue
@@ -772,7 +786,7 @@ func (f *FS) restoreEntries(dir string, snap map[string]entry) (int, error) {
 		if err != nil {
 			return n, fmt.Errorf("faultfs: restoring %s: %w", p, err)
 		}
-		n++
+		n = append(n, name)
 	}
 	return n, nil
 }

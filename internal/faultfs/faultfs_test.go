@@ -124,10 +124,12 @@ func TestRenameWithoutDirFsyncIsUndone(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "new", string(got))
 
-	cut(t, f)
+	rep := cut(t, f)
 	got, err = afterCut(t, f, "state")
 	require.NoError(t, err)
 	assert.Equal(t, "old", string(got), "the rename was never made durable")
+	assert.Equal(t, []string{"state"}, rep.Dropped, "the new file under the old name")
+	assert.Equal(t, []string{"state"}, rep.Restored, "the old file back under its name")
 	_, err = afterCut(t, f, "state.tmp")
 	assert.ErrorIs(t, err, os.ErrNotExist, "nor was the temporary file's name")
 }
