@@ -192,11 +192,7 @@ func Mount(root string, opts Options) (*FS, error) {
 			return nil, fmt.Errorf("faultfs: creating %s: %w", d, err)
 		}
 	}
-	// A mount of an earlier process that died is stale ("transport endpoint is not
-	// connected"); detach it rather than mount on top of it.
-	if _, err := os.Stat(f.mnt); errors.Is(err, syscall.ENOTCONN) {
-		_ = syscall.Unmount(f.mnt, syscall.MNT_DETACH)
-	}
+	staleOnce.Do(detachStale)
 	if err := os.RemoveAll(f.attic); err != nil {
 		return nil, fmt.Errorf("faultfs: clearing %s: %w", f.attic, err)
 	}
@@ -905,4 +901,38 @@ func (f *FS) inodePath(ino uint64) (string, error) {
 		return "", fmt.Errorf("faultfs: inode %d has no name: %w", ino, os.ErrNotExist)
 	}
 	return found, nil
+}
+
+var staleOnce sync.Once
+
+// detachStale detaches the faultfs mounts of test processes that died without unmounting
+// (a panic outside the test goroutine skips every cleanup): their mount points answer
+// "transport endpoint is not connected". Live mounts, also those of other test processes
+// running now, answer normally and are left alone. A mount point that does not answer
+// within a second is left alone too.
+func detachStale() {
+	data, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 3 || fields[2] != "fuse.faultfs" {
+			continue
+		}
+		mnt := strings.ReplaceAll(fields[1], `\040`, " ")
+		answered := make(chan error, 1)
+		go func() {
+			_, err := os.Stat(mnt)
+			answered <- err
+		}()
+		select {
+		case err := <-answered:
+			if errors.Is(err, syscall.ENOTCONN) {
+				_ = syscall.Unmount(mnt, syscall.MNT_FORCE)
+				_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+			}
+		case <-time.After(time.Second):
+		}
+	}
 }

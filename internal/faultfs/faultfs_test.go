@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -372,4 +373,39 @@ func TestDurableShowsWhatACutWouldLeave(t *testing.T) {
 	after, err := afterCut(t, f, "state/latches.json")
 	require.NoError(t, err)
 	assert.Equal(t, durable, after, "Durable predicts the cut")
+}
+
+const staleChildEnv = "FAULTFS_STALE_CHILD_ROOT"
+
+// TestStaleMountChild mounts and exits without unmounting, as a test binary that panicked
+// outside its test goroutine does. It only runs as the child of TestStaleMountIsDetached.
+func TestStaleMountChild(t *testing.T) {
+	root := os.Getenv(staleChildEnv)
+	if root == "" {
+		t.Skip("only runs as the child of TestStaleMountIsDetached")
+	}
+	if _, err := Mount(root, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	os.Exit(0)
+}
+
+func TestStaleMountIsDetached(t *testing.T) {
+	Require(t)
+	root := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStaleMountChild$") //nolint:gosec // the test binary itself
+	cmd.Env = append(os.Environ(), staleChildEnv+"="+root)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	mnt := filepath.Join(root, mntDir)
+	t.Cleanup(func() { _ = syscall.Unmount(mnt, syscall.MNT_DETACH) }) // should the code under test fail
+	_, err = os.Stat(mnt)
+	require.ErrorIs(t, err, syscall.ENOTCONN, "the dead child left its mount behind")
+
+	detachStale()
+	_, err = os.Stat(mnt)
+	require.NoError(t, err, "the stale mount is gone")
+	mounts, err := os.ReadFile("/proc/self/mounts")
+	require.NoError(t, err)
+	assert.NotContains(t, string(mounts), mnt)
 }
