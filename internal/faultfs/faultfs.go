@@ -5,10 +5,11 @@
 // rename, still passes every kill -9 test. faultfs mounts a directory through FUSE and
 // records, per file, the 4 KiB blocks written (or truncated) since the last fsync, and, per
 // directory, the entries as they were at its last fsync. Cut then simulates a power cut, in
-// the spirit of LazyFS: it makes every later operation fail, unmounts at once and rolls the
-// backing directory back so that unsynced writes are lost (optionally torn: a seeded random
-// prefix of them kept) and unsynced directory changes (creations, renames, removals,
-// links) are undone. It also injects EIO on write or fsync, ENOSPC and slow fsyncs, on
+// the spirit of LazyFS: at once every later operation fails with EIO (the mount stays, dead,
+// until it is unmounted or mounted again, so nothing reaches the disk any more) and the
+// backing directory is rolled back so that unsynced writes are lost (optionally torn: a
+// seeded random prefix of them kept) and unsynced directory changes (creations, renames,
+// removals, links) are undone. Mounting the same root again is the restart. It also injects EIO on write or fsync, ENOSPC and slow fsyncs, on
 // demand or by a seeded schedule.
 //
 // A failed fsync follows Linux ("fsyncgate"): the blocks it covered are lost at the next
