@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sync"
 	"testing"
@@ -130,15 +131,20 @@ func TestContractMetrics(t *testing.T) {
 
 	active := got["controlloop.alarms.active"]
 	assert.Equal(t, "{alarm}", active.Unit())
-	byAlarm := map[string]map[string]any{}
+	// Every alarm reports both of its series (latched true and false) on every collection,
+	// so an acknowledged latch reads 0 instead of vanishing with its last value.
+	byAlarm := map[string]int64{}
 	for i := 0; i < active.Gauge().DataPoints().Len(); i++ {
 		dp := active.Gauge().DataPoints().At(i)
 		a := dp.Attributes().AsRaw()
-		a["value"] = dp.IntValue()
-		byAlarm[a["alarm"].(string)] = a
+		assert.Equal(t, "oven", a["loop"])
+		byAlarm[fmt.Sprintf("%s latched=%v", a["alarm"], a["latched"])] = dp.IntValue()
 	}
-	assert.Equal(t, map[string]any{"loop": "oven", "alarm": "sensor_fault", "latched": true, "value": int64(1)}, byAlarm["sensor_fault"])
-	assert.Equal(t, map[string]any{"loop": "oven", "alarm": "high_limit", "latched": false, "value": int64(0)}, byAlarm["high_limit"])
+	assert.Equal(t, map[string]int64{
+		"sensor_fault latched=true": 1, "sensor_fault latched=false": 0,
+		"high_limit latched=true": 0, "high_limit latched=false": 0,
+		"actuator_fault latched=true": 0, "actuator_fault latched=false": 0,
+	}, byAlarm)
 
 	tr := got["controlloop.alarm.transitions"].Sum().DataPoints().At(0)
 	assert.Equal(t, map[string]any{"loop": "oven", "alarm": "sensor_fault", "transition": "raised"}, tr.Attributes().AsRaw())
