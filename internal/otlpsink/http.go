@@ -75,7 +75,7 @@ func (s *Sink) handle(record func(context.Context, []byte) error) http.HandlerFu
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
 			}
-			defer zr.Close()
+			defer func() { _ = zr.Close() }()
 			body = zr
 		}
 		b, err := io.ReadAll(body)
