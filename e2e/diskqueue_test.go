@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -56,16 +54,7 @@ func TestEdgeKeepsAcknowledgedLogsThroughOutageAndCrash(t *testing.T) {
 
 	var seen []int
 	require.Eventually(t, func() bool {
-		seen = seen[:0]
-		got := pickLogs(sink.Logs(), run)
-		for i := 0; i < got.ResourceLogs().Len(); i++ {
-			lrs := got.ResourceLogs().At(i).ScopeLogs().At(0).LogRecords()
-			for j := 0; j < lrs.Len(); j++ {
-				n, err := strconv.Atoi(strings.TrimPrefix(lrs.At(j).Body().Str(), "record "))
-				require.NoError(t, err)
-				seen = append(seen, n)
-			}
-		}
+		seen = recordArrivals(t, sink, run)
 		return distinct(seen) == records
 	}, time.Minute, 200*time.Millisecond, "acknowledged records were lost: %d of %d arrived", distinct(seen), records)
 

@@ -317,17 +317,10 @@ func (s *recordStream) ackedCount() int {
 func recordArrivals(t *testing.T, sink *otlpsink.Sink, run string) []int {
 	t.Helper()
 	var seen []int
-	got := pickLogs(sink.Logs(), run)
-	for i := 0; i < got.ResourceLogs().Len(); i++ {
-		sls := got.ResourceLogs().At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				n, err := strconv.Atoi(strings.TrimPrefix(lrs.At(k).Body().Str(), "record "))
-				require.NoError(t, err, "body %q", lrs.At(k).Body().Str())
-				seen = append(seen, n)
-			}
-		}
+	for _, body := range otlpsink.LogBodies(pickLogs(sink.Logs(), run)) {
+		n, err := strconv.Atoi(strings.TrimPrefix(body, "record "))
+		require.NoError(t, err, "body %q", body)
+		seen = append(seen, n)
 	}
 	return seen
 }

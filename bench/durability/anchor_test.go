@@ -37,6 +37,7 @@ import (
 
 	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter"
 	"github.com/fieldcol/fieldcol/internal/faultfs"
+	"github.com/fieldcol/fieldcol/internal/otlpsink"
 )
 
 const (
@@ -180,15 +181,8 @@ func newSink(t *testing.T) *sink {
 			return
 		}
 		s.mu.Lock()
-		rls := req.Logs().ResourceLogs()
-		for i := range rls.Len() {
-			sls := rls.At(i).ScopeLogs()
-			for j := range sls.Len() {
-				lrs := sls.At(j).LogRecords()
-				for k := range lrs.Len() {
-					s.seen[lrs.At(k).Body().Str()]++
-				}
-			}
+		for _, body := range otlpsink.LogBodies(req.Logs()) {
+			s.seen[body]++
 		}
 		s.mu.Unlock()
 		w.Header().Set("Content-Type", "application/x-protobuf")

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
 	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/metadata"
+	"github.com/fieldcol/fieldcol/internal/otlpsink"
 )
 
 // Sink modes.
@@ -74,17 +76,9 @@ func (s *otlpSink) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	rls := req.Logs().ResourceLogs()
-	for i := range rls.Len() {
-		sls := rls.At(i).ScopeLogs()
-		for j := range sls.Len() {
-			lrs := sls.At(j).LogRecords()
-			for k := range lrs.Len() {
-				id := lrs.At(k).Body().Str()
-				s.order = append(s.order, id)
-				s.seen[id]++
-			}
-		}
+	for _, id := range otlpsink.LogBodies(req.Logs()) {
+		s.order = append(s.order, id)
+		s.seen[id]++
 	}
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/x-protobuf")
@@ -92,19 +86,7 @@ func (s *otlpSink) handle(w http.ResponseWriter, r *http.Request) {
 }
 
 func holds(req plogotlp.ExportRequest, id string) bool {
-	rls := req.Logs().ResourceLogs()
-	for i := range rls.Len() {
-		sls := rls.At(i).ScopeLogs()
-		for j := range sls.Len() {
-			lrs := sls.At(j).LogRecords()
-			for k := range lrs.Len() {
-				if lrs.At(k).Body().Str() == id {
-					return true
-				}
-			}
-		}
-	}
-	return false
+	return slices.Contains(otlpsink.LogBodies(req.Logs()), id)
 }
 
 func (s *otlpSink) received() []string {

@@ -165,3 +165,20 @@ func (ls *logsServer) Export(_ context.Context, req plogotlp.ExportRequest) (plo
 	ls.s.logs = append(ls.s.logs, ld)
 	return plogotlp.NewExportResponse(), nil
 }
+
+// LogBodies lists the string bodies of every log record in ld, in order: the tests number
+// their records in the body and count what arrived by it.
+func LogBodies(ld plog.Logs) []string {
+	var bodies []string
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		sls := rls.At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				bodies = append(bodies, lrs.At(k).Body().Str())
+			}
+		}
+	}
+	return bodies
+}
