@@ -3,6 +3,10 @@ package diskqueueexporter
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -70,6 +74,8 @@ func (cfg *Config) Validate() error {
 	var errs []error
 	if cfg.Directory == "" {
 		errs = append(errs, errors.New("directory must not be empty"))
+	} else if err := checkDirectory(cfg.Directory); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.SegmentSize <= 0 {
 		errs = append(errs, fmt.Errorf("segment_size must be positive, got %d", cfg.SegmentSize))
@@ -107,6 +113,45 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("timeout must not be negative, got %s", cfg.Timeout))
 	}
 	return errors.Join(errs...)
+}
+
+// checkDirectory refuses a directory that can never be used whoever runs the collector: a
+// path that is a file, or under one. It only looks (no mkdir): validate must not change the
+// machine. What can change by itself (permissions, a read-only or full disk, a file that
+// appears later) is left to Start, which runs degraded instead of failing.
+func checkDirectory(dir string) error {
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		switch {
+		case err == nil && fi.IsDir():
+			return nil
+		case err == nil && p == filepath.Clean(dir):
+			return fmt.Errorf("directory %q is a %s, not a directory: remove it or set directory to another path", dir, fileKind(fi))
+		case err == nil:
+			return fmt.Errorf("directory %q cannot be created: %q is a %s, not a directory", dir, p, fileKind(fi))
+		case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+			// Not knowable here (EACCES for the user who runs validate, an I/O error):
+			// Start decides, and runs degraded if it must.
+			return nil
+		}
+		if filepath.Dir(p) == p {
+			return nil
+		}
+	}
+}
+
+func fileKind(fi fs.FileInfo) string {
+	switch m := fi.Mode(); {
+	case m.IsRegular():
+		return "regular file"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	}
+	return "special file"
 }
 
 func (cfg *Config) syncPolicy() (queue.SyncPolicy, error) {

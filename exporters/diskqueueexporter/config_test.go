@@ -1,7 +1,11 @@
 package diskqueueexporter
 
 import (
+	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +67,41 @@ func TestLoadConfig(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, cfg)
+		})
+	}
+}
+
+// TestValidateRefusesADirectoryThatIsAFile: what can never work whoever runs the collector
+// is refused by validate, naming the key; what only this user or this moment cannot use is
+// left to Start (degraded). Validate only looks: it creates nothing.
+func TestValidateRefusesADirectoryThatIsAFile(t *testing.T) {
+	base := t.TempDir()
+	file := filepath.Join(base, "file")
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o600))
+	tests := []struct {
+		name, dir, wantErr string
+	}{
+		{name: "existing directory", dir: base},
+		{name: "missing directory under an existing one", dir: filepath.Join(base, "a", "b")},
+		{name: "relative missing directory", dir: "testdata/does-not-exist/queue"},
+		{name: "directory is a regular file", dir: file, wantErr: fmt.Sprintf("directory %q is a regular file, not a directory", file)},
+		{name: "parent is a regular file", dir: filepath.Join(file, "queue"), wantErr: fmt.Sprintf("directory %q cannot be created: %q is a regular file", filepath.Join(file, "queue"), file)},
+		{name: "ancestor is a regular file", dir: filepath.Join(file, "a", "b"), wantErr: fmt.Sprintf("%q is a regular file", file)},
+		{name: "device", dir: os.DevNull, wantErr: `directory "/dev/null" is a device, not a directory`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.Directory = tt.dir
+			err := cfg.Validate()
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+			} else {
+				require.ErrorContains(t, err, tt.wantErr)
+				assert.True(t, strings.HasPrefix(err.Error(), "directory "), "the message starts with the key: %v", err)
+			}
+			_, statErr := os.Stat(filepath.Join(base, "a"))
+			assert.ErrorIs(t, statErr, fs.ErrNotExist, "validate must not create directories")
 		})
 	}
 }

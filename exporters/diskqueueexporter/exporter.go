@@ -37,10 +37,12 @@ type diskQueueExporter struct {
 	set    exporter.Settings
 	signal pipeline.Signal
 
-	q         *queue.Queue
+	// q is nil while the exporter is degraded: the WAL could not be opened (see degraded.go).
+	q         atomic.Pointer[queue.Queue]
 	sender    otlpsend.Sender
 	telemetry *metadata.TelemetryBuilder
 	signalSet metric.MeasurementOption
+	degraded  degradedState
 
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
@@ -63,12 +65,48 @@ func (e *diskQueueExporter) queueDir() string {
 	return filepath.Join(e.cfg.Directory, id, e.signal.String())
 }
 
+// start never fails because of the queue directory or the disk: on the edge the collector
+// also runs the control loops, which must not stop for telemetry. A WAL that cannot be
+// opened leaves the exporter degraded (see degraded.go) until a background retry opens it.
 func (e *diskQueueExporter) start(ctx context.Context, host component.Host) error {
 	tb, err := metadata.NewTelemetryBuilder(e.set.TelemetrySettings)
 	if err != nil {
 		return fmt.Errorf("creating the diskqueue telemetry: %w", err)
 	}
 	e.telemetry = tb
+	if err := e.registerGauges(); err != nil {
+		return errors.Join(err, e.closeQueue())
+	}
+	if e.cfg.endpoint() == "" {
+		e.set.Logger.Warn("diskqueue has no endpoint: records are kept on disk (bounded by max_size and when_full) and forwarded after a restart with an endpoint",
+			zap.String("signal", e.signal.String()), zap.String("directory", e.queueDir()))
+	} else {
+		userAgent := fmt.Sprintf("%s/%s (%s/%s)", e.set.BuildInfo.Description, e.set.BuildInfo.Version, runtime.GOOS, runtime.GOARCH)
+		signal := otlpsend.Signal(e.signal.String())
+		if e.cfg.Protocol == protocolGRPC {
+			e.sender, err = otlpsend.NewGRPC(ctx, &e.cfg.GRPC, signal, host, e.set.TelemetrySettings, userAgent)
+		} else {
+			e.sender, err = otlpsend.NewHTTP(ctx, &e.cfg.HTTP, signal, host, e.set.TelemetrySettings, userAgent)
+		}
+		if err != nil {
+			return errors.Join(err, e.closeQueue())
+		}
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	q, err := e.openQueue()
+	if err != nil {
+		e.openFailed(err)
+		e.wg.Add(1)
+		go e.reopen(runCtx)
+		return nil
+	}
+	e.run(runCtx, q)
+	return nil
+}
+
+// openQueue opens (creating if needed) this exporter's WAL.
+func (e *diskQueueExporter) openQueue() (*queue.Queue, error) {
 	// Validate already refused any other value, so these cannot fail here.
 	syncPolicy, _ := e.cfg.syncPolicy()
 	fullPolicy, _ := e.cfg.fullPolicy()
@@ -86,53 +124,58 @@ func (e *diskQueueExporter) start(ctx context.Context, host component.Host) erro
 		Events:       (*queueEvents)(e),
 	})
 	if err != nil {
-		tb.Shutdown()
-		return fmt.Errorf("opening the disk queue in directory %s: %w", e.queueDir(), err)
+		return nil, fmt.Errorf("opening the disk queue in directory %s: %w", e.queueDir(), err)
 	}
-	e.q = q
-	if err := e.registerGauges(); err != nil {
-		return errors.Join(err, e.closeQueue())
-	}
-	if e.cfg.endpoint() == "" {
-		e.set.Logger.Warn("diskqueue has no endpoint: records are kept on disk (bounded by max_size and when_full) and forwarded after a restart with an endpoint",
-			zap.String("signal", e.signal.String()), zap.String("directory", e.queueDir()))
-		return nil
-	}
-	userAgent := fmt.Sprintf("%s/%s (%s/%s)", e.set.BuildInfo.Description, e.set.BuildInfo.Version, runtime.GOOS, runtime.GOARCH)
-	signal := otlpsend.Signal(e.signal.String())
-	if e.cfg.Protocol == protocolGRPC {
-		e.sender, err = otlpsend.NewGRPC(ctx, &e.cfg.GRPC, signal, host, e.set.TelemetrySettings, userAgent)
-	} else {
-		e.sender, err = otlpsend.NewHTTP(ctx, &e.cfg.HTTP, signal, host, e.set.TelemetrySettings, userAgent)
-	}
-	if err != nil {
-		return errors.Join(err, e.closeQueue())
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
-	for range e.cfg.NumConsumers {
-		e.wg.Add(1)
-		go e.consume(runCtx)
-	}
-	return nil
+	return q, nil
 }
 
+// run makes q the exporter's queue and starts draining it. From here on every consume is
+// acknowledged only once it is on disk in q.
+func (e *diskQueueExporter) run(ctx context.Context, q *queue.Queue) {
+	e.q.Store(q)
+	if e.sender == nil {
+		return
+	}
+	for range e.cfg.NumConsumers {
+		e.wg.Add(1)
+		go e.consume(ctx, q)
+	}
+}
+
+// registerGauges reports the queue's gauges while it is open; a degraded exporter has no
+// queue to describe and reports only degraded (1) and the last success.
 func (e *diskQueueExporter) registerGauges() error {
 	return errors.Join(
 		e.telemetry.RegisterExporterDiskqueueSizeCallback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(e.q.Stats().Size, e.signalObserve())
+			if q := e.q.Load(); q != nil {
+				o.Observe(q.Stats().Size, e.signalObserve())
+			}
 			return nil
 		}),
 		e.telemetry.RegisterExporterDiskqueueRecordsCallback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(e.q.Stats().Records, e.signalObserve())
+			if q := e.q.Load(); q != nil {
+				o.Observe(q.Stats().Records, e.signalObserve())
+			}
 			return nil
 		}),
 		e.telemetry.RegisterExporterDiskqueueOldestAgeCallback(func(_ context.Context, o metric.Float64Observer) error {
+			q := e.q.Load()
+			if q == nil {
+				return nil
+			}
 			age := 0.0
-			if st := e.q.Stats(); !st.Oldest.IsZero() {
+			if st := q.Stats(); !st.Oldest.IsZero() {
 				age = max(0, time.Since(st.Oldest).Seconds())
 			}
 			o.Observe(age, e.signalObserve())
+			return nil
+		}),
+		e.telemetry.RegisterExporterDiskqueueDegradedCallback(func(_ context.Context, o metric.Int64Observer) error {
+			var v int64
+			if e.q.Load() == nil {
+				v = 1
+			}
+			o.Observe(v, e.signalObserve())
 			return nil
 		}),
 		e.telemetry.RegisterExporterDiskqueueSendLastSuccessCallback(func(_ context.Context, o metric.Float64Observer) error {
@@ -161,8 +204,8 @@ func (e *diskQueueExporter) shutdown(context.Context) error {
 
 func (e *diskQueueExporter) closeQueue() error {
 	var err error
-	if e.q != nil {
-		err = e.q.Close()
+	if q := e.q.Load(); q != nil {
+		err = q.Close()
 	}
 	if e.telemetry != nil {
 		e.telemetry.Shutdown()
@@ -197,7 +240,11 @@ func (e *diskQueueExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 // enqueue returns only once the batch is durable per the fsync policy (or was dropped and
 // counted by when_full), which is what makes an upstream acknowledgement trustworthy.
 func (e *diskQueueExporter) enqueue(ctx context.Context, body []byte) error {
-	err := e.q.Append(ctx, body)
+	q := e.q.Load()
+	if q == nil {
+		return e.refuse(ctx)
+	}
+	err := q.Append(ctx, body)
 	switch {
 	case err == nil:
 		e.telemetry.ExporterDiskqueueEnqueued.Add(ctx, 1, e.signalSet)
@@ -213,11 +260,11 @@ func (e *diskQueueExporter) enqueue(ctx context.Context, body []byte) error {
 
 // consume drains the queue: read a batch, merge its records into one export request, send
 // it until the receiver takes it (or rejects it for good), then acknowledge it.
-func (e *diskQueueExporter) consume(ctx context.Context) {
+func (e *diskQueueExporter) consume(ctx context.Context, q *queue.Queue) {
 	defer e.wg.Done()
 	bo := newBackoff(e.cfg)
 	for {
-		b, err := e.q.Read(ctx, e.cfg.SendBatchMaxBytes)
+		b, err := q.Read(ctx, e.cfg.SendBatchMaxBytes)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, queue.ErrClosed) {
 				return
@@ -228,7 +275,7 @@ func (e *diskQueueExporter) consume(ctx context.Context) {
 			}
 			continue
 		}
-		if !e.deliver(ctx, b, bo) {
+		if !e.deliver(ctx, q, b, bo) {
 			return
 		}
 	}
@@ -246,7 +293,7 @@ const (
 
 // deliver sends one batch and acknowledges it. It returns false when the exporter is
 // shutting down, leaving the batch unacknowledged so it is sent again after the restart.
-func (e *diskQueueExporter) deliver(ctx context.Context, b *queue.Batch, bo *backoff) bool {
+func (e *diskQueueExporter) deliver(ctx context.Context, q *queue.Queue, b *queue.Batch, bo *backoff) bool {
 	// OTLP export requests have only repeated fields at the top level, so concatenated
 	// encodings decode as one request holding all of them: the batch body is the request.
 	res := e.send(ctx, b.Body, b.Newest, bo)
@@ -260,14 +307,14 @@ func (e *diskQueueExporter) deliver(ctx context.Context, b *queue.Batch, bo *bac
 			}
 			e.count(res, 1)
 		}
-		e.q.Ack(b)
+		q.Ack(b)
 		return true
 	}
 	if res == outcomeStopped {
 		return false
 	}
 	e.count(res, int64(len(b.Records)))
-	e.q.Ack(b)
+	q.Ack(b)
 	return true
 }
 

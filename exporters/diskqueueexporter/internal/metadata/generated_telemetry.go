@@ -28,11 +28,13 @@ type TelemetryBuilder struct {
 	meter                            metric.Meter
 	mu                               sync.Mutex
 	registrations                    []metric.Registration
+	ExporterDiskqueueDegraded        metric.Int64ObservableGauge
 	ExporterDiskqueueDropped         metric.Int64Counter
 	ExporterDiskqueueEnqueued        metric.Int64Counter
 	ExporterDiskqueueFsyncDuration   metric.Float64Histogram
 	ExporterDiskqueueOldestAge       metric.Float64ObservableGauge
 	ExporterDiskqueueRecords         metric.Int64ObservableGauge
+	ExporterDiskqueueRefused         metric.Int64Counter
 	ExporterDiskqueueSendLastSuccess metric.Float64ObservableGauge
 	ExporterDiskqueueSent            metric.Int64Counter
 	ExporterDiskqueueSize            metric.Int64ObservableGauge
@@ -48,6 +50,21 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
+}
+
+// RegisterExporterDiskqueueDegradedCallback sets callback for observable ExporterDiskqueueDegraded metric.
+func (builder *TelemetryBuilder) RegisterExporterDiskqueueDegradedCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ExporterDiskqueueDegraded, obs: o})
+		return nil
+	}, builder.ExporterDiskqueueDegraded)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
 }
 
 // RegisterExporterDiskqueueOldestAgeCallback sets callback for observable ExporterDiskqueueOldestAge metric.
@@ -148,6 +165,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ExporterDiskqueueDegraded, err = builder.meter.Int64ObservableGauge(
+		"otelcol.exporter.diskqueue.degraded",
+		metric.WithDescription("1 while the queue directory cannot be used and every batch is refused (the exporter retries opening it), 0 while the queue works. [Alpha]"),
+		metric.WithUnit(""),
+	)
+	errs = errors.Join(errs, err)
 	builder.ExporterDiskqueueDropped, err = builder.meter.Int64Counter(
 		"otelcol.exporter.diskqueue.dropped",
 		metric.WithDescription("Records dropped, by reason (full, corrupt, expired, rejected). [Alpha]"),
@@ -176,6 +199,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ExporterDiskqueueRecords, err = builder.meter.Int64ObservableGauge(
 		"otelcol.exporter.diskqueue.records",
 		metric.WithDescription("Records written to the queue and not yet acknowledged by the receiver. [Alpha]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterDiskqueueRefused, err = builder.meter.Int64Counter(
+		"otelcol.exporter.diskqueue.refused",
+		metric.WithDescription("Records refused to the pipeline with a retryable error because the queue was degraded (never acknowledged, never stored). [Alpha]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)

@@ -20,6 +20,10 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	require.NoError(t, tb.RegisterExporterDiskqueueDegradedCallback(func(_ context.Context, observer metric.Int64Observer) error {
+		observer.Observe(1)
+		return nil
+	}))
 	require.NoError(t, tb.RegisterExporterDiskqueueOldestAgeCallback(func(_ context.Context, observer metric.Float64Observer) error {
 		observer.Observe(1)
 		return nil
@@ -39,8 +43,12 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ExporterDiskqueueDropped.Add(context.Background(), 1)
 	tb.ExporterDiskqueueEnqueued.Add(context.Background(), 1)
 	tb.ExporterDiskqueueFsyncDuration.Record(context.Background(), 1)
+	tb.ExporterDiskqueueRefused.Add(context.Background(), 1)
 	tb.ExporterDiskqueueSent.Add(context.Background(), 1)
 	tb.ExporterDiskqueueWriteErrors.Add(context.Background(), 1)
+	AssertEqualExporterDiskqueueDegraded(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterDiskqueueDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -54,6 +62,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[float64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterDiskqueueRecords(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterDiskqueueRefused(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterDiskqueueSendLastSuccess(t, testTel,

@@ -44,7 +44,7 @@ func (q *Queue) checkpoint() {
 		return
 	}
 	if err := wal.WriteCheckpoint(q.cfg.FS, q.cfg.Dir, acked); err != nil {
-		if isNoSpace(err) {
+		if IsNoSpace(err) {
 			q.cfg.Events.WriteFailed("enospc")
 		} else {
 			q.cfg.Events.WriteFailed("io")

@@ -21,6 +21,9 @@ var ErrDropped = errors.New("queue: batch dropped because the queue is full")
 // ErrTooLarge is returned by Append for a batch that could never fit in max_size.
 var ErrTooLarge = errors.New("queue: batch larger than max_size")
 
+// ErrLocked is returned by Open when another process or exporter holds the directory's lock.
+var ErrLocked = errors.New("queue: directory is used by another process or exporter")
+
 // maxGroupBytes bounds one group commit so a burst never holds every caller for one
 // enormous write.
 const maxGroupBytes = 4 << 20

@@ -463,6 +463,7 @@ func TestSecondOpenOfTheSameDirectoryFails(t *testing.T) {
 	q := mustOpen(t, testConfig(dir, newRecorder()))
 	_, err := Open(testConfig(dir, newRecorder()))
 	require.ErrorContains(t, err, "used by another process")
+	require.ErrorIs(t, err, ErrLocked, "the exporter tells a held lock apart to say what to do")
 	require.NoError(t, q.Close())
 }
 

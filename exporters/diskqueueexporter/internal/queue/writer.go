@@ -160,7 +160,7 @@ func (q *Queue) commit(group []*request) {
 			reply(group, nil)
 			return
 		}
-		if !isNoSpace(err) {
+		if !IsNoSpace(err) {
 			q.cfg.Events.WriteFailed("io")
 			q.cfg.Logger.Error("Disk queue write failed; the batch is refused and the pipeline may retry it", zap.Error(err))
 			reply(group, err)
@@ -263,7 +263,8 @@ func (q *Queue) dropOldest() bool {
 	return true
 }
 
-func isNoSpace(err error) bool {
+// IsNoSpace reports whether err is a full disk or an exhausted quota.
+func IsNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
