@@ -21,6 +21,8 @@ type apiClient struct {
 	t     *testing.T
 	base  string
 	token string
+	// client is http.DefaultClient when nil.
+	client *http.Client
 }
 
 func (c *apiClient) do(method, path, body string, hdr map[string]string) (int, map[string]any, http.Header) {
@@ -33,7 +35,11 @@ func (c *apiClient) do(method, path, body string, hdr map[string]string) (int, m
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	cl := c.client
+	if cl == nil {
+		cl = http.DefaultClient
+	}
+	resp, err := cl.Do(req)
 	require.NoError(c.t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -119,7 +125,7 @@ func TestAPIAuth(t *testing.T) {
 		code, _, _ = anon.do(http.MethodGet, "/api/v1/loops", "", nil)
 		assert.Equal(t, http.StatusUnauthorized, code, "reads need the token too")
 	}
-	assert.Equal(t, int64(2), commandCount(t, s, "UNKNOWN", "unauthorized"))
+	assert.Equal(t, int64(4), commandCount(t, s, "UNKNOWN", "unauthorized"), "refused reads count too")
 	assert.Equal(t, "auto", s.ext.byName["oven"].Mode().String(), "nothing was applied")
 
 	code, out, _ := c.do(http.MethodPost, "/api/v1/commands", body, nil)
@@ -138,7 +144,7 @@ func TestAPIRejectsBadRequests(t *testing.T) {
 		wantErr    string
 	}{
 		{"unknown field", `{"command":"SET_MODE","loop":"oven","mode":"off","force":true}`, 400, "force", "unknown field"},
-		{"setpoint above max", `{"command":"SET_TEMP_SETTINGS","loop":"oven","setpoint":500}`, 400, "setpoint", "500 is out of range [0, 80]"},
+		{"setpoint above max", `{"command":"SET_TEMP_SETTINGS","loop":"oven","setpoint":500}`, 400, "setpoint", "500 is out of range [0, 75]"},
 		{"negative speed", `{"command":"SET_MOTOR","loop":"conveyor","speed":-0.1}`, 400, "speed", "out of range [0, 1]"},
 		{"wrong type", `{"command":"SET_TEMP_SETTINGS","loop":"oven","setpoint":"hot"}`, 400, "setpoint", "must be a JSON float64"},
 		{"field of another command", `{"command":"ACK_ALARM","loop":"oven","setpoint":50}`, 400, "setpoint", "not allowed with ACK_ALARM"},
@@ -253,7 +259,7 @@ func TestAPIListAndGet(t *testing.T) {
 	oven := loops[0].(map[string]any)
 	assert.Equal(t, "oven", oven["name"])
 	assert.Equal(t, "Cel", oven["unit"])
-	assert.Len(t, oven["alarms"], 3)
+	assert.Len(t, oven["alarms"], 4, "sensor_fault, actuator_fault, plausibility, high_limit")
 	code, out, _ = c.do(http.MethodGet, "/api/v1/loops/kiln", "", nil)
 	assert.Equal(t, http.StatusNotFound, code)
 	assert.Contains(t, out["error"], "kiln")

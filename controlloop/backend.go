@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/fieldcol/fieldcol/controlloop/internal/alarm"
 	"github.com/fieldcol/fieldcol/controlloop/internal/api"
@@ -59,6 +62,8 @@ func finite(v float64) *float64 {
 
 func (e *controlLoop) status(l *loop.Loop) loopStatus {
 	s := l.Status()
+	// A latch is shown once it is on disk, so that what an operator sees survives a restart.
+	s.Latched = e.durableLatched(l.Name(), s.Latched)
 	lc := e.cfgByNm[l.Name()]
 	st := loopStatus{
 		Name: l.Name(), Mode: s.Mode.String(), Unit: lc.Unit, PV: finite(s.PV), Setpoint: s.Target,
@@ -165,7 +170,9 @@ func (e *controlLoop) Execute(_ context.Context, req *api.Request) error {
 	err := l.Submit(cmd, timeout)
 	switch {
 	case err == nil:
-		return nil
+		return e.persistCommand()
+	case errors.Is(err, loop.ErrHeld):
+		return &api.StatusError{Code: http.StatusConflict, Err: fmt.Errorf("%s: %w", e.heldReason(l), err)}
 	case errors.Is(err, alarm.ErrConditionActive), errors.Is(err, alarm.ErrNotLatched), errors.Is(err, loop.ErrDryRun):
 		return &api.StatusError{Code: http.StatusConflict, Err: err}
 	case errors.Is(err, loop.ErrNoMotor), errors.Is(err, alarm.ErrUnknownAlarm):
@@ -193,9 +200,45 @@ func (e *controlLoop) clearDryRun() error {
 		if errors.Is(err, loop.ErrNoAnswer) {
 			code = http.StatusGatewayTimeout
 		}
-		return &api.StatusError{Code: code, Err: err}
+		return &api.StatusError{Code: code, Err: errors.Join(err, e.persistCommand())}
+	}
+	return e.persistCommand()
+}
+
+// persistCommand puts the state a command left on disk before the API answers: a 200
+// means the setting survives a restart.
+func (e *controlLoop) persistCommand() error {
+	if err := e.saveState(true); err != nil {
+		e.log.Error("a command was applied but could not be persisted; a restart would forget it", zap.Error(err))
+		return &api.StatusError{Code: http.StatusInternalServerError, Err: fmt.Errorf("applied, but not persisted to latch_file (a restart would forget it): %w", err)}
 	}
 	return nil
+}
+
+// heldReason names what holds a loop's outputs safe: its latched alarms, the interlocks
+// that do not hold, an invalid reading.
+func (e *controlLoop) heldReason(l *loop.Loop) string {
+	s := l.Status()
+	var parts []string
+	if names := l.LatchedNames(); len(names) > 0 {
+		parts = append(parts, "latched alarms "+strings.Join(names, ", ")+" (ACK_ALARM once their condition is gone)")
+	}
+	var ils []string
+	for i, il := range l.Spec().Interlocks {
+		if s.Interlocks&(1<<uint(i)) == 0 {
+			ils = append(ils, il.Name)
+		}
+	}
+	if len(ils) > 0 {
+		parts = append(parts, "interlocks not holding "+strings.Join(ils, ", "))
+	}
+	if !s.Valid {
+		parts = append(parts, "invalid reading of "+l.Spec().InputName)
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("loop %q is held safe", l.Name())
+	}
+	return fmt.Sprintf("loop %q is held safe by %s", l.Name(), strings.Join(parts, "; "))
 }
 
 // SimEnabled implements api.Backend.

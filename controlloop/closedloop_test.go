@@ -95,8 +95,11 @@ func TestSensorFaultMakesOutputsSafeWithinOnePeriod(t *testing.T) {
 	require.Positive(t, faultCycle)
 	assert.Equal(t, faultCycle, safeCycle, "outputs forced safe in the cycle that saw the fault")
 	assert.True(t, oven.Safe())
-	st, _ := s.ext.Status("oven")
-	assert.Equal(t, "tripped", st.(loopStatus).State)
+	// The API shows the latch once it is on disk.
+	require.Eventually(t, func() bool {
+		st, _ := s.ext.Status("oven")
+		return st.(loopStatus).State == "tripped"
+	}, 5*time.Second, time.Millisecond)
 }
 
 func TestLatchSurvivesRestartWithOutputsSafe(t *testing.T) {

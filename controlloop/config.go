@@ -33,8 +33,13 @@ type Config struct {
 	Loops []LoopConfig `mapstructure:"loops"`
 	// API is the command API server.
 	API APIConfig `mapstructure:"api"`
-	// LatchFile keeps latched alarms across restarts.
+	// LatchFile keeps latched alarms and the operator's settings across restarts.
 	LatchFile string `mapstructure:"latch_file"`
+	// Restart is what a restart keeps: "warm" (default) restores the operator's mode,
+	// setpoints, ramp, output limit, speed and dry run; "cold" starts from the
+	// configuration. Under both, latches are restored and a loop the operator switched off
+	// stays off.
+	Restart RestartMode `mapstructure:"restart"`
 	// Realtime asks for SCHED_FIFO and mlockall for the loop threads.
 	Realtime bool `mapstructure:"realtime"`
 	// RealtimePriority is the SCHED_FIFO priority (1..99).
@@ -61,6 +66,13 @@ type APIConfig struct {
 	RateLimit RateLimitConfig `mapstructure:"rate_limit"`
 	// CommandTimeout is how long a command waits for its loop's next cycle.
 	CommandTimeout time.Duration `mapstructure:"command_timeout"`
+	// AuthThrottle blocks a client address after repeated failed authentications, in front
+	// of the authenticator.
+	AuthThrottle AuthThrottleConfig `mapstructure:"auth_throttle"`
+	// MinTokenLength is the shortest bearertokenauth token the API starts with (0 = no check).
+	MinTokenLength int `mapstructure:"min_token_length"`
+	// MaxConnections caps the connections open at once; more wait to be accepted.
+	MaxConnections int `mapstructure:"max_connections"`
 }
 
 // RateLimitConfig is a token bucket.
@@ -97,6 +109,34 @@ type LoopConfig struct {
 	Mode       string            `mapstructure:"mode"`
 	Interlocks []InterlockConfig `mapstructure:"interlocks"`
 	Alarms     []AlarmConfig     `mapstructure:"alarms"`
+	// Plausibility trips the latched alarm "plausibility" when a saturated output does not
+	// move the process value.
+	Plausibility PlausibilityConfig `mapstructure:"plausibility"`
+}
+
+// PlausibilityConfig is the saturation check: with the output at its upper limit for
+// saturation_time, the process value must move at least min_response the way the output
+// pushes it (up for a heater or motor, down for an on/off loop with action cooling).
+type PlausibilityConfig struct {
+	// Enabled is true unless the configuration turns it off explicitly.
+	Enabled *bool `mapstructure:"enabled"`
+	// SaturationTime defaults to 300 periods, at least 30s.
+	SaturationTime time.Duration `mapstructure:"saturation_time"`
+	// MinResponse defaults to 1 % of the input's valid range.
+	MinResponse *float64 `mapstructure:"min_response"`
+}
+
+// StuckConfig is the frozen-sensor check of an analog input.
+type StuckConfig struct {
+	// Enabled is true unless the configuration turns it off explicitly.
+	Enabled *bool `mapstructure:"enabled"`
+	// After is how long readings may stay within Tolerance of each other; default 100
+	// periods, at least 10s.
+	After time.Duration `mapstructure:"after"`
+	// Tolerance is the change below which a reading counts as unchanged (default 0: a noisy
+	// sensor never repeats a reading exactly for long). Set it to the sensor's resolution
+	// when that is coarser than its noise.
+	Tolerance float64 `mapstructure:"tolerance"`
 }
 
 // InputConfig is the process value sensor.
@@ -106,6 +146,8 @@ type InputConfig struct {
 	ValidRange hardware.Range `mapstructure:"valid_range"`
 	// StaleAfter invalidates a reading older than this when it arrives (default 3 periods).
 	StaleAfter time.Duration `mapstructure:"stale_after"`
+	// Stuck detects a frozen sensor (on unless turned off).
+	Stuck StuckConfig `mapstructure:"stuck"`
 }
 
 // OutputConfig is the actuator side.
@@ -152,6 +194,9 @@ type SetpointConfig struct {
 	Min     float64 `mapstructure:"min"`
 	Max     float64 `mapstructure:"max"`
 	MaxRate float64 `mapstructure:"max_rate"`
+	// LimitMargin is the least distance between the setpoint range and every alarm limit
+	// and interlock threshold on this loop's process value (default 0: strictly inside).
+	LimitMargin float64 `mapstructure:"limit_margin"`
 }
 
 // InterlockConfig is a permissive over a sensor or another loop.
@@ -168,6 +213,10 @@ type InterlockConfig struct {
 	// Latch raises a latched alarm when the interlock trips, so the loop restarts only after
 	// ACK_ALARM.
 	Latch bool `mapstructure:"latch"`
+	// StaleAfter is the oldest reading the interlock accepts (a sensor read that takes
+	// longer, a peer loop's value older than this, does not hold); default 3 periods of the
+	// slower of the two loops.
+	StaleAfter time.Duration `mapstructure:"stale_after"`
 }
 
 // AlarmConfig is a latching process alarm.
@@ -179,13 +228,11 @@ type AlarmConfig struct {
 }
 
 func createDefaultConfig() *Config {
-	srv := confighttp.NewDefaultServerConfig()
-	srv.NetAddr.Endpoint = "localhost:8090"
-	srv.MaxRequestBodySize = 64 << 10
 	return &Config{
 		Hardware:         hardware.Config{Backend: hardware.BackendSim},
-		API:              APIConfig{ServerConfig: srv, RateLimit: RateLimitConfig{RequestsPerSecond: 5, Burst: 10}, CommandTimeout: 5 * time.Second},
+		API:              defaultAPIConfig(),
 		LatchFile:        "/var/lib/fieldcol/controlloop/latches.json",
+		Restart:          RestartWarm,
 		RealtimePriority: 50,
 		PreciseWindow:    schedule.DefaultPreciseWindow,
 		Watchdog:         WatchdogConfig{Enabled: true},
@@ -204,6 +251,9 @@ func (c *Config) Validate() error {
 	}
 	if strings.TrimSpace(c.LatchFile) == "" {
 		add("latch_file: must be set: latched alarms have to survive a restart")
+	}
+	if c.Restart != RestartWarm && c.Restart != RestartCold {
+		add("restart: %q is not one of warm, cold", c.Restart)
 	}
 	if c.Realtime && (c.RealtimePriority < 1 || c.RealtimePriority > 99) {
 		add("realtime_priority: must be 1..99, got %d", c.RealtimePriority)
@@ -232,6 +282,7 @@ func (c *Config) Validate() error {
 	if err := checkLoopback(c.API.NetAddr.Endpoint, c.API.Auth.HasValue()); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.API.validate()...)
 
 	devices := map[string]*hardware.DeviceConfig{}
 	for i := range c.Hardware.Devices {
@@ -424,10 +475,14 @@ func (c *Config) validateLoop(i int, devices map[string]*hardware.DeviceConfig, 
 	}
 
 	// Alarms.
-	if 2+len(l.Alarms)+len(l.Interlocks) > alarm.MaxAlarms {
-		add("alarms: at most %d alarms and interlocks per loop", alarm.MaxAlarms-2)
+	builtin := len(loop.BuiltinAlarms)
+	if builtin+len(l.Alarms)+len(l.Interlocks) > alarm.MaxAlarms {
+		add("alarms: at most %d alarms and interlocks per loop", alarm.MaxAlarms-builtin)
 	}
-	names := map[string]bool{loop.AlarmSensorFault: true, loop.AlarmActuatorFault: true}
+	names := map[string]bool{}
+	for _, n := range loop.BuiltinAlarms {
+		names[n] = true
+	}
 	for _, il := range l.Interlocks {
 		if il.Latch {
 			names[loop.InterlockAlarmName(il.Name)] = true
@@ -438,7 +493,7 @@ func (c *Config) validateLoop(i int, devices map[string]*hardware.DeviceConfig, 
 		if strings.TrimSpace(a.Name) == "" {
 			add("%s.name: must not be empty", ak)
 		} else if names[a.Name] {
-			add("%s.name: %q is already used (sensor_fault, actuator_fault and interlock_<name> are built in)", ak, a.Name)
+			add("%s.name: %q is already used (sensor_fault, actuator_fault, plausibility and interlock_<name> are built in)", ak, a.Name)
 		}
 		names[a.Name] = true
 		if _, err := alarmKind(a.Type); err != nil {
@@ -451,6 +506,7 @@ func (c *Config) validateLoop(i int, devices map[string]*hardware.DeviceConfig, 
 			add("%s.delay: must not be negative, got %s", ak, a.Delay)
 		}
 	}
+	c.validateSafety(i, add)
 	return errs
 }
 

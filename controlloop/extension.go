@@ -17,12 +17,13 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
+	"golang.org/x/net/netutil"
 
-	"github.com/fieldcol/fieldcol/controlloop/internal/alarm"
 	"github.com/fieldcol/fieldcol/controlloop/internal/api"
 	"github.com/fieldcol/fieldcol/controlloop/internal/loop"
 	"github.com/fieldcol/fieldcol/controlloop/internal/onoff"
 	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
+	"github.com/fieldcol/fieldcol/controlloop/internal/retain"
 	"github.com/fieldcol/fieldcol/controlloop/internal/telemetry"
 	"github.com/fieldcol/fieldcol/controlloop/internal/watchdog"
 	"github.com/fieldcol/fieldcol/controlloop/schedule"
@@ -52,8 +53,13 @@ type controlLoop struct {
 	owned   map[string]bool
 	infos   map[string]api.LoopInfo
 	tel     *telemetry.Telemetry
-	store   *alarm.Store
+	store   *retain.Store
 	dog     *watchdog.Notifier
+	// saveMu serializes saves of the retentive state; durable holds, per loop, the latched
+	// alarms the last save put on disk: the API shows only those.
+	saveMu  sync.Mutex
+	durable map[string]uint64
+	dmu     sync.Mutex
 
 	persist   chan struct{}
 	persistWG sync.WaitGroup
@@ -87,24 +93,32 @@ func (e *controlLoop) Start(ctx context.Context, host component.Host) (err error
 	if err := checkLoopback(e.cfg.API.NetAddr.Endpoint, e.cfg.API.Auth.HasValue()); err != nil {
 		return err
 	}
-	if e.store, err = alarm.NewStore(e.cfg.LatchFile); err != nil {
+	if e.store, err = retain.NewStore(e.cfg.LatchFile); err != nil {
 		return err
 	}
-	latched, err := e.store.Load()
+	saved, existed, err := e.store.Load()
 	if err != nil {
 		return err
 	}
-	// Write the state back now: a latch_file that cannot be written must stop the start,
-	// not be found out at the first trip, when the latch would silently not persist.
-	if err := e.store.Save(latched); err != nil {
+	unclean := existed && saved.Running
+	// Write the state back now, marked running: a latch_file that cannot be written must
+	// stop the start, not be found out at the first trip, when the latch would silently not
+	// persist; and the mark tells the next start whether this one ended cleanly.
+	saved.Running = true
+	if err := e.store.Save(saved); err != nil {
 		return fmt.Errorf("latch_file: %w", err)
 	}
+	latched := saved.Latched()
 	if e.session, err = e.registry.Open(e.cfg.Hardware, hardware.Settings{Logger: e.log}); err != nil {
 		return fmt.Errorf("opening hardware: %w", err)
 	}
 	e.persist = make(chan struct{}, 1)
-	if err := e.buildLoops(latched); err != nil {
+	if err := e.buildLoops(saved); err != nil {
 		return err
+	}
+	e.durable = map[string]uint64{}
+	for _, l := range e.loops {
+		e.durable[l.Name()] = l.LatchedMask()
 	}
 	for name, names := range latched {
 		if _, ok := e.byName[name]; !ok {
@@ -120,6 +134,7 @@ func (e *controlLoop) Start(ctx context.Context, host component.Host) (err error
 		return fmt.Errorf("creating control-loop telemetry: %w", err)
 	}
 	e.tel.Start()
+	e.recordRestart(existed, unclean)
 	if e.cfg.DryRun {
 		e.log.Warn("dry run: the loops read their sensors and compute, but write no actuator (outputs stay safe); SET_MODE auto is refused until CLEAR_DRY_RUN")
 	}
@@ -199,7 +214,7 @@ func (w watchedLoop) Heartbeat() int64          { return w.l.Heartbeat() }
 func (w watchedLoop) StallAfter() time.Duration { return w.stallAfter }
 func (w watchedLoop) ForceSafe() error          { return w.l.ForceSafe(context.Background()) }
 
-func (e *controlLoop) buildLoops(latched map[string][]string) error {
+func (e *controlLoop) buildLoops(saved retain.State) error {
 	e.byName = map[string]*loop.Loop{}
 	e.cfgByNm = map[string]*LoopConfig{}
 	e.owned = map[string]bool{}
@@ -211,7 +226,11 @@ func (e *controlLoop) buildLoops(latched map[string][]string) error {
 		if err != nil {
 			return fmt.Errorf("loops[%d] (%s): %w", i, lc.Name, err)
 		}
-		spec.Restored = latched[lc.Name]
+		spec.Restored = saved.Loops[lc.Name].Latched
+		spec.Operator = e.restoredOperator(lc, saved.Loops[lc.Name].Operator)
+		if spec.Operator != nil && spec.Operator.DryRun {
+			spec.DryRun = true
+		}
 		l, err := loop.New(spec, e.log, e.persist)
 		if err != nil {
 			return err
@@ -220,9 +239,11 @@ func (e *controlLoop) buildLoops(latched map[string][]string) error {
 		e.byName[lc.Name] = l
 		e.cfgByNm[lc.Name] = lc
 		pvs[lc.Name] = l
+		outMin, outMax := lc.outputLimits()
 		e.infos[lc.Name] = api.LoopInfo{
 			Name: lc.Name, SetpointMin: lc.Setpoint.Min, SetpointMax: lc.Setpoint.Max,
 			HasMotor: lc.Output.Enable != "", Alarms: l.AlarmNames(),
+			OutputMin: outMin, OutputMax: outMax, MaxRate: lc.Setpoint.MaxRate,
 		}
 	}
 	return nil
@@ -237,7 +258,10 @@ func (e *controlLoop) buildSpec(lc *LoopConfig, pvs map[string]*loop.Loop) (loop
 		Setpoint: lc.Setpoint.Value, SetpointMin: lc.Setpoint.Min, SetpointMax: lc.Setpoint.Max, MaxRate: lc.Setpoint.MaxRate,
 		Speed: lc.Output.Speed, TraceEvery: e.cfg.Telemetry.TraceEvery, DryRun: e.cfg.DryRun,
 		Realtime: e.cfg.Realtime, RealtimePriority: e.cfg.RealtimePriority, PreciseWindow: e.cfg.PreciseWindow,
+		Direction: lc.direction(), StuckAfter: lc.stuckAfter(), StuckTolerance: lc.Input.Stuck.Tolerance,
+		SaturationTime: lc.saturationTime(), MinResponse: lc.minResponse(),
 	}
+	s.OutputMin, s.OutputMax = lc.outputLimits()
 	var err error
 	if s.Input, err = e.readValue(lc.Input.Sensor); err != nil {
 		return s, fmt.Errorf("input.sensor: %w", err)
@@ -277,7 +301,8 @@ func (e *controlLoop) buildSpec(lc *LoopConfig, pvs map[string]*loop.Loop) (loop
 		s.OnOff = &onoff.Controller{Hysteresis: lc.Controller.OnOff.Hysteresis, Action: action}
 	}
 	for j, ic := range lc.Interlocks {
-		il := loop.Interlock{Name: ic.Name, Below: math.NaN(), Above: math.NaN(), Latch: ic.Latch, Want: true}
+		il := loop.Interlock{Name: ic.Name, Below: math.NaN(), Above: math.NaN(), Latch: ic.Latch, Want: true,
+			StaleAfter: e.cfg.interlockStaleAfter(lc, &lc.Interlocks[j])}
 		if ic.Below != nil {
 			il.Below = *ic.Below
 		}
@@ -290,11 +315,11 @@ func (e *controlLoop) buildSpec(lc *LoopConfig, pvs map[string]*loop.Loop) (loop
 		switch {
 		case ic.Loop != "":
 			peer := ic.Loop
-			il.PeerPV = func() float64 {
+			il.PeerPV = func() (float64, int64) {
 				if l, ok := pvs[peer]; ok {
-					return l.PV()
+					return l.PV(), l.PVAt()
 				}
-				return math.NaN()
+				return math.NaN(), 0
 			}
 		default:
 			dev, ok := e.session.Device(ic.Sensor)
@@ -352,16 +377,26 @@ func (e *controlLoop) output(name string, safe float64) (loop.Output, error) {
 }
 
 func (e *controlLoop) startAPI(ctx context.Context, host component.Host) error {
-	h := api.NewHandler(e, api.NewLimiter(e.cfg.API.RateLimit.RequestsPerSecond, e.cfg.API.RateLimit.Burst))
+	if err := checkAPIToken(&e.cfg.API, host.GetExtensions(), e.log); err != nil {
+		return err
+	}
+	th := e.cfg.API.AuthThrottle
+	throttle := api.NewAuthThrottle(api.ThrottleSettings{MaxFailures: th.MaxFailures, Window: th.Window, Block: th.Block, MaxClients: th.MaxClients})
+	h := api.NewHandler(e, api.NewLimiter(e.cfg.API.RateLimit.RequestsPerSecond, e.cfg.API.RateLimit.Burst), throttle)
 	srvCfg := e.cfg.API.ServerConfig
 	srv, err := srvCfg.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, h, confighttp.WithErrorHandler(h.ErrorHandler))
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
+	// The throttle goes outside everything confighttp built, so that a blocked client never
+	// reaches the authenticator.
+	srv.Handler = h.Wrap(srv.Handler)
 	ln, err := srvCfg.ToListener(ctx)
 	if err != nil {
 		return fmt.Errorf("api.endpoint: listening on %q: %w", srvCfg.NetAddr.Endpoint, err)
 	}
+	// Beyond api.max_connections, connections wait in the kernel's backlog until one closes.
+	ln = netutil.LimitListener(ln, e.cfg.API.MaxConnections)
 	e.server = srv
 	e.apiAddr = ln.Addr().String()
 	e.log.Info("control-loop command API listening", zap.String("endpoint", ln.Addr().String()), zap.Bool("auth", srvCfg.Auth.HasValue()))
@@ -375,29 +410,50 @@ func (e *controlLoop) startAPI(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-// persistLoop saves the latched alarms whenever a loop signals a change. It runs off the
-// loop threads because a save fsyncs twice.
+// persistLoop saves the retentive state whenever a loop signals a change (a latch, a
+// manual output returned to safe by a trip). It runs off the loop threads because a save
+// fsyncs twice.
 func (e *controlLoop) persistLoop() {
 	defer e.persistWG.Done()
 	for {
 		select {
 		case <-e.stopSave:
-			e.saveLatches()
 			return
 		case <-e.persist:
-			e.saveLatches()
+			if err := e.saveState(true); err != nil {
+				e.log.Error("could not persist latched alarms and operator settings; a restart may forget them (outputs still start safe)", zap.Error(err))
+			}
 		}
 	}
 }
 
-func (e *controlLoop) saveLatches() {
-	state := make(map[string][]string, len(e.loops))
+// saveState writes every loop's latches and operator state (the newest each loop has
+// published) and, once they are on disk, lets the API show those latches.
+func (e *controlLoop) saveState(running bool) error {
+	e.saveMu.Lock()
+	defer e.saveMu.Unlock()
+	st := retain.State{Running: running, Loops: make(map[string]retain.Loop, len(e.loops))}
+	masks := make(map[string]uint64, len(e.loops))
 	for _, l := range e.loops {
-		state[l.Name()] = l.LatchedNames()
+		masks[l.Name()] = l.LatchedMask()
+		st.Loops[l.Name()] = retain.Loop{Latched: l.LatchedNames(), Operator: operatorRecord(e.cfgByNm[l.Name()], l.Operator())}
 	}
-	if err := e.store.Save(state); err != nil {
-		e.log.Error("could not persist latched alarms; a restart may forget them (outputs still start safe)", zap.Error(err))
+	if err := e.store.Save(st); err != nil {
+		return err
 	}
+	e.dmu.Lock()
+	for name, m := range masks {
+		e.durable[name] = m
+	}
+	e.dmu.Unlock()
+	return nil
+}
+
+// durableLatched is the part of mask that is on disk.
+func (e *controlLoop) durableLatched(name string, mask uint64) uint64 {
+	e.dmu.Lock()
+	defer e.dmu.Unlock()
+	return mask & e.durable[name]
 }
 
 // Shutdown stops the API first (no command may race the stop), then every loop (each
@@ -439,6 +495,10 @@ func (e *controlLoop) stopAll(ctx context.Context) error {
 		close(e.stopSave)
 		e.persistWG.Wait()
 		e.stopSave = nil
+		// The last save marks a clean stop: the next start is not counted as unclean.
+		if err := e.saveState(false); err != nil {
+			errs = append(errs, fmt.Errorf("latch_file: saving at shutdown: %w", err))
+		}
 	}
 	if e.tel != nil {
 		if err := e.tel.Shutdown(ctx); err != nil {

@@ -54,7 +54,7 @@ func plantConfig(t *testing.T, latchFile string) *Config {
 			Input:      InputConfig{Sensor: "oven_temp", ValidRange: hardware.Range{Min: -20, Max: 150}},
 			Output:     OutputConfig{Actuator: "heater_ssr"},
 			Controller: ControllerConfig{PID: &PIDConfig{Kp: 0.1, Ki: 0.075, OutputMax: 1}},
-			Setpoint:   SetpointConfig{Value: 60, Min: 0, Max: 80},
+			Setpoint:   SetpointConfig{Value: 60, Min: 0, Max: 75, LimitMargin: 3},
 			Alarms: []AlarmConfig{
 				{Name: "high_limit", Type: "high", Limit: 78},
 			},

@@ -1,8 +1,6 @@
 package alarm
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -42,56 +40,6 @@ func TestNewSetRejects(t *testing.T) {
 	require.ErrorContains(t, err, `alarm "a" is defined twice`)
 	_, err = NewSet(make([]string, MaxAlarms+1))
 	require.ErrorContains(t, err, "at most 64 alarms per loop")
-}
-
-func TestStoreRoundTripAndRestore(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sub", "latches.json")
-	st, err := NewStore(path)
-	require.NoError(t, err)
-
-	got, err := st.Load()
-	require.NoError(t, err)
-	assert.Empty(t, got, "a first start has nothing latched")
-
-	require.NoError(t, st.Save(map[string][]string{"oven": {"sensor_fault", "high_limit"}, "conveyor": nil}))
-	got, err = st.Load()
-	require.NoError(t, err)
-	assert.Equal(t, map[string][]string{"oven": {"high_limit", "sensor_fault"}}, got)
-
-	s, err := NewSet([]string{"sensor_fault", "high_limit"})
-	require.NoError(t, err)
-	unknown := s.Restore(append(got["oven"], "removed_alarm"))
-	assert.Equal(t, []string{"removed_alarm"}, unknown)
-	assert.Equal(t, uint64(0b11), s.Mask())
-
-	entries, err := os.ReadDir(filepath.Dir(path))
-	require.NoError(t, err)
-	assert.Len(t, entries, 1, "no temporary file is left behind")
-}
-
-func TestStoreRefusesCorruptFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "latches.json")
-	require.NoError(t, os.WriteFile(path, []byte(`{"version":1,"loops":{"oven":[`), 0o600))
-	st, err := NewStore(path)
-	require.NoError(t, err)
-	_, err = st.Load()
-	require.ErrorContains(t, err, "is corrupt")
-
-	require.NoError(t, os.WriteFile(path, []byte(`{"version":9}`), 0o600))
-	_, err = st.Load()
-	require.ErrorContains(t, err, "has version 9")
-}
-
-func TestStoreSaveFailsInReadOnlyDir(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root ignores directory permissions")
-	}
-	dir := t.TempDir()
-	st, err := NewStore(filepath.Join(dir, "latches.json"))
-	require.NoError(t, err)
-	require.NoError(t, os.Chmod(dir, 0o500))
-	t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
-	require.Error(t, st.Save(map[string][]string{"oven": {"x"}}))
 }
 
 func TestTransitionNames(t *testing.T) {

@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +23,11 @@ func FuzzDecodeFault(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
+	f.Add([]byte(`{"device":"x","kind":"nan","Kind":"stuck"}`))
+	f.Add([]byte(`{"device":"x","device":"y","kind":"nan"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		fr, err := DecodeFault(bytes.NewReader(body))
+		checkKeysStrict(t, body, jsonFields(&FaultRequest{}), err == nil)
 		if err != nil {
 			return
 		}
@@ -59,4 +64,51 @@ func FuzzTraceparent(f *testing.F) {
 			t.Fatalf("ids of %q decoded as %s/%s", v, tid, sid)
 		}
 	})
+}
+
+// checkKeysStrict holds for every body: the key scan costs at most a constant times the
+// body's length (so a crafted body cannot make decoding quadratic), and a body the decoder
+// accepted has each top-level key once and spelt exactly as a field. The oracle below is the
+// naive quadratic comparison the scan must agree with.
+func checkKeysStrict(t *testing.T, body []byte, fields []string, accepted bool) {
+	t.Helper()
+	cost, _ := scanKeys(body, fields)
+	if limit := (2*len(fields)+2)*len(body) + 2; cost > limit {
+		t.Fatalf("key scan cost %d for %d bytes (limit %d)", cost, len(body), limit)
+	}
+	if !accepted {
+		return
+	}
+	keys := topLevelKeys(body)
+	for i, k := range keys {
+		if !slices.Contains(fields, k) {
+			t.Fatalf("accepted key %q that is not exactly a field of %v", k, fields)
+		}
+		for _, other := range keys[:i] {
+			if strings.EqualFold(k, other) {
+				t.Fatalf("accepted %q after %q", k, other)
+			}
+		}
+	}
+}
+
+// topLevelKeys is a slow, obvious reading of an object's keys, for the oracle.
+func topLevelKeys(body []byte) []string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return keys
+		}
+		keys = append(keys, tok.(string))
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return keys
+		}
+	}
+	return keys
 }

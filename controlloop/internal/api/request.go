@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -60,8 +61,9 @@ func fieldErr(field, format string, a ...any) error {
 // maxBody bounds a command body; the largest valid one is a few hundred bytes.
 const maxBody = 4096
 
-// decodeStrict decodes exactly one JSON object into v: unknown fields, trailing data,
-// duplicate-free but wrongly typed values and oversized bodies are refused.
+// decodeStrict decodes exactly one JSON object into v: unknown fields, duplicate fields,
+// fields spelt in another case, trailing data, wrongly typed values and oversized bodies are
+// refused.
 func decodeStrict(r io.Reader, v any) error {
 	body, err := io.ReadAll(io.LimitReader(r, maxBody+1))
 	if err != nil {
@@ -69,6 +71,9 @@ func decodeStrict(r io.Reader, v any) error {
 	}
 	if len(body) > maxBody {
 		return fmt.Errorf("body is larger than %d bytes", maxBody)
+	}
+	if err := checkKeys(body, jsonFields(v)); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -103,6 +108,10 @@ type LoopInfo struct {
 	SetpointMin, SetpointMax float64
 	HasMotor                 bool
 	Alarms                   []string
+	// OutputMin and OutputMax are the configured output limits, MaxRate the configured
+	// ramp (0 = step): a command may only narrow them.
+	OutputMin, OutputMax float64
+	MaxRate              float64
 }
 
 // Validate checks req against the loop it names; every error names the field.
@@ -153,10 +162,10 @@ func (req *Request) Validate(loops map[string]LoopInfo) error {
 		if err := inRange("setpoint", req.Setpoint, info.SetpointMin, info.SetpointMax); err != nil {
 			return err
 		}
-		if err := inRange("max_rate", req.MaxRate, 0, math.MaxFloat64); err != nil {
+		if err := checkMaxRate(req.MaxRate, info.MaxRate); err != nil {
 			return err
 		}
-		return inRange("output_max", req.OutputMax, 0, 1)
+		return inRange("output_max", req.OutputMax, info.OutputMin, info.OutputMax)
 	case CmdSetMotor:
 		if !info.HasMotor {
 			return fieldErr("loop", "loop %q has no motor (output.enable)", req.Loop)
@@ -182,10 +191,26 @@ func (req *Request) Validate(loops map[string]LoopInfo) error {
 				return fieldErr("output", "only with mode manual")
 			}
 		case "manual":
-			return inRange("output", req.Output, 0, 1)
+			return inRange("output", req.Output, info.OutputMin, info.OutputMax)
 		default:
 			return fieldErr("mode", "%q is not one of auto, manual, off", *req.Mode)
 		}
+	}
+	return nil
+}
+
+// checkMaxRate allows a ramp no faster than the configured one (configured 0 is a step,
+// which any rate narrows).
+func checkMaxRate(v *float64, configured float64) error {
+	if v == nil {
+		return nil
+	}
+	hi := math.MaxFloat64
+	if configured > 0 {
+		hi = configured
+	}
+	if math.IsNaN(*v) || *v < 0 || *v > hi || (*v == 0 && configured > 0) {
+		return fieldErr("max_rate", "%g is out of range: the configured ramp is %g/s (0 would be a step); a command may only slow it, to a value in (0, %g]", *v, configured, hi)
 	}
 	return nil
 }
@@ -277,4 +302,80 @@ func DecodeFault(r io.Reader) (*FaultRequest, error) {
 		return nil, fieldErr("kind", "required unless clear is true")
 	}
 	return &f, nil
+}
+
+// jsonFields lists the JSON names of v's struct fields (v is a pointer to a struct).
+func jsonFields(v any) []string {
+	t := reflect.TypeOf(v).Elem()
+	names := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// checkKeys refuses a top-level key that appears twice, or that matches a field only when
+// case is ignored: encoding/json keeps the last of duplicates and matches names
+// case-insensitively, so `{"setpoint":1,"SETPOINT":90}` would otherwise apply 90 although a
+// proxy, a log or a reviewer reads 1. Bodies that are not a JSON object, and syntax errors,
+// are left to the decoder, which reports them. It reads each byte a bounded number of times.
+func checkKeys(body []byte, fields []string) error {
+	_, err := scanKeys(body, fields)
+	return err
+}
+
+// scanKeys does checkKeys's work and also returns its cost: the tokens read plus the bytes
+// of keys compared, which the fuzz test bounds by the body's length.
+func scanKeys(body []byte, fields []string) (int, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	cost := 1
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return cost, nil
+	}
+	seen := make([]bool, len(fields))
+	for dec.More() {
+		tok, err := dec.Token()
+		cost++
+		if err != nil {
+			return cost, nil
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return cost, nil
+		}
+		for i, f := range fields {
+			cost += min(len(key), len(f)) + 1
+			switch {
+			case key == f && seen[i]:
+				return cost, fieldErr(f, "appears more than once")
+			case key == f:
+				seen[i] = true
+			case strings.EqualFold(key, f):
+				return cost, fieldErr(key, "unknown field; field names are case-sensitive: use %q", f)
+			}
+		}
+		// Skip the value, however deep, one token at a time.
+		depth := 0
+		for {
+			tok, err := dec.Token()
+			cost++
+			if err != nil {
+				return cost, nil
+			}
+			if d, ok := tok.(json.Delim); ok {
+				if d == '{' || d == '[' {
+					depth++
+				} else {
+					depth--
+				}
+			}
+			if depth == 0 {
+				break
+			}
+		}
+	}
+	return cost, nil
 }

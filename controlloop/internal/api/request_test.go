@@ -13,8 +13,10 @@ import (
 )
 
 var testLoops = map[string]LoopInfo{
-	"oven":     {Name: "oven", SetpointMin: 0, SetpointMax: 250, Alarms: []string{"sensor_fault", "high_limit"}},
-	"conveyor": {Name: "conveyor", SetpointMin: 0, SetpointMax: 3000, HasMotor: true, Alarms: []string{"sensor_fault"}},
+	"oven":     {Name: "oven", SetpointMin: 0, SetpointMax: 250, Alarms: []string{"sensor_fault", "high_limit"}, OutputMax: 1},
+	"conveyor": {Name: "conveyor", SetpointMin: 0, SetpointMax: 3000, HasMotor: true, Alarms: []string{"sensor_fault"}, OutputMax: 1},
+	// A heater limited to half power with a 0.5/s ramp in its configuration.
+	"limited": {Name: "limited", SetpointMin: 0, SetpointMax: 75, Alarms: []string{"sensor_fault"}, OutputMin: 0.1, OutputMax: 0.5, MaxRate: 0.5},
 }
 
 func TestDecodeAndValidate(t *testing.T) {
@@ -33,10 +35,29 @@ func TestDecodeAndValidate(t *testing.T) {
 		{`{"command":"SET_TEMP_SETTINGS","loop":"oven"}`, "setpoint", "needs at least one"},
 		{`{"command":"SET_TEMP_SETTINGS","loop":"oven","output_max":1.5}`, "output_max", "out of range [0, 1]"},
 		{`{"command":"SET_TEMP_SETTINGS","loop":"oven","max_rate":-1}`, "max_rate", "out of range"},
+		// A command may only narrow the configured limits (issue 18: output_max 0.5 in the
+		// config, then output 1 in manual, or a ramp of 1e308).
+		{`{"command":"SET_TEMP_SETTINGS","loop":"limited","output_max":0.6}`, "output_max", "out of range [0.1, 0.5]"},
+		{`{"command":"SET_TEMP_SETTINGS","loop":"limited","output_max":0.05}`, "output_max", "out of range [0.1, 0.5]"},
+		{`{"command":"SET_TEMP_SETTINGS","loop":"limited","output_max":0.4}`, "", ""},
+		{`{"command":"SET_MODE","loop":"limited","mode":"manual","output":1}`, "output", "out of range [0.1, 0.5]"},
+		{`{"command":"SET_TEMP_SETTINGS","loop":"limited","max_rate":1e308}`, "max_rate", "may only slow it"},
+		{`{"command":"SET_TEMP_SETTINGS","loop":"limited","max_rate":0}`, "max_rate", "0 would be a step"},
+		{`{"command":"SET_TEMP_SETTINGS","loop":"limited","max_rate":0.25}`, "", ""},
+		{`{"command":"SET_TEMP_SETTINGS","loop":"oven","max_rate":1e308}`, "", ""},
 		{`{"command":"SET_MOTOR","loop":"conveyor"}`, "on", "needs at least one"},
 		{`{"command":"SET_MOTOR","loop":"conveyor","on":"yes"}`, "on", "must be a JSON bool"},
 		{`{"command":"SET_MODE","loop":"","mode":"off"}`, "loop", "required"},
-		{`{"Command":"SET_MODE","loop":"oven","mode":"off","extra":1}`, "extra", "unknown field"},
+		{`{"command":"SET_MODE","loop":"oven","mode":"off","extra":1}`, "extra", "unknown field"},
+		// encoding/json would take these as "command" and "setpoint": refused, naming the key.
+		{`{"Command":"SET_MODE","loop":"oven","mode":"off"}`, "Command", `case-sensitive: use "command"`},
+		{`{"command":"SET_TEMP_SETTINGS","loop":"oven","setpoint":1,"SETPOINT":200}`, "SETPOINT", `use "setpoint"`},
+		{`{"command":"SET_TEMP_SETTINGS","loop":"oven","ſetpoint":200}`, "ſetpoint", `use "setpoint"`},
+		// The last duplicate would win in encoding/json; a reviewer reads the first.
+		{`{"command":"SET_TEMP_SETTINGS","loop":"oven","setpoint":1,"setpoint":200}`, "setpoint", "appears more than once"},
+		{`{"command":"SET_MODE","loop":"oven","mode":"off","loop":"conveyor"}`, "loop", "appears more than once"},
+		{`{"comm\u0061nd":"SET_MODE","command":"SET_MODE","loop":"oven","mode":"off"}`, "command", "appears more than once"},
+		{`{"command":"SET_MODE","loop":"oven","mode":"manual","output":{"output":1,"output":2}}`, "output", "must be a JSON float64"},
 		{`[1,2]`, "", "not a valid JSON object"},
 		{`{"command":"SET_MODE","loop":"oven","mode":"off"} x`, "", "exactly one JSON object"},
 	}
@@ -73,6 +94,12 @@ func TestDecodeFault(t *testing.T) {
 	require.ErrorContains(t, err, "duration string")
 	_, err = DecodeFault(strings.NewReader(`{"device":"x","kind":"nan","duration":"-1s"}`))
 	require.ErrorContains(t, err, "must not be negative")
+	_, err = DecodeFault(strings.NewReader(`{"device":"x","kind":"nan","Device":"oven_temp"}`))
+	require.ErrorContains(t, err, `Device: unknown field; field names are case-sensitive: use "device"`)
+	_, err = DecodeFault(strings.NewReader(`{"device":"x","kind":"nan","\u212aind":"stuck"}`))
+	require.ErrorContains(t, err, `use "kind"`, "the Kelvin sign folds to k in encoding/json")
+	_, err = DecodeFault(strings.NewReader(`{"device":"x","kind":"nan","clear":false,"clear":true}`))
+	require.ErrorContains(t, err, "clear: appears more than once")
 	f, err = DecodeFault(strings.NewReader(`{"device":"x","clear":true}`))
 	require.NoError(t, err)
 	assert.True(t, f.Clear)
@@ -134,8 +161,12 @@ func FuzzDecodeRequest(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
+	f.Add([]byte(`{"command":"SET_MODE","loop":"oven","mode":"off","MODE":"auto"}`))
+	f.Add([]byte(`{"comm\u0061nd":"SET_MODE","command":"SET_MODE","loop":"oven","mode":"off"}`))
+	f.Add([]byte(`{"command":"SET_MODE","loop":"oven","mode":"off","x":[[[[[[[[{"a":[]}]]]]]]]]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := DecodeRequest(bytes.NewReader(body))
+		checkKeysStrict(t, body, jsonFields(&Request{}), err == nil)
 		if err != nil {
 			return
 		}

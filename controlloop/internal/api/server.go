@@ -58,15 +58,17 @@ func (e *StatusError) Unwrap() error { return e.Err }
 
 // Handler serves the API.
 type Handler struct {
-	backend Backend
-	limiter *Limiter
-	mux     *http.ServeMux
-	now     func() time.Time
+	backend  Backend
+	limiter  *Limiter
+	throttle *AuthThrottle
+	mux      *http.ServeMux
+	now      func() time.Time
 }
 
-// NewHandler builds the routes.
-func NewHandler(b Backend, limiter *Limiter) *Handler {
-	h := &Handler{backend: b, limiter: limiter, mux: http.NewServeMux(), now: time.Now}
+// NewHandler builds the routes. throttle, when not nil, is told of every failed
+// authentication (see ErrorHandler) and Wrap puts it in front of the authenticator.
+func NewHandler(b Backend, limiter *Limiter, throttle *AuthThrottle) *Handler {
+	h := &Handler{backend: b, limiter: limiter, throttle: throttle, mux: http.NewServeMux(), now: time.Now}
 	h.mux.HandleFunc("GET /api/v1/loops", h.listLoops)
 	h.mux.HandleFunc("GET /api/v1/loops/{name}", h.getLoop)
 	h.mux.HandleFunc("POST /api/v1/commands", h.command)
@@ -282,17 +284,16 @@ func (h *Handler) fault(w http.ResponseWriter, r *http.Request) {
 }
 
 // ErrorHandler is given to confighttp's ToServer: it answers the authenticator's refusals
-// (and the server's own errors) in the API's JSON shape and counts a refused command as
-// unauthorized.
+// (and the server's own errors) in the API's JSON shape. A refusal is counted and audited as
+// unauthorized whatever the method and path (a scan with GETs is as telling as a forged
+// command), and reported to the throttle.
 func (h *Handler) ErrorHandler(w http.ResponseWriter, r *http.Request, msg string, code int) {
 	r = withRequestID(r)
-	if code == http.StatusUnauthorized && r.Method == http.MethodPost {
-		cmd := CmdUnknown
-		if r.URL.Path == "/api/v1/sim/faults" {
-			cmd = CmdSimFault
+	if code == http.StatusUnauthorized {
+		h.record(r, h.now(), commandOf(r), "", ResultUnauthorized, errors.New(msg), nil)
+		if h.throttle != nil {
+			h.throttle.Failed(ClientKey(r))
 		}
-		now := h.now()
-		h.record(r, now, cmd, "", ResultUnauthorized, errors.New(msg), nil)
 	}
 	w.Header().Set("X-Request-Id", RequestID(r))
 	if code == http.StatusUnauthorized {
@@ -300,6 +301,15 @@ func (h *Handler) ErrorHandler(w http.ResponseWriter, r *http.Request, msg strin
 		msg = "unauthorized: " + msg
 	}
 	writeErr(w, r, code, errors.New(msg))
+}
+
+// commandOf labels a request refused before its body was read; the label set stays bounded
+// whatever path a client tries.
+func commandOf(r *http.Request) string {
+	if r.Method == http.MethodPost && r.URL.Path == "/api/v1/sim/faults" {
+		return CmdSimFault
+	}
+	return CmdUnknown
 }
 
 func retryAfter(d time.Duration) string {

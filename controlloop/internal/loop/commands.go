@@ -66,27 +66,32 @@ type pendingReply struct {
 }
 
 func (l *Loop) apply(cmd *Command) error {
+	defer l.publishOperator()
 	switch cmd.Kind {
 	case CmdSetTempSettings:
 		if !math.IsNaN(cmd.Setpoint) {
 			l.target = clamp(cmd.Setpoint, l.spec.SetpointMin, l.spec.SetpointMax)
 		}
 		if !math.IsNaN(cmd.MaxRate) {
-			l.spec.MaxRate = cmd.MaxRate
+			l.maxRate = max(cmd.MaxRate, 0) // rampRate bounds it by the configured rate
 		}
 		if !math.IsNaN(cmd.OutputMax) {
-			l.outputMax = cmd.OutputMax
+			l.outputMax = clamp(cmd.OutputMax, l.outMin, l.outMax)
 		}
 	case CmdSetMotor:
 		if l.spec.Enable == nil {
 			return ErrNoMotor
 		}
-		// Switching a motor on is switching it to auto: refused as a whole in dry run.
-		if l.dryRun && cmd.MotorOn == 1 {
+		// Switching a motor on is switching it to auto: refused as a whole in dry run, and
+		// while the loop is held safe (it would start the motor at re-arming).
+		if cmd.MotorOn == 1 && l.dryRun {
 			return ErrDryRun
 		}
+		if cmd.MotorOn == 1 && l.held() {
+			return ErrHeld
+		}
 		if !math.IsNaN(cmd.Speed) {
-			l.speed = cmd.Speed
+			l.speed = clamp(cmd.Speed, 0, 1)
 		}
 		if !math.IsNaN(cmd.Setpoint) {
 			l.target = clamp(cmd.Setpoint, l.spec.SetpointMin, l.spec.SetpointMax)
@@ -101,10 +106,16 @@ func (l *Loop) apply(cmd *Command) error {
 		if l.dryRun && cmd.Mode == pid.Auto {
 			return ErrDryRun
 		}
-		if cmd.Mode == pid.Manual && !math.IsNaN(cmd.Manual) {
-			l.manual = cmd.Manual
-		} else if cmd.Mode == pid.Manual {
-			l.manual = l.Output()
+		manual := cmd.Manual
+		if math.IsNaN(manual) {
+			manual = l.Output() // bumpless: hold what the actuator has now
+		}
+		energizes := cmd.Mode == pid.Auto || (cmd.Mode == pid.Manual && manual != l.spec.Main.Safe)
+		if energizes && l.held() {
+			return ErrHeld
+		}
+		if cmd.Mode == pid.Manual {
+			l.manual = clamp(manual, 0, 1)
 		}
 		l.setMode(cmd.Mode)
 	case CmdAckAlarm:
@@ -113,6 +124,52 @@ func (l *Loop) apply(cmd *Command) error {
 		l.clearDryRun()
 	}
 	return nil
+}
+
+// restore applies the operator's state kept over a restart, narrowed like a command.
+func (l *Loop) restore(op OperatorState) {
+	l.mode = op.Mode
+	if !math.IsNaN(op.Setpoint) {
+		l.target = clamp(op.Setpoint, l.spec.SetpointMin, l.spec.SetpointMax)
+	}
+	if !math.IsNaN(op.MaxRate) {
+		l.maxRate = max(op.MaxRate, 0)
+	}
+	if !math.IsNaN(op.OutputMax) {
+		l.outputMax = clamp(op.OutputMax, l.outMin, l.outMax)
+	}
+	if !math.IsNaN(op.Speed) {
+		l.speed = clamp(op.Speed, 0, 1)
+	}
+	if !math.IsNaN(op.Manual) {
+		l.manual = clamp(op.Manual, 0, 1)
+	}
+	l.dryRun = l.dryRun || op.DryRun
+}
+
+// publishOperator makes the operator's state readable by other goroutines (Operator).
+func (l *Loop) publishOperator() {
+	l.modeA.Store(uint32(l.mode))
+	l.spBits.Store(math.Float64bits(l.target))
+	l.maxRateBits.Store(math.Float64bits(l.maxRate))
+	l.opMaxBits.Store(math.Float64bits(l.outputMax))
+	l.speedBits.Store(math.Float64bits(l.speed))
+	l.manualBits.Store(math.Float64bits(l.manual))
+	l.dryRunA.Store(l.dryRun)
+}
+
+// Operator returns the operator's state as of the last command the loop applied; the
+// extension persists it before the API answers.
+func (l *Loop) Operator() OperatorState {
+	return OperatorState{
+		Mode:      pid.Mode(l.modeA.Load()),
+		Setpoint:  math.Float64frombits(l.spBits.Load()),
+		MaxRate:   math.Float64frombits(l.maxRateBits.Load()),
+		OutputMax: math.Float64frombits(l.opMaxBits.Load()),
+		Speed:     math.Float64frombits(l.speedBits.Load()),
+		Manual:    math.Float64frombits(l.manualBits.Load()),
+		DryRun:    l.dryRunA.Load(),
+	}
 }
 
 // clearDryRun ends dry run in mode off, so that connecting the actuators never starts a

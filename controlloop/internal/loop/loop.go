@@ -43,8 +43,19 @@ type Loop struct {
 	mode          pid.Mode
 	manual        float64
 	speed         float64
-	outputMax     float64
-	faulted       bool // the last reading was invalid (for one event per episode)
+	outputMax     float64 // the operator's output limit; the envelope keeps it inside outMin..outMax
+	maxRate       float64 // the operator's ramp rate (0 = the configured one)
+	outMin        float64 // configured output limits
+	outMax        float64
+	valid         bool // this cycle's reading is valid
+	ilOK          bool // every interlock holds this cycle
+	stuck         stuckCheck
+	ilStuck       []stuckCheck
+	satCycles     int     // cycles the output has been saturated, in the current window
+	satMax        int     // plausibility window in cycles (0 = off)
+	satRef        float64 // process value at the start of the window
+	lastSat       bool    // the last cycle wrote a saturated output
+	faulted       bool    // the last reading was invalid (for one event per episode)
 	wasSafe       bool
 	cycle         uint64
 	wallOffset    int64
@@ -57,6 +68,9 @@ type Loop struct {
 
 	// Published to other goroutines.
 	pvBits, spBits, outBits atomic.Uint64
+	pvAt                    atomic.Int64 // monotonic ns of the last valid reading
+	maxRateBits, opMaxBits  atomic.Uint64
+	speedBits, manualBits   atomic.Uint64
 	safe                    atomic.Bool
 	modeA                   atomic.Uint32
 	activeMask, latchedMask atomic.Uint64
@@ -122,14 +136,21 @@ func New(spec Spec, log *zap.Logger, persist chan<- struct{}) (*Loop, error) {
 	if len(spec.Interlocks) > 64 {
 		return nil, fmt.Errorf("loop %q: at most 64 interlocks", spec.Name)
 	}
-	names := []string{AlarmSensorFault, AlarmActuatorFault}
+	names := append([]string{}, BuiltinAlarms...)
 	for _, a := range spec.Alarms {
 		names = append(names, a.Name)
 	}
 	l := &Loop{spec: spec, log: log, persist: persist, done: make(chan struct{}), ctx: context.Background()}
 	l.ilAlarm = make([]int, len(spec.Interlocks))
 	l.ilHolds = make([]bool, len(spec.Interlocks))
+	l.ilStuck = make([]stuckCheck, len(spec.Interlocks))
 	for i, il := range spec.Interlocks {
+		if il.StaleAfter <= 0 {
+			l.spec.Interlocks[i].StaleAfter = 3 * spec.Period
+		}
+		if il.Value != nil {
+			l.ilStuck[i] = stuckCheck{max: int(spec.StuckAfter / spec.Period)}
+		}
 		l.ilAlarm[i] = -1
 		if il.Latch {
 			l.ilAlarm[i] = len(names)
@@ -172,21 +193,33 @@ func New(spec Spec, log *zap.Logger, persist chan<- struct{}) (*Loop, error) {
 	if l.speed == 0 {
 		l.speed = 1
 	}
-	l.outputMax = spec.OutputMax
-	if l.outputMax == 0 {
-		l.outputMax = 1
+	l.outMin, l.outMax = spec.OutputMin, spec.OutputMax
+	if l.outMin == 0 && l.outMax == 0 {
+		l.outMax = 1
+	}
+	if !(0 <= l.outMin && l.outMin <= l.outMax && l.outMax <= 1) {
+		return nil, fmt.Errorf("loop %q: output limits %g..%g must lie within 0..1", spec.Name, spec.OutputMin, spec.OutputMax)
+	}
+	l.outputMax = l.outMax
+	if l.spec.Direction == 0 {
+		l.spec.Direction = 1
+	}
+	l.stuck = stuckCheck{max: int(spec.StuckAfter / spec.Period), tol: spec.StuckTolerance}
+	l.satMax = int(spec.SaturationTime / spec.Period)
+	l.dryRun = spec.DryRun
+	if op := spec.Operator; op != nil {
+		l.restore(*op)
 	}
 	if spec.PID != nil {
-		spec.PID.SetMode(spec.Mode)
+		spec.PID.SetMode(l.mode)
 	}
 	l.pvBits.Store(math.Float64bits(math.NaN()))
 	l.spBits.Store(math.Float64bits(l.target))
 	l.outBits.Store(math.Float64bits(spec.Main.Safe))
 	l.safe.Store(true)
 	l.wasSafe = true
-	l.modeA.Store(uint32(l.mode))
-	l.dryRun = spec.DryRun
-	l.dryRunA.Store(spec.DryRun)
+	l.dryRunA.Store(l.dryRun)
+	l.publishOperator()
 	l.dryLast = [2]float64{math.NaN(), math.NaN()}
 	l.latchedMask.Store(set.Mask())
 	l.lastMask = set.Mask()
@@ -350,7 +383,13 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 			et = ErrStale
 		}
 	}
+	if et == ErrNone && l.stuck.frozen(pv) {
+		et = ErrStale
+	}
 	valid := et == ErrNone
+	if valid {
+		l.pvAt.Store(tRead)
+	}
 	if !valid {
 		pv = math.NaN()
 		if !l.faulted {
@@ -358,38 +397,20 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 		}
 	}
 	l.faulted = !valid
-	l.evaluate(0, !valid, tRead)
+	l.valid = valid
+	l.evaluate(alarmSensor, !valid, tRead)
+	l.evaluatePlausibility(pv, valid, tRead)
 	l.evaluateProcessAlarms(pv, valid, tRead)
-	interlocksOK, ilMask := l.evaluateInterlocks(tRead)
+	var ilMask uint64
+	l.ilOK, ilMask = l.evaluateInterlocks(tRead)
 	// Commands apply after validation, so an ACK_ALARM sees this cycle's conditions and a
-	// new setpoint or mode takes effect in this cycle's output.
+	// new setpoint or mode takes effect in this cycle's output; one that would energize an
+	// output while it is held safe is refused now, never kept for later.
 	l.drainCommands()
 	tValidate := schedule.Now()
 
-	// Phase 3: compute. Safety first: an invalid reading, a latched alarm, a failed
-	// interlock or shutdown force the safe state in this very cycle; the controller only
-	// runs when none of them holds, and tracks the safe output so it resumes bumplessly.
-	if valid {
-		l.rampSetpoint(pv, dt)
-	}
-	forced := !valid || l.alarms.AnyLatched() || !interlocksOK || l.stop.Load()
-	var out float64
-	switch {
-	case forced:
-		out = l.spec.Main.Safe
-		l.trackSafe()
-	case l.mode == pid.Off:
-		out = l.spec.Main.Safe
-		l.trackSafe()
-	case l.mode == pid.Manual:
-		out = clamp(l.manual, 0, l.outputMax)
-		if l.spec.PID != nil {
-			l.spec.PID.SetManual(out)
-			l.spec.PID.Update(l.sp, pv, dt)
-		}
-	default:
-		out = l.compute(pv, dt)
-	}
+	// Phase 3: compute, through the safety envelope.
+	out, forced := l.envelope(pv, dt)
 	tCompute := schedule.Now()
 
 	// Phase 4: write.
@@ -401,6 +422,8 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 			en = 1
 		}
 	}
+	// Plausibility watches what reached the actuators: in dry run nothing did.
+	l.lastSat = !forced && !l.dryRun && l.mode != pid.Off && l.saturated(out)
 	if l.dryRun {
 		// The actuators keep the safe state that Start (or the last real cycle) wrote:
 		// what this cycle would write is only counted and, when it changes, recorded.
@@ -420,7 +443,7 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 			}
 		}
 	}
-	l.evaluate(1, !writeOK, tCompute)
+	l.evaluate(alarmActuator, !writeOK, tCompute)
 	if !writeOK && !forced {
 		// A write failed half-way: try the safe state now rather than next cycle. Errors are
 		// already counted; the latched actuator_fault keeps the outputs safe from here on.
@@ -429,7 +452,8 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 			_ = e.write(l.ctx, e.Safe)
 		}
 		forced, out = true, l.spec.Main.Safe
-		l.trackSafe()
+		l.holdSafe()
+		l.lastSat = false
 	}
 	end := schedule.Now()
 
@@ -476,7 +500,30 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 	}
 }
 
-func (l *Loop) compute(pv, dt float64) float64 {
+// envelope is the loop's one safety function: every value the loop writes to its actuators
+// in a cycle comes out of it, whatever the mode, the commands of this cycle or the state
+// restored at start. Safe state while the reading is invalid, an alarm is latched, an
+// interlock does not hold or the loop stops; otherwise the mode's output, kept within the
+// configured output limits (which the operator's output_max can only narrow), with the
+// setpoint ramped no faster than the configured rate. forced reports the held safe state.
+func (l *Loop) envelope(pv, dt float64) (out float64, forced bool) {
+	if l.held() {
+		l.holdSafe()
+		return l.spec.Main.Safe, true
+	}
+	l.rampSetpoint(pv, dt)
+	switch l.mode {
+	case pid.Off:
+		l.trackSafe()
+		return l.spec.Main.Safe, false
+	case pid.Manual:
+		out = l.limit(l.manual)
+		if l.spec.PID != nil {
+			l.spec.PID.SetManual(out)
+			l.spec.PID.Update(l.sp, pv, dt)
+		}
+		return out, false
+	}
 	var u float64
 	switch l.spec.Kind {
 	case PID:
@@ -484,7 +531,46 @@ func (l *Loop) compute(pv, dt float64) float64 {
 	case OnOff:
 		u = l.spec.OnOff.Update(l.sp, pv) * l.speed
 	}
-	return clamp(u, 0, l.outputMax)
+	return l.limit(u), false
+}
+
+// held reports whether the outputs must be safe now.
+func (l *Loop) held() bool {
+	return !l.valid || l.alarms.AnyLatched() || !l.ilOK || l.stop.Load()
+}
+
+// limit keeps u within the configured output limits narrowed by the operator's.
+func (l *Loop) limit(u float64) float64 {
+	if math.IsNaN(u) {
+		return l.spec.Main.Safe
+	}
+	return clamp(u, l.outMin, l.effectiveMax())
+}
+
+func (l *Loop) effectiveMax() float64 {
+	return max(l.outMin, min(l.outMax, l.outputMax))
+}
+
+// saturated reports whether out is as much as the loop can give: a PID at its upper limit,
+// a two-position controller switched on.
+func (l *Loop) saturated(out float64) bool {
+	if l.spec.Kind == OnOff {
+		return out > 0
+	}
+	return out > 0 && out >= l.effectiveMax()-1e-9
+}
+
+// holdSafe is the controller's side of the safe state: the PID tracks the safe output, a
+// manual output returns to it and the ramp restarts from the measurement, so that re-arming
+// (ACK_ALARM, an interlock that holds again) never jumps to what was asked before the trip.
+func (l *Loop) holdSafe() {
+	l.trackSafe()
+	l.sp = math.NaN()
+	if l.manual != l.spec.Main.Safe {
+		l.manual = l.spec.Main.Safe
+		l.manualBits.Store(math.Float64bits(l.manual))
+		l.signalPersist()
+	}
 }
 
 func (l *Loop) trackSafe() {
@@ -499,17 +585,18 @@ func (l *Loop) trackSafe() {
 // rampSetpoint moves the working setpoint towards the target at MaxRate, starting from the
 // measurement so that a cold start ramps from where the process is.
 func (l *Loop) rampSetpoint(pv, dt float64) {
+	rate := l.rampRate()
 	if math.IsNaN(l.sp) {
 		l.sp = pv
-		if l.spec.MaxRate <= 0 {
+		if rate <= 0 {
 			l.sp = l.target
 		}
 	}
-	if l.spec.MaxRate <= 0 {
+	if rate <= 0 {
 		l.sp = l.target
 		return
 	}
-	step := l.spec.MaxRate * dt
+	step := rate * dt
 	switch {
 	case l.target > l.sp+step:
 		l.sp += step
@@ -518,6 +605,61 @@ func (l *Loop) rampSetpoint(pv, dt float64) {
 	default:
 		l.sp = l.target
 	}
+}
+
+// rampRate is the operator's ramp rate bounded by the configured one (0 = step).
+func (l *Loop) rampRate() float64 {
+	c, o := l.spec.MaxRate, l.maxRate
+	switch {
+	case o <= 0:
+		return c
+	case c <= 0:
+		return o
+	}
+	return min(c, o)
+}
+
+// stuckCheck finds a frozen sensor: readings that stay within tol of each other for more
+// than max cycles (max 0 = off).
+type stuckCheck struct {
+	max int
+	tol float64
+	ref float64
+	n   int
+}
+
+func (s *stuckCheck) frozen(v float64) bool {
+	if s.max <= 0 {
+		return false
+	}
+	if s.n > 0 && math.Abs(v-s.ref) <= s.tol {
+		s.n++
+	} else {
+		s.ref, s.n = v, 1
+	}
+	return s.n > s.max
+}
+
+// evaluatePlausibility checks that a saturated output moves the process value: after
+// satMax cycles at the limit the value must have moved MinResponse in Direction.
+func (l *Loop) evaluatePlausibility(pv float64, valid bool, now int64) {
+	cond := l.alarms.At(alarmPlausibility).Active()
+	switch {
+	case !valid:
+		// Unknown without a reading; the sensor fault holds the outputs safe.
+	case l.satMax <= 0 || !l.lastSat:
+		l.satCycles, cond = 0, false
+	default:
+		if l.satCycles == 0 {
+			l.satRef = pv
+		}
+		l.satCycles++
+		if l.satCycles > l.satMax {
+			cond = (pv-l.satRef)*l.spec.Direction < l.spec.MinResponse
+			l.satCycles = 0
+		}
+	}
+	l.evaluate(alarmPlausibility, cond, now)
 }
 
 func (l *Loop) evaluate(i int, cond bool, now int64) {
@@ -529,7 +671,7 @@ func (l *Loop) evaluate(i int, cond bool, now int64) {
 func (l *Loop) evaluateProcessAlarms(pv float64, valid bool, now int64) {
 	for i := range l.spec.Alarms {
 		a := &l.spec.Alarms[i]
-		idx := 2 + i
+		idx := firstProcessAlarm + i
 		if !valid {
 			// Without a reading the condition is unknown: keep its last state; the sensor
 			// fault alarm already holds the outputs safe.
@@ -561,15 +703,21 @@ func (l *Loop) evaluateInterlocks(now int64) (bool, uint64) {
 	for i := range l.spec.Interlocks {
 		il := &l.spec.Interlocks[i]
 		holds := false
+		// A reading older than the interlock's own bound does not hold: a slow read, a
+		// frozen sensor, or a peer loop whose last valid value is too old.
 		switch {
 		case il.Level != nil:
+			t0 := schedule.Now()
 			lvl, err := il.Level(l.ctx)
-			holds = err == nil && lvl == il.Want
+			holds = err == nil && lvl == il.Want && schedule.Now()-t0 <= int64(il.StaleAfter)
 		case il.Value != nil:
+			t0 := schedule.Now()
 			v, err := il.Value(l.ctx)
-			holds = err == nil && within(v, il.Below, il.Above)
+			holds = err == nil && schedule.Now()-t0 <= int64(il.StaleAfter) &&
+				!l.ilStuck[i].frozen(v) && within(v, il.Below, il.Above)
 		case il.PeerPV != nil:
-			holds = within(il.PeerPV(), il.Below, il.Above)
+			v, at := il.PeerPV()
+			holds = now-at <= int64(il.StaleAfter) && within(v, il.Below, il.Above)
 		}
 		if holds != l.ilHolds[i] || l.cycle == 1 {
 			l.record(Event{Kind: EventInterlock, Time: l.wall(now), Index: int16(i), Holds: holds})
@@ -658,7 +806,7 @@ func (l *Loop) publishStatus(pv, out, dryOut float64, valid, forced bool, ilMask
 	}
 	l.status = Snapshot{
 		Cycle: l.cycle, PV: pv, Setpoint: l.sp, Target: l.target, Output: out, Mode: l.mode,
-		Safe: forced, Valid: valid, Speed: l.speed, OutputMax: l.outputMax,
+		Safe: forced, Valid: valid, Speed: l.speed, OutputMax: l.effectiveMax(),
 		Active: l.activeBits(), Latched: l.alarms.Mask(), Interlocks: ilMask, Running: true,
 		DryRun: l.dryRun, DryRunOutput: dryOut,
 	}
@@ -672,7 +820,7 @@ func (l *Loop) publish(running bool) {
 	defer l.statusMu.Unlock()
 	l.status = Snapshot{
 		Cycle: l.cycle, PV: math.NaN(), Setpoint: l.sp, Target: l.target, Output: l.spec.Main.Safe,
-		Mode: l.mode, Safe: true, Speed: l.speed, OutputMax: l.outputMax,
+		Mode: l.mode, Safe: true, Speed: l.speed, OutputMax: l.effectiveMax(),
 		Latched: l.alarms.Mask(), Running: running, DryRun: l.dryRunA.Load(), DryRunOutput: math.NaN(),
 	}
 }
@@ -688,6 +836,9 @@ func (l *Loop) Status() Snapshot {
 
 // PV is the last process value (NaN when invalid), readable from any goroutine.
 func (l *Loop) PV() float64 { return math.Float64frombits(l.pvBits.Load()) }
+
+// PVAt is the monotonic time of the last valid reading (0 before the first).
+func (l *Loop) PVAt() int64 { return l.pvAt.Load() }
 
 // Setpoint is the target setpoint.
 func (l *Loop) Setpoint() float64 { return math.Float64frombits(l.spBits.Load()) }

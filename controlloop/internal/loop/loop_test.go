@@ -217,9 +217,10 @@ func TestProcessAlarmLatchesWithDelay(t *testing.T) {
 	for range 3 {
 		tick(l)
 	}
-	assert.False(t, l.alarms.At(2).Latched(), "the delay debounces the condition")
+	hi := l.AlarmIndex("high_limit")
+	assert.False(t, l.alarms.At(hi).Latched(), "the delay debounces the condition")
 	tick(l)
-	assert.True(t, l.alarms.At(2).Latched())
+	assert.True(t, l.alarms.At(hi).Latched())
 	assert.True(t, l.Safe())
 	io.set(func(f *fakeIO) { f.pv = 150 })
 	tick(l)
@@ -296,7 +297,7 @@ func TestPeerInterlock(t *testing.T) {
 	oven := newLoop(t, pidSpec(t, ovenIO))
 	io := &fakeIO{pv: 0, door: true}
 	s := motorSpec(io, false)
-	s.Interlocks = []Interlock{{Name: "oven_hot", PeerPV: oven.PV, Below: math.NaN(), Above: 50}}
+	s.Interlocks = []Interlock{{Name: "oven_hot", PeerPV: func() (float64, int64) { return oven.PV(), oven.PVAt() }, Below: math.NaN(), Above: 50}}
 	conv := newLoop(t, s)
 	tick(oven)
 	tick(conv)

@@ -182,4 +182,8 @@ var (
 	ErrNoAnswer     = errors.New("loop did not answer in time; the command may still be applied")
 	// ErrDryRun refuses to arm a loop (mode auto, motor on) while dry run holds its outputs.
 	ErrDryRun = errors.New("the control loop is in dry run: clear it with CLEAR_DRY_RUN once the actuators are connected and checked, then switch to auto")
+	// ErrHeld refuses a command that would energize an output while the loop holds its
+	// outputs safe (a latched alarm, an interlock that does not hold, an invalid reading):
+	// it is never kept to take effect at re-arming.
+	ErrHeld = errors.New("the loop holds its outputs safe; remove the cause and acknowledge its alarms, then send the command again")
 )

@@ -56,8 +56,12 @@ type Interlock struct {
 	// process value.
 	Level ReadLevel
 	Value ReadValue
-	// PeerPV returns another loop's process value (NaN while invalid).
-	PeerPV func() float64
+	// PeerPV returns another loop's process value (NaN while invalid) and the monotonic
+	// time of the reading it came from.
+	PeerPV func() (v float64, at int64)
+	// StaleAfter is the oldest reading the interlock accepts: a sensor read that took longer,
+	// or a peer loop's value older than this, does not hold. It must be positive.
+	StaleAfter time.Duration
 	// Want is the level a digital interlock needs (true = high, e.g. door closed).
 	Want bool
 	// Below and Above bound a value interlock; NaN leaves a side open.
@@ -125,14 +129,35 @@ type Spec struct {
 	OnOff *onoff.Controller
 
 	Setpoint, SetpointMin, SetpointMax float64
-	// MaxRate limits how fast the working setpoint follows a new setpoint (units/s, 0 = step).
+	// MaxRate limits how fast the working setpoint follows a new setpoint (units/s, 0 =
+	// step). It is the configured bound: an operator's max_rate can only be slower.
 	MaxRate float64
-	// Speed scales the output of a motor loop (SET_MOTOR speed, 0..1).
+	// Speed scales the output of a motor loop at start (SET_MOTOR speed, 0..1; 0 means 1).
 	Speed float64
-	// OutputMax caps the output (SET_TEMP_SETTINGS output_max, 0..1).
-	OutputMax float64
+	// OutputMin and OutputMax are the configured output limits (within 0..1; both 0 means
+	// 0..1). No mode, command or restored state takes the output outside them; the
+	// operator's output_max can only narrow OutputMax.
+	OutputMin, OutputMax float64
 	// Mode is the mode at start.
 	Mode pid.Mode
+	// Operator, when set, is the operator's state restored after a warm restart; it replaces
+	// Setpoint, Speed, Mode and DryRun and is narrowed by the configured limits like a
+	// command.
+	Operator *OperatorState
+
+	// Direction is +1 when more output raises the process value (heating, a motor) and -1
+	// when it lowers it (cooling); the plausibility check expects the value to move that way.
+	Direction float64
+	// StuckAfter invalidates the input once its readings have stayed within StuckTolerance
+	// of each other for this long (a frozen sensor); 0 turns the check off.
+	StuckAfter     time.Duration
+	StuckTolerance float64
+	// SaturationTime and MinResponse are the plausibility check: while the output has been
+	// at its upper limit for SaturationTime, the process value must have moved at least
+	// MinResponse in Direction, or the latched alarm "plausibility" trips (a stuck sensor,
+	// a dead heater element, a broken motor). SaturationTime 0 turns the check off.
+	SaturationTime time.Duration
+	MinResponse    float64
 
 	Interlocks []Interlock
 	Alarms     []AlarmSpec
@@ -152,10 +177,33 @@ type Spec struct {
 	RealtimePriority int
 }
 
-// Names of the alarms every loop has besides its configured ones.
+// OperatorState is what an operator sets through the command API: it is retentive (the
+// extension persists it before the API answers and restores it after a warm restart).
+type OperatorState struct {
+	Mode      pid.Mode
+	Setpoint  float64 // target setpoint
+	MaxRate   float64 // ramp rate, units/s (0 = the configured ramp)
+	OutputMax float64 // the operator's output limit (0..1)
+	Speed     float64
+	Manual    float64 // output in manual mode
+	DryRun    bool
+}
+
+// Names of the alarms every loop has besides its configured ones, in index order.
 const (
 	AlarmSensorFault   = "sensor_fault"
 	AlarmActuatorFault = "actuator_fault"
+	AlarmPlausibility  = "plausibility"
+)
+
+// BuiltinAlarms are the alarms every loop has; configured alarms follow them.
+var BuiltinAlarms = []string{AlarmSensorFault, AlarmActuatorFault, AlarmPlausibility}
+
+const (
+	alarmSensor = iota
+	alarmActuator
+	alarmPlausibility
+	firstProcessAlarm
 )
 
 // InterlockAlarmName is the name of the latched alarm of a latching interlock.

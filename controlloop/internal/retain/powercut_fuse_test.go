@@ -1,4 +1,4 @@
-package alarm
+package retain
 
 import (
 	"fmt"
@@ -23,15 +23,15 @@ func TestNewLatchDirectorySurvivesAPowerCut(t *testing.T) {
 	fsys := faultfs.MountT(t, "", faultfs.Options{})
 	st, err := NewStore(filepath.Join(fsys.Dir(), "controlloop", "latches.json"))
 	require.NoError(t, err)
-	require.NoError(t, st.Save(map[string][]string{"oven": {"sensor_fault"}}))
+	require.NoError(t, st.Save(State{Loops: map[string]Loop{"oven": {Latched: []string{"sensor_fault"}}}}))
 	_, err = fsys.Cut()
 	require.NoError(t, err)
 
 	after, err := NewStore(filepath.Join(fsys.Backing(), "controlloop", "latches.json"))
 	require.NoError(t, err)
-	got, err := after.Load()
+	got, _, err := after.Load()
 	require.NoError(t, err)
-	assert.Equal(t, map[string][]string{"oven": {"sensor_fault"}}, got)
+	assert.Equal(t, map[string][]string{"oven": {"sensor_fault"}}, got.Latched())
 }
 
 // TestLatchStorePowerCuts saves latch states one after the other and cuts the power at
@@ -58,9 +58,9 @@ func TestLatchStorePowerCuts(t *testing.T) {
 		fsys := faultfs.MountT(t, root, opts)
 		st, err := NewStore(filepath.Join(fsys.Dir(), "controlloop", "latches.json"))
 		require.NoError(t, err)
-		got, err := st.Load()
+		got, _, err := st.Load()
 		require.NoError(t, err, "cycle %d: the latch file must always load after a cut", cycle)
-		seq := loadedSeq(t, got)
+		seq := loadedSeq(t, got.Latched())
 		switch seq {
 		case acked:
 			newestSeen++
@@ -80,7 +80,7 @@ func TestLatchStorePowerCuts(t *testing.T) {
 		})
 		for i := 0; !cutDone.Load() && i < 10_000; i++ {
 			inFlight = acked + 1
-			if err := st.Save(map[string][]string{"oven": {fmt.Sprintf("seq-%08d", inFlight)}, "conveyor": nil}); err == nil {
+			if err := st.Save(State{Running: true, Loops: map[string]Loop{"oven": {Latched: []string{fmt.Sprintf("seq-%08d", inFlight)}}, "conveyor": {}}}); err == nil {
 				acked = inFlight
 				saves++
 			}

@@ -1,4 +1,8 @@
-package alarm
+// Package retain keeps a control loop's retentive state across restarts: which alarms are
+// latched, and what the operator set through the command API (mode, setpoint, ramp, output
+// limit, speed, manual output, dry run), as a PLC keeps its retentive memory. Everything is
+// in one small JSON file that each Save replaces atomically.
+package retain
 
 import (
 	"encoding/json"
@@ -10,20 +14,63 @@ import (
 	"slices"
 )
 
-// Store keeps the latched alarms of every loop in one small JSON file. Each Save replaces
-// the file atomically: write a temporary file in the same directory, fsync it, rename it over
-// the old one and fsync the directory, so that after a power cut the file is either the old
-// or the new version, never a torn mix, and the rename itself is durable.
+// Operator is what an operator set on one loop. Nil fields were never set and fall back
+// to the configuration.
+type Operator struct {
+	Mode      string   `json:"mode,omitempty"`
+	Setpoint  *float64 `json:"setpoint,omitempty"`
+	MaxRate   *float64 `json:"max_rate,omitempty"`
+	OutputMax *float64 `json:"output_max,omitempty"`
+	Speed     *float64 `json:"speed,omitempty"`
+	Manual    *float64 `json:"manual_output,omitempty"`
+	DryRun    bool     `json:"dry_run,omitempty"`
+}
+
+// Loop is one loop's retentive state.
+type Loop struct {
+	Latched  []string  `json:"latched,omitempty"`
+	Operator *Operator `json:"operator,omitempty"`
+}
+
+// State is the whole file.
+type State struct {
+	// Running is true from start until a clean shutdown: a file that still says running at
+	// start-up was left by a crash, a kill or a power cut.
+	Running bool            `json:"running"`
+	Loops   map[string]Loop `json:"loops"`
+}
+
+// Latched returns the latched alarm names per loop.
+func (s State) Latched() map[string][]string {
+	out := make(map[string][]string, len(s.Loops))
+	for name, l := range s.Loops {
+		if len(l.Latched) > 0 {
+			out[name] = l.Latched
+		}
+	}
+	return out
+}
+
+// Store keeps the State in one file. Each Save replaces the file atomically: write a
+// temporary file in the same directory, fsync it, rename it over the old one and fsync the
+// directory, so that after a power cut the file is either the old or the new version, never
+// a torn mix, and the rename itself is durable.
 type Store struct {
 	path string
 }
 
-type fileFormat struct {
-	Version int                 `json:"version"`
-	Loops   map[string][]string `json:"loops"`
-}
+// The file's versions: 1 held latches only ({"loops":{"oven":["sensor_fault"]}}); 2 adds
+// the operator's state and the running flag. Version 1 files are read.
+const (
+	formatV1      = 1
+	formatVersion = 2
+)
 
-const formatVersion = 1
+type fileFormat struct {
+	Version int             `json:"version"`
+	Running bool            `json:"running"`
+	Loops   json.RawMessage `json:"loops"`
+}
 
 // NewStore uses the file at path, creating its directory if needed.
 func NewStore(path string) (*Store, error) {
@@ -73,44 +120,74 @@ func syncDir(dir string) error {
 // Path is the file's path.
 func (s *Store) Path() string { return s.path }
 
-// Load returns the latched alarm names per loop. A missing file is an empty state (first
-// start). A file that cannot be parsed is an error: silently treating it as "nothing
-// latched" would re-arm a tripped machine.
-func (s *Store) Load() (map[string][]string, error) {
+// Load returns the stored state; exists is false on a first start (no file). A file that
+// cannot be parsed is an error: silently treating it as "nothing latched" would re-arm a
+// tripped machine.
+func (s *Store) Load() (st State, exists bool, err error) {
 	b, err := os.ReadFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string][]string{}, nil
+		return State{Loops: map[string]Loop{}}, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading latch file %q: %w", s.path, err)
+		return State{}, false, fmt.Errorf("reading latch file %q: %w", s.path, err)
 	}
-	var f fileFormat
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("latch file %q is corrupt (%w); inspect it, then delete it to start with no latched alarms", s.path, err)
+	st, err = Decode(b)
+	if err != nil {
+		return State{}, true, fmt.Errorf("latch file %q: %w", s.path, err)
 	}
-	if f.Version != formatVersion {
-		return nil, fmt.Errorf("latch file %q has version %d, this build reads version %d", s.path, f.Version, formatVersion)
-	}
-	if f.Loops == nil {
-		f.Loops = map[string][]string{}
-	}
-	return f.Loops, nil
+	return st, true, nil
 }
 
-// Save replaces the file with latched (loop name -> alarm names).
-func (s *Store) Save(latched map[string][]string) error {
-	f := fileFormat{Version: formatVersion, Loops: map[string][]string{}}
-	for loop, names := range latched {
-		if len(names) == 0 {
+// Decode parses the file's bytes (both versions).
+func Decode(b []byte) (State, error) {
+	var f fileFormat
+	if err := json.Unmarshal(b, &f); err != nil {
+		return State{}, fmt.Errorf("is corrupt (%w); inspect it, then delete it to start with no latched alarms and the configuration's settings", err)
+	}
+	st := State{Running: f.Running, Loops: map[string]Loop{}}
+	if len(f.Loops) == 0 || string(f.Loops) == "null" {
+		if f.Version != formatV1 && f.Version != formatVersion {
+			return State{}, fmt.Errorf("has version %d, this build reads versions %d and %d", f.Version, formatV1, formatVersion)
+		}
+		return st, nil
+	}
+	switch f.Version {
+	case formatV1:
+		var v1 map[string][]string
+		if err := json.Unmarshal(f.Loops, &v1); err != nil {
+			return State{}, fmt.Errorf("is corrupt (%w)", err)
+		}
+		for name, latched := range v1 {
+			st.Loops[name] = Loop{Latched: latched}
+		}
+	case formatVersion:
+		if err := json.Unmarshal(f.Loops, &st.Loops); err != nil {
+			return State{}, fmt.Errorf("is corrupt (%w)", err)
+		}
+	default:
+		return State{}, fmt.Errorf("has version %d, this build reads versions %d and %d", f.Version, formatV1, formatVersion)
+	}
+	return st, nil
+}
+
+// Save replaces the file with st.
+func (s *Store) Save(st State) error {
+	loops := make(map[string]Loop, len(st.Loops))
+	for name, l := range st.Loops {
+		if len(l.Latched) == 0 && l.Operator == nil {
 			continue
 		}
-		sorted := slices.Clone(names)
-		slices.Sort(sorted)
-		f.Loops[loop] = sorted
+		l.Latched = slices.Clone(l.Latched)
+		slices.Sort(l.Latched)
+		loops[name] = l
 	}
-	b, err := json.MarshalIndent(f, "", "  ")
+	raw, err := json.Marshal(loops)
 	if err != nil {
-		return fmt.Errorf("encoding latches: %w", err)
+		return fmt.Errorf("encoding the retentive state: %w", err)
+	}
+	b, err := json.MarshalIndent(fileFormat{Version: formatVersion, Running: st.Running, Loops: raw}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding the retentive state: %w", err)
 	}
 	return writeAtomic(s.path, append(b, '\n'))
 }

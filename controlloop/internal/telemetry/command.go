@@ -48,7 +48,7 @@ func (t *Telemetry) RecordCommand(r CommandRecord) {
 	if r.Error != "" {
 		fields = append(fields, zap.String("error", r.Error))
 	}
-	t.log.Info("controlloop audit", fields...)
+	t.audit.Info("controlloop audit", fields...)
 
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,9 @@ type Settings struct {
 	MaxSpans      int
 	// DrainInterval is how often the rings are emptied (default 100ms).
 	DrainInterval time.Duration
+	// AuditLogger writes the `controlloop audit` line of every command; default
+	// NewAuditLogger(Logger, stderr), which no log sampling thins out.
+	AuditLogger *zap.Logger
 }
 
 type loopAttrs struct {
@@ -69,6 +73,7 @@ type loopAttrs struct {
 type Telemetry struct {
 	set    Settings
 	log    *zap.Logger
+	audit  *zap.Logger
 	reader *sdkmetric.ManualReader
 	mp     *sdkmetric.MeterProvider
 	loops  []loopAttrs
@@ -98,6 +103,9 @@ func New(loops []*loop.Loop, set Settings) (*Telemetry, error) {
 	if set.Logger == nil {
 		set.Logger = zap.NewNop()
 	}
+	if set.AuditLogger == nil {
+		set.AuditLogger = NewAuditLogger(set.Logger, os.Stderr)
+	}
 	if set.DrainInterval <= 0 {
 		set.DrainInterval = 100 * time.Millisecond
 	}
@@ -110,6 +118,7 @@ func New(loops []*loop.Loop, set Settings) (*Telemetry, error) {
 	t := &Telemetry{
 		set:    set,
 		log:    set.Logger,
+		audit:  set.AuditLogger,
 		reader: sdkmetric.NewManualReader(),
 		stop:   make(chan struct{}),
 		rng:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),

@@ -143,6 +143,7 @@ func TestContractMetrics(t *testing.T) {
 	assert.Equal(t, map[string]int64{
 		"sensor_fault latched=true": 1, "sensor_fault latched=false": 0,
 		"high_limit latched=true": 0, "high_limit latched=false": 0,
+		"plausibility latched=true": 0, "plausibility latched=false": 0,
 		"actuator_fault latched=true": 0, "actuator_fault latched=false": 0,
 	}, byAlarm)
 
