@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds one distribution: ocb generates its main module under _build/<name> from the
-# manifest, the generated main is wired to cmd/fieldcolmain (a clean stop exits 0 although
-# the last push of the collector's own metrics finds its receiver gone), and go builds it
-# static and stripped, as ocb itself would.
+# manifest, the generated main is wired to cmd/fieldcolmain.Main (the `safe-outputs`
+# subcommand that systemd runs after every exit of the service; and a clean stop exits 0
+# although the last push of the collector's own metrics finds its receiver gone), and go
+# builds it static and stripped, as ocb itself would.
 #
 #   scripts/ocb-build.sh MANIFEST NAME OUT    (GOOS, GOARCH, GOARM are honoured)
 set -euo pipefail
@@ -19,7 +20,7 @@ grep -q 'if err := run(set); err != nil {' "$main" || {
   exit 1
 }
 sed -i \
-  -e 's#if err := run(set); err != nil {#if err := fieldcolmain.ForgiveSelfTelemetryFlush(run(set)); err != nil {#' \
+  -e 's#if err := run(set); err != nil {#if err := fieldcolmain.Main(set, run); err != nil {#' \
   -e 's#^\t"os"$#\t"os"\n\n\t"github.com/fieldcol/fieldcol/cmd/fieldcolmain"#' \
   "$main"
 

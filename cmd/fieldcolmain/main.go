@@ -1,0 +1,36 @@
+package fieldcolmain
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"go.opentelemetry.io/collector/otelcol"
+
+	"github.com/fieldcol/fieldcol/internal/hardware"
+)
+
+// Main is what the ocb-generated main of every distribution calls instead of run(set):
+// `safe-outputs` drives the control loops' actuators safe without starting the collector;
+// anything else is the collector's own command line, run by run, whose error passes
+// through ForgiveSelfTelemetryFlush. A non-nil error means exit 1; the collector's errors
+// are already printed by its command, safe-outputs prints its own.
+func Main(set otelcol.CollectorSettings, run func(otelcol.CollectorSettings) error) error {
+	return dispatch(os.Args[1:], set, run, hardware.Default(), os.Stdout, os.Stderr)
+}
+
+func dispatch(args []string, set otelcol.CollectorSettings, run func(otelcol.CollectorSettings) error,
+	reg *hardware.Registry, stdout, stderr io.Writer,
+) error {
+	if len(args) > 0 && args[0] == safeOutputsCommand {
+		// No cancellation on SIGTERM: every write is bounded by its device timeout, and a
+		// write cut short could leave an output energized.
+		err := safeOutputs(context.Background(), args[1:], set, reg, stdout, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s %s: %v\n", set.BuildInfo.Command, safeOutputsCommand, err)
+		}
+		return err
+	}
+	return ForgiveSelfTelemetryFlush(run(set))
+}
