@@ -47,6 +47,11 @@ var Contract = map[string]string{
 	"slo_error_budget_remaining":                           "slo.error_budget.remaining",
 	"slo_objective":                                        "slo.objective",
 	"slo_alert":                                            "slo.alert",
+
+	// Issue 18: a queue directory that cannot be used degrades the exporter (refusing,
+	// counted, alerting) instead of stopping the edge; see the exporter's metadata.yaml.
+	"otelcol_exporter_diskqueue_degraded":      "otelcol.exporter.diskqueue.degraded",
+	"otelcol_exporter_diskqueue_refused_total": "otelcol.exporter.diskqueue.refused",
 }
 
 // Collector holds names outside the fieldcol contract that the collector itself emits
