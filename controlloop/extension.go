@@ -228,9 +228,6 @@ func (e *controlLoop) buildLoops(saved retain.State) error {
 		}
 		spec.Restored = saved.Loops[lc.Name].Latched
 		spec.Operator = e.restoredOperator(lc, saved.Loops[lc.Name].Operator)
-		if spec.Operator != nil && spec.Operator.DryRun {
-			spec.DryRun = true
-		}
 		l, err := loop.New(spec, e.log, e.persist)
 		if err != nil {
 			return err
@@ -436,7 +433,7 @@ func (e *controlLoop) saveState(running bool) error {
 	masks := make(map[string]uint64, len(e.loops))
 	for _, l := range e.loops {
 		masks[l.Name()] = l.LatchedMask()
-		st.Loops[l.Name()] = retain.Loop{Latched: l.LatchedNames(), Operator: operatorRecord(e.cfgByNm[l.Name()], l.Operator())}
+		st.Loops[l.Name()] = retain.Loop{Latched: l.LatchedNames(), Operator: operatorRecord(e.cfgByNm[l.Name()], e.cfg.DryRun, l.Operator())}
 	}
 	if err := e.store.Save(st); err != nil {
 		return err

@@ -21,7 +21,7 @@ func (l *LoopConfig) configMode() pid.Mode {
 // operatorRecord is what the latch file keeps of a loop's operator state: only what
 // differs from the configuration, so that an edited configuration still takes effect for
 // everything the operator did not change. Nil when nothing differs.
-func operatorRecord(lc *LoopConfig, op loop.OperatorState) *retain.Operator {
+func operatorRecord(lc *LoopConfig, cfgDryRun bool, op loop.OperatorState) *retain.Operator {
 	var r retain.Operator
 	set := false
 	if op.Mode != lc.configMode() {
@@ -48,8 +48,8 @@ func operatorRecord(lc *LoopConfig, op loop.OperatorState) *retain.Operator {
 	if op.Mode == pid.Manual {
 		r.Manual = differs(op.Manual, math.NaN())
 	}
-	if op.DryRun {
-		r.DryRun, set = true, true
+	if cfgDryRun && !op.DryRun {
+		r.DryRunCleared, set = true, true
 	}
 	if !set {
 		return nil
@@ -74,7 +74,7 @@ func (e *controlLoop) restoredOperator(lc *LoopConfig, rec *retain.Operator) *lo
 		mode = m
 	}
 	nan := math.NaN()
-	op := &loop.OperatorState{Mode: mode, Setpoint: nan, MaxRate: nan, OutputMax: nan, Speed: nan, Manual: nan}
+	op := &loop.OperatorState{Mode: mode, Setpoint: nan, MaxRate: nan, OutputMax: nan, Speed: nan, Manual: nan, DryRun: e.cfg.DryRun}
 	if e.cfg.Restart == RestartCold {
 		if mode != pid.Off {
 			return nil
@@ -88,7 +88,8 @@ func (e *controlLoop) restoredOperator(lc *LoopConfig, rec *retain.Operator) *lo
 		return *p
 	}
 	op.Setpoint, op.MaxRate, op.OutputMax = val(rec.Setpoint), val(rec.MaxRate), val(rec.OutputMax)
-	op.Speed, op.Manual, op.DryRun = val(rec.Speed), val(rec.Manual), rec.DryRun
+	op.Speed, op.Manual = val(rec.Speed), val(rec.Manual)
+	op.DryRun = e.cfg.DryRun && !rec.DryRunCleared
 	return op
 }
 

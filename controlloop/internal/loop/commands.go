@@ -144,7 +144,7 @@ func (l *Loop) restore(op OperatorState) {
 	if !math.IsNaN(op.Manual) {
 		l.manual = clamp(op.Manual, 0, 1)
 	}
-	l.dryRun = l.dryRun || op.DryRun
+	l.dryRun = op.DryRun
 }
 
 // publishOperator makes the operator's state readable by other goroutines (Operator).

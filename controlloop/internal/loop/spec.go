@@ -140,9 +140,9 @@ type Spec struct {
 	OutputMin, OutputMax float64
 	// Mode is the mode at start.
 	Mode pid.Mode
-	// Operator, when set, is the operator's state restored after a warm restart; it replaces
-	// Setpoint, Speed, Mode and DryRun and is narrowed by the configured limits like a
-	// command.
+	// Operator, when set, is the operator's state restored after a restart; it replaces
+	// Setpoint, Speed, Mode and DryRun (NaN fields keep the configuration) and is narrowed
+	// by the configured limits like a command.
 	Operator *OperatorState
 
 	// Direction is +1 when more output raises the process value (heating, a motor) and -1

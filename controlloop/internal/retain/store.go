@@ -23,7 +23,10 @@ type Operator struct {
 	OutputMax *float64 `json:"output_max,omitempty"`
 	Speed     *float64 `json:"speed,omitempty"`
 	Manual    *float64 `json:"manual_output,omitempty"`
-	DryRun    bool     `json:"dry_run,omitempty"`
+	// DryRunCleared records a CLEAR_DRY_RUN under a configuration that asks for dry run,
+	// so that a warm restart does not fall back into it. A backup of a machine that never
+	// ran dry has no such mark, so a restored Pi with the dry-run overlay starts dry.
+	DryRunCleared bool `json:"dry_run_cleared,omitempty"`
 }
 
 // Loop is one loop's retentive state.

@@ -82,7 +82,7 @@ func TestStoreSaveFailsInReadOnlyDir(t *testing.T) {
 // and whatever decodes re-encodes to the same state.
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"version":1,"loops":{"oven":["sensor_fault"]}}`))
-	f.Add([]byte(`{"version":2,"running":true,"loops":{"oven":{"latched":["a"],"operator":{"mode":"off","setpoint":60}}}}`))
+	f.Add([]byte(`{"version":2,"running":true,"loops":{"oven":{"latched":["a"],"operator":{"mode":"off","setpoint":60,"dry_run_cleared":true}}}}`))
 	f.Add([]byte(`{"version":2}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := Decode(b)
