@@ -383,7 +383,8 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 			et = ErrStale
 		}
 	}
-	if et == ErrNone && l.stuck.frozen(pv) {
+	periods := 1 + int(tick.Skipped) //nolint:gosec // a handful of skipped periods
+	if et == ErrNone && l.stuck.frozen(pv, periods) {
 		et = ErrStale
 	}
 	valid := et == ErrNone
@@ -399,7 +400,7 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 	l.faulted = !valid
 	l.valid = valid
 	l.evaluate(alarmSensor, !valid, tRead)
-	l.evaluatePlausibility(pv, valid, tRead)
+	l.evaluatePlausibility(pv, valid, periods, tRead)
 	l.evaluateProcessAlarms(pv, valid, tRead)
 	var ilMask uint64
 	l.ilOK, ilMask = l.evaluateInterlocks(tRead)
@@ -620,7 +621,7 @@ func (l *Loop) rampRate() float64 {
 }
 
 // stuckCheck finds a frozen sensor: readings that stay within tol of each other for more
-// than max cycles (max 0 = off).
+// than max periods (max 0 = off). Periods, not cycles: skipped periods count too.
 type stuckCheck struct {
 	max int
 	tol float64
@@ -628,12 +629,12 @@ type stuckCheck struct {
 	n   int
 }
 
-func (s *stuckCheck) frozen(v float64) bool {
+func (s *stuckCheck) frozen(v float64, periods int) bool {
 	if s.max <= 0 {
 		return false
 	}
 	if s.n > 0 && math.Abs(v-s.ref) <= s.tol {
-		s.n++
+		s.n += periods
 	} else {
 		s.ref, s.n = v, 1
 	}
@@ -642,7 +643,7 @@ func (s *stuckCheck) frozen(v float64) bool {
 
 // evaluatePlausibility checks that a saturated output moves the process value: after
 // satMax cycles at the limit the value must have moved MinResponse in Direction.
-func (l *Loop) evaluatePlausibility(pv float64, valid bool, now int64) {
+func (l *Loop) evaluatePlausibility(pv float64, valid bool, periods int, now int64) {
 	cond := l.alarms.At(alarmPlausibility).Active()
 	switch {
 	case !valid:
@@ -653,7 +654,7 @@ func (l *Loop) evaluatePlausibility(pv float64, valid bool, now int64) {
 		if l.satCycles == 0 {
 			l.satRef = pv
 		}
-		l.satCycles++
+		l.satCycles += periods
 		if l.satCycles > l.satMax {
 			cond = (pv-l.satRef)*l.spec.Direction < l.spec.MinResponse
 			l.satCycles = 0
@@ -714,7 +715,7 @@ func (l *Loop) evaluateInterlocks(now int64) (bool, uint64) {
 			t0 := schedule.Now()
 			v, err := il.Value(l.ctx)
 			holds = err == nil && schedule.Now()-t0 <= int64(il.StaleAfter) &&
-				!l.ilStuck[i].frozen(v) && within(v, il.Below, il.Above)
+				!l.ilStuck[i].frozen(v, 1) && within(v, il.Below, il.Above)
 		case il.PeerPV != nil:
 			v, at := il.PeerPV()
 			holds = now-at <= int64(il.StaleAfter) && within(v, il.Below, il.Above)

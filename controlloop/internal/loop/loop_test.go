@@ -462,3 +462,65 @@ func BenchmarkCycle(b *testing.B) {
 		l.samples.Pop(&s)
 	}
 }
+
+// A dead heater element: the output saturates and the temperature does not move (the
+// sensor's noise keeps the stuck check quiet). The plausibility alarm latches and holds
+// the output safe.
+func TestPlausibilityTripsOnSaturatedOutputWithoutResponse(t *testing.T) {
+	io := &fakeIO{pv: 20}
+	s := pidSpec(t, io)
+	s.SaturationTime = 200 * time.Millisecond // 20 periods
+	s.MinResponse = 1
+	l := newLoop(t, s)
+	i := l.AlarmIndex(AlarmPlausibility)
+	for n := 0; n < 21; n++ {
+		io.set(func(f *fakeIO) { f.pv = 20 + 0.01*float64(n%2) })
+		tick(l)
+	}
+	require.False(t, l.alarms.At(i).Latched(), "not before the window has passed")
+	for range 3 {
+		tick(l)
+	}
+	require.True(t, l.alarms.At(i).Latched())
+	duty, _ := io.get()
+	assert.Zero(t, duty)
+
+	// A heater that works moves the value: no alarm.
+	io2 := &fakeIO{pv: 20}
+	l2 := newLoop(t, func() Spec { s := pidSpec(t, io2); s.SaturationTime, s.MinResponse = 200*time.Millisecond, 1; return s }())
+	for n := range 60 {
+		io2.set(func(f *fakeIO) { f.pv = 20 + 0.1*float64(n) })
+		tick(l2)
+	}
+	assert.False(t, l2.alarms.At(i).Latched())
+}
+
+// An interlock on another loop refuses a value older than its own staleness bound.
+func TestPeerInterlockRefusesStaleValue(t *testing.T) {
+	io := &fakeIO{pv: 0, door: true}
+	s := motorSpec(io, false)
+	at := schedule.Now()
+	s.Interlocks = []Interlock{{Name: "oven_hot", PeerPV: func() (float64, int64) { return 60, at }, Below: math.NaN(), Above: 50, StaleAfter: 50 * time.Millisecond}}
+	conv := newLoop(t, s)
+	tick(conv)
+	_, en := io.get()
+	require.True(t, en, "a fresh peer value holds")
+	time.Sleep(60 * time.Millisecond) //nolint:forbidigo // the peer's value must age past the bound
+	tick(conv)
+	_, en = io.get()
+	assert.False(t, en, "the same value, now older than stale_after, does not hold")
+}
+
+// A frozen sensor (readings within the tolerance for longer than StuckAfter) is invalid.
+func TestStuckInputLatchesSensorFault(t *testing.T) {
+	io := &fakeIO{pv: 50}
+	s := pidSpec(t, io)
+	s.StuckAfter = 100 * time.Millisecond // 10 periods
+	l := newLoop(t, s)
+	for range 10 {
+		tick(l)
+	}
+	require.False(t, l.alarms.At(0).Latched())
+	tick(l)
+	assert.True(t, l.alarms.At(0).Latched(), "sensor_fault after 10 periods of the same value")
+}
