@@ -98,7 +98,7 @@ func (c *Config) validateSafety(i int, add func(format string, a ...any)) {
 	if sp.MaxRate > 0 && math.IsInf(sp.MaxRate, 0) {
 		add("setpoint.max_rate: must be finite, got %g", sp.MaxRate)
 	}
-		// The setpoint range must stay strictly inside each limit on this loop's value, and at
+	// The setpoint range must stay strictly inside each limit on this loop's value, and at
 	// least limit_margin away from it.
 	checkHigh := func(key string, limit float64) {
 		if sp.Max >= limit || limit-sp.Max < m {
