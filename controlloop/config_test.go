@@ -132,3 +132,59 @@ func TestDependenciesNameTheAuthenticator(t *testing.T) {
 	withAuth(cfg)
 	assert.Equal(t, []component.ID{authID}, newExtension(cfg, settings()).Dependencies())
 }
+
+// TestSafetyConfig: validate cross-checks the safety configuration of a loop, naming the key.
+func TestSafetyConfig(t *testing.T) {
+	base := func() *Config { return plantConfig(t, latchPath(t)) }
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		// The shipped config of the last release: setpoint.max 80 above high_limit 78.
+		{"setpoint above the high limit", func(c *Config) { c.Loops[0].Setpoint.Max = 80; c.Loops[0].Setpoint.LimitMargin = 0 },
+			"loops[0] (oven).setpoint.max: 80 is not at least setpoint.limit_margin (0) below alarms[0] (high_limit).limit = 78"},
+		{"setpoint at the high limit", func(c *Config) { c.Loops[0].Setpoint.Max = 78; c.Loops[0].Setpoint.LimitMargin = 0 }, "lower setpoint.max below 78"},
+		{"inside the limit but not the margin", func(c *Config) { c.Loops[0].Setpoint.LimitMargin = 5 }, "lower setpoint.max to 73 or less"},
+		{"setpoint below a low alarm", func(c *Config) {
+			c.Loops[0].Alarms = append(c.Loops[0].Alarms, AlarmConfig{Name: "too_cold", Type: "low", Limit: 5})
+		}, "setpoint.min: 0 is not at least setpoint.limit_margin (3) above alarms[1] (too_cold).limit = 5"},
+		{"a peer interlock below the setpoint range", func(c *Config) {
+			c.Loops[1].Interlocks = append(c.Loops[1].Interlocks, InterlockConfig{Name: "oven_not_overheated", Loop: "oven", Below: ptr(70.0)})
+		}, "setpoint.max: 75 is not at least setpoint.limit_margin (3) below loops[1].interlocks[1] (oven_not_overheated).below = 70"},
+		{"an interlock on the loop's own sensor", func(c *Config) {
+			c.Loops[0].Interlocks = []InterlockConfig{{Name: "not_frozen", Sensor: "oven_temp", Above: ptr(2.0)}}
+		}, "loops[0] (oven).setpoint.min: 0 is not at least setpoint.limit_margin (3) above loops[0].interlocks[0] (not_frozen).above = 2"},
+		{"negative margin", func(c *Config) { c.Loops[0].Setpoint.LimitMargin = -1 }, "setpoint.limit_margin: must not be negative"},
+		{"safe state above output_max", func(c *Config) { c.Loops[0].Controller.PID.OutputMax = 0.5; c.Loops[0].Output.SafeState = 0.8 }, "output.safe_state: 0.8 is above controller.pid.output_max 0.5"},
+		{"stuck window of one period", func(c *Config) { c.Loops[0].Input.Stuck.After = c.Loops[0].Period }, "input.stuck.after: 20ms is under 3 periods"},
+		{"negative stuck tolerance", func(c *Config) { c.Loops[0].Input.Stuck.Tolerance = -1 }, "input.stuck.tolerance: must not be negative"},
+		{"saturation window too short", func(c *Config) { c.Loops[0].Plausibility.SaturationTime = c.Loops[0].Period }, "plausibility.saturation_time: 20ms is under 10 periods"},
+		{"zero response", func(c *Config) { c.Loops[0].Plausibility.MinResponse = ptr(0.0) }, "plausibility.min_response: must be a positive number"},
+		{"negative interlock staleness", func(c *Config) { c.Loops[1].Interlocks[0].StaleAfter = -time.Second }, "interlocks[0].stale_after: must not be negative"},
+		{"restart mode", func(c *Config) { c.Restart = "hot" }, `restart: "hot" is not one of warm, cold`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base()
+			tt.mutate(c)
+			require.ErrorContains(t, c.Validate(), tt.want)
+		})
+	}
+
+	// Defaults: on unless turned off explicitly, derived from the period.
+	c := base()
+	oven := &c.Loops[0]
+	require.Equal(t, 10*time.Second, oven.stuckAfter(), "100 periods of 20ms are under the 10s floor")
+	require.Equal(t, 30*time.Second, oven.saturationTime())
+	require.InDelta(t, 1.7, oven.minResponse(), 1e-12, "1 % of the valid range -20..150")
+	oven.Period = 500 * time.Millisecond
+	require.Equal(t, 50*time.Second, oven.stuckAfter())
+	require.Equal(t, 150*time.Second, oven.saturationTime())
+	oven.Input.Stuck.Enabled, oven.Plausibility.Enabled = ptr(false), ptr(false)
+	require.Zero(t, oven.stuckAfter())
+	require.Zero(t, oven.saturationTime())
+	var r RestartMode
+	require.NoError(t, r.UnmarshalText([]byte("cold")))
+	require.ErrorContains(t, r.UnmarshalText([]byte("Warm")), `"Warm" is not one of warm, cold`)
+}
