@@ -58,6 +58,7 @@ type controlLoop struct {
 	// saveMu serializes saves of the retentive state; durable holds, per loop, the latched
 	// alarms the last save put on disk: the API shows only those.
 	saveMu  sync.Mutex
+	starts  retain.Starts
 	durable map[string]uint64
 	dmu     sync.Mutex
 
@@ -101,6 +102,12 @@ func (e *controlLoop) Start(ctx context.Context, host component.Host) (err error
 		return err
 	}
 	unclean := existed && saved.Running
+	if unclean {
+		saved.Starts.Unclean++
+	} else {
+		saved.Starts.Clean++
+	}
+	e.starts = saved.Starts
 	// Write the state back now, marked running: a latch_file that cannot be written must
 	// stop the start, not be found out at the first trip, when the latch would silently not
 	// persist; and the mark tells the next start whether this one ended cleanly.
@@ -429,7 +436,7 @@ func (e *controlLoop) persistLoop() {
 func (e *controlLoop) saveState(running bool) error {
 	e.saveMu.Lock()
 	defer e.saveMu.Unlock()
-	st := retain.State{Running: running, Loops: make(map[string]retain.Loop, len(e.loops))}
+	st := retain.State{Running: running, Starts: e.starts, Loops: make(map[string]retain.Loop, len(e.loops))}
 	masks := make(map[string]uint64, len(e.loops))
 	for _, l := range e.loops {
 		masks[l.Name()] = l.LatchedMask()

@@ -104,5 +104,5 @@ func (e *controlLoop) recordRestart(existed, unclean bool) {
 		e.log.Warn("restart after an unclean stop (crash, kill or power cut): latches restored, outputs started safe",
 			zap.String("restart", kind))
 	}
-	e.tel.RecordRestart(kind, !unclean)
+	e.tel.RecordRestart(kind, !unclean, e.starts.Clean, e.starts.Unclean)
 }

@@ -87,6 +87,7 @@ var Tools = map[string]string{
 	"backup_added_bytes":               "backup.added (fieldcol-backup)",
 	"controlloop_dry_run":              "controlloop.dry_run",
 	"controlloop_dry_run_writes_total": "controlloop.dry_run.writes",
+	"controlloop_restarts_total":       "controlloop.restarts",
 }
 
 // Allowed reports whether a dashboard or rule may read name: a contract or collector

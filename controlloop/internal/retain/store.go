@@ -41,6 +41,15 @@ type State struct {
 	// start-up was left by a crash, a kill or a power cut.
 	Running bool            `json:"running"`
 	Loops   map[string]Loop `json:"loops"`
+	// Starts counts the starts since the file was created, by how the previous run ended,
+	// so that controlloop.restarts is a counter that survives the restarts it counts.
+	Starts Starts `json:"starts"`
+}
+
+// Starts counts starts after a clean stop (or the first start) and after an unclean one.
+type Starts struct {
+	Clean   uint64 `json:"clean"`
+	Unclean uint64 `json:"unclean"`
 }
 
 // Latched returns the latched alarm names per loop.
@@ -72,6 +81,7 @@ const (
 type fileFormat struct {
 	Version int             `json:"version"`
 	Running bool            `json:"running"`
+	Starts  Starts          `json:"starts"`
 	Loops   json.RawMessage `json:"loops"`
 }
 
@@ -147,7 +157,7 @@ func Decode(b []byte) (State, error) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return State{}, fmt.Errorf("is corrupt (%w); inspect it, then delete it to start with no latched alarms and the configuration's settings", err)
 	}
-	st := State{Running: f.Running, Loops: map[string]Loop{}}
+	st := State{Running: f.Running, Starts: f.Starts, Loops: map[string]Loop{}}
 	if len(f.Loops) == 0 || string(f.Loops) == "null" {
 		if f.Version != formatV1 && f.Version != formatVersion {
 			return State{}, fmt.Errorf("has version %d, this build reads versions %d and %d", f.Version, formatV1, formatVersion)
@@ -188,7 +198,7 @@ func (s *Store) Save(st State) error {
 	if err != nil {
 		return fmt.Errorf("encoding the retentive state: %w", err)
 	}
-	b, err := json.MarshalIndent(fileFormat{Version: formatVersion, Running: st.Running, Loops: raw}, "", "  ")
+	b, err := json.MarshalIndent(fileFormat{Version: formatVersion, Running: st.Running, Starts: st.Starts, Loops: raw}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding the retentive state: %w", err)
 	}

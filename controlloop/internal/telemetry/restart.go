@@ -10,13 +10,17 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// RecordRestart counts this start in controlloop.restarts (restart = first, warm or cold;
-// clean = whether the previous run stopped cleanly) and logs the event controlloop.restart.
-func (t *Telemetry) RecordRestart(kind string, clean bool) {
+// RecordRestart logs this start as the event controlloop.restart (restart = first, warm or
+// cold; clean = whether the previous run stopped cleanly) and sets controlloop.restarts to
+// the starts the latch file has counted since it was created, by clean, so that the counter
+// grows across the restarts it counts instead of starting over at each.
+func (t *Telemetry) RecordRestart(kind string, clean bool, cleanStarts, uncleanStarts uint64) {
 	c, err := t.mp.Meter(ScopeName).Int64Counter("controlloop.restarts",
-		metric.WithDescription("Starts of the control loops: restart = first, warm or cold; clean = false after a crash, kill or power cut."))
+		metric.WithDescription("Starts of the control loops since the latch file was created; clean = false after a crash, kill or power cut."))
 	if err == nil {
-		c.Add(context.Background(), 1, metric.WithAttributes(attribute.String("restart", kind), attribute.Bool("clean", clean)))
+		ctx := context.Background()
+		c.Add(ctx, int64(cleanStarts), metric.WithAttributes(attribute.Bool("clean", true)))    //nolint:gosec // a count of starts
+		c.Add(ctx, int64(uncleanStarts), metric.WithAttributes(attribute.Bool("clean", false))) //nolint:gosec // a count of starts
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
