@@ -23,5 +23,9 @@ sed -i \
   -e 's#if err := run(set); err != nil {#if err := fieldcolmain.Main(set, run); err != nil {#' \
   -e 's#^\t"os"$#\t"os"\n\n\t"github.com/fieldcol/fieldcol/cmd/fieldcolmain"#' \
   "$main"
+# ocb resolved the modules of the manifest's components only; fieldcolmain brings the
+# control loop's (periph, go-systemd) to a distribution without it, such as the gateway.
+# Their versions come from this repository's go.mod through the replace.
+(cd "$dir" && go mod tidy)
 
 (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$OLDPWD/$out" .)
