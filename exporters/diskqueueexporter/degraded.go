@@ -33,6 +33,9 @@ type degradedState struct {
 	advice string    // what the operator should do about cause, as last logged
 
 	refused atomic.Int64 // batches refused in this episode, for the recovery log
+	// on drives the degraded gauge. It is not "no queue yet": a healthy start that repairs
+	// a large backlog must not report degraded while it opens the queue.
+	on atomic.Bool
 }
 
 // refuse answers a consume while degraded: counted, never acknowledged.
@@ -57,6 +60,7 @@ func (e *diskQueueExporter) openFailed(err error) {
 	changed := adv != d.advice
 	if first {
 		d.since = time.Now()
+		d.on.Store(true)
 	}
 	d.cause, d.advice = err, adv
 	fields := []zap.Field{
@@ -82,6 +86,7 @@ func (e *diskQueueExporter) recovered() {
 	d.mu.Lock()
 	since := d.since
 	d.since, d.cause, d.advice = time.Time{}, nil, ""
+	d.on.Store(false)
 	d.mu.Unlock()
 	e.set.Logger.Info("diskqueue opened its queue and accepts batches again",
 		zap.String("signal", e.signal.String()), zap.String("directory", e.queueDir()),

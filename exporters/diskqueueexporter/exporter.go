@@ -172,7 +172,7 @@ func (e *diskQueueExporter) registerGauges() error {
 		}),
 		e.telemetry.RegisterExporterDiskqueueDegradedCallback(func(_ context.Context, o metric.Int64Observer) error {
 			var v int64
-			if e.q.Load() == nil {
+			if e.degraded.on.Load() {
 				v = 1
 			}
 			o.Observe(v, e.signalObserve())

@@ -112,6 +112,7 @@ func TestTelemetry(t *testing.T) {
 	m, err := tel.GetMetric("otelcol.exporter.diskqueue.send.last_success")
 	require.NoError(t, err)
 	assert.InDelta(t, float64(time.Now().Unix()), m.Data.(metricdata.Gauge[float64]).DataPoints[0].Value, 60)
+	assert.Equal(t, int64(0), degradedGauge(t, tel), "a queue that opened is not degraded")
 	require.NoError(t, exp.Shutdown(context.Background()))
 }
 
