@@ -17,7 +17,7 @@ import (
 	"periph.io/x/devices/v3/ads1x15"
 	"periph.io/x/devices/v3/ds18b20"
 	"periph.io/x/devices/v3/mcp9808"
-	"periph.io/x/host/v3"
+
 	"periph.io/x/host/v3/sysfs"
 
 	"github.com/fieldcol/fieldcol/internal/hardware/mcp3008"
@@ -30,14 +30,6 @@ const ds18b20Bits = 10
 // ds18b20MinTimeout is the smallest per-read timeout a DS18B20 gets when its device entry
 // sets none: one 10-bit conversion plus the 1-wire transfers.
 const ds18b20MinTimeout = 400 * time.Millisecond
-
-// initHost is host.Init; a variable so that nothing else is needed to run the periph
-// backend against the conn/v3 test doubles registered in gpioreg, i2creg, spireg and
-// onewirereg.
-var initHost = func() error {
-	_, err := host.Init()
-	return err
-}
 
 // openThermal opens a sysfs thermal zone by name.
 var openThermal = func(name string) (physic.SenseEnv, error) { return sysfs.ThermalSensorByName(name) }
@@ -52,6 +44,9 @@ type periphHost struct {
 	ads     map[string]*ads1x15.Dev
 	pins    map[string]*periphPin
 	closers []func() error
+	// drivers is what host.Init did, attached to every open error: a pin or a bus that is
+	// missing is most often a driver that failed (permissions, a bus not enabled).
+	drivers DriverState
 }
 
 type i2cBus struct {
@@ -73,12 +68,13 @@ type oneWireBus struct {
 }
 
 func newPeriphHost() (*periphHost, error) {
-	if err := initHost(); err != nil {
+	drivers, err := initHost()
+	if err != nil {
 		return nil, fmt.Errorf("backend: periph host.Init failed (is this a Raspberry Pi with I2C/SPI/1-wire enabled?): %w", err)
 	}
 	return &periphHost{
 		i2c: map[string]*i2cBus{}, spi: map[string]*spiBus{}, onewire: map[string]*oneWireBus{},
-		ads: map[string]*ads1x15.Dev{}, pins: map[string]*periphPin{},
+		ads: map[string]*ads1x15.Dev{}, pins: map[string]*periphPin{}, drivers: drivers,
 	}, nil
 }
 
@@ -153,7 +149,7 @@ func (h *periphHost) open(dc *DeviceConfig, info Info) (any, func() error, error
 	defer h.mu.Unlock()
 	impl, closer, err := h.openLocked(dc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("device %q (%s at %s): %w", dc.Name, dc.Kind, info.ID, err)
+		return nil, nil, fmt.Errorf("device %q (%s at %s): %w (%s)", dc.Name, dc.Kind, info.ID, err, h.drivers.Summary())
 	}
 	return impl, closer, nil
 }

@@ -281,7 +281,7 @@ func TestPeriphPinUsedTwice(t *testing.T) {
 func TestPeriphHostInitFailure(t *testing.T) {
 	orig := initHost
 	t.Cleanup(func() { initHost = orig })
-	initHost = func() error { return errors.New("no /dev/gpiomem") }
+	initHost = func() (DriverState, error) { return DriverState{}, errors.New("no /dev/gpiomem") }
 	_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph}, Settings{})
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "backend: periph host.Init failed"), err.Error())
@@ -333,4 +333,28 @@ func TestPeriphDS18B20(t *testing.T) {
 	v, err := tank.ReadTemperature(ctx)
 	require.NoError(t, err, "a 10-bit conversion (188 ms) fits the 400 ms DS18B20 timeout floor")
 	assert.InDelta(t, 25.25, v, 1e-6)
+}
+
+// A pin that is missing because a periph driver failed says which driver and why.
+func TestPeriphOpenErrorNamesFailedDrivers(t *testing.T) {
+	orig := initHost
+	t.Cleanup(func() { initHost = orig })
+	initHost = func() (DriverState, error) {
+		return DriverState{Loaded: []string{"sysfs-thermal"}, Failed: []DriverProblem{
+			{Driver: "bcm2835-gpio", Reason: "need more access, try as root or setup udev rules: open /dev/gpiomem: permission denied"},
+		}}, nil
+	}
+	_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
+		{Name: "heater_ssr", Kind: KindGPIOOutput, Pin: "GPIO17"},
+	}}, Settings{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `device "heater_ssr"`)
+	assert.Contains(t, err.Error(), "bcm2835-gpio (need more access, try as root or setup udev rules: open /dev/gpiomem: permission denied)")
+}
+
+func TestDriverStateSummary(t *testing.T) {
+	d := DriverState{Loaded: []string{"a", "b"}}
+	assert.Equal(t, "periph drivers loaded: [a, b]; none failed", d.Summary())
+	d.Failed = []DriverProblem{{Driver: "c", Reason: "x"}, {Driver: "d", Reason: "y"}}
+	assert.Equal(t, "periph drivers loaded: [a, b]; failed: c (x), d (y)", d.Summary())
 }

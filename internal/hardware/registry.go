@@ -162,6 +162,11 @@ func (r *Registry) openBackend(cfg Config, log *zap.Logger, fresh bool) error {
 				return err
 			}
 			r.periph = h
+			if len(h.drivers.Failed) > 0 {
+				log.Warn("periph host initialised with failed drivers", zap.String("drivers", h.drivers.Summary()))
+			} else {
+				log.Info("periph host initialised", zap.String("drivers", h.drivers.Summary()))
+			}
 		}
 		return nil
 	default:
