@@ -81,7 +81,7 @@ func hardware() *builder {
 			q{`hw_gpio_level_ratio{` + devSel + `}`, "{{device_id}} {{hw_name}}"})).
 		WithPanel(ts("GPIO edges", "Counted edges per second of each GPIO input (flow meters, encoders).", "ops", 12, 8,
 			q{`sum by (device_id, hw_name) (rate(hw_gpio_edges_total{` + devSel + `}` + rate + `))`, "{{device_id}} {{hw_name}}"})).
-		WithPanel(ts("Bus errors", "Failed reads per second by device and error type (timeout, nack, out_of_range, invalid, stale).", "ops", 12, 8,
+		WithPanel(ts("Bus errors", "Failed reads per second by device and error type (timeout, nack, io, out_of_range, invalid, stale).", "ops", 12, 8,
 			q{`sum by (device_id, hw_id, hw_type, error_type) (rate(hw_errors_total{` + devSel + `}` + rate + `))`, "{{device_id}} {{hw_id}} {{error_type}}"})).
 		WithPanel(ts("ADC errors", "Failed conversions per second of the ADC channels (hw_id <bus>/<address>/ch<N>).", "ops", 12, 8,
 			q{`sum by (device_id, hw_id, error_type) (rate(hw_errors_total{` + devSel + `,hw_id=~".+/ch[0-9]+"}` + rate + `))`, "{{device_id}} {{hw_id}} {{error_type}}"})).

@@ -59,6 +59,7 @@ const (
 	ErrOutOfRange
 	ErrInvalid
 	ErrStale
+	ErrIO
 	ErrOther
 )
 
@@ -75,6 +76,8 @@ func (e ErrType) String() string {
 		return string(hardware.ErrorInvalid)
 	case ErrStale:
 		return string(hardware.ErrorStale)
+	case ErrIO:
+		return string(hardware.ErrorIO)
 	case ErrOther:
 		return "other"
 	}
@@ -101,6 +104,8 @@ func classify(err error) ErrType {
 			return ErrInvalid
 		case hardware.ErrorStale:
 			return ErrStale
+		case hardware.ErrorIO:
+			return ErrIO
 		}
 		return ErrOther
 	}
@@ -109,6 +114,8 @@ func classify(err error) ErrType {
 		return ErrTimeout
 	case hardware.ErrorNack:
 		return ErrNack
+	case hardware.ErrorIO:
+		return ErrIO
 	}
 	return ErrOther
 }

@@ -15,7 +15,7 @@ import (
 // ErrorTypes are the error types counted, in the order of Result.Errors.
 var ErrorTypes = [...]hardware.ErrorType{
 	hardware.ErrorTimeout, hardware.ErrorNack, hardware.ErrorOutOfRange,
-	hardware.ErrorInvalid, hardware.ErrorStale,
+	hardware.ErrorInvalid, hardware.ErrorStale, hardware.ErrorIO,
 }
 
 // Result is one device's outcome of the last Read, plus its running totals.

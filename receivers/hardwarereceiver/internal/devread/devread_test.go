@@ -141,13 +141,19 @@ func (f failing) ReadVoltage(context.Context) (float64, error) {
 	return 0, errBoom
 }
 
-func TestUnclassifiedErrorCountsAsNack(t *testing.T) {
+func TestUnclassifiedErrorCountsAsIO(t *testing.T) {
 	r := New([]hardware.Device{failing{hardware.Info{Name: "x", ID: "spi0.0/ch1", Kind: hardware.KindMCP3008, BusType: hardware.BusSPI}}}, 1)
 	r.Start()
 	defer r.Stop()
 	res := r.Read(context.Background())
 	assert.ErrorIs(t, res[0].Err, errBoom)
-	assert.Equal(t, uint64(1), res[0].Errors[1])
+	for k, et := range ErrorTypes {
+		want := uint64(0)
+		if et == hardware.ErrorIO {
+			want = 1
+		}
+		assert.Equal(t, want, res[0].Errors[k], "%s", et)
+	}
 	assert.Equal(t, hardware.StateFailed, res[0].State)
 }
 

@@ -25,6 +25,7 @@ const (
 	_ AttributeErrorType = iota
 	AttributeErrorTypeTimeout
 	AttributeErrorTypeNack
+	AttributeErrorTypeIo
 	AttributeErrorTypeOutOfRange
 	AttributeErrorTypeInvalid
 	AttributeErrorTypeStale
@@ -37,6 +38,8 @@ func (av AttributeErrorType) String() string {
 		return "timeout"
 	case AttributeErrorTypeNack:
 		return "nack"
+	case AttributeErrorTypeIo:
+		return "io"
 	case AttributeErrorTypeOutOfRange:
 		return "out_of_range"
 	case AttributeErrorTypeInvalid:
@@ -51,6 +54,7 @@ func (av AttributeErrorType) String() string {
 var MapAttributeErrorType = map[string]AttributeErrorType{
 	"timeout":      AttributeErrorTypeTimeout,
 	"nack":         AttributeErrorTypeNack,
+	"io":           AttributeErrorTypeIo,
 	"out_of_range": AttributeErrorTypeOutOfRange,
 	"invalid":      AttributeErrorTypeInvalid,
 	"stale":        AttributeErrorTypeStale,
