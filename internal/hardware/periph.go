@@ -2,9 +2,11 @@ package hardware
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
-	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"periph.io/x/conn/v3/i2c"
@@ -18,8 +20,6 @@ import (
 	"periph.io/x/devices/v3/ds18b20"
 	"periph.io/x/devices/v3/mcp9808"
 
-	"periph.io/x/host/v3/sysfs"
-
 	"github.com/fieldcol/fieldcol/internal/hardware/mcp3008"
 )
 
@@ -30,9 +30,6 @@ const ds18b20Bits = 10
 // ds18b20MinTimeout is the smallest per-read timeout a DS18B20 gets when its device entry
 // sets none: one 10-bit conversion plus the 1-wire transfers.
 const ds18b20MinTimeout = 400 * time.Millisecond
-
-// openThermal opens a sysfs thermal zone by name.
-var openThermal = func(name string) (physic.SenseEnv, error) { return sysfs.ThermalSensorByName(name) }
 
 // periphHost holds what the periph backend opened in this process: each bus once, each
 // chip once, each pin once.
@@ -174,9 +171,13 @@ func (h *periphHost) openLocked(dc *DeviceConfig) (any, func() error, error) {
 			return nil, nil, err
 		}
 		var d *mcp9808.Dev
+		addr := uint16(addrOr(dc.Address, 0x18))
 		err = b.once(DefaultTimeout, func() error {
+			if err := checkMCP9808(&i2c.Dev{Bus: b.bus, Addr: addr}); err != nil {
+				return err
+			}
 			var err error
-			d, err = mcp9808.New(b.bus, &mcp9808.Opts{Addr: int(addrOr(dc.Address, 0x18)), Res: mcp9808.Maximum})
+			d, err = mcp9808.New(b.bus, &mcp9808.Opts{Addr: int(addr), Res: mcp9808.Maximum})
 			return err
 		})
 		if err != nil {
@@ -199,18 +200,39 @@ func (h *periphHost) openLocked(dc *DeviceConfig) (any, func() error, error) {
 		}
 		return newSenseTemp(b.serialBus, d.Sense), nil, nil
 	case KindSoCThermal:
-		t, err := openThermal("thermal_zone" + strconv.Itoa(dc.Channel))
-		if err != nil {
-			return nil, nil, fmt.Errorf("no sysfs thermal zone: %w", err)
-		}
 		// A sysfs file read has no bus to share: each zone gets its own worker, so a stuck
 		// read is still bounded by the timeout.
 		zone := newSerialBus("sysfs")
+		t, err := openSoCThermal(dc.Channel, zone)
+		if err != nil {
+			_ = zone.close()
+			return nil, nil, err
+		}
 		h.closers = append(h.closers, zone.close)
-		return newSenseTemp(zone, t.Sense), nil, nil
+		return t, nil, nil
 	default:
 		return h.openPin(dc)
 	}
+}
+
+// checkMCP9808 reads the chip's identity (datasheet registers 0x06 and 0x07): another chip
+// at the address, such as a second sensor of another make, would otherwise be read as an
+// MCP9808 and give plausible but wrong temperatures.
+func checkMCP9808(d *i2c.Dev) error {
+	var id [2]byte
+	if err := d.Tx([]byte{0x06}, id[:]); err != nil {
+		return err
+	}
+	if mfr := binary.BigEndian.Uint16(id[:]); mfr != 0x0054 {
+		return fmt.Errorf("the chip at %#02x has manufacturer ID %#04x, not the MCP9808's 0x0054 (%w)", d.Addr, mfr, syscall.EIO)
+	}
+	if err := d.Tx([]byte{0x07}, id[:]); err != nil {
+		return err
+	}
+	if id[0] != 0x04 {
+		return fmt.Errorf("the chip at %#02x has device ID %#02x, not the MCP9808's 0x04 (%w)", d.Addr, id[0], syscall.EIO)
+	}
+	return nil
 }
 
 func (h *periphHost) openADS(dc *DeviceConfig) (any, func() error, error) {
@@ -293,6 +315,10 @@ func newMCPChannel(p *spiBus, channel int) *mcpChannel {
 func (m *mcpChannel) transfer() error {
 	var err error
 	m.v, err = m.port.adc.ReadVoltage(m.channel)
+	if errors.Is(err, mcp3008.ErrNullBit) {
+		// Nothing answers on the chip select: a nack, as an absent I2C chip is.
+		return fmt.Errorf("%w (%w)", err, syscall.ENXIO)
+	}
 	return err
 }
 

@@ -2,6 +2,9 @@ package hardware
 
 import (
 	"errors"
+	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -212,37 +215,55 @@ func TestPeriphDutyOutputTimeProportional(t *testing.T) {
 	assert.Equal(t, gpio.Low, pin.Read(), "Close leaves the heater off")
 }
 
-type fakeThermal struct{ celsius float64 }
-
-func (f *fakeThermal) String() string { return "fake thermal" }
-func (f *fakeThermal) Halt() error    { return nil }
-func (f *fakeThermal) Sense(e *physic.Env) error {
-	e.Temperature = physic.ZeroCelsius + physic.Temperature(f.celsius*float64(physic.Celsius))
-	return nil
-}
-func (f *fakeThermal) SenseContinuous(time.Duration) (<-chan physic.Env, error) {
-	return nil, errors.New("not supported")
-}
-func (f *fakeThermal) Precision(e *physic.Env) { e.Temperature = physic.MilliKelvin }
-
+// The thermal zone's temp file holds millidegrees, whatever the value: a Pi that boots
+// below 0.1 °C reads right (periph's sysfs sensor guessed the unit from the first value).
 func TestPeriphSoCThermal(t *testing.T) {
-	orig := openThermal
-	t.Cleanup(func() { openThermal = orig })
-	openThermal = func(name string) (physic.SenseEnv, error) {
-		if name != "thermal_zone0" {
-			return nil, errors.New("sysfs-thermal: invalid sensor name")
-		}
-		return &fakeThermal{celsius: 48.5}, nil
-	}
-	s := openPeriph(t, DeviceConfig{Name: "soc", Kind: KindSoCThermal})
+	root := t.TempDir()
+	orig := thermalRoot
+	t.Cleanup(func() { thermalRoot = orig })
+	thermalRoot = root
+	zone := filepath.Join(root, "thermal_zone0")
+	require.NoError(t, os.MkdirAll(zone, 0o755))
+	temp := filepath.Join(zone, "temp")
+	s := func() *Session {
+		require.NoError(t, os.WriteFile(temp, []byte("48500\n"), 0o644))
+		return openPeriph(t, DeviceConfig{Name: "soc", Kind: KindSoCThermal})
+	}()
 	soc, err := s.TemperatureInput("soc")
 	require.NoError(t, err)
-	v, err := soc.ReadTemperature(ctx)
-	require.NoError(t, err)
-	assert.InDelta(t, 48.5, v, 1e-6)
+	for _, c := range []struct {
+		file string
+		want float64
+	}{{"48500\n", 48.5}, {"-3000\n", -3}, {"85\n", 0.085}, {"62312\n", 62.312}} {
+		require.NoError(t, os.WriteFile(temp, []byte(c.file), 0o644))
+		v, err := soc.ReadTemperature(ctx)
+		require.NoError(t, err, c.file)
+		assert.InDelta(t, c.want, v, 1e-9, c.file)
+	}
+	require.NoError(t, os.WriteFile(temp, []byte("hot\n"), 0o644))
+	_, err = soc.ReadTemperature(ctx)
+	assert.Equal(t, ErrorInvalid, ErrorTypeOf(err), "%v", err)
+	require.NoError(t, os.Remove(temp))
+	_, err = soc.ReadTemperature(ctx)
+	assert.Equal(t, ErrorNack, ErrorTypeOf(err), "a zone that is gone: %v", err)
 
 	_, err = NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{{Name: "soc2", Kind: KindSoCThermal, Channel: 3}}}, Settings{})
 	require.ErrorContains(t, err, `device "soc2" (soc_thermal at thermal_zone3): no sysfs thermal zone`)
+}
+
+func FuzzParseMilliCelsius(f *testing.F) {
+	for _, s := range []string{"48500\n", "-3000", "", "1e3", " 12 \n", "99999999999"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := parseMilliCelsius(b)
+		if err != nil {
+			return
+		}
+		// Within what a 32-bit millidegree count can say, and an exact integer count.
+		assert.LessOrEqual(t, math.Abs(v), float64(math.MaxInt32)/1000)
+		assert.InDelta(t, math.Round(v*1000), v*1000, 1e-6)
+	})
 }
 
 func TestPeriphMissingHardwareIsAStartupError(t *testing.T) {
@@ -287,11 +308,14 @@ func TestPeriphHostInitFailure(t *testing.T) {
 	assert.True(t, strings.HasPrefix(err.Error(), "backend: periph host.Init failed"), err.Error())
 }
 
-// MCP9808 at 0x18: set-up writes resolution (0x08 <- 0x03) and configuration (0x01 <-
+// MCP9808 at 0x18: set-up reads the manufacturer and device IDs (0x06 -> 0x0054, 0x07 ->
+// 0x04 and the revision), writes resolution (0x08 <- 0x03) and configuration (0x01 <-
 // 0x0000); a read fetches the ambient temperature register 0x05. 0x0194 is 25.25 °C, and
 // 0x1ff0 (sign bit set) is -1 °C.
 func TestPeriphMCP9808(t *testing.T) {
 	bus := &i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
+		{Addr: 0x18, W: []byte{0x06}, R: []byte{0x00, 0x54}},
+		{Addr: 0x18, W: []byte{0x07}, R: []byte{0x04, 0x00}},
 		{Addr: 0x18, W: []byte{0x08, 0x03}},
 		{Addr: 0x18, W: []byte{0x01, 0x00, 0x00}},
 		{Addr: 0x18, W: []byte{0x05}, R: []byte{0x01, 0x94}},
@@ -308,6 +332,28 @@ func TestPeriphMCP9808(t *testing.T) {
 	v, err = room.ReadTemperature(ctx)
 	require.NoError(t, err)
 	assert.InDelta(t, -1.25, v, 1e-6)
+}
+
+// Another chip at an MCP9808 address is refused at open, naming what answered.
+func TestPeriphMCP9808WrongChip(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		ops  []i2ctest.IO
+		want string
+	}{
+		{"manufacturer", []i2ctest.IO{{Addr: 0x19, W: []byte{0x06}, R: []byte{0x00, 0x41}}}, "manufacturer ID 0x0041, not the MCP9808's 0x0054"},
+		{"device", []i2ctest.IO{{Addr: 0x19, W: []byte{0x06}, R: []byte{0x00, 0x54}}, {Addr: 0x19, W: []byte{0x07}, R: []byte{0x02, 0x00}}}, "device ID 0x02, not the MCP9808's 0x04"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bus := "fct-mcp9808-" + c.name
+			registerI2C(t, bus, &i2ctest.Playback{DontPanic: true, Ops: c.ops})
+			_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
+				{Name: "room", Kind: KindMCP9808, Bus: bus, Address: 0x19},
+			}}, Settings{})
+			require.ErrorContains(t, err, c.want)
+			assert.Equal(t, ErrorIO, ErrorTypeOf(err))
+		})
+	}
 }
 
 // DS18B20 28-0000075b4a2f on 1-wire: every transfer starts with Match ROM (0x55) and the

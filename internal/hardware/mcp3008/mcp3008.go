@@ -3,6 +3,7 @@
 package mcp3008
 
 import (
+	"errors"
 	"fmt"
 
 	"periph.io/x/conn/v3/spi"
@@ -13,6 +14,12 @@ const Channels = 8
 
 // MaxCode is the highest conversion result (10 bits).
 const MaxCode = 1<<10 - 1
+
+// ErrNullBit is returned when the null bit that precedes every result is not 0: nothing
+// drives MISO, so it floats or reads its pull-up. With a pull-down on MISO (the Pi's
+// default on GPIO9) a missing chip reads as all zeros, which no check on the data can
+// tell from 0 V: the README asks for a pull-up there.
+var ErrNullBit = errors.New("the null bit before the result is 1: no MCP3008 drives MISO on this chip select")
 
 // Dev is an MCP3008 on one SPI chip select.
 type Dev struct {
@@ -34,10 +41,14 @@ func (d *Dev) ReadRaw(channel int) (uint16, error) {
 		return 0, fmt.Errorf("mcp3008: channel %d out of 0..7", channel)
 	}
 	// Start bit, then single-ended mode and the channel in the next byte's high nibble; the
-	// result arrives in the low 2 bits of byte 1 and all of byte 2 (datasheet figure 6-1).
+	// chip answers in byte 1 with the null bit (bit 2, always 0) and B9..B8, then B7..B0
+	// in byte 2 (datasheet figure 6-1).
 	d.w = [3]byte{0x01, 0x80 | byte(channel)<<4, 0x00}
 	if err := d.c.Tx(d.w[:], d.r[:]); err != nil {
 		return 0, fmt.Errorf("mcp3008: channel %d: %w", channel, err)
+	}
+	if d.r[1]&0x04 != 0 {
+		return 0, fmt.Errorf("mcp3008: channel %d: %w", channel, ErrNullBit)
 	}
 	return uint16(d.r[1]&0x03)<<8 | uint16(d.r[2]), nil
 }
