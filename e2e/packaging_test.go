@@ -385,6 +385,7 @@ func TestDebContents(t *testing.T) {
 				"./usr/bin/fieldcol-edge", "./etc/fieldcol/config.yaml", "./etc/default/fieldcol",
 				"./usr/lib/systemd/system/fieldcol.service", "./usr/bin/fieldcol-backup", "./usr/bin/fieldcol-restore",
 				"./usr/lib/systemd/system/fieldcol-backup.timer", "./usr/share/doc/fieldcol-edge/copyright",
+				"./usr/lib/modules-load.d/fieldcol.conf",
 			} {
 				assert.Regexp(t, `(?m) `+regexp.QuoteMeta(p)+`$`, listing, "%s is not in %s", p, name)
 			}
