@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -92,7 +94,7 @@ func (h *periphHost) i2cBus(name string) (*i2cBus, error) {
 	}
 	bc, err := i2creg.Open(name)
 	if err != nil {
-		return nil, fmt.Errorf("opening I2C bus %q: %w", name, err)
+		return nil, fmt.Errorf("opening I2C bus %q: %w%s", name, err, accessHint(err, "/dev/i2c-*", "i2c"))
 	}
 	b := &i2cBus{serialBus: newSerialBus("i2c" + name), bus: bc}
 	h.i2c[name] = b
@@ -110,7 +112,7 @@ func (h *periphHost) spiPort(name string, vref float64) (*spiBus, error) {
 	}
 	pc, err := spireg.Open(name)
 	if err != nil {
-		return nil, fmt.Errorf("opening SPI port %q: %w", name, err)
+		return nil, fmt.Errorf("opening SPI port %q: %w%s", name, err, accessHint(err, "/dev/spidev*", "spi"))
 	}
 	// 1 MHz is within the MCP3008's 1.35 MHz limit at 3.3 V.
 	c, err := pc.Connect(physic.MegaHertz, spi.Mode0, 8)
@@ -213,6 +215,15 @@ func (h *periphHost) openLocked(dc *DeviceConfig) (any, func() error, error) {
 	default:
 		return h.openPin(dc)
 	}
+}
+
+// accessHint is the fix for a permission error on a device node. periph's own hint names
+// group plugdev, which owns nothing on Raspberry Pi OS.
+func accessHint(err error, nodes, group string) string {
+	if !errors.Is(err, os.ErrPermission) && !strings.Contains(err.Error(), "permission denied") {
+		return ""
+	}
+	return fmt.Sprintf(" (on Raspberry Pi OS %s belong to group %s: sudo adduser fieldcol %s, or ls -l %s to see the owner; ignore periph's hint about plugdev)", nodes, group, group, nodes)
 }
 
 // checkMCP9808 reads the chip's identity (datasheet registers 0x06 and 0x07): another chip

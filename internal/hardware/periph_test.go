@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -403,4 +404,11 @@ func TestDriverStateSummary(t *testing.T) {
 	assert.Equal(t, "periph drivers loaded: [a, b]; none failed", d.Summary())
 	d.Failed = []DriverProblem{{Driver: "c", Reason: "x"}, {Driver: "d", Reason: "y"}}
 	assert.Equal(t, "periph drivers loaded: [a, b]; failed: c (x), d (y)", d.Summary())
+}
+
+func TestAccessHint(t *testing.T) {
+	periphErr := errors.New("sysfs-i2c: are you member of group 'plugdev'? open /dev/i2c-1: permission denied")
+	assert.Contains(t, accessHint(periphErr, "/dev/i2c-*", "i2c"), "sudo adduser fieldcol i2c")
+	assert.Contains(t, accessHint(&os.PathError{Op: "open", Path: "/dev/spidev0.0", Err: syscall.EACCES}, "/dev/spidev*", "spi"), "group spi")
+	assert.Empty(t, accessHint(errors.New("sysfs-i2c: bus #3 is not configured: no such file"), "/dev/i2c-*", "i2c"))
 }
