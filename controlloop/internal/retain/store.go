@@ -12,6 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
+
+	"github.com/fieldcol/fieldcol/internal/durable"
 )
 
 // Operator is what an operator set on one loop. Nil fields were never set and fall back
@@ -69,6 +72,7 @@ func (s State) Latched() map[string][]string {
 // a torn mix, and the rename itself is durable.
 type Store struct {
 	path string
+	mu   sync.Mutex // one Save at a time: they share the temporary file
 }
 
 // The file's versions: 1 held latches only ({"loops":{"oven":["sensor_fault"]}}); 2 adds
@@ -87,47 +91,16 @@ type fileFormat struct {
 
 // NewStore uses the file at path, creating its directory if needed.
 func NewStore(path string) (*Store, error) {
-	if err := mkdirAllDurable(filepath.Dir(path)); err != nil {
+	if err := durable.MkdirAll(durable.OS{}, filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("creating the directory of latch_file %q: %w", path, err)
 	}
 	return &Store{path: path}, nil
 }
 
-// mkdirAllDurable creates dir and its missing parents, then fsyncs the parent of each one
-// it created: a new directory's name lives in its parent, and without that fsync a power
-// cut can take the directory away with the latch file that was fsynced inside it.
-func mkdirAllDurable(dir string) error {
-	var created []string
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
-			break // exists, or an error MkdirAll reports below
-		}
-		created = append(created, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return err
-	}
-	for i := len(created) - 1; i >= 0; i-- {
-		if err := syncDir(filepath.Dir(created[i])); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("opening directory %q for fsync: %w", dir, err)
-	}
-	if err := d.Sync(); err != nil {
-		_ = d.Close()
-		return fmt.Errorf("fsync directory %q: %w", dir, err)
-	}
-	return d.Close()
+// tmpPath is where Save writes before renaming over the file; a power cut may leave it
+// behind, and the next Save overwrites it.
+func (s *Store) tmpPath() string {
+	return filepath.Join(filepath.Dir(s.path), "."+filepath.Base(s.path)+".tmp")
 }
 
 // Path is the file's path.
@@ -202,33 +175,7 @@ func (s *Store) Save(st State) error {
 	if err != nil {
 		return fmt.Errorf("encoding the retentive state: %w", err)
 	}
-	return writeAtomic(s.path, append(b, '\n'))
-}
-
-func writeAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("creating temporary latch file in %q: %w", dir, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("writing %q: %w", tmp.Name(), err)
-	}
-	if err = tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("fsync %q: %w", tmp.Name(), err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("closing %q: %w", tmp.Name(), err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("renaming %q to %q: %w", tmp.Name(), path, err)
-	}
-	return syncDir(dir)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return durable.WriteFile(durable.OS{}, s.path, s.tmpPath(), append(b, '\n'), 0o600)
 }

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/wal"
+	"github.com/fieldcol/fieldcol/internal/durable"
 )
 
 // ErrClosed is returned by Append and Read once the queue is closed.
@@ -97,7 +98,7 @@ type Queue struct {
 // from the checkpoint.
 func Open(cfg Config) (*Queue, error) {
 	cfg.setDefaults()
-	if err := wal.MkdirAllDurable(cfg.FS, cfg.Dir, 0o750); err != nil {
+	if err := durable.MkdirAll(cfg.FS, cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("queue: creating directory %s: %w", cfg.Dir, err)
 	}
 	var lock *os.File

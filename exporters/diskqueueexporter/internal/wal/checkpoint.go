@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/fieldcol/fieldcol/internal/durable"
 )
 
 // Position is a place in the log: the segment (by its first sequence number), the byte
@@ -50,27 +52,8 @@ func WriteCheckpoint(fsys FS, dir string, p Position) error {
 	binary.LittleEndian.PutUint64(buf[20:28], p.Seq)
 	binary.LittleEndian.PutUint32(buf[28:32], crc32.Checksum(buf[:28], castagnoli))
 
-	tmp := filepath.Join(dir, checkpointTmp)
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("wal: creating checkpoint: %w", err)
-	}
-	if _, err := f.Write(buf[:]); err != nil {
-		_ = f.Close()
+	if err := durable.WriteFile(fsys, filepath.Join(dir, checkpointName), filepath.Join(dir, checkpointTmp), buf[:], 0o600); err != nil {
 		return fmt.Errorf("wal: writing checkpoint: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("wal: syncing checkpoint: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("wal: closing checkpoint: %w", err)
-	}
-	if err := fsys.Rename(tmp, filepath.Join(dir, checkpointName)); err != nil {
-		return fmt.Errorf("wal: renaming checkpoint: %w", err)
-	}
-	if err := fsys.SyncDir(dir); err != nil {
-		return fmt.Errorf("wal: syncing directory after checkpoint: %w", err)
 	}
 	return nil
 }

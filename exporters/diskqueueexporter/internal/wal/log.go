@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/fieldcol/fieldcol/internal/durable"
 )
 
 // Options tune a Log.
@@ -68,7 +70,7 @@ func Open(fsys FS, dir string, opts Options) (*Log, *Repair, error) {
 	if opts.SegmentSize <= 0 {
 		return nil, nil, errors.New("wal: segment size must be positive")
 	}
-	if err := MkdirAllDurable(fsys, dir, 0o750); err != nil {
+	if err := durable.MkdirAll(fsys, dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("wal: creating %s: %w", dir, err)
 	}
 	// A leftover temporary checkpoint is from a crash during WriteCheckpoint; the real

@@ -10,28 +10,6 @@ import (
 	"github.com/fieldcol/fieldcol/internal/faultfs"
 )
 
-// syncRecorder is the real file system, remembering which directories were fsynced.
-type syncRecorder struct {
-	OSFS
-	synced []string
-}
-
-func (r *syncRecorder) SyncDir(name string) error {
-	r.synced = append(r.synced, name)
-	return r.OSFS.SyncDir(name)
-}
-
-func TestMkdirAllDurableSyncsTheParentOfEveryNewDirectory(t *testing.T) {
-	base := t.TempDir()
-	rec := &syncRecorder{}
-	require.NoError(t, MkdirAllDurable(rec, filepath.Join(base, "a", "b", "c"), 0o750))
-	assert.Equal(t, []string{base, filepath.Join(base, "a"), filepath.Join(base, "a", "b")}, rec.synced)
-
-	rec.synced = nil
-	require.NoError(t, MkdirAllDurable(rec, filepath.Join(base, "a", "b", "c"), 0o750))
-	assert.Empty(t, rec.synced, "nothing created, nothing to sync")
-}
-
 // TestNewQueueDirectorySurvivesAPowerCut is the bug faultfs found: Open created the queue
 // directory without fsyncing its parent, so a power cut before anyone else fsynced that
 // parent removed the directory with every acknowledged record in it.
