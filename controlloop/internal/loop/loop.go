@@ -891,9 +891,6 @@ func (l *Loop) Events() *ring.Ring[Event] { return l.events }
 // Spans is the sampled-cycle ring.
 func (l *Loop) Spans() *ring.Ring[CycleSpan] { return l.spans }
 
-// WallOffset converts monotonic ns to unix ns.
-func (l *Loop) WallOffset() int64 { return l.wallOffset }
-
 func clamp(v, lo, hi float64) float64 {
 	if v < lo {
 		return lo

@@ -160,16 +160,6 @@ func (c *Controller) SetManual(u float64) {
 	c.manual = clamp(u, c.limits.OutMin, c.limits.OutMax)
 }
 
-// SetGains retunes the controller. The integral is kept in output units (already multiplied
-// by Ki), so changing Ki does not move the output.
-func (c *Controller) SetGains(g Gains) error {
-	if err := g.Validate(); err != nil {
-		return err
-	}
-	c.gains = g
-	return nil
-}
-
 // Reset forgets history: the next Update starts from integral 0 and output OutMin. Used
 // after the loop was forced safe, so that accumulated error does not kick the actuator when
 // control resumes.

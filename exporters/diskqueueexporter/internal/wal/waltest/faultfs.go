@@ -14,10 +14,9 @@ import (
 // gives the space back. It needs no privileges, unlike a small tmpfs.
 type FaultFS struct {
 	wal.FS
-	mu        sync.Mutex
-	free      int64 // bytes left; negative means unlimited
-	syncErr   error
-	enospcHit int
+	mu      sync.Mutex
+	free    int64 // bytes left; negative means unlimited
+	syncErr error
 }
 
 // NewFaultFS wraps the real file system with unlimited space.
@@ -35,13 +34,6 @@ func (f *FaultFS) FailSync(err error) {
 	f.mu.Lock()
 	f.syncErr = err
 	f.mu.Unlock()
-}
-
-// ENOSPCCount is how many writes failed for lack of space.
-func (f *FaultFS) ENOSPCCount() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.enospcHit
 }
 
 // OpenFile opens a file whose writes draw on the budget.
@@ -86,7 +78,6 @@ func (f *FaultFS) reserve(n int64) (int64, bool) {
 	}
 	granted := f.free
 	f.free = 0
-	f.enospcHit++
 	return granted, false
 }
 
