@@ -6,10 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,7 +28,6 @@ import (
 	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -154,47 +150,28 @@ func startSubject(name, dir, endpoint string, logger *zap.Logger) (*running, err
 	return r, nil
 }
 
-// sink is an OTLP/HTTP logs receiver that counts every body it accepted and refuses a
-// share of requests, as a flaky gateway does, so a backlog stays on disk.
+// sink is internal/otlpsink over OTLP/HTTP, refusing a share of requests as a flaky
+// gateway does so that a backlog stays on disk, counting every record body it accepted.
 type sink struct {
-	srv          *httptest.Server
-	failPermille atomic.Int32
-	mu           sync.Mutex
-	seen         map[string]int
+	*otlpsink.Sink
+	url     string
+	counted int // requests already in seen
+	seen    map[string]int
 }
 
 func newSink(t *testing.T) *sink {
-	s := &sink{seen: map[string]int{}}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		if p := s.failPermille.Load(); p > 0 && rand.Int32N(1000) < p { //nolint:gosec // test jitter
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		req := plogotlp.NewExportRequest()
-		if err := req.UnmarshalProto(body); err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		s.mu.Lock()
-		for _, body := range otlpsink.LogBodies(req.Logs()) {
-			s.seen[body]++
-		}
-		s.mu.Unlock()
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		w.WriteHeader(http.StatusOK)
-	}))
-	t.Cleanup(s.srv.Close)
-	return s
+	s := otlpsink.Start(t)
+	return &sink{Sink: s, url: s.ServeHTTP(t), seen: map[string]int{}}
 }
 
 func (s *sink) count(ids map[string]bool) (delivered, dupes int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	logs := s.Logs()
+	for _, ld := range logs[s.counted:] {
+		for _, body := range otlpsink.LogBodies(ld) {
+			s.seen[body]++
+		}
+	}
+	s.counted = len(logs)
 	for id := range ids {
 		if n := s.seen[id]; n > 0 {
 			delivered++
@@ -271,16 +248,16 @@ func TestFirstStartPowerCut(t *testing.T) {
 			acked := map[string]bool{}
 			failed, firstErr := 0, ""
 			for run := range runs {
-				s.failPermille.Store(1000) // nothing leaves before the cut
+				s.RefuseShare(1000) // nothing leaves before the cut
 				root := t.TempDir()
 				fsys := faultfs.MountT(t, root, faultfs.Options{Seed: uint64(run)}) //nolint:gosec // run >= 0
-				c := runChild(t, fsys, subj, s.srv.URL, run)
+				c := runChild(t, fsys, subj, s.url, run)
 				runAcked := map[string]bool{}
 				for _, id := range c.acked {
 					runAcked[id] = true
 					acked[id] = true
 				}
-				s.failPermille.Store(0)
+				s.RefuseShare(0)
 				fsys = faultfs.MountT(t, root, faultfs.Options{})
 				d := drainChild(t, fsys, subj, s, runAcked)
 				require.NoError(t, fsys.Unmount())
@@ -307,14 +284,14 @@ func TestFirstStartPowerCut(t *testing.T) {
 func runCuts(t *testing.T, subj string, cuts int) result {
 	res := result{subject: subj, logs: map[string]int{}}
 	s := newSink(t)
-	s.failPermille.Store(100)
+	s.RefuseShare(100)
 	root := t.TempDir()
 	acked := map[string]bool{}
 
 	// A first clean start and stop creates the queue's files and makes their names
 	// durable, as a collector that ran once before its first power cut has.
 	fsys := faultfs.MountT(t, root, faultfs.Options{})
-	r, err := startSubject(subj, fsys.Dir(), s.srv.URL, zap.NewNop())
+	r, err := startSubject(subj, fsys.Dir(), s.url, zap.NewNop())
 	require.NoError(t, err)
 	require.NoError(t, r.stop())
 	require.NoError(t, fsys.Unmount())
@@ -324,7 +301,7 @@ func runCuts(t *testing.T, subj string, cuts int) result {
 	for cycle := range cuts {
 		require.True(t, time.Now().Before(deadline), "%s: only %d of %d cuts in %v", subj, cycle, cuts, limit)
 		fsys := faultfs.MountT(t, root, faultfs.Options{Seed: uint64(cycle), TornWrites: cycle%2 == 1}) //nolint:gosec // cycle >= 0
-		c := runChild(t, fsys, subj, s.srv.URL, cycle)
+		c := runChild(t, fsys, subj, s.url, cycle)
 		for _, id := range c.acked {
 			acked[id] = true
 		}
@@ -352,7 +329,7 @@ func runCuts(t *testing.T, subj string, cuts int) result {
 	// Power back for good: drain to a healthy sink until everything acknowledged arrived
 	// or nothing new arrived for two seconds. The drain runs in a child too: a queue that
 	// a cut corrupted may panic on open (bbolt does), which must not take the test down.
-	s.failPermille.Store(0)
+	s.RefuseShare(0)
 	fsys = faultfs.MountT(t, root, faultfs.Options{})
 	d := drainChild(t, fsys, subj, s, acked)
 	for m, n := range d.logs {
@@ -466,7 +443,7 @@ func runChild(t *testing.T, fsys *faultfs.FS, subj, endpoint string, cycle int) 
 // arrived for two seconds, or the child died; then stops it.
 func drainChild(t *testing.T, fsys *faultfs.FS, subj string, s *sink, acked map[string]bool) childRun {
 	t.Helper()
-	c := spawn(t, fsys, subj, s.srv.URL, -1, true)
+	c := spawn(t, fsys, subj, s.url, -1, true)
 	last, lastChange := -1, time.Now()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()

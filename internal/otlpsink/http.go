@@ -2,8 +2,6 @@ package otlpsink
 
 import (
 	"compress/gzip"
-	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // ServeHTTP also serves OTLP/HTTP (protobuf, optionally gzip) on a free loopback port and
@@ -25,29 +24,29 @@ func (s *Sink) ServeHTTP(t testing.TB) string {
 		t.Fatalf("otlpsink: listening for HTTP: %v", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/traces", s.handle(func(ctx context.Context, b []byte) error {
+	mux.HandleFunc("POST /v1/traces", s.handle(func(b []byte) error {
 		req := ptraceotlp.NewExportRequest()
 		if err := req.UnmarshalProto(b); err != nil {
 			return err
 		}
-		_, err := (&tracesServer{s: s}).Export(ctx, req)
-		return err
+		s.recordTraces(req.Traces())
+		return nil
 	}))
-	mux.HandleFunc("POST /v1/metrics", s.handle(func(ctx context.Context, b []byte) error {
+	mux.HandleFunc("POST /v1/metrics", s.handle(func(b []byte) error {
 		req := pmetricotlp.NewExportRequest()
 		if err := req.UnmarshalProto(b); err != nil {
 			return err
 		}
-		_, err := (&metricsServer{s: s}).Export(ctx, req)
-		return err
+		s.recordMetrics(req.Metrics())
+		return nil
 	}))
-	mux.HandleFunc("POST /v1/logs", s.handle(func(ctx context.Context, b []byte) error {
+	mux.HandleFunc("POST /v1/logs", s.handle(func(b []byte) error {
 		req := plogotlp.NewExportRequest()
 		if err := req.UnmarshalProto(b); err != nil {
 			return err
 		}
-		_, err := (&logsServer{s: s}).Export(ctx, req)
-		return err
+		s.recordLogs(req.Logs())
+		return nil
 	}))
 	srv := &http.Server{Handler: mux}
 	go func() { _ = srv.Serve(l) }()
@@ -55,19 +54,9 @@ func (s *Sink) ServeHTTP(t testing.TB) string {
 	return "http://" + l.Addr().String()
 }
 
-func (s *Sink) handle(record func(context.Context, []byte) error) http.HandlerFunc {
+// handle decodes a request and, unless the sink refuses it, records it (under mu).
+func (s *Sink) handle(record func([]byte) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		refuse := s.refuse
-		s.mu.Unlock()
-		switch {
-		case refuse == codes.Unavailable:
-			http.Error(w, "otlpsink: unavailable as the test asked", http.StatusServiceUnavailable)
-			return
-		case refuse != codes.OK:
-			http.Error(w, "otlpsink: rejecting as the test asked", http.StatusBadRequest)
-			return
-		}
 		body := io.Reader(r.Body)
 		if r.Header.Get("Content-Encoding") == "gzip" {
 			zr, err := gzip.NewReader(r.Body)
@@ -83,8 +72,22 @@ func (s *Sink) handle(record func(context.Context, []byte) error) http.HandlerFu
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		if err := record(r.Context(), b); err != nil {
-			http.Error(w, fmt.Sprintf("otlpsink: %v", err), http.StatusBadRequest)
+		s.mu.Lock()
+		err = s.refusal()
+		if err == nil {
+			err = record(b)
+			if err != nil {
+				err = status.Error(codes.InvalidArgument, err.Error())
+			}
+		}
+		s.mu.Unlock()
+		switch status.Code(err) {
+		case codes.OK:
+		case codes.Unavailable:
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		default:
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		w.Header().Set("Content-Type", "application/x-protobuf")

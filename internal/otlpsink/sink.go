@@ -5,6 +5,7 @@ package otlpsink
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"testing"
@@ -31,6 +32,7 @@ type Sink struct {
 
 	mu      sync.Mutex
 	refuse  codes.Code
+	flaky   int // per mille of requests refused with Unavailable
 	traces  []ptrace.Traces
 	metrics []pmetric.Metrics
 	logs    []plog.Logs
@@ -60,11 +62,23 @@ func (s *Sink) Refuse(code codes.Code) {
 	s.mu.Unlock()
 }
 
+// RefuseShare makes a random share of the following requests (per mille, 0 to 1000) fail
+// with Unavailable, as a flaky gateway does; Refuse takes precedence.
+func (s *Sink) RefuseShare(permille int) {
+	s.mu.Lock()
+	s.flaky = permille
+	s.mu.Unlock()
+}
+
+// refusal is the error the next request gets, or nil. Callers hold mu.
 func (s *Sink) refusal() error {
-	if s.refuse == codes.OK {
-		return nil
+	if s.refuse != codes.OK {
+		return status.Error(s.refuse, "otlpsink: refusing as the test asked")
 	}
-	return status.Error(s.refuse, "otlpsink: refusing as the test asked")
+	if s.flaky > 0 && rand.IntN(1000) < s.flaky { //nolint:gosec // test jitter, not a secret
+		return status.Error(codes.Unavailable, "otlpsink: flaky as the test asked")
+	}
+	return nil
 }
 
 // Traces returns copies of the traces requests received so far, in arrival order.
@@ -126,10 +140,15 @@ func (ts *tracesServer) Export(_ context.Context, req ptraceotlp.ExportRequest) 
 	if err := ts.s.refusal(); err != nil {
 		return ptraceotlp.NewExportResponse(), err
 	}
-	td := ptrace.NewTraces()
-	req.Traces().CopyTo(td)
-	ts.s.traces = append(ts.s.traces, td)
+	ts.s.recordTraces(req.Traces())
 	return ptraceotlp.NewExportResponse(), nil
+}
+
+// recordTraces keeps a copy of td. Callers hold mu.
+func (s *Sink) recordTraces(td ptrace.Traces) {
+	c := ptrace.NewTraces()
+	td.CopyTo(c)
+	s.traces = append(s.traces, c)
 }
 
 type metricsServer struct {
@@ -143,10 +162,15 @@ func (ms *metricsServer) Export(_ context.Context, req pmetricotlp.ExportRequest
 	if err := ms.s.refusal(); err != nil {
 		return pmetricotlp.NewExportResponse(), err
 	}
-	md := pmetric.NewMetrics()
-	req.Metrics().CopyTo(md)
-	ms.s.metrics = append(ms.s.metrics, md)
+	ms.s.recordMetrics(req.Metrics())
 	return pmetricotlp.NewExportResponse(), nil
+}
+
+// recordMetrics keeps a copy of md. Callers hold mu.
+func (s *Sink) recordMetrics(md pmetric.Metrics) {
+	c := pmetric.NewMetrics()
+	md.CopyTo(c)
+	s.metrics = append(s.metrics, c)
 }
 
 type logsServer struct {
@@ -160,10 +184,15 @@ func (ls *logsServer) Export(_ context.Context, req plogotlp.ExportRequest) (plo
 	if err := ls.s.refusal(); err != nil {
 		return plogotlp.NewExportResponse(), err
 	}
-	ld := plog.NewLogs()
-	req.Logs().CopyTo(ld)
-	ls.s.logs = append(ls.s.logs, ld)
+	ls.s.recordLogs(req.Logs())
 	return plogotlp.NewExportResponse(), nil
+}
+
+// recordLogs keeps a copy of ld. Callers hold mu.
+func (s *Sink) recordLogs(ld plog.Logs) {
+	c := plog.NewLogs()
+	ld.CopyTo(c)
+	s.logs = append(s.logs, c)
 }
 
 // LogBodies lists the string bodies of every log record in ld, in order: the tests number

@@ -72,3 +72,37 @@ func TestSinkOverHTTP(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, post())
 	assert.Equal(t, 1, sink.LogRecordCount())
 }
+
+// A flaky sink refuses about the share it was given, over both transports, and records
+// exactly the requests it accepted.
+func TestSinkRefuseShare(t *testing.T) {
+	sink := Start(t)
+	base := sink.ServeHTTP(t)
+	ld := plog.NewLogs()
+	ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr("flaky")
+	body, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
+	require.NoError(t, err)
+	sink.RefuseShare(300)
+	accepted, refused := 0, 0
+	for range 1000 {
+		resp, err := http.Post(base+"/v1/logs", "application/x-protobuf", bytes.NewReader(body))
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusOK:
+			accepted++
+		case http.StatusServiceUnavailable:
+			refused++
+		default:
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	assert.Equal(t, accepted, sink.LogRecordCount())
+	assert.InDelta(t, 300, refused, 60, "refused %d of 1000 at 30%%", refused)
+	sink.RefuseShare(0)
+	c, err := Dial(sink.Addr)
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SendLogs(context.Background(), ld))
+	assert.Equal(t, accepted+1, sink.LogRecordCount())
+}
