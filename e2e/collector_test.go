@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -41,30 +40,33 @@ func commonEnv(t testing.TB) []string {
 // FIELDCOL_* variables set here.
 func startCollector(t testing.TB, bin string, configs []string, env ...string) *collector {
 	t.Helper()
-	c := &collector{
-		otlpGRPC:  freeAddr(t),
-		otlpHTTP:  freeAddr(t),
-		health:    freeAddr(t),
-		metrics:   freeAddr(t),
-		telemetry: freeAddr(t),
-		api:       freeAddr(t),
-	}
-	_, telemetryPort, _ := strings.Cut(c.telemetry, ":")
-	base := []string{
-		"FIELDCOL_OTLP_GRPC_ENDPOINT=" + c.otlpGRPC,
-		"FIELDCOL_OTLP_HTTP_ENDPOINT=" + c.otlpHTTP,
-		"FIELDCOL_HEALTH_ENDPOINT=" + c.health,
-		"FIELDCOL_METRICS_ENDPOINT=" + c.metrics,
-		"FIELDCOL_TELEMETRY_PORT=" + telemetryPort,
-		"FIELDCOL_API_ENDPOINT=" + c.api,
-	}
-	base = append(base, commonEnv(t)...)
 	args := make([]string, 0, 2*len(configs))
 	for _, cfg := range configs {
 		args = append(args, "--config", cfg)
 	}
-	c.proc = testproc.Start(t, bin, args, append(base, env...)...)
-	testproc.WaitHTTP(t, c.proc, "http://"+c.health+"/", 60*time.Second)
+	c := &collector{}
+	c.proc = testproc.Retry(t, func() (*testproc.Process, error) {
+		*c = collector{
+			otlpGRPC:  freeAddr(t),
+			otlpHTTP:  freeAddr(t),
+			health:    freeAddr(t),
+			metrics:   freeAddr(t),
+			telemetry: freeAddr(t),
+			api:       freeAddr(t),
+		}
+		_, telemetryPort, _ := strings.Cut(c.telemetry, ":")
+		base := []string{
+			"FIELDCOL_OTLP_GRPC_ENDPOINT=" + c.otlpGRPC,
+			"FIELDCOL_OTLP_HTTP_ENDPOINT=" + c.otlpHTTP,
+			"FIELDCOL_HEALTH_ENDPOINT=" + c.health,
+			"FIELDCOL_METRICS_ENDPOINT=" + c.metrics,
+			"FIELDCOL_TELEMETRY_PORT=" + telemetryPort,
+			"FIELDCOL_API_ENDPOINT=" + c.api,
+		}
+		base = append(base, commonEnv(t)...)
+		p := testproc.Start(t, bin, args, append(base, env...)...)
+		return p, testproc.WaitHTTPErr(p, "http://"+c.health+"/", 60*time.Second)
+	})
 	return c
 }
 
@@ -77,7 +79,7 @@ func (c *collector) stop(t testing.TB) {
 }
 
 func freeAddr(t testing.TB) string {
-	return fmt.Sprintf("127.0.0.1:%d", testproc.FreePort(t))
+	return testproc.FreeAddr(t)
 }
 
 // overlay writes a config fragment to merge over a shipped config and returns its path.

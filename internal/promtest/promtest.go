@@ -64,19 +64,22 @@ func Start(t testing.TB, o Options) *Server {
 	if err := os.WriteFile(cfgPath, []byte(config(t, o)), 0o600); err != nil {
 		t.Fatalf("writing the Prometheus config: %v", err)
 	}
-	port := testproc.FreePort(t)
-	args := []string{
-		"--config.file=" + cfgPath,
-		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
-		"--web.listen-address=127.0.0.1:" + strconv.Itoa(port),
-		"--log.level=warn",
-	}
-	if o.RemoteWriteReceiver {
-		args = append(args, "--web.enable-remote-write-receiver")
-	}
-	s := &Server{url: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	s.Proc = testproc.Start(t, bin, args)
-	testproc.WaitHTTP(t, s.Proc, s.url+"/-/ready", 30*time.Second)
+	s := &Server{}
+	s.Proc = testproc.Retry(t, func() (*testproc.Process, error) {
+		port := testproc.FreePort(t)
+		args := []string{
+			"--config.file=" + cfgPath,
+			"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+			"--web.listen-address=127.0.0.1:" + strconv.Itoa(port),
+			"--log.level=warn",
+		}
+		if o.RemoteWriteReceiver {
+			args = append(args, "--web.enable-remote-write-receiver")
+		}
+		s.url = fmt.Sprintf("http://127.0.0.1:%d", port)
+		p := testproc.Start(t, bin, args)
+		return p, testproc.WaitHTTPErr(p, s.url+"/-/ready", 30*time.Second)
+	})
 	return s
 }
 

@@ -31,6 +31,8 @@ type Process struct {
 
 	stopOnce sync.Once
 	stopErr  error
+	// abandoned is set by Retry for a start that lost a port race: its exit is expected.
+	abandoned bool
 }
 
 // Start starts name with args and extra environment entries (KEY=VALUE, added to the test's
@@ -59,6 +61,11 @@ func Start(t testing.TB, name string, args []string, env ...string) *Process {
 		close(p.done)
 	}()
 	t.Cleanup(func() {
+		if p.abandoned {
+			_ = p.Stop(15 * time.Second)
+			_ = logFile.Close()
+			return
+		}
 		if err := p.Stop(15 * time.Second); err != nil && !t.Failed() {
 			t.Errorf("%s did not stop cleanly: %v", p.Name, err)
 		}
@@ -138,7 +145,9 @@ func exitError(err error) error {
 	return fmt.Errorf("exited: %w", err)
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. Anything else on
+// the machine may take it before the process it is meant for binds it: start that process
+// through Retry.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -152,16 +161,55 @@ func FreePort(t testing.TB) int {
 	return port
 }
 
+// FreeAddr is FreePort as "127.0.0.1:port".
+func FreeAddr(t testing.TB) string { return fmt.Sprintf("127.0.0.1:%d", FreePort(t)) }
+
+// retries bounds Retry: losing five races in a row means something holds ports on purpose.
+const retries = 5
+
+// Retry runs start, which picks its ports (FreePort), starts a server and waits until it is
+// ready, until the server does not lose a port race: when start fails because the process
+// exited saying "address already in use", that attempt is abandoned and start runs again
+// with new ports. Any other failure fails the test at once. It is the one place where the
+// tests handle the window between FreePort and the bind.
+func Retry(t testing.TB, start func() (*Process, error)) *Process {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		p, err := start()
+		if err == nil {
+			return p
+		}
+		if p == nil || !p.lostPortRace() || attempt == retries {
+			t.Fatalf("%v", err)
+		}
+		t.Logf("%s lost a port race (attempt %d of %d), starting it again on new ports: %v", p.Name, attempt, retries, err)
+		p.abandoned = true
+		_ = p.Stop(5 * time.Second)
+	}
+}
+
+// lostPortRace reports whether the process exited because a port it was given was taken.
+func (p *Process) lostPortRace() bool {
+	return p.Exited() && strings.Contains(p.Log(), "address already in use")
+}
+
 // WaitHTTP polls url until it answers 200 or the timeout passes, failing the test then. It
 // fails at once if p (optional) exits first.
 func WaitHTTP(t testing.TB, p *Process, url string, timeout time.Duration) {
 	t.Helper()
+	if err := WaitHTTPErr(p, url, timeout); err != nil {
+		t.Fatalf("%v", err)
+	}
+}
+
+// WaitHTTPErr is WaitHTTP returning its failure, for Retry.
+func WaitHTTPErr(p *Process, url string, timeout time.Duration) error {
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(timeout)
 	var last string
 	for time.Now().Before(deadline) {
 		if p != nil && p.Exited() {
-			t.Fatalf("%s exited before %s answered: %v", p.Name, url, p.waitErr)
+			return fmt.Errorf("%s exited before %s answered: %v", p.Name, url, p.waitErr)
 		}
 		resp, err := client.Get(url)
 		if err == nil {
@@ -169,7 +217,7 @@ func WaitHTTP(t testing.TB, p *Process, url string, timeout time.Duration) {
 			_, _ = body.ReadFrom(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 			last = fmt.Sprintf("status %d: %s", resp.StatusCode, body.String())
 		} else {
@@ -177,7 +225,7 @@ func WaitHTTP(t testing.TB, p *Process, url string, timeout time.Duration) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("%s did not answer 200 within %s: %s", url, timeout, last)
+	return fmt.Errorf("%s did not answer 200 within %s: %s", url, timeout, last)
 }
 
 // LookPath finds a command the tests need. When it is missing the test is skipped on a
