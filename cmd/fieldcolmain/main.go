@@ -9,13 +9,15 @@ import (
 	"go.opentelemetry.io/collector/otelcol"
 
 	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/probe"
 )
 
 // Main is what the ocb-generated main of every distribution calls instead of run(set):
 // `safe-outputs` drives the control loops' actuators safe without starting the collector;
+// `hardware-probe` reports what hardware the machine offers, before a config is written;
 // anything else is the collector's own command line, run by run, whose error passes
 // through ForgiveSelfTelemetryFlush. A non-nil error means exit 1; the collector's errors
-// are already printed by its command, safe-outputs prints its own.
+// are already printed by its command, the subcommands print their own.
 func Main(set otelcol.CollectorSettings, run func(otelcol.CollectorSettings) error) error {
 	return dispatch(os.Args[1:], set, run, hardware.Default(), os.Stdout, os.Stderr)
 }
@@ -29,6 +31,13 @@ func dispatch(args []string, set otelcol.CollectorSettings, run func(otelcol.Col
 		err := safeOutputs(context.Background(), args[1:], set, reg, stdout, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s %s: %v\n", set.BuildInfo.Command, safeOutputsCommand, err)
+		}
+		return err
+	}
+	if len(args) > 0 && args[0] == hardwareProbeCommand {
+		err := hardwareProbe(args[1:], set.BuildInfo.Command, probe.Options{}, stdout, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s %s: %v\n", set.BuildInfo.Command, hardwareProbeCommand, err)
 		}
 		return err
 	}
