@@ -261,7 +261,25 @@ func (h Host) Find(devDir, lineName string) (chipPath string, offset int, err er
 		}
 		return "", 0, fmt.Errorf("no gpiochip in %s", devDir)
 	}
+	if path, off, ok := FindIn(chips, lineName); ok {
+		return path, off, nil
+	}
+	var seen []string
+	for _, c := range chips {
+		seen = append(seen, fmt.Sprintf("%s (%s, %d lines)", c.Name, c.Label, len(c.Lines)))
+	}
+	msg := fmt.Sprintf("no GPIO line named %q on %s (see gpioinfo for the line names)", lineName, strings.Join(seen, ", "))
+	if err != nil {
+		return "", 0, fmt.Errorf("%s; some chips could not be read: %w", msg, err)
+	}
+	return "", 0, errors.New(msg)
+}
+
+// FindIn is Find on chips already listed (the hardware probe shows which name opens each
+// line); ok is false when no line answers to lineName.
+func FindIn(chips []ChipInfo, lineName string) (chipPath string, offset int, ok bool) {
 	// Header chips first, then the others in chip order.
+	chips = slices.Clone(chips)
 	slices.SortStableFunc(chips, func(a, b ChipInfo) int {
 		ha, hb := IsHeaderChip(a.Label), IsHeaderChip(b.Label)
 		switch {
@@ -275,7 +293,7 @@ func (h Host) Find(devDir, lineName string) (chipPath string, offset int, err er
 	for _, c := range chips {
 		for _, l := range c.Lines {
 			if l.Name == lineName {
-				return c.Path, l.Offset, nil
+				return c.Path, l.Offset, true
 			}
 		}
 	}
@@ -283,20 +301,12 @@ func (h Host) Find(devDir, lineName string) (chipPath string, offset int, err er
 		if n, perr := strconv.Atoi(num); perr == nil && n >= 0 {
 			for _, c := range chips {
 				if IsHeaderChip(c.Label) && n < len(c.Lines) {
-					return c.Path, n, nil
+					return c.Path, n, true
 				}
 			}
 		}
 	}
-	var seen []string
-	for _, c := range chips {
-		seen = append(seen, fmt.Sprintf("%s (%s, %d lines)", c.Name, c.Label, len(c.Lines)))
-	}
-	msg := fmt.Sprintf("no GPIO line named %q on %s (see gpioinfo for the line names)", lineName, strings.Join(seen, ", "))
-	if err != nil {
-		return "", 0, fmt.Errorf("%s; some chips could not be read: %w", msg, err)
-	}
-	return "", 0, errors.New(msg)
+	return "", 0, false
 }
 
 // Request requests one line of the chip at chipPath with the consumer name Consumer. An

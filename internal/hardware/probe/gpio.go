@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"periph.io/x/conn/v3/gpio/gpioreg"
@@ -85,8 +86,12 @@ type Line struct {
 	Consumer string `json:"consumer,omitempty"`
 	Used     bool   `json:"used"`
 	Output   bool   `json:"output"`
-	// PeriphPin is true when periph's gpioreg resolves Name: a config's pin key can name it.
-	PeriphPin bool `json:"periph_pin"`
+	// Pin is what a device's pin key says to open this line: "GPIOn" on a Raspberry Pi's
+	// header chip (the BCM number), else the line's name; empty when no name opens it (an
+	// unnamed line, or one whose name an earlier line also has).
+	Pin string `json:"pin,omitempty"`
+	// Header is true for a line of a Raspberry Pi's 40-pin header chip.
+	Header bool `json:"header"`
 }
 
 // Used reports the lines of the chip in use.
@@ -112,20 +117,48 @@ func probeGPIO(root rootFS, chips func(string) ([]gpiocdev.ChipInfo, error)) GPI
 		for _, l := range ci.Lines {
 			c.Lines = append(c.Lines, Line{
 				Offset: l.Offset, Name: l.Name, Consumer: l.Consumer, Used: l.Used, Output: l.Output,
-				PeriphPin: l.Name != "" && gpioreg.ByName(l.Name) != nil,
+				Pin: pinKey(infos, ci, l), Header: gpiocdev.IsHeaderChip(ci.Label),
 			})
 		}
 		s.Chips = append(s.Chips, c)
 	}
 	switch {
 	case err != nil && errors.Is(err, fs.ErrPermission):
-		s.Note = fmt.Sprintf("reading the GPIO chips: %v: add the user to the group that owns /dev/gpiochip* (gpio on Raspberry Pi OS), or run with sudo", err)
+		s.Note = fmt.Sprintf("reading the GPIO chips: %s: add the user to the group that owns /dev/gpiochip* (gpio on Raspberry Pi OS), or run with sudo", root.scrub(err.Error()))
 	case err != nil:
-		s.Note = fmt.Sprintf("reading the GPIO chips: %v", err)
+		s.Note = "reading the GPIO chips: " + root.scrub(err.Error())
 	case len(s.Chips) == 0:
 		s.Note = "none found: /dev/gpiochip* exist but none reported its lines"
 	}
 	return s
+}
+
+// pinKey is the name that opens line l of chip c the way the periph backend resolves a pin
+// key (gpiocdev.FindIn): the BCM name GPIOn on a header chip, which wiring diagrams use and
+// which also opens lines the device tree names otherwise (GPIO7 is "SPI_CE1_N" on a Pi 4),
+// else the line's own name.
+func pinKey(chips []gpiocdev.ChipInfo, c gpiocdev.ChipInfo, l gpiocdev.LineInfo) string {
+	opens := func(name string) bool {
+		p, off, ok := gpiocdev.FindIn(chips, name)
+		return ok && p == c.Path && off == l.Offset
+	}
+	if gpiocdev.IsHeaderChip(c.Label) {
+		if bcm := "GPIO" + strconv.Itoa(l.Offset); opens(bcm) {
+			return bcm
+		}
+	}
+	if l.Name != "" && opens(l.Name) {
+		return l.Name
+	}
+	return ""
+}
+
+// scrub removes the root from a message about paths under it.
+func (r rootFS) scrub(msg string) string {
+	if string(r) == "/" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, string(r), "")
 }
 
 // rel turns a path under the root back into the path on the probed machine.

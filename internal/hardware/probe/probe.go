@@ -79,6 +79,11 @@ func Run(ctx context.Context, opts Options) *Report {
 	if opts.Root == "" {
 		opts.Root = "/"
 	}
+	// Paths are shown as on the probed machine by cutting the root off: it must be clean
+	// and absolute for that.
+	if abs, err := filepath.Abs(opts.Root); err == nil {
+		opts.Root = abs
+	}
 	if opts.Drivers == nil {
 		opts.Drivers = hardware.PeriphDrivers
 	}

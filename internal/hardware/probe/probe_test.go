@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +41,7 @@ func piTree(t *testing.T) *tree {
 		gidGPIO, gidI2C, gidSPI))
 	tr.device("dev/gpiomem", gidGPIO, 0o660)
 	tr.device("dev/gpiochip0", gidGPIO, 0o660)
+	tr.device("dev/gpiochip1", gidGPIO, 0o660)
 	tr.device("dev/i2c-1", gidI2C, 0o660)
 	tr.device("dev/i2c-20", gidI2C, 0o660)
 	tr.device("dev/spidev0.0", gidSPI, 0o660)
@@ -64,20 +64,27 @@ func piTree(t *testing.T) *tree {
 	return tr
 }
 
-// piChips is gpiochip0 of a Pi 4, cut down: the 1-Wire data line held by the kernel, the
-// heater held by a running fieldcol, GPIO5 with no periph pin of that name.
-func piChips(root string) []gpiocdev.ChipInfo {
-	return []gpiocdev.ChipInfo{{
-		Name: "gpiochip0", Label: "pinctrl-bcm2711", Path: filepath.Join(root, "dev/gpiochip0"),
-		Lines: []gpiocdev.LineInfo{
-			{Offset: 0, Name: "ID_SDA"},
-			{Offset: 4, Name: "GPIO4", Consumer: "onewire@0", Used: true},
-			{Offset: 5, Name: "GPIO5"},
-			{Offset: 17, Name: "GPIO17"},
-			{Offset: 18, Name: "GPIO18", Consumer: "fieldcol", Used: true, Output: true},
-			{Offset: 40, Name: "line\nwith: newline"},
-		},
-	}}
+// pi4Header are the line names of a Raspberry Pi 4's gpiochip0 (pinctrl-bcm2711) up to
+// GPIO27, as its device tree gives them; the chip has 58 lines.
+var pi4Header = []string{"ID_SDA", "ID_SCL", "GPIO2", "GPIO3", "GPIO4", "GPIO5", "GPIO6", "SPI_CE1_N",
+	"SPI_CE0_N", "SPI_MISO", "SPI_MOSI", "SPI_SCLK", "GPIO12", "GPIO13", "TXD1", "RXD1", "GPIO16",
+	"GPIO17", "GPIO18", "GPIO19", "GPIO20", "GPIO21", "GPIO22", "GPIO23", "GPIO24", "GPIO25",
+	"GPIO26", "GPIO27"}
+
+// piKernel is the GPIO character device of the fake Pi 4: the header chip with the 1-Wire
+// overlay holding GPIO4 and a running fieldcol holding GPIO18 as an output, and the
+// firmware's expander chip, whose lines switch the board's own LEDs and power.
+func piKernel(t *testing.T, tr *tree) *gpiocdev.FakeKernel {
+	k := gpiocdev.NewFakeKernel()
+	chip0, chip1 := filepath.Join(tr.root, "dev/gpiochip0"), filepath.Join(tr.root, "dev/gpiochip1")
+	k.AddChip(chip0, gpiocdev.FakeChip{Name: "gpiochip0", Label: "pinctrl-bcm2711", Lines: pi4Header})
+	k.AddChip(chip1, gpiocdev.FakeChip{Name: "gpiochip1", Label: "raspberrypi-exp-gpio",
+		Lines: []string{"BT_ON", "WL_ON", "PWR_LED_OFF", "GLOBAL_RESET", "VDD_SD_IO_SEL", "CAM_GPIO", "SD_PWR_ON", ""}})
+	k.Claim(chip0, 4, "onewire@0")
+	heater, err := gpiocdev.Host{Kernel: k}.Request(chip0, gpiocdev.LineConfig{Offset: 18, Output: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, heater.Close()) })
+	return k
 }
 
 func TestProbeFakePi(t *testing.T) {
@@ -85,7 +92,7 @@ func TestProbeFakePi(t *testing.T) {
 		t.Skip("the fake device files need chown to the Pi's groups, which needs root")
 	}
 	tr := piTree(t)
-	registerPins(t, "ID_SDA", "GPIO4", "GPIO17", "GPIO18", "line\nwith: newline")
+	registerPins(t, "GPIO4", "GPIO17")
 	bus := &chipBus{chips: map[uint16]*i2ctest.Playback{
 		0x18: mcp9808(0x18, []byte{0x00, 0x54}, []byte{0x04, 0x00}),
 		0x19: mcp9808(0x19, []byte{0x12, 0x34}, nil), // an accelerometer at an MCP9808 address
@@ -93,7 +100,6 @@ func TestProbeFakePi(t *testing.T) {
 		0x60: answers(0x60),
 	}, fail: map[uint16]error{0x2a: fmt.Errorf("sysfs-i2c: %v", syscall.EIO)}}
 	registerBus(t, 1, bus)
-	var asked string
 	drivers := func() (hardware.DriverState, error) {
 		return hardware.DriverState{
 			Loaded:  []string{"ioctl-gpio", "sysfs-i2c"},
@@ -102,7 +108,7 @@ func TestProbeFakePi(t *testing.T) {
 		}, nil
 	}
 	r := Run(context.Background(), Options{
-		Root: tr.root, Drivers: drivers, GPIOChips: chipsOf(piChips(tr.root), nil, &asked),
+		Root: tr.root + "/", Drivers: drivers, GPIOChips: gpiocdev.Host{Kernel: piKernel(t, tr)}.Chips,
 		Identity: &Identity{UID: 1000, GIDs: []int{1000, gidGPIO}},
 	})
 	bus.done(t)
@@ -116,13 +122,15 @@ func TestProbeFakePi(t *testing.T) {
 	assert.Contains(t, r.Periph.I2CBuses, "fake-i2c-1")
 	assert.Contains(t, r.Periph.Note, "fix its reason first")
 
-	assert.Equal(t, filepath.Join(tr.root, "dev"), asked, "the chips are listed under the root")
-	require.Len(t, r.GPIO.Chips, 1)
+	require.Len(t, r.GPIO.Chips, 2)
 	c := r.GPIO.Chips[0]
 	assert.Equal(t, "/dev/gpiochip0", c.Path, "paths are shown as on the Pi")
-	assert.Equal(t, Line{Offset: 4, Name: "GPIO4", Consumer: "onewire@0", Used: true, PeriphPin: true}, c.Lines[1])
-	assert.Equal(t, Line{Offset: 5, Name: "GPIO5"}, c.Lines[2], "no periph pin named GPIO5")
-	assert.Equal(t, Line{Offset: 18, Name: "GPIO18", Consumer: "fieldcol", Used: true, Output: true, PeriphPin: true}, c.Lines[4])
+	assert.Equal(t, "pinctrl-bcm2711", c.Label)
+	assert.Equal(t, Line{Offset: 4, Name: "GPIO4", Consumer: "onewire@0", Used: true, Pin: "GPIO4", Header: true}, c.Lines[4])
+	assert.Equal(t, Line{Offset: 7, Name: "SPI_CE1_N", Pin: "GPIO7", Header: true}, c.Lines[7], "the BCM name opens a line the device tree names otherwise")
+	assert.Equal(t, Line{Offset: 18, Name: "GPIO18", Consumer: "fieldcol", Used: true, Output: true, Pin: "GPIO18", Header: true}, c.Lines[18])
+	assert.Equal(t, Line{Offset: 2, Name: "PWR_LED_OFF", Pin: "PWR_LED_OFF"}, r.GPIO.Chips[1].Lines[2])
+	assert.Equal(t, Line{Offset: 7}, r.GPIO.Chips[1].Lines[7], "an unnamed line off the header has no pin key")
 	assert.Empty(t, r.GPIO.Note)
 
 	require.Len(t, r.I2C.Buses, 2)
@@ -202,9 +210,12 @@ func TestProbeFakePi(t *testing.T) {
 		{Name: "ds18b20_000000000001", Kind: hardware.KindDS18B20, ROM: "28-000000000001"},
 		{Name: "ds18b20_0000075b4a2f", Kind: hardware.KindDS18B20, ROM: "28-0000075b4a2f"},
 	}, cfg.Devices)
-	assert.Contains(t, r.Suggested, "# free GPIO lines a pin key can name: ID_SDA, GPIO17\n", "GPIO5 has no periph pin, GPIO4 and GPIO18 are held, the odd name is left out")
+	assert.Contains(t, r.Suggested, "    # free GPIO lines (without the pins of enabled buses and of the HAT EEPROM): GPIO5,\n"+
+		"    #   GPIO6, GPIO12, GPIO13, GPIO14, GPIO15, GPIO16, GPIO17, GPIO19, GPIO20, GPIO21,\n"+
+		"    #   GPIO22, GPIO23, GPIO24, GPIO25, GPIO26, GPIO27\n",
+		"GPIO0/1 are the HAT EEPROM's, GPIO2/3 carry I2C1 and GPIO7-11 SPI0, GPIO4 and GPIO18 are held, the expander's lines are the board's own")
 	assert.Contains(t, r.Suggested, "# an MCP3008 on SPI0.0 cannot be detected")
-	assert.Contains(t, r.Suggested, "e.g. - {name: door, kind: gpio_input, pin: GPIO17, pull: up}")
+	assert.Contains(t, r.Suggested, "e.g. - {name: door, kind: gpio_input, pin: GPIO5, pull: up}")
 
 	var out bytes.Buffer
 	require.NoError(t, r.WriteText(&out))
@@ -213,11 +224,12 @@ func TestProbeFakePi(t *testing.T) {
 	for _, want := range []string{
 		"  Raspberry Pi 4 Model B Rev 1.4 (/proc/device-tree/model)\n",
 		"  failed: bcm283x-dma: open /dev/mem: permission denied\n",
-		"  gpiochip0 [pinctrl-bcm2711] /dev/gpiochip0: 6 lines, 2 in use\n",
+		"  gpiochip0 [pinctrl-bcm2711] /dev/gpiochip0: 28 lines, 2 in use\n",
 		"      4  GPIO4            in use by \"onewire@0\", input\n",
+		"      7  SPI_CE1_N        free; pin: GPIO7\n",
 		"     18  GPIO18           in use by \"fieldcol\", output\n",
-		"      5  GPIO5            free; periph has no pin of this name\n",
-		"     40  \"line\\nwith: newline\" free\n",
+		"  gpiochip1 [raspberrypi-exp-gpio] /dev/gpiochip1: 8 lines, 0 in use\n",
+		"      7  (unnamed)        free\n",
 		"  /dev/spidev0.1     root:root 0600  you cannot open it: only root can open it",
 		"  /dev/i2c-1 (bcm2835 (i2c@7e804000)), config bus: \"1\", scanned 0x08-0x77\n",
 		"    0x18  MCP9808  temperature sensor: manufacturer ID 0x0054, device ID 0x04, revision 0\n",
@@ -348,12 +360,18 @@ func TestProbeHints(t *testing.T) {
 		r := Run(context.Background(), Options{Root: tr.root, Drivers: noDrivers, Identity: &Identity{UID: 0}})
 		assert.Contains(t, r.OneWire.Devices[0].Error, "CRC error")
 	})
-	t.Run("gpio chips unreadable", func(t *testing.T) {
+	t.Run("a gpio chip unreadable", func(t *testing.T) {
 		tr := newTree(t)
 		tr.file("dev/gpiochip0", "")
-		perm := &fs.PathError{Op: "open", Path: "/dev/gpiochip0", Err: fs.ErrPermission}
-		r := Run(context.Background(), Options{Root: tr.root, Drivers: noDrivers, GPIOChips: chipsOf(nil, perm, nil), Identity: &Identity{UID: 1000}})
-		assert.Contains(t, r.GPIO.Note, "permission denied: add the user to the group that owns /dev/gpiochip* (gpio on Raspberry Pi OS)")
+		tr.file("dev/gpiochip1", "")
+		k := gpiocdev.NewFakeKernel()
+		k.AddChip(filepath.Join(tr.root, "dev/gpiochip0"), gpiocdev.FakeChip{Name: "gpiochip0", Label: "pinctrl-rp1", OpenErr: syscall.EACCES})
+		k.AddChip(filepath.Join(tr.root, "dev/gpiochip1"), gpiocdev.FakeChip{Name: "gpiochip1", Label: "other", Lines: []string{"LED"}})
+		r := Run(context.Background(), Options{Root: tr.root, Drivers: noDrivers, GPIOChips: gpiocdev.Host{Kernel: k}.Chips, Identity: &Identity{UID: 1000}})
+		require.Len(t, r.GPIO.Chips, 1, "the readable chip is listed")
+		assert.Equal(t, "gpiochip1", r.GPIO.Chips[0].Name)
+		assert.Contains(t, r.GPIO.Note, "permission denied: add the user to the group that owns /dev/gpiochip* (gpio on Raspberry Pi OS), or run with sudo")
+		assert.NotContains(t, r.GPIO.Note, tr.root)
 	})
 	t.Run("periph failed", func(t *testing.T) {
 		tr := newTree(t)
@@ -439,4 +457,33 @@ func TestOneWireReadTimeout(t *testing.T) {
 	_, err = w.WriteString("21500\n")
 	require.NoError(t, err)
 	require.NoError(t, w.Close())
+}
+
+// TestPinKey covers the names a pin key opens lines by, and the lines no name opens.
+func TestPinKey(t *testing.T) {
+	chips := []gpiocdev.ChipInfo{
+		{Name: "gpiochip10", Label: "some-expander", Path: "/dev/gpiochip10", Lines: []gpiocdev.LineInfo{
+			{Offset: 0, Name: "ID_SDA"}, {Offset: 1, Name: "LED"}, {Offset: 2, Name: ""}, {Offset: 3, Name: "GPIO1"},
+		}},
+		{Name: "gpiochip0", Label: "pinctrl-rp1", Path: "/dev/gpiochip0", Lines: []gpiocdev.LineInfo{
+			{Offset: 0, Name: "ID_SDA"}, {Offset: 1, Name: ""}, {Offset: 2, Name: "SDA1"},
+		}},
+	}
+	tests := []struct {
+		chip, line int
+		want       string
+		why        string
+	}{
+		{1, 0, "GPIO0", "the BCM name of a header line"},
+		{1, 2, "GPIO2", "the BCM name, not the device tree's"},
+		{1, 1, "", "a line's name beats a BCM number: GPIO1 opens the expander's line 3"},
+		{0, 3, "GPIO1", "its own name"},
+		{0, 0, "", "the header chip is searched first: ID_SDA opens its line 0"},
+		{0, 1, "LED", "its own name"},
+		{0, 2, "", "unnamed, off the header"},
+	}
+	for _, tt := range tests {
+		c := chips[tt.chip]
+		assert.Equal(t, tt.want, pinKey(chips, c, c.Lines[tt.line]), "%s line %d: %s", c.Name, tt.line, tt.why)
+	}
 }

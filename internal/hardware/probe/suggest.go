@@ -2,6 +2,7 @@ package probe
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/fieldcol/fieldcol/internal/hardware"
@@ -45,15 +46,8 @@ func suggest(r *Report) string {
 			p.ConfigBus, strings.ToLower(strings.ReplaceAll(p.ConfigBus, ".", "_")), p.ConfigBus))
 	}
 	if free := freeLines(r); len(free) > 0 {
-		example := free[0]
-		for _, n := range free {
-			if strings.HasPrefix(n, "GPIO") {
-				example = n
-				break
-			}
-		}
-		notes = append(notes, fmt.Sprintf("inputs and outputs are not guessed; e.g. - {name: door, kind: gpio_input, pin: %s, pull: up}", example))
-		notes = append(notes, wrap("free GPIO lines a pin key can name: "+strings.Join(free, ", "), 86)...)
+		notes = append(notes, fmt.Sprintf("inputs and outputs are not guessed; e.g. - {name: door, kind: gpio_input, pin: %s, pull: up}", free[0]))
+		notes = append(notes, wrap("free GPIO lines (without the pins of enabled buses and of the HAT EEPROM): "+strings.Join(free, ", "), 86)...)
 	}
 
 	var b strings.Builder
@@ -91,20 +85,54 @@ func socZone(t ThermalSection) *Zone {
 	return first
 }
 
-// freeLines are the named GPIO lines no one holds that periph can open by name (every
-// named free line when periph registered no pin at all, as under another root).
+// freeLines are the pin keys of the lines no one holds: on the header chip when there is
+// one (the other chips switch the board's own LEDs and power rails), without the pins of the
+// buses the probe found on, which the kernel does not mark as used.
 func freeLines(r *Report) []string {
-	var out []string
-	anyPeriph := len(r.Periph.Pins) > 0
+	header := false
 	for _, c := range r.GPIO.Chips {
 		for _, l := range c.Lines {
-			if l.Used || !plainName(l.Name) || (anyPeriph && !l.PeriphPin) {
+			header = header || l.Header
+		}
+	}
+	busy := busPins(r)
+	var out []string
+	for _, c := range r.GPIO.Chips {
+		for _, l := range c.Lines {
+			if l.Used || !plainName(l.Pin) || (header && !l.Header) || (l.Header && busy[l.Pin]) {
 				continue
 			}
-			out = append(out, l.Name)
+			out = append(out, l.Pin)
 		}
 	}
 	return out
+}
+
+// busPins are the header pins of a Raspberry Pi's buses that are on: I2C1 on GPIO2 and 3,
+// SPI0 on GPIO7 to 11, SPI1 on GPIO16 to 21 (1-Wire's GPIO4 is held by its kernel driver),
+// and GPIO0 and 1, which the Pi keeps for a HAT's ID EEPROM.
+func busPins(r *Report) map[string]bool {
+	busy := map[string]bool{}
+	mark := func(from, to int) {
+		for n := from; n <= to; n++ {
+			busy["GPIO"+strconv.Itoa(n)] = true
+		}
+	}
+	mark(0, 1)
+	for _, b := range r.I2C.Buses {
+		if b.Number == 1 {
+			mark(2, 3)
+		}
+	}
+	for _, p := range r.SPI.Ports {
+		switch {
+		case strings.HasPrefix(p.ConfigBus, "SPI0."):
+			mark(7, 11)
+		case strings.HasPrefix(p.ConfigBus, "SPI1."):
+			mark(16, 21)
+		}
+	}
+	return busy
 }
 
 // wrap breaks a long comment into lines of at most width characters, at spaces.

@@ -120,8 +120,11 @@ func (r *Report) textGPIO(p *printer) {
 				}
 				state = fmt.Sprintf("in use by %q, %s", l.Consumer, dir)
 			}
-			if len(r.Periph.Pins) > 0 && !l.PeriphPin && l.Name != "" {
-				state += "; periph has no pin of this name"
+			switch {
+			case l.Pin != "" && l.Pin != l.Name:
+				state += "; pin: " + l.Pin
+			case l.Pin == "" && l.Name != "":
+				state += "; no pin key opens it (an earlier line has the same name)"
 			}
 			p.f("    %3d  %-16s %s\n", l.Offset, name, state)
 		}
