@@ -29,8 +29,9 @@ func hardwareProbe(args []string, command string, opts probe.Options, stdout, st
 			"the board, periph's drivers, GPIO chips and lines, the I2C buses and the chips that\n"+
 			"answer there, SPI ports, 1-Wire sensors, the SoC temperature, device access and\n"+
 			"groups, kernel modules, and a suggested hardware block. Each section that finds\n"+
-			"nothing says why. It reads only; it requests no GPIO line. Exit status 0 whatever\n"+
-			"it finds, 1 for a bad command line.\n\n", command, hardwareProbeCommand)
+			"nothing says why. It requests no GPIO line and writes to no chip but an MCP9808's\n"+
+			"register pointer (to read its ID). Exit status 0 whatever it finds, 1 for a bad\n"+
+			"command line.\n\n", command, hardwareProbeCommand)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

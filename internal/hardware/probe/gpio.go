@@ -16,7 +16,7 @@ import (
 )
 
 // PeriphSection is what periph's host.Init did, and the GPIO pins and I2C buses it
-// registered: a config's pin and bus keys name those.
+// registered (a device's bus key opens one of those buses).
 type PeriphSection struct {
 	Loaded   []string        `json:"loaded"`
 	Skipped  []DriverProblem `json:"skipped"`
@@ -94,7 +94,7 @@ type Line struct {
 	Header bool `json:"header"`
 }
 
-// Used reports the lines of the chip in use.
+// used counts the lines of the chip in use.
 func (c Chip) used() int {
 	n := 0
 	for _, l := range c.Lines {

@@ -3,8 +3,9 @@
 // which GPIO lines, I2C chips, SPI ports, 1-Wire sensors and thermal zones there are, which
 // groups and kernel modules are missing, and a `hardware` block for what was found.
 //
-// It only reads: files under Root, GPIO line info (no line is requested), a one-byte read
-// per I2C address and the MCP9808's ID registers, and each 1-Wire sensor's temperature.
+// It reads files under Root, GPIO line info (no line is requested), one byte per I2C
+// address and the MCP9808's ID registers (writing only its register pointer), and each
+// 1-Wire sensor's temperature.
 // Every section that finds nothing says why and how to fix it; nothing here returns an
 // error to the caller, because on a machine without the hardware "nothing found" is the
 // answer, not a failure.
@@ -99,8 +100,7 @@ func Run(ctx context.Context, opts Options) *Report {
 	fs := rootFS(opts.Root)
 	r := &Report{Root: opts.Root}
 	r.Board = probeBoard(fs)
-	// periph first: its host.Init registers the GPIO pins and the I2C buses that the
-	// sections below look up.
+	// periph first: its host.Init registers the I2C buses that the scan opens.
 	r.Periph = probePeriph(opts.Drivers)
 	r.GPIO = probeGPIO(fs, opts.GPIOChips)
 	r.Modules = probeModules(fs)

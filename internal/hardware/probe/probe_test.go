@@ -304,7 +304,8 @@ func TestProbeEmptyRoot(t *testing.T) {
 	assert.Contains(t, r.OneWire.Note, "dtoverlay=w1-gpio")
 	assert.Equal(t, "cannot tell which modules are loaded: no /proc/modules (a container, or a kernel without module support)", r.Modules.Note)
 	assert.False(t, r.Access.ServiceUser.Exists)
-	assert.Equal(t, "hardware:\n  backend: periph\n  devices: []\n", r.Suggested)
+	assert.Equal(t, "hardware:\n  backend: periph\n  devices: []\n"+
+		"    # nothing recognised: enable the buses and wire the chips (the sections above say what is missing), then probe again\n", r.Suggested)
 	cfg := parseSuggested(t, r.Suggested)
 	assert.Empty(t, cfg.Devices)
 

@@ -53,6 +53,7 @@ func suggest(r *Report) string {
 	var b strings.Builder
 	b.WriteString("hardware:\n  backend: periph\n")
 	if len(devs) == 0 {
+		notes = append([]string{"nothing recognised: enable the buses and wire the chips (the sections above say what is missing), then probe again"}, notes...)
 		b.WriteString("  devices: []\n")
 	} else {
 		b.WriteString("  devices:\n")

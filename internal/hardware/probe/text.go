@@ -93,7 +93,7 @@ func (r *Report) textPeriph(p *printer) {
 	for _, d := range s.Skipped {
 		p.f("  skipped: %s: %s\n", d.Driver, d.Reason)
 	}
-	p.f("  GPIO pins periph can open by name: %d\n", len(s.Pins))
+	p.f("  GPIO pins periph registered: %d\n", len(s.Pins))
 	p.f("  I2C buses periph registered: %s\n", listOr(s.I2CBuses, "none"))
 	p.note(s.Note)
 	p.end()
