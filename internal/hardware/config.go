@@ -63,6 +63,10 @@ type DeviceConfig struct {
 	// ROM is a DS18B20's name under /sys/bus/w1/devices, e.g. "28-0000075b4a2f"; with
 	// backend periph a DS18B20 needs ROM or Address.
 	ROM string `mapstructure:"rom"`
+	// Resolution is a DS18B20's resolution in bits, 9..12 (0 = leave the sensor as it is,
+	// 12 bits from the factory). Each bit doubles the conversion every read waits for:
+	// 94 ms at 9 bits, 750 ms at 12. With backend periph it is written to the sensor at open.
+	Resolution int `mapstructure:"resolution"`
 	// Channel is the ADC channel (ADS1x15 0..3, MCP3008 0..7) or the thermal zone number.
 	Channel int `mapstructure:"channel"`
 	// Pin is the GPIO name for gpio_input, gpio_output and duty_output, e.g. "GPIO17".
@@ -175,6 +179,9 @@ func (d *DeviceConfig) validate(backend Backend) error {
 		} else if backend == BackendPeriph && d.Address == 0 {
 			return errors.New("rom: the DS18B20's 1-wire name (see /sys/bus/w1/devices/28-*) is required with backend periph")
 		}
+		if err := d.validateW1(backend); err != nil {
+			return err
+		}
 	case KindSoCThermal:
 		if d.Channel < 0 {
 			return fmt.Errorf("channel: the thermal zone must not be negative, got %d", d.Channel)
@@ -202,6 +209,9 @@ func (d *DeviceConfig) validate(backend Backend) error {
 	}
 	if d.Timeout < 0 {
 		return fmt.Errorf("timeout: must not be negative, got %s", d.Timeout)
+	}
+	if d.Resolution != 0 && d.Kind != KindDS18B20 {
+		return fmt.Errorf("resolution: only a ds18b20 has one, not a %s", d.Kind)
 	}
 	if d.StuckAfter < 0 {
 		return fmt.Errorf("stuck_after: must not be negative, got %d", d.StuckAfter)

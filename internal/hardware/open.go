@@ -94,11 +94,16 @@ func (r *Registry) openDevice(dc *DeviceConfig, defTimeout time.Duration, s *Ses
 }
 
 // deviceTimeout is the per-read timeout of a device: its own, or the component default
-// raised to what a DS18B20 conversion needs.
+// raised to what a 1-wire read needs (its conversion plus w1ReadMargin).
 func deviceTimeout(dc *DeviceConfig, def time.Duration) time.Duration {
 	t := dc.timeout(def)
-	if dc.Kind == KindDS18B20 && dc.Timeout == 0 && t < ds18b20MinTimeout {
-		return ds18b20MinTimeout
+	if dc.Timeout == 0 {
+		t = max(t, w1ReadTimeout(dc))
 	}
 	return t
 }
+
+// ReadTimeout is the per-read timeout dc gets in a component whose default timeout is def
+// (0 = DefaultTimeout): its own timeout, or def raised to a 1-wire sensor's conversion
+// plus 100ms for the bus.
+func ReadTimeout(dc DeviceConfig, def time.Duration) time.Duration { return deviceTimeout(&dc, def) }

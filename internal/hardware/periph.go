@@ -13,25 +13,14 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/i2c/i2creg"
-	"periph.io/x/conn/v3/onewire"
-	"periph.io/x/conn/v3/onewire/onewirereg"
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spireg"
 	"periph.io/x/devices/v3/ads1x15"
-	"periph.io/x/devices/v3/ds18b20"
 	"periph.io/x/devices/v3/mcp9808"
 
 	"github.com/fieldcol/fieldcol/internal/hardware/mcp3008"
 )
-
-// ds18b20Bits is the DS18B20 resolution: 10 bits (0.25 °C) converts in 188 ms, where the
-// power-on 12 bits would take 750 ms and blow any sensible scrape budget.
-const ds18b20Bits = 10
-
-// ds18b20MinTimeout is the smallest per-read timeout a DS18B20 gets when its device entry
-// sets none: one 10-bit conversion plus the 1-wire transfers.
-const ds18b20MinTimeout = 400 * time.Millisecond
 
 // periphHost holds what the periph backend opened in this process: each bus once, each
 // chip once, each pin once.
@@ -39,7 +28,6 @@ type periphHost struct {
 	mu      sync.Mutex
 	i2c     map[string]*i2cBus
 	spi     map[string]*spiBus
-	onewire map[string]*oneWireBus
 	ads     map[string]*ads1x15.Dev
 	pins    map[string]*periphPin
 	closers []func() error
@@ -61,18 +49,13 @@ type spiBus struct {
 	vref float64
 }
 
-type oneWireBus struct {
-	*serialBus
-	bus onewire.BusCloser
-}
-
 func newPeriphHost() (*periphHost, error) {
 	drivers, err := initHost()
 	if err != nil {
 		return nil, fmt.Errorf("backend: periph host.Init failed (is this a Raspberry Pi with I2C/SPI/1-wire enabled?): %w", err)
 	}
 	return &periphHost{
-		i2c: map[string]*i2cBus{}, spi: map[string]*spiBus{}, onewire: map[string]*oneWireBus{},
+		i2c: map[string]*i2cBus{}, spi: map[string]*spiBus{},
 		ads: map[string]*ads1x15.Dev{}, pins: map[string]*periphPin{}, drivers: drivers,
 	}, nil
 }
@@ -126,21 +109,6 @@ func (h *periphHost) spiPort(name string, vref float64) (*spiBus, error) {
 	return p, nil
 }
 
-func (h *periphHost) oneWireBus(name string) (*oneWireBus, error) {
-	name = busOr(name, "1")
-	if b, ok := h.onewire[name]; ok {
-		return b, nil
-	}
-	bc, err := onewirereg.Open(name)
-	if err != nil {
-		return nil, fmt.Errorf("opening 1-wire bus %q: %w", name, err)
-	}
-	b := &oneWireBus{serialBus: newSerialBus("onewire" + name), bus: bc}
-	h.onewire[name] = b
-	h.closers = append(h.closers, bc.Close, b.close)
-	return b, nil
-}
-
 // open opens one device and returns its raw implementation and, for outputs, the closer
 // that drives it safe.
 func (h *periphHost) open(dc *DeviceConfig, info Info) (any, func() error, error) {
@@ -187,20 +155,14 @@ func (h *periphHost) openLocked(dc *DeviceConfig) (any, func() error, error) {
 		}
 		return newSenseTemp(b.serialBus, d.Sense), nil, nil
 	case KindDS18B20:
-		b, err := h.oneWireBus(dc.Bus)
+		// Through the kernel's w1_therm driver (w1therm.go), which gives a parasite-powered
+		// sensor its strong pull-up and checks the CRC, on a worker of the sensor's own.
+		t, err := openW1Therm(dc)
 		if err != nil {
 			return nil, nil, err
 		}
-		var d *ds18b20.Dev
-		err = b.once(ds18b20MinTimeout, func() error {
-			var err error
-			d, err = ds18b20.New(b.bus, onewire.Address(dc.oneWireAddress()), ds18b20Bits)
-			return err
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("no DS18B20 answering: %w", err)
-		}
-		return newSenseTemp(b.serialBus, d.Sense), nil, nil
+		h.closers = append(h.closers, t.close)
+		return t, nil, nil
 	case KindSoCThermal:
 		// A sysfs file read has no bus to share: each zone gets its own worker, so a stuck
 		// read is still bounded by the timeout.

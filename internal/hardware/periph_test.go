@@ -19,9 +19,6 @@ import (
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/i2c/i2creg"
 	"periph.io/x/conn/v3/i2c/i2ctest"
-	"periph.io/x/conn/v3/onewire"
-	"periph.io/x/conn/v3/onewire/onewirereg"
-	"periph.io/x/conn/v3/onewire/onewiretest"
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spireg"
@@ -276,7 +273,6 @@ func TestPeriphMissingHardwareIsAStartupError(t *testing.T) {
 		{"no pin", DeviceConfig{Name: "door", Kind: KindGPIOInput, Pin: "GPIO999"}, []string{`device "door"`, "GPIO999", "no GPIO pin named"}},
 		{"no i2c bus", DeviceConfig{Name: "adc", Kind: KindADS1115, Bus: "fct-absent"}, []string{`device "adc"`, "i2cfct-absent/0x48/ch0", `opening I2C bus "fct-absent"`}},
 		{"no spi port", DeviceConfig{Name: "pot", Kind: KindMCP3008, Bus: "FCT-ABSENT"}, []string{`device "pot"`, `opening SPI port "FCT-ABSENT"`}},
-		{"no 1-wire bus", DeviceConfig{Name: "tank", Kind: KindDS18B20, Bus: "fct-absent", Address: 0x28}, []string{`device "tank"`, `opening 1-wire bus "fct-absent"`}},
 		{"no mcp9808", DeviceConfig{Name: "room", Kind: KindMCP9808, Bus: "fct-empty"}, []string{`device "room"`, "no MCP9808 answering"}},
 	}
 	registerI2C(t, "fct-empty", &i2ctest.Playback{DontPanic: true})
@@ -355,31 +351,6 @@ func TestPeriphMCP9808WrongChip(t *testing.T) {
 			assert.Equal(t, ErrorIO, ErrorTypeOf(err))
 		})
 	}
-}
-
-// DS18B20 28-0000075b4a2f on 1-wire: every transfer starts with Match ROM (0x55) and the
-// ROM code, least significant byte first. Set-up reads the scratchpad (0xBE) and finds the
-// 10-bit configuration already there; a read converts (0x44, strong pull-up) and reads the
-// scratchpad again. 0x0194 is 25.25 °C.
-func TestPeriphDS18B20(t *testing.T) {
-	rom := []byte{0x55, 0x28, 0x2f, 0x4a, 0x5b, 0x07, 0x00, 0x00, 0xee}
-	spad := []byte{0x94, 0x01, 0x4b, 0x46, 0x3f, 0xff, 0x0c, 0x10, 0}
-	spad[8] = onewire.CalcCRC(spad[:8])
-	cmd := func(c byte) []byte { return append(append([]byte{}, rom...), c) }
-	bus := &onewiretest.Playback{DontPanic: true, Ops: []onewiretest.IO{
-		{W: cmd(0xbe), R: spad, Pull: onewire.WeakPullup},
-		{W: cmd(0x44), Pull: onewire.StrongPullup},
-		{W: cmd(0xbe), R: spad, Pull: onewire.WeakPullup},
-	}}
-	require.NoError(t, onewirereg.Register("fct-w1", nil, -1, func() (onewire.BusCloser, error) { return bus, nil }))
-	t.Cleanup(func() { _ = onewirereg.Unregister("fct-w1") })
-	s := openPeriph(t, DeviceConfig{Name: "tank", Kind: KindDS18B20, Bus: "fct-w1", ROM: "28-0000075b4a2f"})
-	tank, err := s.TemperatureInput("tank")
-	require.NoError(t, err)
-	assert.Equal(t, "onewirefct-w1/28-0000075b4a2f", tank.Info().ID)
-	v, err := tank.ReadTemperature(ctx)
-	require.NoError(t, err, "a 10-bit conversion (188 ms) fits the 400 ms DS18B20 timeout floor")
-	assert.InDelta(t, 25.25, v, 1e-6)
 }
 
 // A pin that is missing because a periph driver failed says which driver and why.

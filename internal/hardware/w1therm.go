@@ -1,0 +1,457 @@
+package hardware
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A DS18B20 (and the rest of the w1_therm family) is read through the kernel's w1_therm
+// driver in sysfs, not through a 1-wire master in user space: the kernel selects the
+// sensor, starts the conversion with the strong pull-up a parasite-powered sensor needs,
+// sleeps the conversion time, reads the scratchpad and checks its CRC. A read of the
+// `temperature` attribute therefore blocks for a whole conversion. The attributes used
+// here are those of Documentation/ABI/testing/sysfs-driver-w1_therm (kernel 5.9 and
+// later: temperature, resolution, conv_time); `w1_slave` is the older interface.
+
+// w1Devices is where the kernel's w1 bus lists its slaves, one directory per sensor named
+// like 28-0000075b4a2f; a variable so that tests use a temporary tree.
+var w1Devices = "/sys/bus/w1/devices"
+
+// w1ReadMargin is what a read takes beyond the conversion: reset, Match ROM and the
+// 9-byte scratchpad read (about 10 ms bit-banged by w1-gpio), the kernel's rounding of its
+// sleep (95 ms for the datasheet's 93.75), its retries of a scratchpad read that fails the
+// CRC (up to 5), and the bus master's periodic slave search, which holds the bus.
+const w1ReadMargin = 100 * time.Millisecond
+
+// w1Family is one 1-wire family code that the kernel's w1_therm driver binds to.
+type w1Family struct {
+	chip string
+	// adjustable: the chip has a configuration register with the resolution (9..12 bits);
+	// a DS18S20 has none and always converts in 750 ms.
+	adjustable bool
+}
+
+// w1Families are w1_therm's families (W1_THERM_* in drivers/w1/slaves/w1_therm.c).
+var w1Families = map[byte]w1Family{
+	0x10: {chip: "DS18S20"},
+	0x22: {chip: "DS1822", adjustable: true},
+	0x28: {chip: "DS18B20", adjustable: true},
+	0x3b: {chip: "DS1825", adjustable: true},
+	0x42: {chip: "DS28EA00", adjustable: true},
+}
+
+// w1FamilyCodes lists w1Families' codes for error messages.
+func w1FamilyCodes() string {
+	codes := make([]string, 0, len(w1Families))
+	for c := range w1Families {
+		codes = append(codes, fmt.Sprintf("%02x", c))
+	}
+	sort.Strings(codes)
+	return strings.Join(codes, ", ")
+}
+
+// w1Address is the ROM code of a ds18b20 device; a sim sensor without one reads as a
+// DS18B20.
+func w1Address(dc *DeviceConfig) uint64 {
+	if a := dc.oneWireAddress(); a != 0 {
+		return a
+	}
+	return 0x28
+}
+
+// conversionAt is the datasheet's maximum conversion time at a resolution (DS18B20 table
+// "Thermometer Resolution Configuration": tCONV/8 per bit below 12).
+func conversionAt(bits int) time.Duration {
+	return 750 * time.Millisecond >> (12 - bits)
+}
+
+// w1Bits is the resolution a ds18b20 device converts at: the configured one, or 12 bits,
+// the factory setting a sensor powers up with.
+func w1Bits(dc *DeviceConfig) int {
+	if dc.Resolution != 0 {
+		return dc.Resolution
+	}
+	return 12
+}
+
+// ConversionTime is how long every read of dc waits for the sensor to convert: 93.75,
+// 187.5, 375 or 750 ms for a DS18B20 at 9, 10, 11 or 12 bits (12 when resolution is not
+// set, the power-on default), 750 ms for a DS18S20, and 0 for a device that is not a
+// 1-wire thermometer.
+func ConversionTime(dc DeviceConfig) time.Duration {
+	if dc.Kind != KindDS18B20 {
+		return 0
+	}
+	f, ok := w1Families[byte(w1Address(&dc))]
+	if ok && !f.adjustable {
+		return 750 * time.Millisecond
+	}
+	bits := w1Bits(&dc)
+	if bits < 9 || bits > 12 {
+		// Refused by Validate; the longest conversion keeps the caller's checks safe.
+		return 750 * time.Millisecond
+	}
+	return conversionAt(bits)
+}
+
+// w1ReadTimeout is the shortest timeout a read of dc can succeed in, 0 for a device that
+// is not a 1-wire thermometer.
+func w1ReadTimeout(dc *DeviceConfig) time.Duration {
+	c := ConversionTime(*dc)
+	if c == 0 {
+		return 0
+	}
+	return c + w1ReadMargin
+}
+
+// ConversionChip words what dc converts at for a config error: "DS18B20 at 12 bits",
+// "DS18S20"; "" for a device that is not a 1-wire thermometer.
+func ConversionChip(dc DeviceConfig) string {
+	if dc.Kind != KindDS18B20 {
+		return ""
+	}
+	f, ok := w1Families[byte(w1Address(&dc))]
+	if !ok {
+		f = w1Families[0x28]
+	}
+	if !f.adjustable {
+		return f.chip
+	}
+	return fmt.Sprintf("%s at %d bits", f.chip, w1Bits(&dc))
+}
+
+// ConversionAdvice says how dc's reads can fit in budget, for a config error: the highest
+// resolution whose read (conversion plus the bus) fits, or that only a longer period does.
+func ConversionAdvice(dc DeviceConfig, budget time.Duration) string {
+	f, ok := w1Families[byte(w1Address(&dc))]
+	if ok && !f.adjustable {
+		return fmt.Sprintf("a %s always converts in 750ms: lengthen the period", f.chip)
+	}
+	for bits := w1Bits(&dc) - 1; bits >= 9; bits-- {
+		if conversionAt(bits)+w1ReadMargin < budget {
+			return fmt.Sprintf("set resolution: %d for %s or a longer period", bits, conversionAt(bits).Round(time.Millisecond))
+		}
+	}
+	return fmt.Sprintf("even at resolution: 9 a read takes up to %s (%s conversion plus the bus): lengthen the period",
+		(conversionAt(9) + w1ReadMargin).Round(time.Millisecond), conversionAt(9).Round(time.Millisecond))
+}
+
+// validateW1 checks the keys of a ds18b20 device that the kernel's driver depends on.
+func (d *DeviceConfig) validateW1(backend Backend) error {
+	key := "rom"
+	if d.ROM == "" {
+		key = "address"
+	}
+	fam := byte(w1Address(d))
+	f, ok := w1Families[fam]
+	if !ok {
+		return fmt.Errorf("%s: family %02x is not a thermometer the kernel's w1_therm driver reads (families %s)", key, fam, w1FamilyCodes())
+	}
+	if d.Resolution != 0 {
+		if !f.adjustable {
+			return fmt.Errorf("resolution: a %s (family %02x) has a fixed resolution; remove resolution", f.chip, fam)
+		}
+		if d.Resolution < 9 || d.Resolution > 12 {
+			return fmt.Errorf("resolution: must be 9..12 bits, got %d", d.Resolution)
+		}
+	}
+	if c := ConversionTime(*d); backend == BackendPeriph && d.Timeout > 0 && d.Timeout <= c {
+		return fmt.Errorf("timeout: %s is not longer than the %s conversion of the %s, so every read would time out; leave timeout unset (the conversion plus %s) or lower resolution",
+			d.Timeout, c.Round(time.Millisecond), ConversionChip(*d), w1ReadMargin)
+	}
+	return nil
+}
+
+var (
+	// errW1NoReading: the attribute read back empty. temperature_show and w1_slave_show
+	// return no bytes, not an errno, when the conversion or the scratchpad read failed: no
+	// presence pulse, or the CRC wrong on every one of the kernel's tries.
+	errW1NoReading = errors.New("the kernel read no temperature: the sensor did not answer, or failed its CRC on every try (see dmesg)")
+	// errW1CRC: an older kernel's w1_slave with "crc=.. NO": it prints what it read anyway.
+	errW1CRC = errors.New("the scratchpad failed its CRC check (crc=.. NO): noise on the bus, a long cable or a weak pull-up")
+)
+
+// w1MaxMilli bounds a w1_therm temperature: a DS18B20's 16-bit register holds at most
+// ±2048 °C, so anything beyond is not something the kernel computed from a sensor.
+const w1MaxMilli = 2048000
+
+// parseW1Temperature parses the temperature attribute: millidegrees Celsius and a newline.
+func parseW1Temperature(b []byte) (float64, error) {
+	s := bytes.TrimSpace(b)
+	if len(s) == 0 {
+		return 0, errW1NoReading
+	}
+	return parseMilli(s)
+}
+
+// parseW1Slave parses the w1_slave attribute:
+//
+//	72 01 4b 46 7f ff 0e 10 57 : crc=57 YES
+//	72 01 4b 46 7f ff 0e 10 57 t=23125
+func parseW1Slave(b []byte) (float64, error) {
+	s := bytes.TrimSpace(b)
+	if len(s) == 0 {
+		return 0, errW1NoReading
+	}
+	first, second, ok := bytes.Cut(s, []byte("\n"))
+	if !ok {
+		return 0, fmt.Errorf("w1_slave %q: want two lines, the CRC verdict and t=", s)
+	}
+	first = bytes.TrimSpace(first)
+	if !bytes.Contains(first, []byte("crc=")) {
+		return 0, fmt.Errorf("w1_slave %q: no crc= verdict on the first line", first)
+	}
+	switch {
+	case bytes.HasSuffix(first, []byte(" YES")):
+	case bytes.HasSuffix(first, []byte(" NO")):
+		return 0, errW1CRC
+	default:
+		return 0, fmt.Errorf("w1_slave %q: the CRC verdict is neither YES nor NO", first)
+	}
+	i := bytes.Index(second, []byte("t="))
+	if i < 0 {
+		return 0, fmt.Errorf("w1_slave %q: no t= on the second line", second)
+	}
+	return parseMilli(bytes.TrimSpace(second[i+2:]))
+}
+
+func parseMilli(s []byte) (float64, error) {
+	n, err := strconv.ParseInt(string(s), 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("temperature %q is not a whole number of millidegrees", s)
+	}
+	if n < -w1MaxMilli || n > w1MaxMilli {
+		return 0, fmt.Errorf("temperature %d m°C is beyond what a w1_therm sensor can hold", n)
+	}
+	return float64(n) / 1000, nil
+}
+
+// w1Therm is one thermometer read through the kernel's w1_therm driver. Its reads run on a
+// worker of its own: a read blocked in the kernel keeps that worker until it returns, and
+// meanwhile every read of this sensor times out at once instead of adding another blocked
+// goroutine (busOp's in-flight rule), while other sensors go on.
+type w1Therm struct {
+	name    string // the configured device name, for its errors
+	id      string // the kernel's name, 28-0000075b4a2f
+	dir     string
+	path    string // the attribute read: temperature, or w1_slave before kernel 5.9
+	parse   func([]byte) (float64, error)
+	bits    int           // configured resolution, 0 = leave the sensor as it is
+	slow    time.Duration // a read that takes longer than this is suspect (see transfer)
+	kernCnv time.Duration // the kernel's conv_time, 0 when the kernel has none
+	worker  *serialBus
+	op      *busOp
+
+	// Touched by the worker only.
+	buf     []byte
+	v       float64
+	recheck bool
+}
+
+// openW1Therm finds dc's sensor in sysfs, applies its resolution and reads the kernel's
+// conversion time. The set-up runs on the sensor's worker with a read's timeout.
+func openW1Therm(dc *DeviceConfig) (*w1Therm, error) {
+	id := FormatROM(w1Address(dc))
+	dir := filepath.Join(w1Devices, id)
+	w := &w1Therm{name: dc.Name, id: id, dir: dir, bits: dc.Resolution, slow: w1ReadTimeout(dc), buf: make([]byte, 256)}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, w1Missing(id, err)
+	}
+	switch {
+	case exists(filepath.Join(dir, "temperature")):
+		w.path, w.parse = filepath.Join(dir, "temperature"), parseW1Temperature
+	case exists(filepath.Join(dir, "w1_slave")):
+		w.path, w.parse = filepath.Join(dir, "w1_slave"), parseW1Slave
+	default:
+		return nil, fmt.Errorf("%s has neither temperature nor w1_slave: the kernel's w1_therm driver does not handle it (is it a thermometer? is the w1_therm module loaded?)", dir)
+	}
+	w.worker = newSerialBus("w1 " + id)
+	w.op = newBusOp(w.worker, w.transfer)
+	var conv time.Duration
+	err := w.worker.once(w.slow, func() error {
+		if w.bits != 0 {
+			if err := w.applyResolution(); err != nil {
+				return err
+			}
+		}
+		conv = w.convTime()
+		return nil
+	})
+	if err != nil {
+		_ = w.worker.close()
+		return nil, err
+	}
+	w.kernCnv = conv
+	return w, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// w1Missing explains a sensor that is not under /sys/bus/w1/devices, naming those that are.
+func w1Missing(id string, err error) error {
+	if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("1-wire sensor %s: %w", id, err)
+	}
+	entries, derr := os.ReadDir(w1Devices)
+	if derr != nil {
+		return fmt.Errorf("1-wire sensor %s: no %s: the kernel's 1-wire driver is not loaded (add dtoverlay=w1-gpio to /boot/firmware/config.txt and reboot)", id, w1Devices)
+	}
+	var present []string
+	for _, e := range entries {
+		if n := e.Name(); len(n) == 15 && n[2] == '-' {
+			present = append(present, n)
+		}
+	}
+	if len(present) == 0 {
+		return fmt.Errorf("1-wire sensor %s is not on the bus, and no other sensor is (check the wiring: data on GPIO4 unless dtoverlay=w1-gpio,gpiopin= says otherwise, a 4.7 kΩ pull-up to 3.3 V)", id)
+	}
+	return fmt.Errorf("1-wire sensor %s is not on the bus; the kernel sees %s", id, strings.Join(present, ", "))
+}
+
+// readAttr reads a whole sysfs attribute into buf.
+func readAttr(path string, buf []byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	n := 0
+	for n < len(buf) {
+		m, err := f.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf[:n], nil
+}
+
+// applyResolution makes the sensor convert at w.bits. The kernel reads the resolution
+// from the sensor's scratchpad; it is written only when it differs, so that a sensor
+// whose EEPROM already holds it needs no write access to the root-owned attribute. The
+// written value is read back: kernels before 5.11 accept every write and only log a
+// failure. A kernel without the attribute (before 5.9) is trusted to be set as configured.
+func (w *w1Therm) applyResolution() error {
+	path := filepath.Join(w.dir, "resolution")
+	cur, err := readAttr(path, w.buf)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("resolution: reading %s: %w", path, err)
+	}
+	if n, err := strconv.Atoi(string(bytes.TrimSpace(cur))); err == nil && n == w.bits {
+		return nil
+	}
+	if err := writeAttr(path, strconv.Itoa(w.bits)); err != nil {
+		hint := "see dmesg"
+		if errors.Is(err, fs.ErrPermission) {
+			hint = fmt.Sprintf("the attribute is root's: save the resolution in the sensor's EEPROM once, as root: echo %d > %s; echo save > %s",
+				w.bits, path, filepath.Join(w.dir, "eeprom_cmd"))
+		}
+		return fmt.Errorf("resolution: writing %d to %s: %w (%s)", w.bits, path, err, hint)
+	}
+	got, err := readAttr(path, w.buf)
+	if err != nil {
+		return fmt.Errorf("resolution: reading back %s: %w", path, err)
+	}
+	if n, err := strconv.Atoi(string(bytes.TrimSpace(got))); err != nil || n != w.bits {
+		return fmt.Errorf("resolution: wrote %d to %s but the sensor reports %q (see dmesg)", w.bits, path, bytes.TrimSpace(got))
+	}
+	return nil
+}
+
+func writeAttr(path, value string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(value); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// convTime is the kernel's conversion wait in ms (the conv_time attribute, kernel 5.10
+// and later), 0 when it has none or it is not a positive number.
+func (w *w1Therm) convTime() time.Duration {
+	b, err := readAttr(filepath.Join(w.dir, "conv_time"), w.buf)
+	if err != nil {
+		return 0
+	}
+	ms, err := strconv.Atoi(string(bytes.TrimSpace(b)))
+	if err != nil || ms <= 0 {
+		return 0
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+// transfer reads one temperature. After a read that failed or took longer than a read at
+// the configured resolution can, the resolution is checked first: a sensor that lost
+// power comes back at the resolution in its EEPROM, and the kernel, finding it again,
+// then waits the longer conversion on every read.
+func (w *w1Therm) transfer() error {
+	start := time.Now()
+	if w.recheck && w.bits != 0 {
+		if err := w.applyResolution(); err != nil {
+			return err
+		}
+	}
+	v, err := w.readOnce()
+	w.recheck = err != nil || time.Since(start) > w.slow
+	if err != nil {
+		return err
+	}
+	w.v = v
+	return nil
+}
+
+func (w *w1Therm) readOnce() (float64, error) {
+	b, err := readAttr(w.path, w.buf)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The kernel removes the directory when the sensor stops answering its searches.
+		return 0, &Error{Device: w.name, Type: ErrorNack, Err: fmt.Errorf("1-wire sensor %s is gone from %s (disconnected?)", w.id, w1Devices)}
+	}
+	if err != nil {
+		// An errno from the kernel (EIO, EINTR ...) is classified by ErrorTypeOf.
+		return 0, fmt.Errorf("reading %s: %w", w.path, err)
+	}
+	v, err := w.parse(b)
+	switch {
+	case errors.Is(err, errW1NoReading):
+		return 0, &Error{Device: w.name, Type: ErrorNack, Err: fmt.Errorf("%s: %w", w.path, err)}
+	case err != nil:
+		return 0, &Error{Device: w.name, Type: ErrorInvalid, Err: fmt.Errorf("%s: %w", w.path, err)}
+	}
+	return v, nil
+}
+
+func (w *w1Therm) read(ctx context.Context, timeout time.Duration) (float64, error) {
+	if err := w.op.do(ctx, timeout); err != nil {
+		if w.kernCnv > 0 && w.kernCnv >= timeout && errors.Is(err, context.DeadlineExceeded) {
+			return 0, fmt.Errorf("%w (the kernel waits %s for each conversion of %s, its conv_time: match resolution to the sensor)", err, w.kernCnv, w.id)
+		}
+		return 0, err
+	}
+	return w.v, nil
+}
+
+// close stops the worker once a read still blocked in the kernel returns.
+func (w *w1Therm) close() error { return w.worker.close() }
