@@ -345,8 +345,15 @@ func (c *Config) validateLoop(i int, devices map[string]*hardware.DeviceConfig, 
 		if r := dc.Kind.Role(); r != hardware.RoleAnalogInput && r != hardware.RoleTemperatureInput {
 			add("input.sensor: %q is a %s; a loop input must be an analog or temperature sensor", l.Input.Sensor, dc.Kind)
 		}
-		if to := deviceTimeout(dc, c.Hardware.Timeout); l.Period > 0 && to >= l.Period {
-			add("input.sensor: the read timeout of %q (%s) must be below the period (%s) so that a hung bus trips the loop within one period; set hardware.devices[].timeout", l.Input.Sensor, to, l.Period)
+		// When the conversions do not fit the period, the timeout would only say it again.
+		refused := c.checkOneWireReads(l, devices, add)
+		if to := deviceTimeout(dc, c.Hardware.Timeout); !refused && l.Period > 0 && to >= l.Period {
+			fix := "set hardware.devices[].timeout"
+			if conv := hardware.ConversionTime(*dc); conv > 0 {
+				fix = fmt.Sprintf("a 1-wire read takes its %s conversion (%s) and up to 100ms on the bus: %s",
+					conv.Round(time.Millisecond), hardware.ConversionChip(*dc), hardware.ConversionAdvice(*dc, l.Period))
+			}
+			add("input.sensor: the read timeout of %q (%s) must be below the period (%s) so that a hung bus trips the loop within one period; %s", l.Input.Sensor, to, l.Period, fix)
 		}
 	}
 	if !(l.Input.ValidRange.Min < l.Input.ValidRange.Max) {
@@ -510,14 +517,10 @@ func (c *Config) validateLoop(i int, devices map[string]*hardware.DeviceConfig, 
 	return errs
 }
 
+// deviceTimeout is the per-read timeout the hardware layer gives dc, a 1-wire sensor's
+// conversion included.
 func deviceTimeout(dc *hardware.DeviceConfig, def time.Duration) time.Duration {
-	switch {
-	case dc.Timeout > 0:
-		return dc.Timeout
-	case def > 0:
-		return def
-	}
-	return hardware.DefaultTimeout
+	return hardware.ReadTimeout(*dc, def)
 }
 
 func alarmKind(s string) (loop.AlarmKind, error) {

@@ -3,9 +3,11 @@ package controlloop
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/fieldcol/fieldcol/controlloop/internal/onoff"
+	"github.com/fieldcol/fieldcol/internal/hardware"
 )
 
 // RestartMode is what a restart keeps of the operator's settings, in the words PLC users
@@ -162,6 +164,68 @@ func (c *Config) validateSafety(i int, add func(format string, a ...any)) {
 			add("interlocks[%d].stale_after: must not be negative, got %s", j, il.StaleAfter)
 		}
 	}
+}
+
+// oneWireRead is one read of a 1-wire thermometer in a loop's cycle.
+type oneWireRead struct {
+	dc    *hardware.DeviceConfig
+	key   string // input, interlocks[j]
+	conv  time.Duration
+	stale time.Duration // the configured stale_after of that read, 0 = the default
+}
+
+// oneWireReads are the 1-wire thermometers a cycle of l reads, in order: the input, then
+// each interlock sensor (the same sensor twice is two reads).
+func oneWireReads(l *LoopConfig, devices map[string]*hardware.DeviceConfig) []oneWireRead {
+	var reads []oneWireRead
+	note := func(name, key string, stale time.Duration) {
+		if dc, ok := devices[name]; ok {
+			if conv := hardware.ConversionTime(*dc); conv > 0 {
+				reads = append(reads, oneWireRead{dc: dc, key: key, conv: conv, stale: stale})
+			}
+		}
+	}
+	note(l.Input.Sensor, "input", l.Input.StaleAfter)
+	for j, il := range l.Interlocks {
+		if il.Sensor != "" {
+			note(il.Sensor, fmt.Sprintf("interlocks[%d]", j), il.StaleAfter)
+		}
+	}
+	return reads
+}
+
+// checkOneWireReads refuses a loop that cannot read its 1-wire sensors within a period: a
+// read through the kernel's w1_therm driver blocks for the sensor's whole conversion, and
+// a cycle makes its reads one after the other. A stale_after shorter than the conversion
+// would reject every reading. It reports whether it refused the period.
+func (c *Config) checkOneWireReads(l *LoopConfig, devices map[string]*hardware.DeviceConfig, add func(format string, a ...any)) bool {
+	reads := oneWireReads(l, devices)
+	for _, r := range reads {
+		if r.stale > 0 && r.stale < r.conv {
+			add("%s.stale_after: %s is shorter than the %s conversion of 1-wire sensor %q (%s), so every reading would be stale",
+				r.key, r.stale, r.conv.Round(time.Millisecond), r.dc.Name, hardware.ConversionChip(*r.dc))
+		}
+	}
+	var total time.Duration
+	for _, r := range reads {
+		total += r.conv
+	}
+	if l.Period <= 0 || total <= l.Period {
+		return false
+	}
+	if len(reads) == 1 {
+		r := reads[0]
+		add("period: %s is shorter than the %s conversion of 1-wire sensor %q (%s; %s)", l.Period,
+			r.conv.Round(time.Millisecond), r.dc.Name, hardware.ConversionChip(*r.dc), hardware.ConversionAdvice(*r.dc, l.Period))
+		return true
+	}
+	parts := make([]string, len(reads))
+	for i, r := range reads {
+		parts[i] = fmt.Sprintf("%q (%s, %s: %s)", r.dc.Name, r.key, hardware.ConversionChip(*r.dc), r.conv.Round(time.Millisecond))
+	}
+	add("period: %s is shorter than the %s the 1-wire sensors of one cycle take to convert, one after the other: %s; lower their resolution or lengthen the period",
+		l.Period, total.Round(time.Millisecond), strings.Join(parts, ", "))
+	return true
 }
 
 // bound words the setpoint a fix needs: strictly past limit without a margin, else to

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
 	"github.com/fieldcol/fieldcol/controlloop/internal/metadata"
+	"github.com/fieldcol/fieldcol/internal/hardware"
 )
 
 func loadConfig(t *testing.T, name string) *Config {
@@ -73,6 +74,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 			`loops[0] (oven).alarms[1].type: "rate" is not one of high, low, deviation`,
 		}},
 		{"slow_sensor", []string{`loops[0] (oven).input.sensor: the read timeout of "t" (250ms) must be below the period (100ms)`}},
+		{"slow_1wire", []string{`loops[0] (oven).period: 100ms is shorter than the 750ms conversion of 1-wire sensor "oven_temp" (DS18B20 at 12 bits; even at resolution: 9 a read takes up to 194ms (94ms conversion plus the bus): lengthen the period)`}},
 		{"open_api", []string{`api.auth: required when api.endpoint ("0.0.0.0:8090") is not a loopback address`}},
 	}
 	for _, tt := range tests {
@@ -116,6 +118,78 @@ func TestConfigMoreChecks(t *testing.T) {
 		})
 	}
 	require.NoError(t, base().Validate())
+}
+
+// TestOneWireConfig: a w1_therm read blocks for the sensor's conversion, so a loop must
+// have the time to make its 1-wire reads in a period.
+func TestOneWireConfig(t *testing.T) {
+	ds18b20 := func(c *Config, name string, res int) {
+		for i := range c.Hardware.Devices {
+			if d := &c.Hardware.Devices[i]; d.Name == name {
+				*d = hardware.DeviceConfig{Name: name, Kind: hardware.KindDS18B20, ROM: "28-0000075b4a2f", Resolution: res}
+			}
+		}
+		c.Hardware.Backend = hardware.BackendPeriph
+	}
+	addTank := func(c *Config, res int) {
+		c.Hardware.Devices = append(c.Hardware.Devices, hardware.DeviceConfig{Name: "tank", Kind: hardware.KindDS18B20, ROM: "28-000000000002", Resolution: res})
+	}
+	base := func() *Config { return plantConfig(t, latchPath(t)) }
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string // "" = valid
+	}{
+		{"12 bits in 100ms", func(c *Config) { ds18b20(c, "oven_temp", 0); c.Loops[0].Period = 100 * time.Millisecond },
+			`loops[0] (oven).period: 100ms is shorter than the 750ms conversion of 1-wire sensor "oven_temp" (DS18B20 at 12 bits; even at resolution: 9 a read takes up to 194ms`},
+		{"12 bits in 500ms", func(c *Config) { ds18b20(c, "oven_temp", 12); c.Loops[0].Period = 500 * time.Millisecond },
+			`loops[0] (oven).period: 500ms is shorter than the 750ms conversion of 1-wire sensor "oven_temp" (DS18B20 at 12 bits; set resolution: 11 for 375ms or a longer period)`},
+		{"9 bits in 200ms", func(c *Config) { ds18b20(c, "oven_temp", 9); c.Loops[0].Period = 200 * time.Millisecond }, ""},
+		// The conversion fits, the bus time after it does not.
+		{"9 bits in 100ms", func(c *Config) { ds18b20(c, "oven_temp", 9); c.Loops[0].Period = 100 * time.Millisecond },
+			`loops[0] (oven).input.sensor: the read timeout of "oven_temp" (193.75ms) must be below the period (100ms) so that a hung bus trips the loop within one period; a 1-wire read takes its 94ms conversion (DS18B20 at 9 bits) and up to 100ms on the bus`},
+		{"12 bits in 1s", func(c *Config) { ds18b20(c, "oven_temp", 0); c.Loops[0].Period = time.Second }, ""},
+		{"an interlock sensor", func(c *Config) {
+			addTank(c, 0)
+			c.Hardware.Backend = hardware.BackendPeriph
+			c.Loops[1].Period = 200 * time.Millisecond
+			c.Loops[1].Interlocks = append(c.Loops[1].Interlocks, InterlockConfig{Name: "tank_cool", Sensor: "tank", Below: ptr(80.0)})
+		}, `loops[1] (conveyor).period: 200ms is shorter than the 750ms conversion of 1-wire sensor "tank" (DS18B20 at 12 bits; set resolution: 9 for 94ms or a longer period)`},
+		{"input and interlock one after the other", func(c *Config) {
+			ds18b20(c, "oven_temp", 11)
+			addTank(c, 11)
+			c.Loops[0].Period = 700 * time.Millisecond
+			c.Loops[0].Interlocks = []InterlockConfig{{Name: "tank_cool", Sensor: "tank", Below: ptr(90.0)}}
+		}, `loops[0] (oven).period: 700ms is shorter than the 750ms the 1-wire sensors of one cycle take to convert, one after the other: "oven_temp" (input, DS18B20 at 11 bits: 375ms), "tank" (interlocks[0], DS18B20 at 11 bits: 375ms)`},
+		{"stale_after inside the conversion", func(c *Config) {
+			ds18b20(c, "oven_temp", 0)
+			c.Loops[0].Period = time.Second
+			c.Loops[0].Input.StaleAfter = 500 * time.Millisecond
+		}, `loops[0] (oven).input.stale_after: 500ms is shorter than the 750ms conversion of 1-wire sensor "oven_temp" (DS18B20 at 12 bits), so every reading would be stale`},
+		{"interlock stale_after inside the conversion", func(c *Config) {
+			addTank(c, 10)
+			c.Loops[1].Period = 500 * time.Millisecond
+			c.Loops[1].Interlocks = append(c.Loops[1].Interlocks, InterlockConfig{Name: "tank_cool", Sensor: "tank", Below: ptr(80.0), StaleAfter: 100 * time.Millisecond})
+		}, `loops[1] (conveyor).interlocks[1].stale_after: 100ms is shorter than the 188ms conversion of 1-wire sensor "tank" (DS18B20 at 10 bits)`},
+		// The sim reads at once, but the configuration is the one the Pi will run.
+		{"sim too", func(c *Config) {
+			c.Hardware.Devices[0] = hardware.DeviceConfig{Name: "oven_temp", Kind: hardware.KindDS18B20}
+			c.Loops[0].Period = 100 * time.Millisecond
+		}, `loops[0] (oven).period: 100ms is shorter than the 750ms conversion of 1-wire sensor "oven_temp"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base()
+			tt.mutate(c)
+			err := c.Validate()
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tt.want)
+			assert.NotContains(t, err.Error(), "\n", "one error for one cause")
+		})
+	}
 }
 
 func TestOwnsDevice(t *testing.T) {
