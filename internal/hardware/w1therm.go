@@ -327,7 +327,8 @@ func readAttr(path string, buf []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	// Nothing was written: a failed close loses nothing.
+	defer func() { _ = f.Close() }()
 	n := 0
 	for n < len(buf) {
 		m, err := f.Read(buf[n:])
