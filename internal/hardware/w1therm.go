@@ -436,8 +436,10 @@ func (w *w1Therm) readOnce() (float64, error) {
 	}
 	v, err := w.parse(b)
 	switch {
-	case errors.Is(err, errW1NoReading):
-		return 0, &Error{Device: w.name, Type: ErrorNack, Err: fmt.Errorf("%s: %w", w.path, err)}
+	case errors.Is(err, errW1NoReading), errors.Is(err, errW1CRC):
+		// The kernel had an EIO (CRC) or ENODEV (no presence pulse) it did not pass on;
+		// the sensor is still on the bus, so the transfer is what failed.
+		return 0, &Error{Device: w.name, Type: ErrorIO, Err: fmt.Errorf("%s: %w", w.path, err)}
 	case err != nil:
 		return 0, &Error{Device: w.name, Type: ErrorInvalid, Err: fmt.Errorf("%s: %w", w.path, err)}
 	}

@@ -65,9 +65,9 @@ func TestW1ThermReads(t *testing.T) {
 		{"temperature before w1_slave", map[string]string{"temperature": "19500\n", "w1_slave": w1SlaveYes}, 19.5, ""},
 		{"w1_slave on an old kernel", map[string]string{"w1_slave": w1SlaveYes}, 23.125, ""},
 		// The kernel shows nothing when the sensor did not answer or failed every CRC.
-		{"empty temperature", map[string]string{"temperature": ""}, 0, ErrorNack},
-		{"empty w1_slave", map[string]string{"w1_slave": ""}, 0, ErrorNack},
-		{"w1_slave crc NO", map[string]string{"w1_slave": w1SlaveNo}, 0, ErrorInvalid},
+		{"empty temperature", map[string]string{"temperature": ""}, 0, ErrorIO},
+		{"empty w1_slave", map[string]string{"w1_slave": ""}, 0, ErrorIO},
+		{"w1_slave crc NO", map[string]string{"w1_slave": w1SlaveNo}, 0, ErrorIO},
 		{"garbage", map[string]string{"temperature": "banana\n"}, 0, ErrorInvalid},
 		{"beyond any sensor", map[string]string{"temperature": "99999999\n"}, 0, ErrorInvalid},
 	}
@@ -123,6 +123,7 @@ func TestW1ThermReadErrors(t *testing.T) {
 	_, err = tank.ReadTemperature(ctx)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, syscall.EISDIR)
+	assert.Equal(t, ErrorIO, ErrorTypeOf(err))
 
 	// The kernel removes a sensor that stopped answering its searches.
 	require.NoError(t, os.RemoveAll(dir))
@@ -275,7 +276,7 @@ func TestW1ThermResolutionRestoredAfterAFailure(t *testing.T) {
 
 	require.NoError(t, os.WriteFile(temp, nil, 0o644))
 	_, err = w.read(ctx, time.Second)
-	require.Equal(t, ErrorNack, ErrorTypeOf(err))
+	require.Equal(t, ErrorIO, ErrorTypeOf(err))
 	require.NoError(t, os.WriteFile(temp, []byte("20500\n"), 0o644))
 	v, err := w.read(ctx, time.Second)
 	require.NoError(t, err)
