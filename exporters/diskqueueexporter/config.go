@@ -26,18 +26,18 @@ type Config struct {
 	// SegmentSize is the size at which a new segment file starts.
 	SegmentSize int64 `mapstructure:"segment_size"`
 	// Fsync is batch, always or never.
-	Fsync string `mapstructure:"fsync"`
+	Fsync FsyncMode `mapstructure:"fsync"`
 	// FsyncInterval is how long a group commit waits for more batches (fsync: batch).
 	FsyncInterval time.Duration `mapstructure:"fsync_interval"`
 	// WhenFull is block, drop_oldest or drop_newest.
-	WhenFull string `mapstructure:"when_full"`
+	WhenFull FullMode `mapstructure:"when_full"`
 	// MaxAge drops records older than this instead of sending them; 0 keeps them.
 	MaxAge time.Duration `mapstructure:"max_age"`
 	// Compression of records on disk: none or zstd.
-	Compression string `mapstructure:"compression"`
+	Compression Compression `mapstructure:"compression"`
 
 	// Protocol is http or grpc; the matching block configures the client.
-	Protocol string                  `mapstructure:"protocol"`
+	Protocol Protocol                `mapstructure:"protocol"`
 	HTTP     confighttp.ClientConfig `mapstructure:"http"`
 	GRPC     configgrpc.ClientConfig `mapstructure:"grpc"`
 	// RetryConfig shapes the wait between attempts; a retryable failure is retried until
@@ -53,21 +53,89 @@ type Config struct {
 
 var _ component.Config = (*Config)(nil)
 
+// FsyncMode is the fsync key: when an appended batch is made durable.
+type FsyncMode string
+
+// Fsync modes.
 const (
-	fsyncBatch  = "batch"
-	fsyncAlways = "always"
-	fsyncNever  = "never"
-
-	fullBlock      = "block"
-	fullDropOldest = "drop_oldest"
-	fullDropNewest = "drop_newest"
-
-	compressionNone = "none"
-	compressionZstd = "zstd"
-
-	protocolHTTP = "http"
-	protocolGRPC = "grpc"
+	FsyncBatch  FsyncMode = "batch"
+	FsyncAlways FsyncMode = "always"
+	FsyncNever  FsyncMode = "never"
 )
+
+var fsyncModes = map[FsyncMode]queue.SyncPolicy{FsyncBatch: queue.SyncBatch, FsyncAlways: queue.SyncAlways, FsyncNever: queue.SyncNever}
+
+// UnmarshalText refuses an unknown mode while the configuration is decoded, so that the
+// collector's error names the key.
+func (m *FsyncMode) UnmarshalText(text []byte) error {
+	return unmarshalEnum(m, text, fsyncModes, "batch, always or never")
+}
+
+// FullMode is the when_full key: what an append does when the queue is at max_size.
+type FullMode string
+
+// Full modes.
+const (
+	FullBlock      FullMode = "block"
+	FullDropOldest FullMode = "drop_oldest"
+	FullDropNewest FullMode = "drop_newest"
+)
+
+var fullModes = map[FullMode]queue.FullPolicy{FullBlock: queue.Block, FullDropOldest: queue.DropOldest, FullDropNewest: queue.DropNewest}
+
+// UnmarshalText refuses an unknown mode while the configuration is decoded.
+func (m *FullMode) UnmarshalText(text []byte) error {
+	return unmarshalEnum(m, text, fullModes, "block, drop_oldest or drop_newest")
+}
+
+// Compression is the compression key: how records are stored on disk.
+type Compression string
+
+// Compressions.
+const (
+	CompressionNone Compression = "none"
+	CompressionZstd Compression = "zstd"
+)
+
+var compressions = map[Compression]queue.Compression{CompressionNone: queue.CompressionNone, "": queue.CompressionNone, CompressionZstd: queue.CompressionZstd}
+
+// UnmarshalText refuses an unknown compression while the configuration is decoded.
+func (c *Compression) UnmarshalText(text []byte) error {
+	return unmarshalEnum(c, text, compressions, "none or zstd")
+}
+
+// Protocol is the protocol key: how batches are sent.
+type Protocol string
+
+// Protocols.
+const (
+	ProtocolHTTP Protocol = "http"
+	ProtocolGRPC Protocol = "grpc"
+)
+
+var protocols = map[Protocol]bool{ProtocolHTTP: true, ProtocolGRPC: true}
+
+// UnmarshalText refuses an unknown protocol while the configuration is decoded.
+func (p *Protocol) UnmarshalText(text []byte) error {
+	return unmarshalEnum(p, text, protocols, "http or grpc")
+}
+
+// unmarshalEnum sets *v to text when text is one of the keys of known.
+func unmarshalEnum[E ~string, V any](v *E, text []byte, known map[E]V, choices string) error {
+	if _, ok := known[E(text)]; !ok {
+		return fmt.Errorf("unknown value %q: use %s", string(text), choices)
+	}
+	*v = E(text)
+	return nil
+}
+
+// checkEnum is the Validate side of unmarshalEnum, for a configuration built in code.
+func checkEnum[E ~string, V any](key string, v E, known map[E]V, choices string) error {
+	if _, ok := known[v]; !ok {
+		return fmt.Errorf("%s must be %s, got %q", key, choices, string(v))
+	}
+	return nil
+}
 
 // Validate checks the configuration; every message names its key.
 func (cfg *Config) Validate() error {
@@ -85,23 +153,23 @@ func (cfg *Config) Validate() error {
 		// while the oldest segment is still being sent.
 		errs = append(errs, fmt.Errorf("max_size (%d) must be at least twice segment_size (%d)", cfg.MaxSize, cfg.SegmentSize))
 	}
-	if _, err := cfg.syncPolicy(); err != nil {
+	if err := checkEnum("fsync", cfg.Fsync, fsyncModes, "batch, always or never"); err != nil {
 		errs = append(errs, err)
 	}
 	if cfg.FsyncInterval < 0 {
 		errs = append(errs, fmt.Errorf("fsync_interval must not be negative, got %s", cfg.FsyncInterval))
 	}
-	if _, err := cfg.fullPolicy(); err != nil {
+	if err := checkEnum("when_full", cfg.WhenFull, fullModes, "block, drop_oldest or drop_newest"); err != nil {
 		errs = append(errs, err)
 	}
 	if cfg.MaxAge < 0 {
 		errs = append(errs, fmt.Errorf("max_age must not be negative, got %s", cfg.MaxAge))
 	}
-	if _, err := cfg.compression(); err != nil {
+	if err := checkEnum("compression", cfg.Compression, compressions, "none or zstd"); err != nil {
 		errs = append(errs, err)
 	}
-	if cfg.Protocol != protocolHTTP && cfg.Protocol != protocolGRPC {
-		errs = append(errs, fmt.Errorf("protocol must be %q or %q, got %q", protocolHTTP, protocolGRPC, cfg.Protocol))
+	if err := checkEnum("protocol", cfg.Protocol, protocols, "http or grpc"); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.NumConsumers < 1 {
 		errs = append(errs, fmt.Errorf("num_consumers must be at least 1, got %d", cfg.NumConsumers))
@@ -154,43 +222,9 @@ func fileKind(fi fs.FileInfo) string {
 	return "special file"
 }
 
-func (cfg *Config) syncPolicy() (queue.SyncPolicy, error) {
-	switch cfg.Fsync {
-	case fsyncBatch:
-		return queue.SyncBatch, nil
-	case fsyncAlways:
-		return queue.SyncAlways, nil
-	case fsyncNever:
-		return queue.SyncNever, nil
-	}
-	return 0, fmt.Errorf("fsync must be %q, %q or %q, got %q", fsyncBatch, fsyncAlways, fsyncNever, cfg.Fsync)
-}
-
-func (cfg *Config) fullPolicy() (queue.FullPolicy, error) {
-	switch cfg.WhenFull {
-	case fullBlock:
-		return queue.Block, nil
-	case fullDropOldest:
-		return queue.DropOldest, nil
-	case fullDropNewest:
-		return queue.DropNewest, nil
-	}
-	return 0, fmt.Errorf("when_full must be %q, %q or %q, got %q", fullBlock, fullDropOldest, fullDropNewest, cfg.WhenFull)
-}
-
-func (cfg *Config) compression() (queue.Compression, error) {
-	switch cfg.Compression {
-	case compressionNone, "":
-		return queue.CompressionNone, nil
-	case compressionZstd:
-		return queue.CompressionZstd, nil
-	}
-	return 0, fmt.Errorf("compression must be %q or %q, got %q", compressionNone, compressionZstd, cfg.Compression)
-}
-
 // endpoint is the configured endpoint of the chosen protocol; empty means hold mode.
 func (cfg *Config) endpoint() string {
-	if cfg.Protocol == protocolGRPC {
+	if cfg.Protocol == ProtocolGRPC {
 		return cfg.GRPC.Endpoint
 	}
 	return cfg.HTTP.Endpoint

@@ -45,11 +45,11 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{name: "", want: createDefaultConfig().(*Config)},
 		{name: "full", want: full},
-		{name: "bad_fsync", wantErr: `fsync must be "batch", "always" or "never", got "sometimes"`},
-		{name: "bad_when_full", wantErr: `when_full must be "block", "drop_oldest" or "drop_newest", got "wait"`},
+		{name: "bad_fsync", wantErr: `'fsync' unknown value "sometimes": use batch, always or never`},
+		{name: "bad_when_full", wantErr: `'when_full' unknown value "wait": use block, drop_oldest or drop_newest`},
 		{name: "bad_sizes", wantErr: "max_size (1000) must be at least twice segment_size (1000)"},
-		{name: "bad_protocol", wantErr: `protocol must be "http" or "grpc", got "udp"`},
-		{name: "bad_compression", wantErr: `compression must be "none" or "zstd", got "lz4"`},
+		{name: "bad_protocol", wantErr: `'protocol' unknown value "udp": use http or grpc`},
+		{name: "bad_compression", wantErr: `'compression' unknown value "lz4": use none or zstd`},
 		{name: "no_directory", wantErr: "directory must not be empty"},
 		{name: "bad_consumers", wantErr: "num_consumers must be at least 1, got 0"},
 	}
@@ -58,8 +58,10 @@ func TestLoadConfig(t *testing.T) {
 			cfg := createDefaultConfig()
 			sub, err := cm.Sub(component.NewIDWithName(metadata.Type, tt.name).String())
 			require.NoError(t, err)
-			require.NoError(t, sub.Unmarshal(cfg))
-			err = confmap.Validate(cfg)
+			err = sub.Unmarshal(cfg)
+			if err == nil {
+				err = confmap.Validate(cfg)
+			}
 			if tt.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tt.wantErr)
@@ -68,6 +70,21 @@ func TestLoadConfig(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, cfg)
 		})
+	}
+}
+
+// A configuration built in code is not decoded: Validate checks the enum-like keys too.
+func TestValidateChecksEnumsOfAConfigBuiltInCode(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Directory = t.TempDir()
+	cfg.Fsync, cfg.WhenFull, cfg.Compression, cfg.Protocol = "sometimes", "wait", "lz4", "udp"
+	err := cfg.Validate()
+	require.Error(t, err)
+	for _, want := range []string{
+		`fsync must be batch, always or never, got "sometimes"`, `when_full must be block, drop_oldest or drop_newest, got "wait"`,
+		`compression must be none or zstd, got "lz4"`, `protocol must be http or grpc, got "udp"`,
+	} {
+		assert.Contains(t, err.Error(), want)
 	}
 }
 

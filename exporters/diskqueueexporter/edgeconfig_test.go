@@ -45,7 +45,7 @@ func TestEdgeConfigSnippet(t *testing.T) {
 			require.NoError(t, confmap.Validate(cfg))
 			assert.Equal(t, tt.endpoint, cfg.endpoint())
 			assert.Equal(t, "/var/lib/fieldcol/diskqueue", cfg.Directory, "an unset FIELDCOL_DISKQUEUE_DIR falls back to the default")
-			assert.Equal(t, fullDropOldest, cfg.WhenFull, "hold mode must not block the edge pipeline once full")
+			assert.Equal(t, FullDropOldest, cfg.WhenFull, "hold mode must not block the edge pipeline once full")
 			require.NoError(t, r.Shutdown(context.Background()))
 		})
 	}

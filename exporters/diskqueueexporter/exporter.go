@@ -83,7 +83,7 @@ func (e *diskQueueExporter) start(ctx context.Context, host component.Host) erro
 	} else {
 		userAgent := fmt.Sprintf("%s/%s (%s/%s)", e.set.BuildInfo.Description, e.set.BuildInfo.Version, runtime.GOOS, runtime.GOARCH)
 		signal := otlpsend.Signal(e.signal.String())
-		if e.cfg.Protocol == protocolGRPC {
+		if e.cfg.Protocol == ProtocolGRPC {
 			e.sender, err = otlpsend.NewGRPC(ctx, &e.cfg.GRPC, signal, host, e.set.TelemetrySettings, userAgent)
 		} else {
 			e.sender, err = otlpsend.NewHTTP(ctx, &e.cfg.HTTP, signal, host, e.set.TelemetrySettings, userAgent)
@@ -108,9 +108,7 @@ func (e *diskQueueExporter) start(ctx context.Context, host component.Host) erro
 // openQueue opens (creating if needed) this exporter's WAL.
 func (e *diskQueueExporter) openQueue() (*queue.Queue, error) {
 	// Validate already refused any other value, so these cannot fail here.
-	syncPolicy, _ := e.cfg.syncPolicy()
-	fullPolicy, _ := e.cfg.fullPolicy()
-	compression, _ := e.cfg.compression()
+	syncPolicy, fullPolicy, compression := fsyncModes[e.cfg.Fsync], fullModes[e.cfg.WhenFull], compressions[e.cfg.Compression]
 	q, err := queue.Open(queue.Config{
 		Dir:          e.queueDir(),
 		SegmentSize:  e.cfg.SegmentSize,

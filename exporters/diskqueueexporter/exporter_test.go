@@ -145,7 +145,7 @@ func TestGRPCRejectsInvalidArgumentAndDeliversTheRest(t *testing.T) {
 	defer srv.Stop()
 
 	cfg := testExporterConfig(t.TempDir(), "")
-	cfg.Protocol = protocolGRPC
+	cfg.Protocol = ProtocolGRPC
 	cfg.GRPC.Endpoint = ln.Addr().String()
 	cfg.GRPC.TLS.Insecure = true
 	exp := startLogs(t, cfg, nopSettings())
