@@ -254,7 +254,7 @@ func FuzzParseMilliCelsius(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		v, err := parseMilliCelsius(b)
+		v, err := ParseMilliCelsius(b)
 		if err != nil {
 			return
 		}

@@ -40,12 +40,12 @@ func (s *socThermal) transfer() error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only: a close error loses nothing
 	n, err := f.Read(s.buf[:])
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", s.path, err)
 	}
-	s.v, err = parseMilliCelsius(s.buf[:n])
+	s.v, err = ParseMilliCelsius(s.buf[:n])
 	if err != nil {
 		return &Error{Type: ErrorInvalid, Err: fmt.Errorf("%s: %w", s.path, err)}
 	}
@@ -59,9 +59,9 @@ func (s *socThermal) read(ctx context.Context, timeout time.Duration) (float64, 
 	return s.v, nil
 }
 
-// parseMilliCelsius parses a thermal zone's temp file: a decimal integer of millidegrees
+// ParseMilliCelsius parses a thermal zone's temp file: a decimal integer of millidegrees
 // Celsius and a newline.
-func parseMilliCelsius(b []byte) (float64, error) {
+func ParseMilliCelsius(b []byte) (float64, error) {
 	t := bytes.TrimSpace(b)
 	mc, err := strconv.ParseInt(string(t), 10, 32)
 	if err != nil {

@@ -177,16 +177,18 @@ var (
 	// return no bytes, not an errno, when the conversion or the scratchpad read failed: no
 	// presence pulse, or the CRC wrong on every one of the kernel's tries.
 	errW1NoReading = errors.New("the kernel read no temperature: the sensor did not answer, or failed its CRC on every try (see dmesg)")
-	// errW1CRC: an older kernel's w1_slave with "crc=.. NO": it prints what it read anyway.
-	errW1CRC = errors.New("the scratchpad failed its CRC check (crc=.. NO): noise on the bus, a long cable or a weak pull-up")
+	// ErrW1CRC: an older kernel's w1_slave with "crc=.. NO": it prints what it read anyway.
+	ErrW1CRC = errors.New("the scratchpad failed its CRC check (crc=.. NO): noise on the bus, a long cable or a weak pull-up")
 )
 
 // w1MaxMilli bounds a w1_therm temperature: a DS18B20's 16-bit register holds at most
 // ±2048 °C, so anything beyond is not something the kernel computed from a sensor.
 const w1MaxMilli = 2048000
 
-// parseW1Temperature parses the temperature attribute: millidegrees Celsius and a newline.
-func parseW1Temperature(b []byte) (float64, error) {
+// ParseW1Temperature parses w1_therm's temperature attribute: millidegrees Celsius and a
+// newline; an empty read is the kernel's failed conversion. The hardware probe reads the
+// same files.
+func ParseW1Temperature(b []byte) (float64, error) {
 	s := bytes.TrimSpace(b)
 	if len(s) == 0 {
 		return 0, errW1NoReading
@@ -194,11 +196,12 @@ func parseW1Temperature(b []byte) (float64, error) {
 	return parseMilli(s)
 }
 
-// parseW1Slave parses the w1_slave attribute:
+// ParseW1Slave parses the w1_slave attribute (errors.Is ErrW1CRC when the kernel found the
+// CRC bad):
 //
 //	72 01 4b 46 7f ff 0e 10 57 : crc=57 YES
 //	72 01 4b 46 7f ff 0e 10 57 t=23125
-func parseW1Slave(b []byte) (float64, error) {
+func ParseW1Slave(b []byte) (float64, error) {
 	s := bytes.TrimSpace(b)
 	if len(s) == 0 {
 		return 0, errW1NoReading
@@ -214,7 +217,7 @@ func parseW1Slave(b []byte) (float64, error) {
 	switch {
 	case bytes.HasSuffix(first, []byte(" YES")):
 	case bytes.HasSuffix(first, []byte(" NO")):
-		return 0, errW1CRC
+		return 0, ErrW1CRC
 	default:
 		return 0, fmt.Errorf("w1_slave %q: the CRC verdict is neither YES nor NO", first)
 	}
@@ -226,14 +229,14 @@ func parseW1Slave(b []byte) (float64, error) {
 }
 
 func parseMilli(s []byte) (float64, error) {
-	n, err := strconv.ParseInt(string(s), 10, 32)
+	c, err := ParseMilliCelsius(s)
 	if err != nil {
-		return 0, fmt.Errorf("temperature %q is not a whole number of millidegrees", s)
+		return 0, err
 	}
-	if n < -w1MaxMilli || n > w1MaxMilli {
-		return 0, fmt.Errorf("temperature %d m°C is beyond what a w1_therm sensor can hold", n)
+	if n := c * 1000; n < -w1MaxMilli || n > w1MaxMilli {
+		return 0, fmt.Errorf("temperature %g m°C is beyond what a w1_therm sensor can hold", n)
 	}
-	return float64(n) / 1000, nil
+	return c, nil
 }
 
 // w1Therm is one thermometer read through the kernel's w1_therm driver. Its reads run on a
@@ -269,9 +272,9 @@ func openW1Therm(dc *DeviceConfig) (*w1Therm, error) {
 	}
 	switch {
 	case exists(filepath.Join(dir, "temperature")):
-		w.path, w.parse = filepath.Join(dir, "temperature"), parseW1Temperature
+		w.path, w.parse = filepath.Join(dir, "temperature"), ParseW1Temperature
 	case exists(filepath.Join(dir, "w1_slave")):
-		w.path, w.parse = filepath.Join(dir, "w1_slave"), parseW1Slave
+		w.path, w.parse = filepath.Join(dir, "w1_slave"), ParseW1Slave
 	default:
 		return nil, fmt.Errorf("%s has neither temperature nor w1_slave: the kernel's w1_therm driver does not handle it (is it a thermometer? is the w1_therm module loaded?)", dir)
 	}
@@ -436,7 +439,7 @@ func (w *w1Therm) readOnce() (float64, error) {
 	}
 	v, err := w.parse(b)
 	switch {
-	case errors.Is(err, errW1NoReading), errors.Is(err, errW1CRC):
+	case errors.Is(err, errW1NoReading), errors.Is(err, ErrW1CRC):
 		// The kernel had an EIO (CRC) or ENODEV (no presence pulse) it did not pass on;
 		// the sensor is still on the bus, so the transfer is what failed.
 		return 0, &Error{Device: w.name, Type: ErrorIO, Err: fmt.Errorf("%s: %w", w.path, err)}

@@ -364,7 +364,7 @@ func FuzzW1Parsers(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for name, parse := range map[string]func([]byte) (float64, error){"temperature": parseW1Temperature, "w1_slave": parseW1Slave} {
+		for name, parse := range map[string]func([]byte) (float64, error){"temperature": ParseW1Temperature, "w1_slave": ParseW1Slave} {
 			v, err := parse(b)
 			if err != nil {
 				continue

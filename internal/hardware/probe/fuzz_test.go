@@ -2,13 +2,11 @@ package probe
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // The seeds of each target run as a unit test with `go test`; `go test -fuzz=FuzzX` looks
@@ -30,74 +28,6 @@ func FuzzParseModel(f *testing.F) {
 func TestParseModel(t *testing.T) {
 	assert.Equal(t, "Raspberry Pi 5 Model B Rev 1.0", parseModel([]byte("Raspberry Pi 5 Model B Rev 1.0\x00raspberrypi,5-model-b\x00")))
 	assert.Equal(t, "Raspberry Pi Zero 2 W Rev 1.0", parseModel([]byte("Raspberry Pi Zero 2 W Rev 1.0\n")))
-}
-
-func FuzzParseMillidegrees(f *testing.F) {
-	for _, s := range []string{"48312\n", "-5250\n", "0", "95", "garbage", "", "99999999999", " 21500 "} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := parseMillidegrees(b)
-		if err != nil {
-			return
-		}
-		milli := c * 1000
-		if math.IsNaN(c) || milli != math.Round(milli) || math.Abs(milli) > math.MaxInt32 {
-			t.Fatalf("parseMillidegrees(%q) = %v: not a whole number of millidegrees in range", b, c)
-		}
-		back, err := parseMillidegrees([]byte(fmt.Sprint(int64(math.Round(milli)))))
-		if err != nil || back != c {
-			t.Fatalf("parseMillidegrees(%q) = %v does not round-trip: %v, %v", b, c, back, err)
-		}
-	})
-}
-
-func TestParseMillidegrees(t *testing.T) {
-	tests := []struct {
-		in   string
-		want float64
-		err  string
-	}{
-		{"48312\n", 48.312, ""},
-		{"95\n", 0.095, ""}, // below 0.1 °C after a cold boot: still millidegrees
-		{"-5250", -5.25, ""},
-		{"", 0, "empty"},
-		{"48.3", 0, `not a temperature in millidegrees: "48.3"`},
-		{"99999999999", 0, "not a temperature in millidegrees"},
-	}
-	for _, tt := range tests {
-		got, err := parseMillidegrees([]byte(tt.in))
-		if tt.err != "" {
-			assert.ErrorContains(t, err, tt.err, tt.in)
-			continue
-		}
-		require.NoError(t, err, tt.in)
-		assert.InDelta(t, tt.want, got, 1e-9, tt.in)
-	}
-}
-
-func FuzzParseW1Slave(f *testing.F) {
-	f.Add([]byte("72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=23125\n"))
-	f.Add([]byte("50 05 4b 46 7f ff 0c 10 1c : crc=1c NO\n50 05 4b 46 7f ff 0c 10 1c t=85000\n"))
-	f.Add([]byte("t=\nt="))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		milli, _, err := parseW1Slave(b)
-		if err == nil && (milli > math.MaxInt32 || milli < math.MinInt32) {
-			t.Fatalf("parseW1Slave(%q) = %d: out of range", b, milli)
-		}
-	})
-}
-
-func TestParseW1Slave(t *testing.T) {
-	milli, ok, err := parseW1Slave([]byte("72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=23125\n"))
-	require.NoError(t, err)
-	assert.True(t, ok)
-	assert.Equal(t, 23125, milli)
-	_, ok, err = parseW1Slave([]byte("50 05 4b 46 7f ff 0c 10 1c : crc=1c NO\n50 05 4b 46 7f ff 0c 10 1c t=85000\n"))
-	require.NoError(t, err)
-	assert.False(t, ok)
-	_, _, err = parseW1Slave([]byte("72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n"))
-	assert.ErrorContains(t, err, "want 2 lines, got 1")
 }
 
 func FuzzParseModules(f *testing.F) {

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/fieldcol/fieldcol/internal/hardware"
 )
 
 // Module states.
@@ -202,17 +204,9 @@ func readW1(root rootFS, dir string, timeout time.Duration, d *W1Device) {
 	go func() {
 		var r result
 		if b, err := root.read(dir + "/temperature"); err == nil {
-			r.c, r.err = parseMillidegrees(b)
+			r.c, r.err = hardware.ParseW1Temperature(b)
 		} else if b, err2 := root.read(dir + "/w1_slave"); err2 == nil {
-			milli, crcOK, err := parseW1Slave(b)
-			switch {
-			case err != nil:
-				r.err = err
-			case !crcOK:
-				r.err = errors.New("w1_slave: CRC error (a noisy line: check the pull-up and the cable length)")
-			default:
-				r.c = float64(milli) / 1000
-			}
+			r.c, r.err = hardware.ParseW1Slave(b)
 		} else if errors.Is(err, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist) {
 			r.err = errors.New("no temperature file: the w1_therm module is not loaded (sudo modprobe w1-therm)")
 		} else {
@@ -269,7 +263,7 @@ func probeThermal(root rootFS) ThermalSection {
 		b, err := root.read(p + "/temp")
 		if err == nil {
 			var c float64
-			if c, err = parseMillidegrees(b); err == nil {
+			if c, err = hardware.ParseMilliCelsius(b); err == nil {
 				z.Celsius = &c
 			}
 		}

@@ -2,8 +2,6 @@ package probe
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 )
@@ -19,45 +17,6 @@ func parseModel(b []byte) string {
 		b = b[:i]
 	}
 	return strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
-}
-
-// parseMillidegrees reads a temperature in millidegrees Celsius as the thermal zones' temp
-// and w1_therm's temperature files hold it ("48312\n"). The unit is always millidegrees:
-// guessing it from the magnitude, as periph's sysfs thermal driver does, misreads a value
-// below 0.1 °C.
-func parseMillidegrees(b []byte) (float64, error) {
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return 0, errors.New("empty")
-	}
-	v, err := strconv.ParseInt(s, 10, 32)
-	if err != nil {
-		return 0, fmt.Errorf("not a temperature in millidegrees: %q", truncate(s, 20))
-	}
-	return float64(v) / 1000, nil
-}
-
-// parseW1Slave reads the older w1_therm file w1_slave, two lines of scratchpad bytes:
-//
-//	72 01 4b 46 7f ff 0e 10 57 : crc=57 YES
-//	72 01 4b 46 7f ff 0e 10 57 t=23125
-//
-// and returns the millidegrees after "t=" and whether the kernel found the CRC good.
-func parseW1Slave(b []byte) (milli int, crcOK bool, err error) {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != 2 {
-		return 0, false, fmt.Errorf("w1_slave: want 2 lines, got %d", len(lines))
-	}
-	crcOK = strings.HasSuffix(strings.TrimSpace(lines[0]), "YES")
-	i := strings.LastIndex(lines[1], "t=")
-	if i < 0 {
-		return 0, crcOK, errors.New("w1_slave: no t= in the second line")
-	}
-	v, err := strconv.ParseInt(strings.TrimSpace(lines[1][i+2:]), 10, 32)
-	if err != nil {
-		return 0, crcOK, fmt.Errorf("w1_slave: t=: %w", err)
-	}
-	return int(v), crcOK, nil
 }
 
 // parseModules reads /proc/modules, a line per loaded module whose first field is its name

@@ -176,7 +176,7 @@ func TestProbeFakePi(t *testing.T) {
 	require.Len(t, r.Thermal.Zones, 2)
 	assert.InDelta(t, 48.312, *r.Thermal.Zones[0].Celsius, 1e-9)
 	assert.Equal(t, "cpu-thermal", r.Thermal.Zones[0].Type)
-	assert.Contains(t, r.Thermal.Zones[1].Error, `not a temperature in millidegrees: "garbage"`)
+	assert.Contains(t, r.Thermal.Zones[1].Error, `not a temperature in millidegrees Celsius: "garbage"`)
 
 	a := r.Access
 	assert.Equal(t, "pi", a.User)
@@ -359,7 +359,7 @@ func TestProbeHints(t *testing.T) {
 		tr.dir("sys/bus/w1/devices/w1_bus_master1")
 		tr.file("sys/bus/w1/devices/28-0000075b4a2f/w1_slave", "50 05 4b 46 7f ff 0c 10 1c : crc=1c NO\n50 05 4b 46 7f ff 0c 10 1c t=85000\n")
 		r := Run(context.Background(), Options{Root: tr.root, Drivers: noDrivers, Identity: &Identity{UID: 0}})
-		assert.Contains(t, r.OneWire.Devices[0].Error, "CRC error")
+		assert.Contains(t, r.OneWire.Devices[0].Error, "failed its CRC check")
 	})
 	t.Run("a gpio chip unreadable", func(t *testing.T) {
 		tr := newTree(t)
