@@ -3,6 +3,7 @@ package controlloop
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -242,7 +243,13 @@ func TestDriveSafePeriph(t *testing.T) {
 	_, err := hardware.NewRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: cfg.Hardware.Devices[:1]}, hardware.Settings{})
 	require.Error(t, err, "the oven's sensor must not open")
 
-	writes, err := DriveSafe(context.Background(), collectorConf(t, map[string]*Config{"controlloop": cfg}), hardware.NewRegistry(nil), nil)
+	// A host without gpiochips (the pins are the gpiotest doubles) whose /dev/mem opens, so
+	// that hardware PWM is not refused.
+	reg := hardware.NewRegistry(nil)
+	mem := filepath.Join(t.TempDir(), "mem")
+	require.NoError(t, os.WriteFile(mem, nil, 0o600))
+	reg.SetGPIOPaths(hardware.GPIOPaths{DevDir: t.TempDir(), Model: mem, Compatible: mem, DevMem: mem})
+	writes, err := DriveSafe(context.Background(), collectorConf(t, map[string]*Config{"controlloop": cfg}), reg, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `controlloop: loop "fan": output.actuator "fan": opening: device "fan"`)
 	assert.Contains(t, err.Error(), "device or resource busy")

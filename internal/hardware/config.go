@@ -73,10 +73,16 @@ type DeviceConfig struct {
 	Pin string `mapstructure:"pin"`
 	// ActiveLow inverts the logical level of a GPIO pin.
 	ActiveLow bool `mapstructure:"active_low"`
-	// Pull is the input pull resistor: "up", "down" or "none" (default "none").
+	// Pull is a gpio_input's pull resistor: "up", "down", "off" (both pulls disabled) or
+	// "none" (left as the board set it, the same on every model). Required for gpio_input
+	// with backend periph, where a wrong guess reads a floating or inverted line.
 	Pull string `mapstructure:"pull"`
 	// Edge is the edge that gpio_input counts: "rising" (default), "falling" or "both".
 	Edge string `mapstructure:"edge"`
+	// Debounce is a gpio_input's debounce period, applied by the kernel to the line before
+	// edges are counted (a reed switch or a relay contact bounces for a few ms); 0 is none.
+	// The sim backend validates it and ignores it.
+	Debounce time.Duration `mapstructure:"debounce"`
 	// Scale multiplies the raw value (0 means 1).
 	Scale float64 `mapstructure:"scale"`
 	// Offset is added after scaling.
@@ -99,7 +105,12 @@ type DeviceConfig struct {
 	// PWMFrequency set and a PWM-capable pin, hardware PWM is used instead.
 	Period time.Duration `mapstructure:"period"`
 	// PWMFrequency is the duty_output's hardware PWM frequency in Hz (0 = time-proportional).
+	// Hardware PWM needs /dev/mem (root) and is refused on a Raspberry Pi 5.
 	PWMFrequency float64 `mapstructure:"pwm_frequency"`
+	// MinOnTime is the shortest on- and off-time of time-proportional switching (default
+	// 10ms, one half-cycle of 50 Hz mains): a shorter on-time is not switched at all, a
+	// shorter off-time leaves the output on for the whole period.
+	MinOnTime time.Duration `mapstructure:"min_on_time"`
 	// Signal is the sim plant signal the device reads or drives (sim backend only; see
 	// Signals). Defaults by kind: temperature -> heater_temperature, analog ->
 	// supply_voltage, gpio_input -> door, gpio_output -> motor_enable, duty_output -> heater.
@@ -192,9 +203,16 @@ func (d *DeviceConfig) validate(backend Backend) error {
 		}
 	}
 	switch d.Pull {
-	case "", "none", "up", "down":
+	case "":
+		if backend == BackendPeriph && d.Kind == KindGPIOInput {
+			return errors.New("pull: required for gpio_input with backend periph: up, down, off (no pull) or none (leave the board's pull as it is)")
+		}
+	case PullNone, PullUp, PullDown, PullOff:
 	default:
-		return fmt.Errorf("pull: must be up, down or none, got %q", d.Pull)
+		return fmt.Errorf("pull: must be up, down, off or none, got %q", d.Pull)
+	}
+	if err := d.validateTiming(); err != nil {
+		return err
 	}
 	switch d.Edge {
 	case "", "rising", "falling", "both":
@@ -235,6 +253,59 @@ func (d *DeviceConfig) validate(backend Backend) error {
 		}
 	}
 	return nil
+}
+
+// Pull values.
+const (
+	// PullNone leaves a line's pull resistor as the board or an earlier user set it.
+	PullNone = "none"
+	// PullUp enables the pull-up.
+	PullUp = "up"
+	// PullDown enables the pull-down.
+	PullDown = "down"
+	// PullOff disables both pulls.
+	PullOff = "off"
+)
+
+// maxDebounce is the longest debounce the kernel takes: debounce_period_us is a __u32.
+const maxDebounce = time.Duration(math.MaxUint32) * time.Microsecond
+
+// validateTiming checks debounce and min_on_time, each only where it means something.
+func (d *DeviceConfig) validateTiming() error {
+	switch {
+	case d.Debounce < 0:
+		return fmt.Errorf("debounce: must not be negative, got %s", d.Debounce)
+	case d.Debounce > maxDebounce:
+		return fmt.Errorf("debounce: must be at most %s (the kernel counts it in µs in 32 bits), got %s", maxDebounce, d.Debounce)
+	case d.Debounce != 0 && d.Kind != KindGPIOInput:
+		return fmt.Errorf("debounce: applies to gpio_input only, not %s", d.Kind)
+	case d.MinOnTime < 0:
+		return fmt.Errorf("min_on_time: must not be negative, got %s", d.MinOnTime)
+	case d.MinOnTime != 0 && d.Kind != KindDutyOutput:
+		return fmt.Errorf("min_on_time: applies to duty_output only, not %s", d.Kind)
+	case d.MinOnTime != 0 && d.PWMFrequency > 0:
+		return errors.New("min_on_time: applies to time-proportional switching only; drop it or pwm_frequency")
+	}
+	if d.Kind == KindDutyOutput && d.PWMFrequency == 0 && d.Period >= 0 && 2*d.minOnTime() >= d.dutyPeriod() {
+		return fmt.Errorf("min_on_time: %s must be less than half the period (%s), or no duty could be switched", d.minOnTime(), d.dutyPeriod())
+	}
+	return nil
+}
+
+// dutyPeriod is a duty_output's time-proportional period, 2s when unset.
+func (d *DeviceConfig) dutyPeriod() time.Duration {
+	if d.Period == 0 {
+		return 2 * time.Second
+	}
+	return d.Period
+}
+
+// minOnTime is a duty_output's minimum on- and off-time, DefaultMinOnTime when unset.
+func (d *DeviceConfig) minOnTime() time.Duration {
+	if d.MinOnTime == 0 {
+		return DefaultMinOnTime
+	}
+	return d.MinOnTime
 }
 
 // oneWireAddress is the DS18B20's ROM code, from ROM when set (validated already).

@@ -30,6 +30,7 @@ type periphHost struct {
 	spi     map[string]*spiBus
 	ads     map[string]*ads1x15.Dev
 	pins    map[string]*periphPin
+	gpio    *gpioHost
 	closers []func() error
 	// drivers is what host.Init did, attached to every open error: a pin or a bus that is
 	// missing is most often a driver that failed (permissions, a bus not enabled).
@@ -49,7 +50,7 @@ type spiBus struct {
 	vref float64
 }
 
-func newPeriphHost() (*periphHost, error) {
+func newPeriphHost(gpio gpioEnv) (*periphHost, error) {
 	drivers, err := initHost()
 	if err != nil {
 		return nil, fmt.Errorf("backend: periph host.Init failed (is this a Raspberry Pi with I2C/SPI/1-wire enabled?): %w", err)
@@ -57,6 +58,7 @@ func newPeriphHost() (*periphHost, error) {
 	return &periphHost{
 		i2c: map[string]*i2cBus{}, spi: map[string]*spiBus{},
 		ads: map[string]*ads1x15.Dev{}, pins: map[string]*periphPin{}, drivers: drivers,
+		gpio: newGPIOHost(gpio),
 	}, nil
 }
 

@@ -176,6 +176,9 @@ func TestPeriphGPIOOutputAndSafeClose(t *testing.T) {
 func TestPeriphDutyOutputPWM(t *testing.T) {
 	pin := &gpiotest.Pin{N: "FCT18", Num: 9018}
 	registerPin(t, pin)
+	mem := filepath.Join(t.TempDir(), "mem") // a /dev/mem that opens read-write, not a Pi 5
+	require.NoError(t, os.WriteFile(mem, nil, 0o600))
+	withGPIO(t, func(e *gpioEnv) { e.DevMem = mem })
 	s := openPeriph(t, DeviceConfig{Name: "fan", Kind: KindDutyOutput, Pin: "FCT18", PWMFrequency: 25000})
 	fan, err := s.DutyOutput("fan")
 	require.NoError(t, err)
@@ -270,7 +273,7 @@ func TestPeriphMissingHardwareIsAStartupError(t *testing.T) {
 		dev  DeviceConfig
 		want []string
 	}{
-		{"no pin", DeviceConfig{Name: "door", Kind: KindGPIOInput, Pin: "GPIO999"}, []string{`device "door"`, "GPIO999", "no GPIO pin named"}},
+		{"no pin", DeviceConfig{Name: "door", Kind: KindGPIOInput, Pin: "GPIO999", Pull: "up"}, []string{`device "door"`, "GPIO999", "no GPIO pin named"}},
 		{"no i2c bus", DeviceConfig{Name: "adc", Kind: KindADS1115, Bus: "fct-absent"}, []string{`device "adc"`, "i2cfct-absent/0x48/ch0", `opening I2C bus "fct-absent"`}},
 		{"no spi port", DeviceConfig{Name: "pot", Kind: KindMCP3008, Bus: "FCT-ABSENT"}, []string{`device "pot"`, `opening SPI port "FCT-ABSENT"`}},
 		{"no mcp9808", DeviceConfig{Name: "room", Kind: KindMCP9808, Bus: "fct-empty"}, []string{`device "room"`, "no MCP9808 answering"}},

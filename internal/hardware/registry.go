@@ -49,6 +49,7 @@ type Registry struct {
 	slots     map[string]*faultSlot
 	opened    map[string]int // open devices per name, over all sessions
 	periph    *periphHost
+	gpioPaths *GPIOPaths // nil: periphGPIO's
 	faultsAPI *Faults
 }
 
@@ -157,7 +158,11 @@ func (r *Registry) openBackend(cfg Config, log *zap.Logger, fresh bool) error {
 		return nil
 	case BackendPeriph:
 		if r.periph == nil {
-			h, err := newPeriphHost()
+			env := periphGPIO
+			if r.gpioPaths != nil {
+				env.GPIOPaths = *r.gpioPaths
+			}
+			h, err := newPeriphHost(env)
 			if err != nil {
 				return err
 			}
@@ -166,6 +171,11 @@ func (r *Registry) openBackend(cfg Config, log *zap.Logger, fresh bool) error {
 				log.Warn("periph host initialised with failed drivers", zap.String("drivers", h.drivers.Summary()))
 			} else {
 				log.Info("periph host initialised", zap.String("drivers", h.drivers.Summary()))
+			}
+			if h.gpio.kernelLines() {
+				log.Info(h.gpio.describe())
+			} else {
+				log.Warn(h.gpio.describe())
 			}
 		}
 		return nil
