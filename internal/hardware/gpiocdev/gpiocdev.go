@@ -213,7 +213,7 @@ func (h Host) chip(path string) (ChipInfo, error) {
 	if err != nil {
 		return ChipInfo{}, fmt.Errorf("opening %s: %w", path, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	b := make([]byte, chipInfoSize)
 	if err := f.Ioctl(ioctlChipInfo, b); err != nil {
 		return ChipInfo{}, fmt.Errorf("%s: GPIO_GET_CHIPINFO_IOCTL: %w", path, err)
@@ -325,7 +325,8 @@ func (h Host) Request(chipPath string, cfg LineConfig) (*Line, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", chipPath, err)
 	}
-	defer chip.Close()
+	// The request fd outlives the chip fd it came from.
+	defer func() { _ = chip.Close() }()
 	if err := chip.Ioctl(ioctlGetLine, b); err != nil {
 		return nil, fmt.Errorf("requesting line %d of %s: %w", cfg.Offset, chipPath, err)
 	}
