@@ -355,6 +355,11 @@ func (c *Config) validateLoop(i int, devices map[string]*hardware.DeviceConfig, 
 			}
 			add("input.sensor: the read timeout of %q (%s) must be below the period (%s) so that a hung bus trips the loop within one period; %s", l.Input.Sensor, to, l.Period, fix)
 		}
+		// The sim's MCP9808 answers a new value on every read; the chip does not.
+		if u := hardware.UpdateInterval(*dc); c.Hardware.Backend == hardware.BackendPeriph && u > 0 && l.Period > 0 && l.Period < u {
+			add("input.sensor: %q (%s at %d bits) converts every %s, more slowly than the period (%s): the loop would act several times on one reading; %s",
+				l.Input.Sensor, dc.Kind, hardware.Bits(*dc), u, l.Period, hardware.UpdateAdvice(*dc, l.Period))
+		}
 	}
 	if !(l.Input.ValidRange.Min < l.Input.ValidRange.Max) {
 		add("input.valid_range: min (%g) must be below max (%g)", l.Input.ValidRange.Min, l.Input.ValidRange.Max)

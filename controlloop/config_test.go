@@ -152,6 +152,7 @@ func TestOneWireConfig(t *testing.T) {
 		{"an interlock sensor", func(c *Config) {
 			addTank(c, 0)
 			c.Hardware.Backend = hardware.BackendPeriph
+			c.Hardware.Devices[0].Resolution, c.Loops[0].Period = 9, 50*time.Millisecond // the MCP9808 keeps up
 			c.Loops[1].Period = 200 * time.Millisecond
 			c.Loops[1].Interlocks = append(c.Loops[1].Interlocks, InterlockConfig{Name: "tank_cool", Sensor: "tank", Below: ptr(80.0)})
 		}, `loops[1] (conveyor).period: 200ms is shorter than the 750ms conversion of 1-wire sensor "tank" (DS18B20 at 12 bits; set resolution: 9 for 94ms or a longer period)`},
@@ -171,6 +172,15 @@ func TestOneWireConfig(t *testing.T) {
 			c.Loops[1].Period = 500 * time.Millisecond
 			c.Loops[1].Interlocks = append(c.Loops[1].Interlocks, InterlockConfig{Name: "tank_cool", Sensor: "tank", Below: ptr(80.0), StaleAfter: 100 * time.Millisecond})
 		}, `loops[1] (conveyor).interlocks[1].stale_after: 100ms is shorter than the 188ms conversion of 1-wire sensor "tank" (DS18B20 at 10 bits)`},
+		// An MCP9808 converts on its own; a faster loop acts on one reading several times.
+		{"mcp9808 slower than the period", func(c *Config) {
+			c.Hardware.Backend = hardware.BackendPeriph
+			c.Loops[0].Period = 100 * time.Millisecond
+		}, `loops[0] (oven).input.sensor: "oven_temp" (mcp9808 at 12 bits) converts every 250ms, more slowly than the period (100ms): the loop would act several times on one reading; set resolution: 10 (65ms) or a longer period`},
+		{"mcp9808 at 10 bits keeps up", func(c *Config) {
+			c.Hardware.Backend = hardware.BackendPeriph
+			c.Hardware.Devices[0].Resolution, c.Loops[0].Period = 10, 100*time.Millisecond
+		}, ""},
 		// The sim reads at once, but the configuration is the one the Pi will run.
 		{"sim too", func(c *Config) {
 			c.Hardware.Devices[0] = hardware.DeviceConfig{Name: "oven_temp", Kind: hardware.KindDS18B20}

@@ -63,9 +63,11 @@ type DeviceConfig struct {
 	// ROM is a DS18B20's name under /sys/bus/w1/devices, e.g. "28-0000075b4a2f"; with
 	// backend periph a DS18B20 needs ROM or Address.
 	ROM string `mapstructure:"rom"`
-	// Resolution is a DS18B20's resolution in bits, 9..12 (0 = leave the sensor as it is,
-	// 12 bits from the factory). Each bit doubles the conversion every read waits for:
-	// 94 ms at 9 bits, 750 ms at 12. With backend periph it is written to the sensor at open.
+	// Resolution is a DS18B20's or an MCP9808's resolution in bits, 9..12. DS18B20: 0 leaves
+	// the sensor as it is (12 bits from the factory); each bit doubles the conversion every
+	// read waits for, 94 ms at 9 bits, 750 ms at 12; with backend periph it is written to
+	// the sensor at open. MCP9808: 0 means 12 bits (0.0625 °C), which converts every 250 ms;
+	// 9, 10 and 11 bits convert every 30, 65 and 130 ms.
 	Resolution int `mapstructure:"resolution"`
 	// Channel is the ADC channel (ADS1x15 0..3, MCP3008 0..7) or the thermal zone number.
 	Channel int `mapstructure:"channel"`
@@ -228,8 +230,11 @@ func (d *DeviceConfig) validate(backend Backend) error {
 	if d.Timeout < 0 {
 		return fmt.Errorf("timeout: must not be negative, got %s", d.Timeout)
 	}
-	if d.Resolution != 0 && d.Kind != KindDS18B20 {
-		return fmt.Errorf("resolution: only a ds18b20 has one, not a %s", d.Kind)
+	if d.Resolution != 0 && d.Kind != KindDS18B20 && d.Kind != KindMCP9808 {
+		return fmt.Errorf("resolution: only a ds18b20 or an mcp9808 has one, not a %s", d.Kind)
+	}
+	if d.Kind == KindMCP9808 && d.Resolution != 0 && (d.Resolution < 9 || d.Resolution > 12) {
+		return fmt.Errorf("resolution: must be 9..12 bits, got %d", d.Resolution)
 	}
 	if d.StuckAfter < 0 {
 		return fmt.Errorf("stuck_after: must not be negative, got %d", d.StuckAfter)

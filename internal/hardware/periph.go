@@ -2,7 +2,6 @@ package hardware
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -149,7 +148,7 @@ func (h *periphHost) openLocked(dc *DeviceConfig) (any, func() error, error) {
 				return err
 			}
 			var err error
-			d, err = mcp9808.New(b.bus, &mcp9808.Opts{Addr: int(addr), Res: mcp9808.Maximum})
+			d, err = mcp9808.New(b.bus, mcp9808Opts(dc, addr))
 			return err
 		})
 		if err != nil {
@@ -188,26 +187,6 @@ func accessHint(err error, nodes, group string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (on Raspberry Pi OS %s belong to group %s: sudo adduser fieldcol %s, or ls -l %s to see the owner; ignore periph's hint about plugdev)", nodes, group, group, nodes)
-}
-
-// checkMCP9808 reads the chip's identity (datasheet registers 0x06 and 0x07): another chip
-// at the address, such as a second sensor of another make, would otherwise be read as an
-// MCP9808 and give plausible but wrong temperatures.
-func checkMCP9808(d *i2c.Dev) error {
-	var id [2]byte
-	if err := d.Tx([]byte{0x06}, id[:]); err != nil {
-		return err
-	}
-	if mfr := binary.BigEndian.Uint16(id[:]); mfr != 0x0054 {
-		return fmt.Errorf("the chip at %#02x has manufacturer ID %#04x, not the MCP9808's 0x0054 (%w)", d.Addr, mfr, syscall.EIO)
-	}
-	if err := d.Tx([]byte{0x07}, id[:]); err != nil {
-		return err
-	}
-	if id[0] != 0x04 {
-		return fmt.Errorf("the chip at %#02x has device ID %#02x, not the MCP9808's 0x04 (%w)", d.Addr, id[0], syscall.EIO)
-	}
-	return nil
 }
 
 func (h *periphHost) openADS(dc *DeviceConfig) (any, func() error, error) {

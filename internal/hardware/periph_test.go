@@ -334,6 +334,22 @@ func TestPeriphMCP9808(t *testing.T) {
 	assert.InDelta(t, -1.25, v, 1e-6)
 }
 
+// resolution sets the chip's resolution register (0x08): 9 bits is periph's Low, 0x00.
+func TestPeriphMCP9808Resolution(t *testing.T) {
+	bus := &i2ctest.Playback{DontPanic: true, Ops: []i2ctest.IO{
+		{Addr: 0x18, W: []byte{0x06}, R: []byte{0x00, 0x54}},
+		{Addr: 0x18, W: []byte{0x07}, R: []byte{0x04, 0x00}},
+		{Addr: 0x18, W: []byte{0x08, 0x00}},
+		{Addr: 0x18, W: []byte{0x01, 0x00, 0x00}},
+	}}
+	registerI2C(t, "fct-mcp9808-res", bus)
+	openPeriph(t, DeviceConfig{Name: "room", Kind: KindMCP9808, Bus: "fct-mcp9808-res", Resolution: 9})
+	require.NoError(t, bus.Close(), "every expected transfer happened")
+	assert.Equal(t, 30*time.Millisecond, UpdateInterval(DeviceConfig{Kind: KindMCP9808, Resolution: 9}))
+	assert.Equal(t, 250*time.Millisecond, UpdateInterval(DeviceConfig{Kind: KindMCP9808}))
+	assert.Zero(t, UpdateInterval(DeviceConfig{Kind: KindADS1115}))
+}
+
 // Another chip at an MCP9808 address is refused at open, naming what answered.
 func TestPeriphMCP9808WrongChip(t *testing.T) {
 	for _, c := range []struct {

@@ -336,7 +336,8 @@ func TestW1ConfigErrorsNameTheKey(t *testing.T) {
 		{"address of no thermometer", BackendPeriph, DeviceConfig{Address: 0x1234}, "devices[0] (t).address: family 34 is not a thermometer"},
 		{"timeout inside the conversion", BackendPeriph, DeviceConfig{ROM: w1ID, Timeout: 500 * time.Millisecond},
 			"devices[0] (t).timeout: 500ms is not longer than the 750ms conversion of the DS18B20 at 12 bits, so every read would time out"},
-		{"resolution of another chip", BackendSim, DeviceConfig{Kind: KindMCP9808, Resolution: 9}, "devices[0] (t).resolution: only a ds18b20 has one, not a mcp9808"},
+		{"resolution of another chip", BackendSim, DeviceConfig{Kind: KindADS1115, Resolution: 9}, "devices[0] (t).resolution: only a ds18b20 or an mcp9808 has one, not a ads1115"},
+		{"mcp9808 resolution", BackendSim, DeviceConfig{Kind: KindMCP9808, Resolution: 13}, "devices[0] (t).resolution: must be 9..12 bits, got 13"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
