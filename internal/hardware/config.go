@@ -176,6 +176,14 @@ func (d *DeviceConfig) validate(backend Backend) error {
 		if d.DataRate < 0 {
 			return fmt.Errorf("data_rate: must not be negative, got %d", d.DataRate)
 		}
+		// Checked here rather than found when the chip opens: a device that fails to open
+		// is retried, a configuration the chip cannot take never works.
+		if maxRate := map[Kind]int{KindADS1115: 860, KindADS1015: 3300}[d.Kind]; d.DataRate > maxRate {
+			return fmt.Errorf("data_rate: %s converts at most %d samples/s, got %d", d.Kind, maxRate, d.DataRate)
+		}
+		if d.FullScale > 6.144 {
+			return fmt.Errorf("full_scale: %s reads at most 6.144 V, got %g", d.Kind, d.FullScale)
+		}
 	case KindMCP3008:
 		if d.Channel < 0 || d.Channel > 7 {
 			return fmt.Errorf("channel: must be 0..7 for mcp3008, got %d", d.Channel)

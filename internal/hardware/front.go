@@ -46,6 +46,8 @@ type front struct {
 	timeout time.Duration
 	slot    *faultSlot
 	clock   Clock
+	// lazy is the stand-in of a device that failed to open, nil for one that opened.
+	lazy *lazyDevice
 
 	mu        sync.Mutex
 	lastRaw   float64
@@ -56,6 +58,24 @@ type front struct {
 
 // Info implements Device.
 func (f *front) Info() Info { return f.info }
+
+// openErr returns why the device is not open, nil when it is.
+func (f *front) openErr() error {
+	if f.lazy == nil {
+		return nil
+	}
+	return f.lazy.openErr()
+}
+
+// OpenError returns why d could not be opened, or nil while it is open. A device that
+// failed to open is retried on its reads and writes, so the answer changes to nil once one
+// of them opened it. Its errors wrap ErrNotOpen and the open error.
+func OpenError(d Device) error {
+	if o, ok := d.(interface{ openErr() error }); ok {
+		return o.openErr()
+	}
+	return nil
+}
 
 // fault returns the fault in effect, if any.
 func (f *front) fault() (FaultSpec, bool) { return f.slot.active(f.clock.Now()) }

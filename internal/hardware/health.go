@@ -1,5 +1,7 @@
 package hardware
 
+import "errors"
+
 // State is a device's health, the hw.state attribute of hw.status.
 type State string
 
@@ -28,22 +30,30 @@ type Health struct {
 }
 
 // Observe records a read's outcome and returns the new state: ok after a success, degraded
-// after a failure, failed after FailAfter failures in a row.
+// after a failure, failed after FailAfter failures in a row, and failed at once for a
+// device that could not be opened (ErrNotOpen): it is known to be absent, not flaky.
 func (h *Health) Observe(err error) State {
 	if err == nil {
 		h.consecutive = 0
 		return StateOK
 	}
 	h.consecutive++
+	if errors.Is(err, ErrNotOpen) {
+		h.consecutive = max(h.consecutive, h.limit())
+	}
 	return h.State()
+}
+
+func (h *Health) limit() int {
+	if h.FailAfter <= 0 {
+		return DefaultFailAfter
+	}
+	return h.FailAfter
 }
 
 // State returns the current state without recording anything.
 func (h *Health) State() State {
-	limit := h.FailAfter
-	if limit <= 0 {
-		limit = DefaultFailAfter
-	}
+	limit := h.limit()
 	switch {
 	case h.consecutive == 0:
 		return StateOK

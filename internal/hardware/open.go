@@ -1,8 +1,14 @@
 package hardware
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // deviceID returns the hw.id of a device: its hardware address.
@@ -58,7 +64,10 @@ func spiPortID(bus string) string {
 	return string(out)
 }
 
-// openDevice opens one device on the registry's backend. Callers hold r.mu.
+// openDevice opens one device on the registry's backend. A device whose hardware cannot be
+// opened (no pin of that name, no bus, no chip answering) is still returned: its reads and
+// writes fail with the open error and retry the open (see lazyDevice). Only a device the
+// backend has no implementation for is an error. Callers hold r.mu.
 func (r *Registry) openDevice(dc *DeviceConfig, defTimeout time.Duration, s *Session) (Device, error) {
 	f := &front{
 		info:    Info{Name: dc.Name, ID: deviceID(dc), Kind: dc.Kind, BusType: dc.Kind.BusType()},
@@ -67,23 +76,12 @@ func (r *Registry) openDevice(dc *DeviceConfig, defTimeout time.Duration, s *Ses
 		slot:    r.slot(dc.Name),
 		clock:   r.clock,
 	}
-	var impl any
-	switch r.backend {
-	case BackendSim:
-		sd := newSimDevice(r.plant, r.clock, &r.simLive, dc)
-		if dc.Kind.Role() == RoleDigitalOutput || dc.Kind.Role() == RoleDutyOutput {
-			s.closers = append(s.closers, sd.safe)
-		}
-		impl = sd
-	case BackendPeriph:
-		pd, closer, err := r.periph.open(dc, f.info)
-		if err != nil {
-			return nil, err
-		}
-		if closer != nil {
-			s.closers = append(s.closers, closer)
-		}
-		impl = pd
+	impl, err := r.openImpl(&f.cfg, f.info, s)
+	if err != nil {
+		s.log.Warn("device could not be opened; its reads and writes fail and retry the open",
+			zap.String("device", dc.Name), zap.String("kind", string(dc.Kind)), zap.String("id", f.info.ID), zap.Error(err))
+		f.lazy = newLazyDevice(r, s, f, err)
+		impl = f.lazy
 	}
 	dev, err := wrap(f, impl)
 	if err != nil {
@@ -91,6 +89,200 @@ func (r *Registry) openDevice(dc *DeviceConfig, defTimeout time.Duration, s *Ses
 	}
 	r.opened[dc.Name]++
 	return dev, nil
+}
+
+// openImpl opens a device's backend implementation and registers the closer that drives
+// an output safe when the session closes. An output is driven to its safe state as it
+// opens. Callers hold r.mu.
+func (r *Registry) openImpl(dc *DeviceConfig, info Info, s *Session) (any, error) {
+	switch r.backend {
+	case BackendSim:
+		sd := newSimDevice(r.plant, r.clock, &r.simLive, dc)
+		if isOutput(dc.Kind) {
+			_ = sd.safe()
+			s.closers = append(s.closers, sd.safe)
+		}
+		return sd, nil
+	case BackendPeriph:
+		pd, closer, err := r.periph.open(dc, info)
+		if err != nil {
+			return nil, err
+		}
+		if closer != nil {
+			s.closers = append(s.closers, closer)
+		}
+		return pd, nil
+	default:
+		return nil, fmt.Errorf("device %q: unknown backend %q", dc.Name, r.backend)
+	}
+}
+
+// isOutput reports whether devices of kind k are actuators, which open first and safe.
+func isOutput(k Kind) bool { return k.Role() == RoleDigitalOutput || k.Role() == RoleDutyOutput }
+
+// ErrNotOpen is in the chain of every error of a device that could not be opened
+// (errors.Is): the device exists in the configuration but not, or not yet, on the host.
+var ErrNotOpen = errors.New("not open")
+
+// openRetryInterval is the least time between two attempts to open a device that failed
+// to open; a device with a longer per-read timeout waits that long instead.
+const openRetryInterval = time.Second
+
+// lazyDevice stands in for the backend implementation of a device that failed to open.
+// Every read or write first retries the open, at most once per openRetryInterval, and
+// fails with the last open error until it succeeds; from then on it passes through to the
+// opened implementation. So a sensor plugged in after start works without a restart, and
+// an actuator that appears is driven safe as it opens, like any output.
+type lazyDevice struct {
+	reg   *Registry
+	sess  *Session
+	dc    *DeviceConfig
+	info  Info
+	retry time.Duration
+	log   *zap.Logger
+
+	impl atomic.Pointer[openedImpl] // set once the open succeeded
+
+	mu       sync.Mutex
+	err      error     // the classified error of the last failed open
+	lastTry  time.Time // registry clock
+	failedAt time.Time
+	trying   bool
+}
+
+type openedImpl struct{ v any }
+
+func newLazyDevice(r *Registry, s *Session, f *front, err error) *lazyDevice {
+	now := r.clock.Now()
+	l := &lazyDevice{reg: r, sess: s, dc: &f.cfg, info: f.info, retry: max(openRetryInterval, f.timeout),
+		log: s.log, lastTry: now, failedAt: now}
+	l.err = l.classify(err)
+	return l
+}
+
+// classify wraps an open error as the device error its reads and writes return.
+func (l *lazyDevice) classify(err error) error {
+	return &Error{Device: l.info.Name, Type: ErrorTypeOf(err), Err: fmt.Errorf("%w: %w", ErrNotOpen, err)}
+}
+
+// openErr returns the last open error, nil once the device is open.
+func (l *lazyDevice) openErr() error {
+	if l.impl.Load() != nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// get returns the opened implementation, retrying the open when the last attempt is at
+// least the retry interval old. A caller that comes while another one is trying gets the
+// last error at once instead of waiting for the attempt.
+func (l *lazyDevice) get() (any, error) {
+	if o := l.impl.Load(); o != nil {
+		return o.v, nil
+	}
+	l.mu.Lock()
+	now := l.reg.clock.Now()
+	if l.trying || now.Sub(l.lastTry) < l.retry {
+		err := l.err
+		l.mu.Unlock()
+		return nil, err
+	}
+	l.trying, l.lastTry = true, now
+	l.mu.Unlock()
+
+	impl, err := l.reg.retryOpen(l.sess, l.dc, l.info)
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.trying = false
+	if err != nil {
+		l.err = l.classify(err)
+		l.log.Debug("device still cannot be opened", zap.String("device", l.info.Name), zap.Error(err))
+		return nil, l.err
+	}
+	l.impl.Store(&openedImpl{v: impl})
+	l.err = nil
+	l.log.Info("device opened after failing to open", zap.String("device", l.info.Name),
+		zap.String("id", l.info.ID), zap.Duration("unavailable_for", now.Sub(l.failedAt)))
+	return impl, nil
+}
+
+// retryOpen opens a device that failed to open before, for a session that is still open.
+func (r *Registry) retryOpen(s *Session, dc *DeviceConfig, info Info) (any, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("the hardware session is closed")
+	}
+	return r.openImpl(dc, info, s)
+}
+
+func (l *lazyDevice) read(ctx context.Context, timeout time.Duration) (float64, error) {
+	impl, err := l.get()
+	if err != nil {
+		return 0, err
+	}
+	r, ok := impl.(rawReader)
+	if !ok {
+		return 0, l.mismatch(impl)
+	}
+	return r.read(ctx, timeout)
+}
+
+func (l *lazyDevice) readLevel(ctx context.Context, timeout time.Duration) (bool, error) {
+	impl, err := l.get()
+	if err != nil {
+		return false, err
+	}
+	r, ok := impl.(rawLevelReader)
+	if !ok {
+		return false, l.mismatch(impl)
+	}
+	return r.readLevel(ctx, timeout)
+}
+
+func (l *lazyDevice) edges(ctx context.Context, timeout time.Duration) (uint64, error) {
+	impl, err := l.get()
+	if err != nil {
+		return 0, err
+	}
+	r, ok := impl.(rawLevelReader)
+	if !ok {
+		return 0, l.mismatch(impl)
+	}
+	return r.edges(ctx, timeout)
+}
+
+func (l *lazyDevice) writeLevel(ctx context.Context, timeout time.Duration, level bool) error {
+	impl, err := l.get()
+	if err != nil {
+		return err
+	}
+	w, ok := impl.(rawLevelWriter)
+	if !ok {
+		return l.mismatch(impl)
+	}
+	return w.writeLevel(ctx, timeout, level)
+}
+
+func (l *lazyDevice) writeDuty(ctx context.Context, timeout time.Duration, duty float64) error {
+	impl, err := l.get()
+	if err != nil {
+		return err
+	}
+	w, ok := impl.(rawDutyWriter)
+	if !ok {
+		return l.mismatch(impl)
+	}
+	return w.writeDuty(ctx, timeout, duty)
+}
+
+// mismatch is the error of a backend that opened a device as something its role cannot
+// use; wrap refuses the same at Open.
+func (l *lazyDevice) mismatch(impl any) error {
+	return fmt.Errorf("device %q: backend opened a %T, which has no %s implementation", l.info.Name, impl, l.dc.Kind)
 }
 
 // deviceTimeout is the per-read timeout of a device: its own, or the component default

@@ -248,7 +248,7 @@ func TestPeriphSoCThermal(t *testing.T) {
 	_, err = soc.ReadTemperature(ctx)
 	assert.Equal(t, ErrorNack, ErrorTypeOf(err), "a zone that is gone: %v", err)
 
-	_, err = NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{{Name: "soc2", Kind: KindSoCThermal, Channel: 3}}}, Settings{})
+	err = openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{{Name: "soc2", Kind: KindSoCThermal, Channel: 3}}})
 	require.ErrorContains(t, err, `device "soc2" (soc_thermal at thermal_zone3): no sysfs thermal zone`)
 }
 
@@ -267,7 +267,8 @@ func FuzzParseMilliCelsius(f *testing.F) {
 	})
 }
 
-func TestPeriphMissingHardwareIsAStartupError(t *testing.T) {
+// Missing hardware does not fail Open: the device is failed, and its open error names it.
+func TestPeriphMissingHardwareIsAFailedDevice(t *testing.T) {
 	tests := []struct {
 		name string
 		dev  DeviceConfig
@@ -281,8 +282,8 @@ func TestPeriphMissingHardwareIsAStartupError(t *testing.T) {
 	registerI2C(t, "fct-empty", &i2ctest.Playback{DontPanic: true})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{tt.dev}}, Settings{})
-			require.Error(t, err)
+			err := openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{tt.dev}})
+			require.ErrorIs(t, err, ErrNotOpen)
 			for _, w := range tt.want {
 				assert.Contains(t, err.Error(), w)
 			}
@@ -381,9 +382,9 @@ func TestPeriphOpenErrorNamesFailedDrivers(t *testing.T) {
 			{Driver: "bcm2835-gpio", Reason: "need more access, try as root or setup udev rules: open /dev/gpiomem: permission denied"},
 		}}, nil
 	}
-	_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
+	err := openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{
 		{Name: "heater_ssr", Kind: KindGPIOOutput, Pin: "GPIO17"},
-	}}, Settings{})
+	}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `device "heater_ssr"`)
 	assert.Contains(t, err.Error(), "bcm2835-gpio (need more access, try as root or setup udev rules: open /dev/gpiomem: permission denied)")

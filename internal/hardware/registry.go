@@ -51,6 +51,11 @@ type Registry struct {
 	periph    *periphHost
 	gpioPaths *GPIOPaths // nil: periphGPIO's
 	faultsAPI *Faults
+	// pins and spiRef are what only one device may own on the periph backend, over every
+	// session: a GPIO pin, an SPI port's MCP3008 reference voltage. They live as long as
+	// the periph host that holds them.
+	pins   map[string]string
+	spiRef map[string]float64
 }
 
 // NewRegistry returns an empty registry reading time from clock (nil = wall clock). A
@@ -59,7 +64,8 @@ func NewRegistry(clock Clock) *Registry {
 	if clock == nil {
 		clock = wallClock{}
 	}
-	r := &Registry{clock: clock, slots: map[string]*faultSlot{}, opened: map[string]int{}}
+	r := &Registry{clock: clock, slots: map[string]*faultSlot{}, opened: map[string]int{},
+		pins: map[string]string{}, spiRef: map[string]float64{}}
 	r.faultsAPI = &Faults{reg: r}
 	return r
 }
@@ -76,9 +82,18 @@ func Open(cfg Config, set Settings) (*Session, error) { return defaultRegistry.O
 // backend (and, for sim, starts the plant with cfg.Sim); a later session must use the same
 // backend and either the same sim section or an empty one, except that a later session may
 // configure a plant that every earlier session left unconfigured (the plant starts over
-// at rest with it; devices opened before keep their noise streams). A device that cannot
-// be opened (no pin of that name, no bus, no chip answering) fails Open with an error
-// naming the device and the bus. Close the session to release the devices.
+// at rest with it; devices opened before keep their noise streams).
+//
+// Actuators (gpio_output, duty_output) open first, each driven to its safe state as it
+// opens, and sensors after them, so that nothing a sensor does can keep an output from
+// going safe. A device that cannot be opened (no pin of that name, no bus, no chip
+// answering) does not fail Open: it is logged at Warn and returned as a device whose
+// reads and writes fail with an *Error wrapping ErrNotOpen and the open error (which names
+// the device and its bus), and which retries the open on them, at most once a second; a
+// sensor plugged in later then works without a restart. Session.Status and OpenError say
+// which devices are open. Open fails for configuration errors (including a pin or an SPI
+// reference voltage claimed twice) and when the backend cannot start at all. Close the
+// session to release the devices.
 func (r *Registry) Open(cfg Config, set Settings) (*Session, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -100,21 +115,29 @@ func (r *Registry) Open(cfg Config, set Settings) (*Session, error) {
 	if fresh {
 		r.backend = backend
 	}
-	s := &Session{reg: r, backend: backend, byName: map[string]Device{}}
+	s := &Session{reg: r, backend: backend, byName: map[string]Device{}, log: log}
 	if err := r.openBackend(cfg, log, fresh); err != nil {
 		if fresh {
 			r.reset()
 		}
 		return nil, err
 	}
-	for i := range cfg.Devices {
+	if err := r.claimShared(cfg.Devices); err != nil {
+		if fresh {
+			r.reset()
+		}
+		return nil, err
+	}
+	byIndex := make([]Device, len(cfg.Devices))
+	for _, i := range openOrder(cfg.Devices) {
 		dc := cfg.Devices[i]
 		dev, err := r.openDevice(&dc, cfg.Timeout, s)
 		if err != nil {
-			// Drive what was already opened safe; the open error is what the user must fix.
+			// Drive what was already opened safe; the error is what the user must fix.
 			if cerr := s.closeDevices(); cerr != nil {
 				err = errors.Join(err, fmt.Errorf("releasing the devices opened so far: %w", cerr))
 			}
+			r.releaseShared(cfg.Devices)
 			if fresh {
 				r.reset()
 			}
@@ -122,7 +145,9 @@ func (r *Registry) Open(cfg Config, set Settings) (*Session, error) {
 		}
 		s.devices = append(s.devices, dev)
 		s.byName[dc.Name] = dev
+		byIndex[i] = dev
 	}
+	s.devices = byIndex
 	r.sessions++
 	if backend == BackendSim {
 		for _, f := range r.simEff.Faults {
@@ -133,6 +158,88 @@ func (r *Registry) Open(cfg Config, set Settings) (*Session, error) {
 		}
 	}
 	return s, nil
+}
+
+// openOrder returns the indices of devices with every actuator before every sensor, each
+// group in configuration order.
+func openOrder(devices []DeviceConfig) []int {
+	order := make([]int, 0, len(devices))
+	for i := range devices {
+		if isOutput(devices[i].Kind) {
+			order = append(order, i)
+		}
+	}
+	for i := range devices {
+		if !isOutput(devices[i].Kind) {
+			order = append(order, i)
+		}
+	}
+	return order
+}
+
+// claimShared claims, on the periph backend, what only one device may own: a GPIO pin,
+// and the reference voltage of the MCP3008 on an SPI port. A second claim, in devices or
+// against an open session, is a configuration error that no retry could fix, so it fails
+// Open before any device is opened. Callers hold mu.
+func (r *Registry) claimShared(devices []DeviceConfig) error {
+	if r.backend != BackendPeriph {
+		return nil
+	}
+	pins := map[string]string{}
+	spiRef := map[string]float64{}
+	var errs []error
+	for i := range devices {
+		d := &devices[i]
+		key := fmt.Sprintf("devices[%d] (%s)", i, d.Name)
+		switch {
+		case d.Kind.BusType() == BusGPIO:
+			owner, taken := r.pins[d.Pin]
+			if !taken {
+				owner, taken = pins[d.Pin]
+			}
+			if taken {
+				errs = append(errs, fmt.Errorf("%s.pin: pin %s is already used by another device (%q)", key, d.Pin, owner))
+				continue
+			}
+			pins[d.Pin] = d.Name
+		case d.Kind == KindMCP3008:
+			port := busOr(d.Bus, "SPI0.0")
+			vref := d.FullScale
+			if vref == 0 {
+				vref = 3.3
+			}
+			have, taken := r.spiRef[port]
+			if !taken {
+				have, taken = spiRef[port]
+			}
+			if taken && have != vref {
+				errs = append(errs, fmt.Errorf("%s.full_scale: SPI port %q already has an MCP3008 with full_scale %g", key, port, have))
+				continue
+			}
+			spiRef[port] = vref
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for pin, name := range pins {
+		r.pins[pin] = name
+	}
+	for port, vref := range spiRef {
+		r.spiRef[port] = vref
+	}
+	return nil
+}
+
+// releaseShared gives back the pins of devices that claimShared claimed, when Open fails
+// after claiming. A reference voltage stays: the SPI port may already be open with it.
+// Callers hold mu.
+func (r *Registry) releaseShared(devices []DeviceConfig) {
+	for i := range devices {
+		if d := &devices[i]; d.Kind.BusType() == BusGPIO && r.pins[d.Pin] == d.Name {
+			delete(r.pins, d.Pin)
+		}
+	}
 }
 
 // openBackend starts the plant or the periph host for the first session and checks that
@@ -236,6 +343,8 @@ func (r *Registry) reset() {
 	r.simLive.Store(nil)
 	r.slots = map[string]*faultSlot{}
 	r.opened = map[string]int{}
+	r.pins = map[string]string{}
+	r.spiRef = map[string]float64{}
 	if r.periph != nil {
 		r.periph.close()
 		r.periph = nil
@@ -243,14 +352,36 @@ func (r *Registry) reset() {
 	r.backend = ""
 }
 
-// Session is one component's set of open devices.
+// Session is one component's set of devices.
 type Session struct {
 	reg     *Registry
 	backend Backend
+	log     *zap.Logger
 	devices []Device
 	byName  map[string]Device
 	closers []func() error
 	closed  bool
+}
+
+// DeviceStatus says whether one device of a session is open.
+type DeviceStatus struct {
+	// Info identifies the device.
+	Info Info
+	// Open is true once the device is open: at Open, or at a later read or write that
+	// retried the open.
+	Open bool
+	// Err is the last open error while the device is not open; it wraps ErrNotOpen.
+	Err error
+}
+
+// Status returns whether each device is open, in configuration order.
+func (s *Session) Status() []DeviceStatus {
+	out := make([]DeviceStatus, len(s.devices))
+	for i, d := range s.devices {
+		err := OpenError(d)
+		out[i] = DeviceStatus{Info: d.Info(), Open: err == nil, Err: err}
+	}
+	return out
 }
 
 // Backend returns the backend the session's devices run on.
