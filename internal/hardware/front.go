@@ -67,6 +67,26 @@ func (f *front) openErr() error {
 	return f.lazy.openErr()
 }
 
+// retryOpen retries the open of a device that failed to open, when the back-off allows.
+func (f *front) retryOpen() error {
+	if f.lazy == nil {
+		return nil
+	}
+	_, err := f.lazy.get()
+	return err
+}
+
+// RetryOpen retries opening d if it failed to open and the last attempt is old enough,
+// and returns why it is still not open, nil once it is. Reads and writes retry on their
+// own; this is for a device that is only looked at, such as an output whose level the
+// receiver reports. Opening an output drives it safe, as at Open.
+func RetryOpen(d Device) error {
+	if o, ok := d.(interface{ retryOpen() error }); ok {
+		return o.retryOpen()
+	}
+	return nil
+}
+
 // OpenError returns why d could not be opened, or nil while it is open. A device that
 // failed to open is retried on its reads and writes, so the answer changes to nil once one
 // of them opened it. Its errors wrap ErrNotOpen and the open error.

@@ -251,7 +251,9 @@ func record(mb *metadata.MetricsBuilder, now pcommon.Timestamp, res *devread.Res
 		}
 		mb.RecordHwGpioEdgesDataPoint(now, int64(res.Edges), id, name)
 	case hardware.RoleDigitalOutput:
-		mb.RecordHwGpioLevelDataPoint(now, boolInt(res.Level), id, name)
+		if res.Err == nil {
+			mb.RecordHwGpioLevelDataPoint(now, boolInt(res.Level), id, name)
+		}
 	}
 	if !res.Reads {
 		return

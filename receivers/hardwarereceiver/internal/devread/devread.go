@@ -34,9 +34,11 @@ type Result struct {
 	Level bool
 	// Edges is the edge count of a digital input.
 	Edges uint64
-	// Err is the last read's error, nil when it succeeded.
+	// Err is the last read's error, nil when it succeeded; for an output, why it is not
+	// open.
 	Err error
-	// State is the device's health after the last read.
+	// State is the device's health after the last read: failed at once for a device that
+	// could not be opened (its reads retry the open).
 	State hardware.State
 	// Errors are the cumulative failed or invalid reads, indexed like ErrorTypes.
 	Errors [len(ErrorTypes)]uint64
@@ -166,7 +168,10 @@ func (r *Reader) readOne(ctx context.Context, i int) {
 			}
 		}
 	case hardware.DigitalOutput:
+		// An output is not read, but one that failed to open is retried each scrape and
+		// reports no level meanwhile: the last written one would be a guess.
 		res.Level = d.Level()
+		res.Err = hardware.RetryOpen(d)
 		return
 	default:
 		return
