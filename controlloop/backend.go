@@ -40,6 +40,9 @@ type loopStatus struct {
 	DryRunOutput *float64          `json:"dry_run_output,omitempty"`
 	Alarms       []alarmStatus     `json:"alarms"`
 	Interlocks   []interlockStatus `json:"interlocks"`
+	// DevicesNotOpen are the loop's devices that could not be opened, with why: the loop
+	// is held safe by sensor_fault, actuator_fault or an interlock meanwhile.
+	DevicesNotOpen []deviceFault `json:"devices_not_open,omitempty"`
 }
 
 type alarmStatus struct {
@@ -69,7 +72,7 @@ func (e *controlLoop) status(l *loop.Loop) loopStatus {
 		Name: l.Name(), Mode: s.Mode.String(), Unit: lc.Unit, PV: finite(s.PV), Setpoint: s.Target,
 		Working: finite(s.Setpoint), Output: s.Output, SafeState: s.Safe, Speed: s.Speed,
 		OutputMax: s.OutputMax, Cycle: s.Cycle, Alarms: []alarmStatus{}, Interlocks: []interlockStatus{},
-		DryRun: s.DryRun,
+		DryRun: s.DryRun, DevicesNotOpen: e.notOpen(lc),
 	}
 	if s.DryRun {
 		st.DryRunOutput = finite(s.DryRunOutput)
@@ -234,6 +237,9 @@ func (e *controlLoop) heldReason(l *loop.Loop) string {
 	}
 	if !s.Valid {
 		parts = append(parts, "invalid reading of "+l.Spec().InputName)
+	}
+	for _, f := range e.notOpen(e.cfgByNm[l.Name()]) {
+		parts = append(parts, fmt.Sprintf("device %s not open (%s)", f.Name, f.Error))
 	}
 	if len(parts) == 0 {
 		return fmt.Sprintf("loop %q is held safe", l.Name())

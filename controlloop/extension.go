@@ -123,6 +123,7 @@ func (e *controlLoop) Start(ctx context.Context, host component.Host) (err error
 	if err := e.buildLoops(saved); err != nil {
 		return err
 	}
+	e.warnNotOpen()
 	e.durable = map[string]uint64{}
 	for _, l := range e.loops {
 		e.durable[l.Name()] = l.LatchedMask()
@@ -166,6 +167,68 @@ func (e *controlLoop) Start(ctx context.Context, host component.Host) (err error
 		e.dog = watchdog.New(wl, e.log, schedule.Now)
 	}
 	return nil
+}
+
+// deviceNames lists the devices a loop uses: its sensor, its actuators and its interlock
+// sensors, in that order.
+func (l *LoopConfig) deviceNames() []string {
+	names := []string{l.Input.Sensor, l.Output.Actuator}
+	if l.Output.Enable != "" {
+		names = append(names, l.Output.Enable)
+	}
+	for _, il := range l.Interlocks {
+		if il.Sensor != "" {
+			names = append(names, il.Sensor)
+		}
+	}
+	return names
+}
+
+// deviceFault is a device of a loop that could not be opened, as the API shows it.
+type deviceFault struct {
+	Name  string `json:"name"`
+	Error string `json:"error"`
+}
+
+// notOpen lists the devices of a loop that are not open, with the last open error. Their
+// reads and writes fail and retry the open, so the list empties once they work.
+func (e *controlLoop) notOpen(lc *LoopConfig) []deviceFault {
+	if e.session == nil {
+		return nil
+	}
+	var out []deviceFault
+	seen := map[string]bool{}
+	for _, name := range lc.deviceNames() {
+		dev, ok := e.session.Device(name)
+		if !ok || seen[name] {
+			continue
+		}
+		seen[name] = true
+		if err := hardware.OpenError(dev); err != nil {
+			out = append(out, deviceFault{Name: name, Error: err.Error()})
+		}
+	}
+	return out
+}
+
+// warnNotOpen says, per loop, which of its devices could not be opened and what that does
+// to the loop: a sensor that is not open latches sensor_fault at the first cycle (an
+// interlock's does not hold), an actuator latches actuator_fault at start; either way the
+// loop is held safe while the others run.
+func (e *controlLoop) warnNotOpen() {
+	for i := range e.cfg.Loops {
+		lc := &e.cfg.Loops[i]
+		faults := e.notOpen(lc)
+		if len(faults) == 0 {
+			continue
+		}
+		names := make([]string, len(faults))
+		for j, f := range faults {
+			names[j] = f.Name
+		}
+		e.log.Warn("loop starts held safe: some of its devices could not be opened; they are retried on every read and write, and the loop's latched alarm needs ACK_ALARM once they work",
+			zap.String("loop", lc.Name), zap.Strings("devices", names))
+	}
 }
 
 // Dependencies implements extensioncapabilities.Dependent: the API's authenticator (and any

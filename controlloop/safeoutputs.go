@@ -153,6 +153,15 @@ func driveOne(ctx context.Context, reg *hardware.Registry, hw *hardware.Config, 
 		return w
 	}
 	dev, _ := s.Device(t.device)
+	if err := hardware.OpenError(dev); err != nil {
+		// Open no longer fails for an actuator that is not there; its write would only
+		// repeat the open error.
+		w.Err = fmt.Errorf("opening: %w", err)
+		if cerr := s.Close(); cerr != nil {
+			w.Err = errors.Join(w.Err, fmt.Errorf("closing: %w", cerr))
+		}
+		return w
+	}
 	switch d := dev.(type) {
 	case hardware.DutyOutput:
 		err = d.WriteDuty(ctx, t.value)

@@ -240,8 +240,10 @@ func TestDriveSafePeriph(t *testing.T) {
 		// Safe is half open: the write is seen in the PWM duty, which closing leaves alone.
 		{Name: "draught", Input: InputConfig{Sensor: "oven_temp"}, Output: OutputConfig{Actuator: "damper", SafeState: 0.5}},
 	}
-	_, err := hardware.NewRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: cfg.Hardware.Devices[:1]}, hardware.Settings{})
-	require.Error(t, err, "the oven's sensor must not open")
+	probe, err := hardware.NewRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: cfg.Hardware.Devices[:1]}, hardware.Settings{})
+	require.NoError(t, err)
+	require.ErrorIs(t, probe.Status()[0].Err, hardware.ErrNotOpen, "the oven's sensor must not open")
+	require.NoError(t, probe.Close())
 
 	// A host without gpiochips (the pins are the gpiotest doubles) whose /dev/mem opens, so
 	// that hardware PWM is not refused.

@@ -16,6 +16,7 @@ import (
 	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
 	"github.com/fieldcol/fieldcol/controlloop/internal/ring"
 	"github.com/fieldcol/fieldcol/controlloop/schedule"
+	"github.com/fieldcol/fieldcol/internal/hardware"
 )
 
 // Ring sizes: a few seconds of samples at 1 kHz, and enough events for a burst of faults
@@ -249,31 +250,72 @@ func (l *Loop) AlarmIndex(name string) int { return l.alarms.Index(name) }
 // thread runs, on shutdown, after a panic and by the watchdog when the loop stalls; writes
 // to the hardware are serialized per device by internal/hardware.
 func (l *Loop) ForceSafe(ctx context.Context) error {
+	werrs := l.forceSafe(ctx)
 	var errs []error
-	if err := l.spec.Main.write(ctx, l.spec.Main.Safe); err != nil {
-		errs = append(errs, fmt.Errorf("actuator %q: %w", l.spec.Main.Name, err))
+	if werrs[0] != nil {
+		errs = append(errs, fmt.Errorf("actuator %q: %w", l.spec.Main.Name, werrs[0]))
 	}
-	if e := l.spec.Enable; e != nil {
-		if err := e.write(ctx, e.Safe); err != nil {
-			errs = append(errs, fmt.Errorf("actuator %q: %w", e.Name, err))
-		}
+	if werrs[1] != nil {
+		errs = append(errs, fmt.Errorf("actuator %q: %w", l.spec.Enable.Name, werrs[1]))
 	}
-	l.safe.Store(true)
-	l.outBits.Store(math.Float64bits(l.spec.Main.Safe))
 	return errors.Join(errs...)
 }
 
-// Start forces the outputs safe and starts the loop thread.
-func (l *Loop) Start() error {
-	if err := l.ForceSafe(l.ctx); err != nil {
-		return fmt.Errorf("loop %q: forcing outputs safe at start: %w", l.spec.Name, err)
+// forceSafe writes every output's safe state and returns the write errors by output
+// index (0 main, 1 enable).
+func (l *Loop) forceSafe(ctx context.Context) (errs [2]error) {
+	errs[0] = l.spec.Main.write(ctx, l.spec.Main.Safe)
+	if e := l.spec.Enable; e != nil {
+		errs[1] = e.write(ctx, e.Safe)
 	}
+	l.safe.Store(true)
+	l.outBits.Store(math.Float64bits(l.spec.Main.Safe))
+	return errs
+}
+
+// Start forces the outputs safe and starts the loop thread. An actuator that cannot be
+// driven safe (one that could not be opened, a refused write) does not keep the loop from
+// starting: it is the actuator fault a cycle would find, found before the first one, so it
+// latches actuator_fault, and the envelope holds the outputs safe from the first cycle,
+// which writes the safe state again. The other loops and the API run meanwhile; ACK_ALARM
+// re-arms once a write has succeeded.
+func (l *Loop) Start() error {
 	l.wallOffset = time.Now().UnixNano() - schedule.Now()
+	if werrs := l.forceSafe(l.ctx); werrs[0] != nil || werrs[1] != nil {
+		l.startFault(werrs)
+	}
 	l.running.Store(true)
 	l.heartbeat.Store(schedule.Now())
 	ready := make(chan error, 1)
 	go l.run(ready)
 	return <-ready
+}
+
+// startFault latches actuator_fault for the outputs that could not be driven safe at
+// start. It runs before the loop thread exists, so it may touch the thread's state.
+func (l *Loop) startFault(werrs [2]error) {
+	now := schedule.Now()
+	names := [2]string{l.spec.Main.Name}
+	if l.spec.Enable != nil {
+		names[1] = l.spec.Enable.Name
+	}
+	for i, err := range werrs {
+		if err == nil {
+			continue
+		}
+		l.actuatorError(i, err, now)
+		if l.log != nil {
+			l.log.Error("actuator could not be driven safe at start; actuator_fault latched and the loop held safe (it writes the safe state every cycle; ACK_ALARM once the actuator works)",
+				zap.String("loop", l.spec.Name), zap.String("actuator", names[i]), zap.Error(err))
+		}
+	}
+	l.evaluate(alarmActuator, true, now)
+	m := l.alarms.Mask()
+	l.lastMask = m
+	l.latchedMask.Store(m)
+	l.activeMask.Store(l.activeBits())
+	l.signalPersist()
+	l.publish(false)
 }
 
 // RequestStop asks the loop to stop without waiting: its next cycle writes the safe state
@@ -416,6 +458,11 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 
 	// Phase 4: write.
 	writeOK := true
+	// A write to an actuator that could not be opened fails at once while internal/hardware
+	// retries the open; a restart would not bring it back sooner, so such a failure (held
+	// safe by the latched actuator_fault) does not stop the heartbeat that feeds systemd's
+	// watchdog. Any other failed write does.
+	stalled := false
 	en := 0.0
 	if e := l.spec.Enable; e != nil {
 		en = e.Safe
@@ -435,11 +482,13 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 	} else {
 		if err := l.spec.Main.write(l.ctx, out); err != nil {
 			writeOK = false
+			stalled = stalled || !errors.Is(err, hardware.ErrNotOpen)
 			l.actuatorError(0, err, tCompute)
 		}
 		if e := l.spec.Enable; e != nil {
 			if err := e.write(l.ctx, en); err != nil {
 				writeOK = false
+				stalled = stalled || !errors.Is(err, hardware.ErrNotOpen)
 				l.actuatorError(1, err, tCompute)
 			}
 		}
@@ -478,7 +527,7 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 		l.latchedMask.Store(m)
 		l.signalPersist()
 	}
-	if writeOK {
+	if !stalled {
 		l.heartbeat.Store(end)
 	}
 	l.publishStatus(pv, pubOut, dryOut, valid, pubSafe, ilMask)
