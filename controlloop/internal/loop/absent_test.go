@@ -60,3 +60,28 @@ func TestHeartbeatOnFailedWrites(t *testing.T) {
 		})
 	}
 }
+
+// An actuator that stays unwritable is counted on every write but recorded as one event
+// per episode, so a missing heater does not log every cycle.
+func TestActuatorErrorEventOncePerEpisode(t *testing.T) {
+	io := &fakeIO{pv: 20}
+	l := newLoop(t, pidSpec(t, io))
+	tick(l)
+	io.set(func(f *fakeIO) { f.failOut = errNotOpen })
+	for range 5 {
+		tick(l)
+	}
+	io.set(func(f *fakeIO) { f.failOut = nil })
+	tick(l)
+	io.set(func(f *fakeIO) { f.failOut = errNotOpen })
+	tick(l)
+	assert.Equal(t, uint64(6), l.ActuatorErrors(0, ErrNack), "every failed write counts")
+	events := 0
+	var ev Event
+	for l.events.Pop(&ev) {
+		if ev.Kind == EventActuatorError {
+			events++
+		}
+	}
+	assert.Equal(t, 2, events, "one event per episode")
+}

@@ -57,6 +57,7 @@ type Loop struct {
 	satRef        float64 // process value at the start of the window
 	lastSat       bool    // the last cycle wrote a saturated output
 	faulted       bool    // the last reading was invalid (for one event per episode)
+	actFaulted    [2]bool // the last write of output i failed (for one event per episode)
 	wasSafe       bool
 	cycle         uint64
 	wallOffset    int64
@@ -484,12 +485,16 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 			writeOK = false
 			stalled = stalled || !errors.Is(err, hardware.ErrNotOpen)
 			l.actuatorError(0, err, tCompute)
+		} else {
+			l.actFaulted[0] = false
 		}
 		if e := l.spec.Enable; e != nil {
 			if err := e.write(l.ctx, en); err != nil {
 				writeOK = false
 				stalled = stalled || !errors.Is(err, hardware.ErrNotOpen)
 				l.actuatorError(1, err, tCompute)
+			} else {
+				l.actFaulted[1] = false
 			}
 		}
 	}
@@ -799,10 +804,16 @@ func within(v, below, above float64) bool {
 	return true
 }
 
+// actuatorError counts a failed write of output i and records an event for the first
+// failure of an episode: an actuator that stays unwritable (one that could not be opened
+// is held safe and written every cycle) would otherwise log every cycle.
 func (l *Loop) actuatorError(i int, err error, now int64) {
 	et := classify(err)
 	l.actErrs[i][et].Add(1)
-	l.record(Event{Kind: EventActuatorError, Time: l.wall(now), Index: int16(i), ErrType: et})
+	if !l.actFaulted[i] {
+		l.record(Event{Kind: EventActuatorError, Time: l.wall(now), Index: int16(i), ErrType: et})
+	}
+	l.actFaulted[i] = true
 }
 
 func (l *Loop) activeBits() uint64 {
