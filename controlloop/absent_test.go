@@ -97,6 +97,15 @@ func periphConfig(t *testing.T, ovenBus, heaterPin string) (*Config, *gpiotest.P
 	return cfg, enable
 }
 
+// doublesRegistry is a registry that sees no gpiochips, so that the periph backend opens
+// the gpiotest pins registered in periph's registry, also on a Pi.
+func doublesRegistry(t *testing.T) *hardware.Registry {
+	reg := hardware.NewRegistry(nil)
+	none := t.TempDir()
+	reg.SetGPIOPaths(hardware.GPIOPaths{DevDir: none, Model: none + "/model", Compatible: none + "/compatible", DevMem: none + "/mem"})
+	return reg
+}
+
 func loopState(t *testing.T, s *started, name string) loopStatus {
 	t.Helper()
 	st, ok := s.ext.Status(name)
@@ -123,7 +132,7 @@ func TestLoopWithAbsentSensorStartsTrippedOthersRun(t *testing.T) {
 	heater := &gpiotest.Pin{N: "FCT_CL_HEAT", Num: 9404, L: gpio.High}
 	registerPins(t, heater)
 	cfg, enable := periphConfig(t, "fct-cl-oven", "FCT_CL_HEAT")
-	s := start(t, cfg, hardware.NewRegistry(nil))
+	s := start(t, cfg, doublesRegistry(t))
 
 	require.Eventually(t, func() bool {
 		st := loopState(t, s, "oven")
@@ -167,7 +176,7 @@ func TestLoopWithAbsentActuatorIsHeldSafe(t *testing.T) {
 	oven := &adsBus{plugged: true}
 	registerBus(t, "fct-cl-oven2", oven)
 	cfg, enable := periphConfig(t, "fct-cl-oven2", "FCT_CL_HEAT2")
-	s := start(t, cfg, hardware.NewRegistry(nil))
+	s := start(t, cfg, doublesRegistry(t))
 
 	require.Eventually(t, func() bool {
 		st := loopState(t, s, "oven")

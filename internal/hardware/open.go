@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -77,6 +78,9 @@ func (r *Registry) openDevice(dc *DeviceConfig, defTimeout time.Duration, s *Ses
 		clock:   r.clock,
 	}
 	impl, err := r.openImpl(&f.cfg, f.info, s)
+	if errors.As(err, new(configError)) {
+		return nil, err
+	}
 	if err != nil {
 		s.log.Warn("device could not be opened; its reads and writes fail and retry the open",
 			zap.String("device", dc.Name), zap.String("kind", string(dc.Kind)), zap.String("id", f.info.ID), zap.Error(err))
@@ -116,6 +120,17 @@ func (r *Registry) openImpl(dc *DeviceConfig, info Info, s *Session) (any, error
 		return nil, fmt.Errorf("device %q: unknown backend %q", dc.Name, r.backend)
 	}
 }
+
+// configError marks an open error that is the configuration's, not the hardware's: what
+// the device entry asks cannot be done on this host (hardware PWM on a Pi 5, debounce
+// without the GPIO character device), so no retry would ever open it. Open fails for it
+// as for any configuration error.
+type configError struct{ error }
+
+func (e configError) Unwrap() error { return e.error }
+
+// refuse marks err as a configError.
+func refuse(err error) error { return configError{err} }
 
 // isOutput reports whether devices of kind k are actuators, which open first and safe.
 func isOutput(k Kind) bool { return k.Role() == RoleDigitalOutput || k.Role() == RoleDutyOutput }
@@ -162,7 +177,21 @@ func newLazyDevice(r *Registry, s *Session, f *front, err error) *lazyDevice {
 
 // classify wraps an open error as the device error its reads and writes return.
 func (l *lazyDevice) classify(err error) error {
-	return &Error{Device: l.info.Name, Type: ErrorTypeOf(err), Err: fmt.Errorf("%w: %w", ErrNotOpen, err)}
+	return &Error{Device: l.info.Name, Type: openErrorType(err), Err: fmt.Errorf("%w: %w", ErrNotOpen, err)}
+}
+
+// openErrorType classifies an open error: by the class it carries (a device error, a
+// timeout, an errno the kernel returned), and as nack, an absent device, when it carries
+// none (no such bus or pin, whose errors periph words itself).
+func openErrorType(err error) ErrorType {
+	var he *Error
+	if errors.As(err, &he) {
+		return he.Type
+	}
+	if t := ErrorTypeOf(err); t != ErrorIO || errnoOf(err) == syscall.EIO {
+		return t
+	}
+	return ErrorNack
 }
 
 // openErr returns the last open error, nil once the device is open.

@@ -202,7 +202,7 @@ func (g *gpioHost) openRegister(dc *DeviceConfig) (*periphPin, func() error, err
 	switch dc.Kind {
 	case KindGPIOInput:
 		if dc.Debounce != 0 {
-			return nil, nil, fmt.Errorf("debounce: needs the kernel's GPIO character device, and %s has no gpiochip; drop debounce", g.env.DevDir)
+			return nil, nil, refuse(fmt.Errorf("debounce: needs the kernel's GPIO character device, and %s has no gpiochip; drop debounce", g.env.DevDir))
 		}
 		pull := map[string]gpio.Pull{PullNone: gpio.PullNoChange, PullUp: gpio.PullUp, PullDown: gpio.PullDown, PullOff: gpio.Float}[dc.Pull]
 		edge := map[string]gpio.Edge{"": gpio.RisingEdge, "rising": gpio.RisingEdge, "falling": gpio.FallingEdge, "both": gpio.BothEdges}[dc.Edge]
@@ -232,11 +232,11 @@ func (g *gpioHost) openRegister(dc *DeviceConfig) (*periphPin, func() error, err
 // write.
 func (g *gpioHost) openPWM(dc *DeviceConfig) (*periphPin, func() error, error) {
 	if board, ok := g.pi5(); ok {
-		return nil, nil, fmt.Errorf("pwm_frequency: hardware PWM is not supported on this board (%s): periph drives the BCM283x PWM block, which a Raspberry Pi 5 does not have; drop pwm_frequency to switch time-proportionally", board)
+		return nil, nil, refuse(fmt.Errorf("pwm_frequency: hardware PWM is not supported on this board (%s): periph drives the BCM283x PWM block, which a Raspberry Pi 5 does not have; drop pwm_frequency to switch time-proportionally", board))
 	}
 	f, err := os.OpenFile(g.env.DevMem, os.O_RDWR, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("pwm_frequency: hardware PWM needs %s opened read-write, which only root can do (never under the shipped unit): %w; drop pwm_frequency to switch time-proportionally", g.env.DevMem, err)
+		return nil, nil, refuse(fmt.Errorf("pwm_frequency: hardware PWM needs %s opened read-write, which only root can do (never under the shipped unit): %w; drop pwm_frequency to switch time-proportionally", g.env.DevMem, err))
 	}
 	_ = f.Close()
 	p := gpioreg.ByName(dc.Pin)

@@ -235,7 +235,7 @@ func TestPeriphLineOpenErrors(t *testing.T) {
 		k := gpiocdev.NewFakeKernel()
 		k.AddChip(chip, gpiocdev.FakeChip{Name: "gpiochip0", Label: "pinctrl-bcm2711", Lines: []string{"GPIO0"}, OpenErr: syscall.EACCES})
 		withGPIO(t, func(e *gpioEnv) { e.DevDir, e.cdev = dev, gpiocdev.Host{Kernel: k} })
-		_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{{Name: "ssr", Kind: KindGPIOOutput, Pin: "GPIO17"}}}, Settings{})
+		err := openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{{Name: "ssr", Kind: KindGPIOOutput, Pin: "GPIO17"}}})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), `device "ssr"`)
 		assert.Contains(t, err.Error(), "permission denied")
@@ -244,14 +244,14 @@ func TestPeriphLineOpenErrors(t *testing.T) {
 	t.Run("in use", func(t *testing.T) {
 		k, chip := kernelPi(t, "gpiochip0", "pinctrl-bcm2711", 58)
 		k.Claim(chip, 14, "serial0")
-		_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{{Name: "ssr", Kind: KindGPIOOutput, Pin: "GPIO14"}}}, Settings{})
+		err := openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{{Name: "ssr", Kind: KindGPIOOutput, Pin: "GPIO14"}}})
 		require.Error(t, err)
 		assert.ErrorIs(t, err, syscall.EBUSY)
 		assert.Contains(t, err.Error(), "GPIO14 is in use by a kernel driver or another process: see gpioinfo")
 	})
 	t.Run("no such line", func(t *testing.T) {
 		kernelPi(t, "gpiochip0", "pinctrl-bcm2711", 58)
-		_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{{Name: "ssr", Kind: KindGPIOOutput, Pin: "P1_11"}}}, Settings{})
+		err := openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{{Name: "ssr", Kind: KindGPIOOutput, Pin: "P1_11"}}})
 		require.ErrorContains(t, err, `no GPIO line named "P1_11" on gpiochip0 (pinctrl-bcm2711, 58 lines)`)
 	})
 }

@@ -351,7 +351,7 @@ func TestPeriphMCP9808Resolution(t *testing.T) {
 	assert.Zero(t, UpdateInterval(DeviceConfig{Kind: KindADS1115}))
 }
 
-// Another chip at an MCP9808 address is refused at open, naming what answered.
+// Another chip at an MCP9808 address fails the device at open (io), naming what answered.
 func TestPeriphMCP9808WrongChip(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -364,9 +364,9 @@ func TestPeriphMCP9808WrongChip(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			bus := "fct-mcp9808-" + c.name
 			registerI2C(t, bus, &i2ctest.Playback{DontPanic: true, Ops: c.ops})
-			_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
+			err := openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{
 				{Name: "room", Kind: KindMCP9808, Bus: bus, Address: 0x19},
-			}}, Settings{})
+			}})
 			require.ErrorContains(t, err, c.want)
 			assert.Equal(t, ErrorIO, ErrorTypeOf(err))
 		})

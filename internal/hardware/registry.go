@@ -92,8 +92,9 @@ func Open(cfg Config, set Settings) (*Session, error) { return defaultRegistry.O
 // the device and its bus), and which retries the open on them, at most once a second; a
 // sensor plugged in later then works without a restart. Session.Status and OpenError say
 // which devices are open. Open fails for configuration errors (including a pin or an SPI
-// reference voltage claimed twice) and when the backend cannot start at all. Close the
-// session to release the devices.
+// reference voltage claimed twice, and what this host cannot do, such as pwm_frequency on
+// a Pi 5) and when the backend cannot start at all. Close the session to release the
+// devices.
 func (r *Registry) Open(cfg Config, set Settings) (*Session, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err

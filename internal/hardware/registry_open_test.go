@@ -186,7 +186,7 @@ func TestOpenFailedActuatorRetriesAndClosesSafe(t *testing.T) {
 func TestOpenConfigurationErrorsStillFail(t *testing.T) {
 	reg := NewRegistry(nil)
 	first, err := reg.Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
-		{Name: "door", Kind: KindGPIOInput, Pin: "FCT_OPEN_ABSENT"},
+		{Name: "door", Kind: KindGPIOInput, Pin: "FCT_OPEN_ABSENT", Pull: "up"},
 	}}, Settings{})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, first.Close()) })

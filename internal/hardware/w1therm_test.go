@@ -135,8 +135,7 @@ func TestW1ThermReadErrors(t *testing.T) {
 
 func TestW1ThermOpenErrors(t *testing.T) {
 	open := func(dc DeviceConfig) error {
-		_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{dc}}, Settings{})
-		return err
+		return openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{dc}})
 	}
 	dc := DeviceConfig{Name: "tank", Kind: KindDS18B20, ROM: w1ID}
 
@@ -247,9 +246,9 @@ func TestW1ThermResolution(t *testing.T) {
 		t.Run("failure "+tt.target, func(t *testing.T) {
 			dir := w1Sensor(t, fakeW1(t), w1ID, map[string]string{"temperature": "20000\n"})
 			require.NoError(t, os.Symlink(tt.target, filepath.Join(dir, "resolution")))
-			_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
+			err := openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{
 				{Name: "tank", Kind: KindDS18B20, ROM: w1ID, Resolution: 10},
-			}}, Settings{})
+			}})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), `device "tank"`)
 			assert.Contains(t, err.Error(), tt.want)

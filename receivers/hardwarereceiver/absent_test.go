@@ -69,6 +69,10 @@ func TestAbsentDeviceIsAFailedDevice(t *testing.T) {
 	require.NoError(t, i2creg.Register("fct-rcv-late", nil, -1, bus.open))
 	t.Cleanup(func() { _ = i2creg.Unregister("fct-rcv-late") })
 
+	// No gpiochips, so that the gpiotest pin is what opens, also on a Pi.
+	none := t.TempDir()
+	hardware.Default().SetGPIOPaths(hardware.GPIOPaths{DevDir: none, Model: none + "/model", Compatible: none + "/compatible", DevMem: none + "/mem"})
+	t.Cleanup(func() { hardware.Default().SetGPIOPaths(hardware.DefaultGPIOPaths()) })
 	cfg := testConfig(
 		hardware.DeviceConfig{Name: "tach", Kind: hardware.KindADS1115, Bus: "fct-rcv-late"},
 		hardware.DeviceConfig{Name: "door", Kind: hardware.KindGPIOInput, Pin: "FCT_RCV_DOOR", Pull: "up"},
