@@ -67,8 +67,9 @@ func spiPortID(bus string) string {
 
 // openDevice opens one device on the registry's backend. A device whose hardware cannot be
 // opened (no pin of that name, no bus, no chip answering) is still returned: its reads and
-// writes fail with the open error and retry the open (see lazyDevice). Only a device the
-// backend has no implementation for is an error. Callers hold r.mu.
+// writes fail with the open error and retry the open (see lazyDevice). Only what the host
+// can never do (a configError) and a device the backend has no implementation for are
+// errors. Callers hold r.mu.
 func (r *Registry) openDevice(dc *DeviceConfig, defTimeout time.Duration, s *Session) (Device, error) {
 	f := &front{
 		info:    Info{Name: dc.Name, ID: deviceID(dc), Kind: dc.Kind, BusType: dc.Kind.BusType()},
