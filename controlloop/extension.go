@@ -116,7 +116,7 @@ func (e *controlLoop) Start(ctx context.Context, host component.Host) (err error
 		return fmt.Errorf("latch_file: %w", err)
 	}
 	latched := saved.Latched()
-	if e.session, err = e.registry.Open(e.cfg.Hardware, hardware.Settings{Logger: e.log}); err != nil {
+	if e.session, err = e.registry.Open(e.cfg.Hardware, hardware.Settings{Logger: e.log, SafeStates: e.cfg.safeStates()}); err != nil {
 		return fmt.Errorf("opening hardware: %w", err)
 	}
 	e.persist = make(chan struct{}, 1)

@@ -59,6 +59,16 @@ func (c *Config) safeTargets() []safeTarget {
 	return ts
 }
 
+// safeStates is safeTargets by device, for the hardware layer, which drives each output
+// to it as it opens and when the session closes.
+func (c *Config) safeStates() map[string]float64 {
+	m := map[string]float64{}
+	for _, t := range c.safeTargets() {
+		m[t.device] = t.value
+	}
+	return m
+}
+
 // DriveSafe drives every loop actuator of every controlloop extension in conf (a whole
 // collector configuration, as resolved from --config) to its configured safe state. It is
 // what `safe-outputs` runs after the service has exited, however it exited.
@@ -147,7 +157,7 @@ func driveOne(ctx context.Context, reg *hardware.Registry, hw *hardware.Config, 
 	}
 	w.Kind = dc.Kind
 	s, err := reg.Open(hardware.Config{Backend: hw.Backend, Timeout: hw.Timeout, Devices: []hardware.DeviceConfig{*dc}, Sim: hw.Sim},
-		hardware.Settings{Logger: log})
+		hardware.Settings{Logger: log, SafeStates: map[string]float64{t.device: t.value}})
 	if err != nil {
 		w.Err = fmt.Errorf("opening: %w", err)
 		return w

@@ -221,7 +221,9 @@ func TestDriveSafePeriph(t *testing.T) {
 	enable := &gpiotest.Pin{N: "FCT_SAFE_EN", Num: 9103, L: gpio.Low} // active low: on
 	stuck := &brokenPin{&gpiotest.Pin{N: "FCT_SAFE_STUCK", Num: 9104, L: gpio.High}}
 	damper := &gpiotest.Pin{N: "FCT_SAFE_DAMPER", Num: 9105, D: gpio.DutyMax}
-	registerPins(t, heat, speed, enable, stuck, damper)
+	hoist := &gpiotest.Pin{N: "FCT_SAFE_HOIST", Num: 9106, L: gpio.High}
+	brake := &gpiotest.Pin{N: "FCT_SAFE_BRAKE", Num: 9107, L: gpio.Low}
+	registerPins(t, heat, speed, enable, stuck, damper, hoist, brake)
 
 	cfg := createDefaultConfig()
 	cfg.Hardware = hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
@@ -232,6 +234,8 @@ func TestDriveSafePeriph(t *testing.T) {
 		{Name: "motor_enable", Kind: hardware.KindGPIOOutput, Pin: "FCT_SAFE_EN", ActiveLow: true},
 		{Name: "fan", Kind: hardware.KindGPIOOutput, Pin: "FCT_SAFE_STUCK"},
 		{Name: "damper", Kind: hardware.KindDutyOutput, Pin: "FCT_SAFE_DAMPER", PWMFrequency: 50},
+		{Name: "hoist_speed", Kind: hardware.KindDutyOutput, Pin: "FCT_SAFE_HOIST"},
+		{Name: "hoist_brake", Kind: hardware.KindGPIOOutput, Pin: "FCT_SAFE_BRAKE"},
 	}}
 	cfg.Loops = []LoopConfig{
 		{Name: "fan", Input: InputConfig{Sensor: "oven_temp"}, Output: OutputConfig{Actuator: "fan"}},
@@ -239,6 +243,9 @@ func TestDriveSafePeriph(t *testing.T) {
 		{Name: "conveyor", Input: InputConfig{Sensor: "motor_tach"}, Output: OutputConfig{Actuator: "motor_speed", Enable: "motor_enable"}},
 		// Safe is half open: the write is seen in the PWM duty, which closing leaves alone.
 		{Name: "draught", Input: InputConfig{Sensor: "oven_temp"}, Output: OutputConfig{Actuator: "damper", SafeState: 0.5}},
+		// A hoist's brake holds the load when its line is high: safe is on, and the session's
+		// close must leave it on.
+		{Name: "hoist", Input: InputConfig{Sensor: "motor_tach"}, Output: OutputConfig{Actuator: "hoist_speed", Enable: "hoist_brake", EnableSafeState: true}},
 	}
 	probe, err := hardware.NewRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: cfg.Hardware.Devices[:1]}, hardware.Settings{})
 	require.NoError(t, err)
@@ -255,8 +262,9 @@ func TestDriveSafePeriph(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `controlloop: loop "fan": output.actuator "fan": opening: device "fan"`)
 	assert.Contains(t, err.Error(), "device or resource busy")
-	assert.Equal(t, []driven{{"fan", 0, true}, {"heater_ssr", 0, false}, {"motor_speed", 0, false}, {"motor_enable", 0, false}, {"damper", 0.5, false}}, summary(writes))
-	for _, p := range []*gpiotest.Pin{heat, speed, enable, damper} {
+	assert.Equal(t, []driven{{"fan", 0, true}, {"heater_ssr", 0, false}, {"motor_speed", 0, false}, {"motor_enable", 0, false}, {"damper", 0.5, false},
+		{"hoist_speed", 0, false}, {"hoist_brake", 1, false}}, summary(writes))
+	for _, p := range []*gpiotest.Pin{heat, speed, enable, damper, hoist, brake} {
 		p.Lock()
 		defer p.Unlock()
 	}
@@ -265,4 +273,6 @@ func TestDriveSafePeriph(t *testing.T) {
 	assert.Equal(t, gpio.Duty(0), speed.D, "motor speed PWM at 0")
 	assert.Equal(t, gpio.High, enable.L, "active-low enable released")
 	assert.Equal(t, gpio.DutyMax/2, damper.D, "damper at its configured safe state")
+	assert.Equal(t, gpio.Low, hoist.L, "hoist off")
+	assert.Equal(t, gpio.High, brake.L, "a brake whose safe state is on stays on after the session closes")
 }

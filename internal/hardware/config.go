@@ -117,7 +117,14 @@ type DeviceConfig struct {
 	// Signals). Defaults by kind: temperature -> heater_temperature, analog ->
 	// supply_voltage, gpio_input -> door, gpio_output -> motor_enable, duty_output -> heater.
 	Signal string `mapstructure:"signal"`
+
+	// safe is the output's safe state from Settings.SafeStates (not configuration: the
+	// component that drives the output owns it).
+	safe float64
 }
+
+// safeLevel is a gpio_output's safe level: high from 0.5, as the control loop writes it.
+func (d *DeviceConfig) safeLevel() bool { return d.safe >= 0.5 }
 
 // Validate checks the configuration; every message names the key.
 func (c *Config) Validate() error {

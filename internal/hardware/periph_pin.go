@@ -119,6 +119,7 @@ type periphPin struct {
 	reg  gpio.PinIO // the register pin, for hardware PWM and register edges; nil on cdev
 	pwm  physic.Frequency
 	prop *proportioner
+	safe float64 // the output's safe state: written at open, left at close
 
 	mu        sync.Mutex
 	edgeCount uint64
@@ -173,13 +174,15 @@ func (g *gpioHost) openLine(dc *DeviceConfig) (*periphPin, func() error, error) 
 		// full buffer loses no count, but a bigger one keeps more of the edges' timestamps.
 		cfg.EventBufferSize = gpiocdev.MaxEventBuffer
 	} else {
-		cfg.Output, cfg.Value = true, false
+		// A gpio_output is requested at its safe level; a duty_output off, and its
+		// proportioner then switches the safe duty.
+		cfg.Output, cfg.Value = true, dc.Kind == KindGPIOOutput && dc.safeLevel()
 	}
 	l, err := g.env.cdev.Request(chip, cfg)
 	if err != nil {
 		return nil, nil, permissionHint(inUseHint(err, dc.Pin))
 	}
-	pp := &periphPin{name: dc.Pin, line: cdevLine{l}}
+	pp := &periphPin{name: dc.Pin, line: cdevLine{l}, safe: dc.safe}
 	switch dc.Kind {
 	case KindGPIOInput:
 		pp.stop, pp.done = make(chan struct{}), make(chan struct{})
@@ -187,6 +190,10 @@ func (g *gpioHost) openLine(dc *DeviceConfig) (*periphPin, func() error, error) 
 		return pp, func() error { err := l.Close(); <-pp.done; return err }, nil
 	case KindDutyOutput:
 		pp.prop = newProportioner(pp.line.set, g.env.clock, dc.dutyPeriod(), dc.minOnTime())
+		if err := pp.startSafe(); err != nil {
+			_ = pp.closeOutput()
+			return nil, nil, err
+		}
 	}
 	return pp, pp.closeOutput, nil
 }
@@ -198,7 +205,7 @@ func (g *gpioHost) openRegister(dc *DeviceConfig) (*periphPin, func() error, err
 	if p == nil {
 		return nil, nil, fmt.Errorf("no GPIO pin named %q on this host", dc.Pin)
 	}
-	pp := &periphPin{name: dc.Pin, line: regLine{p: p, activeLow: dc.ActiveLow}, reg: p}
+	pp := &periphPin{name: dc.Pin, line: regLine{p: p, activeLow: dc.ActiveLow}, reg: p, safe: dc.safe}
 	switch dc.Kind {
 	case KindGPIOInput:
 		if dc.Debounce != 0 {
@@ -217,11 +224,15 @@ func (g *gpioHost) openRegister(dc *DeviceConfig) (*periphPin, func() error, err
 		go pp.countEdges()
 		return pp, pp.stopEdges, nil
 	}
-	if err := pp.line.set(false); err != nil {
+	if err := pp.line.set(dc.Kind == KindGPIOOutput && dc.safeLevel()); err != nil {
 		return nil, nil, fmt.Errorf("configuring %s as output: %w", dc.Pin, err)
 	}
 	if dc.Kind == KindDutyOutput {
 		pp.prop = newProportioner(pp.line.set, g.env.clock, dc.dutyPeriod(), dc.minOnTime())
+		if err := pp.startSafe(); err != nil {
+			_ = pp.closeOutput()
+			return nil, nil, err
+		}
 	}
 	return pp, pp.closeOutput, nil
 }
@@ -244,9 +255,13 @@ func (g *gpioHost) openPWM(dc *DeviceConfig) (*periphPin, func() error, error) {
 		return nil, nil, fmt.Errorf("no GPIO pin named %q on this host", dc.Pin)
 	}
 	pp := &periphPin{name: dc.Pin, line: regLine{p: p, activeLow: dc.ActiveLow}, reg: p,
-		pwm: physic.Frequency(dc.PWMFrequency * float64(physic.Hertz))}
+		pwm: physic.Frequency(dc.PWMFrequency * float64(physic.Hertz)), safe: dc.safe}
 	if err := pp.line.set(false); err != nil {
 		return nil, nil, fmt.Errorf("configuring %s as output: %w", dc.Pin, err)
+	}
+	if err := pp.startSafe(); err != nil {
+		_ = pp.closeOutput()
+		return nil, nil, err
 	}
 	return pp, pp.closeOutput, nil
 }
@@ -285,13 +300,33 @@ func inUseHint(err error, pin string) error {
 	return err
 }
 
-// closeOutput drives an output off and gives its line back.
+// startSafe switches a duty_output to its safe duty as it opens (nothing for duty 0).
+func (p *periphPin) startSafe() error {
+	if p.safe == 0 {
+		return nil
+	}
+	if err := p.writeDuty(context.Background(), 0, p.safe); err != nil {
+		return fmt.Errorf("writing the safe duty %g: %w", p.safe, err)
+	}
+	return nil
+}
+
+// closeOutput drives an output to its safe state and gives its line back. Hardware PWM
+// runs on without the process, so it is left at the safe duty; no process switches a
+// time-proportioned duty_output any more, so it is left at the level nearer its safe duty
+// (off for every duty below 0.5).
 func (p *periphPin) closeOutput() error {
 	var err error
-	if p.prop != nil {
+	switch {
+	case p.pwm > 0:
+		err = p.writeDuty(context.Background(), 0, p.safe)
+	case p.prop != nil:
 		err = p.prop.close()
-	} else {
-		err = p.line.set(false)
+		if p.safe >= 0.5 {
+			err = errors.Join(err, p.line.set(true))
+		}
+	default:
+		err = p.line.set(p.safe >= 0.5)
 	}
 	return errors.Join(err, p.line.release())
 }

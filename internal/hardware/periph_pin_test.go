@@ -91,6 +91,47 @@ func TestPeriphOutputsAreKernelLineRequests(t *testing.T) {
 	}
 }
 
+// An output whose safe state is on (a brake that holds when energized, from the loop's
+// enable_safe_state) is requested on and left on when the session closes; a duty_output
+// with a safe duty switches it from the start.
+func TestPeriphOutputsStartAndEndAtTheirSafeState(t *testing.T) {
+	k, chip := kernelPi(t, "gpiochip0", "pinctrl-bcm2711", 58)
+	s, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
+		{Name: "brake", Kind: KindGPIOOutput, Pin: "GPIO22"},
+		{Name: "heater", Kind: KindGPIOOutput, Pin: "GPIO23"},
+		{Name: "damper", Kind: KindDutyOutput, Pin: "GPIO27", MinOnTime: time.Millisecond},
+	}}, Settings{SafeStates: map[string]float64{"brake": 1, "damper": 0.75}})
+	require.NoError(t, err)
+	assert.Equal(t, []bool{true}, k.History(chip, 22), "the brake is on from the request")
+	assert.Equal(t, []bool{false}, k.History(chip, 23), "an output not listed is safe off")
+	assert.True(t, k.Level(chip, 27), "the damper's safe duty is switched at once")
+	brake, err := s.DigitalOutput("brake")
+	require.NoError(t, err)
+	require.NoError(t, brake.WriteLevel(ctx, false))
+	require.NoError(t, s.Close())
+	assert.True(t, k.Level(chip, 22), "Close drives the brake back to its safe state")
+	assert.False(t, k.Level(chip, 23))
+	assert.True(t, k.Level(chip, 27), "a time-proportioned output is left at the level nearer its safe duty")
+}
+
+// On the sim the plant sees the safe states too.
+func TestSimOutputsStartAndEndAtTheirSafeState(t *testing.T) {
+	s, err := NewRegistry(newManualClock()).Open(Config{Devices: []DeviceConfig{
+		{Name: "heater", Kind: KindDutyOutput, Signal: SignalHeater},
+		{Name: "motor_enable", Kind: KindGPIOOutput, Signal: SignalMotorEnable},
+	}}, Settings{SafeStates: map[string]float64{"heater": 0.25, "motor_enable": 1}})
+	require.NoError(t, err)
+	pl := s.Plant()
+	assert.InDelta(t, 0.25, pl.HeaterDuty(), 1e-12)
+	assert.True(t, pl.MotorEnabled())
+	h, err := s.DutyOutput("heater")
+	require.NoError(t, err)
+	require.NoError(t, h.WriteDuty(ctx, 1))
+	require.NoError(t, s.Close())
+	assert.InDelta(t, 0.25, pl.HeaterDuty(), 1e-12, "Close drives the heater back to its safe duty")
+	assert.True(t, pl.MotorEnabled())
+}
+
 // What safe-outputs does after a crash: the crashed process left the heater's line on (the
 // Raspberry Pi kernel keeps a released output's level); opening the actuator alone
 // through the registry, as DriveSafe does, drives it off by the request itself.

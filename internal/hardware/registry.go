@@ -27,6 +27,11 @@ func (wallClock) Now() time.Time { return time.Now() }
 type Settings struct {
 	// Logger receives start-up warnings; nil means no logging.
 	Logger *zap.Logger
+	// SafeStates is the safe state of outputs by device name, as the component that drives
+	// them configures it: the duty of a duty_output (0..1), a gpio_output is high from 0.5.
+	// An output is driven to it as it opens and again when the session closes; an output
+	// not listed is safe off (low, duty 0).
+	SafeStates map[string]float64
 }
 
 // Registry owns the process-wide hardware state: the backend in use, the sim plant, the
@@ -132,6 +137,7 @@ func (r *Registry) Open(cfg Config, set Settings) (*Session, error) {
 	byIndex := make([]Device, len(cfg.Devices))
 	for _, i := range openOrder(cfg.Devices) {
 		dc := cfg.Devices[i]
+		dc.safe = set.SafeStates[dc.Name]
 		dev, err := r.openDevice(&dc, cfg.Timeout, s)
 		if err != nil {
 			// Drive what was already opened safe; the error is what the user must fix.

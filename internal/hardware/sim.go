@@ -104,6 +104,7 @@ type simDevice struct {
 	signal string
 	cfg    *atomic.Pointer[SimConfig] // the registry's live sim configuration
 	edge   string
+	safeV  float64 // the output's safe state (Settings.SafeStates)
 
 	mu  sync.Mutex
 	rng *rand.Rand
@@ -123,6 +124,7 @@ func newSimDevice(pl *plant.Plant, clock Clock, cfg *atomic.Pointer[SimConfig], 
 		signal: sig,
 		cfg:    cfg,
 		edge:   dc.Edge,
+		safeV:  dc.safe,
 		rng:    rand.New(rand.NewPCG(uint64(cfg.Load().Seed), h.Sum64())),
 	}
 }
@@ -207,11 +209,15 @@ func (d *simDevice) writeDuty(_ context.Context, _ time.Duration, duty float64) 
 func (d *simDevice) safe() error {
 	switch d.signal {
 	case SignalMotorEnable:
-		d.plant.SetMotorEnable(d.clock.Now(), false)
+		d.plant.SetMotorEnable(d.clock.Now(), d.safeV >= 0.5)
 	case SignalMotorSpeed:
-		d.plant.SetMotorCommand(d.clock.Now(), 0)
+		d.plant.SetMotorCommand(d.clock.Now(), d.safeV)
 	case SignalHeater:
-		d.plant.SetHeaterDuty(d.clock.Now(), 0)
+		d.plant.SetHeaterDuty(d.clock.Now(), d.safeV)
+	default:
+		d.mu.Lock()
+		d.lvl = d.safeV >= 0.5
+		d.mu.Unlock()
 	}
 	return nil
 }
