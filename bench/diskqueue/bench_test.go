@@ -149,7 +149,7 @@ func drive(b *testing.B, exp exporter.Logs, callers int) {
 func diskqueueConfig(dir, endpoint, fsync string) *diskqueueexporter.Config {
 	cfg := diskqueueexporter.NewFactory().CreateDefaultConfig().(*diskqueueexporter.Config)
 	cfg.Directory = dir
-	cfg.Fsync = fsync
+	cfg.Fsync = diskqueueexporter.FsyncMode(fsync)
 	cfg.MaxSize = 8 << 30
 	cfg.SegmentSize = 64 << 20
 	cfg.HTTP.Endpoint = endpoint
@@ -196,7 +196,7 @@ func BenchmarkManyCallers(b *testing.B) {
 func runDiskqueue(b *testing.B, fsync, compression string, callers int) {
 	url, _ := sink(b)
 	cfg := diskqueueConfig(newDir(b, "dq"), url, fsync)
-	cfg.Compression = compression
+	cfg.Compression = diskqueueexporter.Compression(compression)
 	f := diskqueueexporter.NewFactory()
 	exp, err := f.CreateLogs(context.Background(), exportertest.NewNopSettings(f.Type()), cfg)
 	if err != nil {
