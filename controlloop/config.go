@@ -12,7 +12,6 @@ import (
 
 	"github.com/fieldcol/fieldcol/controlloop/internal/alarm"
 	"github.com/fieldcol/fieldcol/controlloop/internal/loop"
-	"github.com/fieldcol/fieldcol/controlloop/internal/onoff"
 	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
 	"github.com/fieldcol/fieldcol/controlloop/schedule"
 	"github.com/fieldcol/fieldcol/internal/hardware"
@@ -106,7 +105,7 @@ type LoopConfig struct {
 	Output     OutputConfig      `mapstructure:"output"`
 	Controller ControllerConfig  `mapstructure:"controller"`
 	Setpoint   SetpointConfig    `mapstructure:"setpoint"`
-	Mode       string            `mapstructure:"mode"`
+	Mode       LoopMode          `mapstructure:"mode"`
 	Interlocks []InterlockConfig `mapstructure:"interlocks"`
 	Alarms     []AlarmConfig     `mapstructure:"alarms"`
 	// Plausibility trips the latched alarm "plausibility" when a saturated output does not
@@ -184,8 +183,8 @@ type PIDConfig struct {
 
 // OnOffConfig is a two-position controller.
 type OnOffConfig struct {
-	Hysteresis float64 `mapstructure:"hysteresis"`
-	Action     string  `mapstructure:"action"`
+	Hysteresis float64     `mapstructure:"hysteresis"`
+	Action     OnOffAction `mapstructure:"action"`
 }
 
 // SetpointConfig bounds the setpoint.
@@ -222,7 +221,7 @@ type InterlockConfig struct {
 // AlarmConfig is a latching process alarm.
 type AlarmConfig struct {
 	Name  string        `mapstructure:"name"`
-	Type  string        `mapstructure:"type"`
+	Type  AlarmType     `mapstructure:"type"`
 	Limit float64       `mapstructure:"limit"`
 	Delay time.Duration `mapstructure:"delay"`
 }
@@ -252,8 +251,8 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.LatchFile) == "" {
 		add("latch_file: must be set: latched alarms have to survive a restart")
 	}
-	if c.Restart != RestartWarm && c.Restart != RestartCold {
-		add("restart: %q is not one of warm, cold", c.Restart)
+	if err := checkEnum(c.Restart, restartModes, restartChoices); err != nil {
+		add("restart: %w", err)
 	}
 	if c.Realtime && (c.RealtimePriority < 1 || c.RealtimePriority > 99) {
 		add("realtime_priority: must be 1..99, got %d", c.RealtimePriority)
@@ -416,8 +415,8 @@ func (c *Config) validateLoop(i int, devices map[string]*hardware.DeviceConfig, 
 		if o.Hysteresis < 0 || math.IsNaN(o.Hysteresis) {
 			add("controller.onoff.hysteresis: must be >= 0, got %g", o.Hysteresis)
 		}
-		if _, err := onoff.ParseAction(o.Action); err != nil {
-			add("controller.onoff.%w", err)
+		if err := checkEnum(o.Action, onOffActions, actionChoices); err != nil {
+			add("controller.onoff.action: %w", err)
 		}
 	}
 
@@ -431,10 +430,8 @@ func (c *Config) validateLoop(i int, devices map[string]*hardware.DeviceConfig, 
 	if sp.MaxRate < 0 {
 		add("setpoint.max_rate: must not be negative, got %g", sp.MaxRate)
 	}
-	if l.Mode != "" {
-		if _, err := pid.ParseMode(l.Mode); err != nil {
-			add("mode: %w", err)
-		}
+	if err := checkEnum(l.Mode, loopModes, modeChoices); err != nil {
+		add("mode: %w", err)
 	}
 
 	// Interlocks.
@@ -508,10 +505,10 @@ func (c *Config) validateLoop(i int, devices map[string]*hardware.DeviceConfig, 
 			add("%s.name: %q is already used (sensor_fault, actuator_fault, plausibility and interlock_<name> are built in)", ak, a.Name)
 		}
 		names[a.Name] = true
-		if _, err := alarmKind(a.Type); err != nil {
+		if err := checkEnum(a.Type, alarmTypes, alarmChoices); err != nil {
 			add("%s.type: %w", ak, err)
 		}
-		if a.Type == "deviation" && a.Limit <= 0 {
+		if a.Type == AlarmDeviation && a.Limit <= 0 {
 			add("%s.limit: a deviation limit must be positive, got %g", ak, a.Limit)
 		}
 		if a.Delay < 0 {
@@ -526,18 +523,6 @@ func (c *Config) validateLoop(i int, devices map[string]*hardware.DeviceConfig, 
 // conversion included.
 func deviceTimeout(dc *hardware.DeviceConfig, def time.Duration) time.Duration {
 	return hardware.ReadTimeout(*dc, def)
-}
-
-func alarmKind(s string) (loop.AlarmKind, error) {
-	switch s {
-	case "high":
-		return loop.AlarmHigh, nil
-	case "low":
-		return loop.AlarmLow, nil
-	case "deviation":
-		return loop.AlarmDeviation, nil
-	}
-	return 0, fmt.Errorf("%q is not one of high, low, deviation (sensor faults always raise the built-in sensor_fault alarm)", s)
 }
 
 func (p *PIDConfig) gains() pid.Gains {

@@ -10,31 +10,6 @@ import (
 	"github.com/fieldcol/fieldcol/internal/hardware"
 )
 
-// RestartMode is what a restart keeps of the operator's settings, in the words PLC users
-// know: a warm restart keeps the retentive memory, a cold restart starts from the program.
-type RestartMode string
-
-const (
-	// RestartWarm restores the operator's mode, setpoints, ramp, output limit, speed,
-	// manual output and dry run. It is the default: what an operator narrowed (a lower
-	// setpoint, a lower output limit, a loop switched off) must not widen back to the
-	// configuration because the power blinked.
-	RestartWarm RestartMode = "warm"
-	// RestartCold starts every loop from the configuration, except that a loop the
-	// operator switched off stays off until an operator starts it.
-	RestartCold RestartMode = "cold"
-)
-
-// UnmarshalText refuses anything but warm and cold.
-func (r *RestartMode) UnmarshalText(b []byte) error {
-	switch m := RestartMode(b); m {
-	case RestartWarm, RestartCold:
-		*r = m
-		return nil
-	}
-	return fmt.Errorf("%q is not one of warm, cold", b)
-}
-
 // Defaults of the plausibility checks, derived from the loop's period: long enough that a
 // slow loop's normal response is never mistaken for a fault, short enough to stop a
 // heater before its high limit.
@@ -114,9 +89,9 @@ func (c *Config) validateSafety(i int, add func(format string, a ...any)) {
 	}
 	for j, a := range l.Alarms {
 		switch a.Type {
-		case "high":
+		case AlarmHigh:
 			checkHigh(fmt.Sprintf("alarms[%d] (%s).limit", j, a.Name), a.Limit)
-		case "low":
+		case AlarmLow:
 			checkLow(fmt.Sprintf("alarms[%d] (%s).limit", j, a.Name), a.Limit)
 		}
 	}
@@ -254,10 +229,8 @@ func (c *Config) interlockStaleAfter(l *LoopConfig, il *InterlockConfig) time.Du
 
 // direction is +1 when the loop's output raises its process value.
 func (l *LoopConfig) direction() float64 {
-	if o := l.Controller.OnOff; o != nil {
-		if a, err := onoff.ParseAction(o.Action); err == nil && a == onoff.Cooling {
-			return -1
-		}
+	if o := l.Controller.OnOff; o != nil && onOffActions[o.Action] == onoff.Cooling {
+		return -1
 	}
 	return 1
 }

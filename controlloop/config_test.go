@@ -11,7 +11,10 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/fieldcol/fieldcol/controlloop/internal/loop"
 	"github.com/fieldcol/fieldcol/controlloop/internal/metadata"
+	"github.com/fieldcol/fieldcol/controlloop/internal/onoff"
+	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
 	"github.com/fieldcol/fieldcol/internal/hardware"
 )
 
@@ -71,7 +74,6 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 			`loops[0] (oven).interlocks[0]: below/above do not apply to the digital sensor "door"; use level`,
 			`loops[0] (oven).interlocks[1].loop: "kiln" is not a loop`,
 			`loops[0] (oven).alarms[0].name: "sensor_fault" is already used`,
-			`loops[0] (oven).alarms[1].type: "rate" is not one of high, low, deviation`,
 		}},
 		{"slow_sensor", []string{`loops[0] (oven).input.sensor: the read timeout of "t" (250ms) must be below the period (100ms)`}},
 		{"slow_1wire", []string{`loops[0] (oven).period: 100ms is shorter than the 750ms conversion of 1-wire sensor "oven_temp" (DS18B20 at 12 bits; even at resolution: 9 a read takes up to 194ms (94ms conversion plus the bus): lengthen the period)`}},
@@ -271,4 +273,96 @@ func TestSafetyConfig(t *testing.T) {
 	var r RestartMode
 	require.NoError(t, r.UnmarshalText([]byte("cold")))
 	require.ErrorContains(t, r.UnmarshalText([]byte("Warm")), `"Warm" is not one of warm, cold`)
+}
+
+// TestEnumsRefusedWhileDecoding: an unknown value of an enum-like key fails the decode, and
+// the error names the key.
+func TestEnumsRefusedWhileDecoding(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, "bad_enums").String())
+	require.NoError(t, err)
+	err = sub.Unmarshal(NewFactory().CreateDefaultConfig())
+	require.Error(t, err)
+	for _, want := range []string{
+		`'restart' "hot" is not one of warm, cold`,
+		`'loops[0].mode' "cascade" is not one of auto, manual, off`,
+		`'loops[0].controller.onoff.action' "sideways" is not one of heating, cooling`,
+		`'loops[0].alarms[0].type' "rate" is not one of high, low, deviation (sensor faults always raise the built-in sensor_fault alarm)`,
+	} {
+		assert.ErrorContains(t, err, want)
+	}
+}
+
+// TestValidateChecksEnumsOfAConfigBuiltInCode: a configuration built in code is not
+// decoded, so Validate checks the enum-like keys with the same words.
+func TestValidateChecksEnumsOfAConfigBuiltInCode(t *testing.T) {
+	c := plantConfig(t, latchPath(t))
+	c.Restart = "hot"
+	c.Loops[0].Mode = "cascade"
+	c.Loops[0].Alarms[0].Type = "rate"
+	c.Loops[1].Controller.OnOff.Action = "sideways"
+	err := c.Validate()
+	require.Error(t, err)
+	for _, want := range []string{
+		`restart: "hot" is not one of warm, cold`,
+		`loops[0] (oven).mode: "cascade" is not one of auto, manual, off`,
+		`loops[0] (oven).alarms[0].type: "rate" is not one of high, low, deviation`,
+		`loops[1] (conveyor).controller.onoff.action: "sideways" is not one of heating, cooling`,
+	} {
+		assert.ErrorContains(t, err, want)
+	}
+}
+
+// TestEnumValues: every accepted value decodes, the empty ones mean the documented
+// default, and the mode names are the command API's.
+func TestEnumValues(t *testing.T) {
+	var a OnOffAction
+	for text, want := range map[string]onoff.Action{"": onoff.Heating, "heating": onoff.Heating, "direct": onoff.Heating, "cooling": onoff.Cooling, "reverse": onoff.Cooling} {
+		require.NoError(t, a.UnmarshalText([]byte(text)), text)
+		assert.Equal(t, want, onOffActions[a], text)
+	}
+	require.ErrorContains(t, a.UnmarshalText([]byte("sideways")), `"sideways" is not one of heating, cooling`)
+	assert.Equal(t, ActionReverse, a, "a refused value leaves the key as it was")
+
+	var m LoopMode
+	for text, want := range map[string]pid.Mode{"": pid.Auto, "auto": pid.Auto, "manual": pid.Manual, "off": pid.Off} {
+		require.NoError(t, m.UnmarshalText([]byte(text)), text)
+		assert.Equal(t, want, loopModes[m], text)
+		if text != "" {
+			assert.Equal(t, text, want.String(), "the API's name of the mode")
+		}
+	}
+	require.Error(t, m.UnmarshalText([]byte("Auto")))
+
+	var at AlarmType
+	for text, want := range map[string]loop.AlarmKind{"high": loop.AlarmHigh, "low": loop.AlarmLow, "deviation": loop.AlarmDeviation} {
+		require.NoError(t, at.UnmarshalText([]byte(text)), text)
+		assert.Equal(t, want, alarmTypes[at], text)
+	}
+	require.Error(t, at.UnmarshalText(nil), "an alarm needs a type")
+}
+
+// TestEnumsReachTheLoops: the decoded values are what the loops start with.
+func TestEnumsReachTheLoops(t *testing.T) {
+	cfg := plantConfig(t, latchPath(t))
+	cfg.Loops[0].Mode = ModeOff
+	cfg.Loops[0].Alarms = append(cfg.Loops[0].Alarms, AlarmConfig{Name: "too_far", Type: AlarmDeviation, Limit: 20})
+	cfg.Loops[1].Controller.OnOff.Action = ActionReverse
+	cfg.Loops[1].Alarms = []AlarmConfig{{Name: "too_slow", Type: AlarmLow, Limit: -50}}
+	s := start(t, cfg, nil)
+	oven, conveyor := s.ext.byName["oven"], s.ext.byName["conveyor"]
+	assert.Equal(t, pid.Off, oven.Mode())
+	assert.Equal(t, pid.Auto, conveyor.Mode())
+	kinds := func(l *loop.Loop) []loop.AlarmKind {
+		var k []loop.AlarmKind
+		for _, a := range l.Spec().Alarms {
+			k = append(k, a.Kind)
+		}
+		return k
+	}
+	assert.Equal(t, []loop.AlarmKind{loop.AlarmHigh, loop.AlarmDeviation}, kinds(oven))
+	assert.Equal(t, []loop.AlarmKind{loop.AlarmLow}, kinds(conveyor))
+	assert.Equal(t, onoff.Cooling, conveyor.Spec().OnOff.Action)
+	assert.Equal(t, -1.0, conveyor.Spec().Direction, "plausibility expects the value to fall when a cooling output is on")
 }

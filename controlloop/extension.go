@@ -348,11 +348,7 @@ func (e *controlLoop) buildSpec(lc *LoopConfig, pvs map[string]*loop.Loop) (loop
 		}
 		s.Enable = &out
 	}
-	if lc.Mode != "" {
-		if s.Mode, err = pid.ParseMode(lc.Mode); err != nil {
-			return s, fmt.Errorf("mode: %w", err)
-		}
-	}
+	s.Mode = loopModes[lc.Mode]
 	switch {
 	case lc.Controller.PID != nil:
 		s.Kind = loop.PID
@@ -361,11 +357,7 @@ func (e *controlLoop) buildSpec(lc *LoopConfig, pvs map[string]*loop.Loop) (loop
 		}
 	case lc.Controller.OnOff != nil:
 		s.Kind = loop.OnOff
-		action, err := onoff.ParseAction(lc.Controller.OnOff.Action)
-		if err != nil {
-			return s, fmt.Errorf("controller.onoff: %w", err)
-		}
-		s.OnOff = &onoff.Controller{Hysteresis: lc.Controller.OnOff.Hysteresis, Action: action}
+		s.OnOff = &onoff.Controller{Hysteresis: lc.Controller.OnOff.Hysteresis, Action: onOffActions[lc.Controller.OnOff.Action]}
 	}
 	for j, ic := range lc.Interlocks {
 		il := loop.Interlock{Name: ic.Name, Below: math.NaN(), Above: math.NaN(), Latch: ic.Latch, Want: true,
@@ -403,11 +395,7 @@ func (e *controlLoop) buildSpec(lc *LoopConfig, pvs map[string]*loop.Loop) (loop
 		s.Interlocks = append(s.Interlocks, il)
 	}
 	for _, ac := range lc.Alarms {
-		kind, err := alarmKind(ac.Type)
-		if err != nil {
-			return s, err
-		}
-		s.Alarms = append(s.Alarms, loop.AlarmSpec{Name: ac.Name, Kind: kind, Limit: ac.Limit, Delay: ac.Delay})
+		s.Alarms = append(s.Alarms, loop.AlarmSpec{Name: ac.Name, Kind: alarmTypes[ac.Type], Limit: ac.Limit, Delay: ac.Delay})
 	}
 	return s, nil
 }

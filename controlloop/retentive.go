@@ -11,12 +11,7 @@ import (
 )
 
 // configMode is the loop's configured mode at start.
-func (l *LoopConfig) configMode() pid.Mode {
-	if m, err := pid.ParseMode(l.Mode); err == nil && l.Mode != "" {
-		return m
-	}
-	return pid.Auto
-}
+func (l *LoopConfig) configMode() pid.Mode { return loopModes[l.Mode] }
 
 // operatorRecord is what the latch file keeps of a loop's operator state: only what
 // differs from the configuration, so that an edited configuration still takes effect for

@@ -140,6 +140,10 @@ func New(spec Spec, log *zap.Logger, persist chan<- struct{}) (*Loop, error) {
 	}
 	names := append([]string{}, BuiltinAlarms...)
 	for _, a := range spec.Alarms {
+		// An alarm of no kind would never trip; the config's types map onto these three.
+		if a.Kind < AlarmHigh || a.Kind > AlarmDeviation {
+			return nil, fmt.Errorf("loop %q: alarm %q has no kind (high, low or deviation)", spec.Name, a.Name)
+		}
 		names = append(names, a.Name)
 	}
 	l := &Loop{spec: spec, log: log, persist: persist, done: make(chan struct{}), ctx: context.Background()}

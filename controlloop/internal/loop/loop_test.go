@@ -447,6 +447,10 @@ func TestNewRejects(t *testing.T) {
 	s.PID = nil
 	_, err = New(s, nil, nil)
 	require.ErrorContains(t, err, "controller missing")
+	s = pidSpec(t, io)
+	s.Alarms = []AlarmSpec{{Name: "odd", Limit: 1}}
+	_, err = New(s, nil, nil)
+	require.ErrorContains(t, err, `alarm "odd" has no kind`)
 }
 
 func BenchmarkCycle(b *testing.B) {

@@ -3,10 +3,7 @@
 // actuator from chattering around the setpoint.
 package onoff
 
-import (
-	"fmt"
-	"math"
-)
+import "math"
 
 // Action says which side of the setpoint switches the output on.
 type Action uint8
@@ -17,17 +14,6 @@ const (
 	// Cooling turns the output on above the band (a fan, a chiller, a conveyor emptying a buffer).
 	Cooling
 )
-
-// ParseAction maps the config names to actions.
-func ParseAction(s string) (Action, error) {
-	switch s {
-	case "", "heating", "direct":
-		return Heating, nil
-	case "cooling", "reverse":
-		return Cooling, nil
-	}
-	return Heating, fmt.Errorf("action %q is not one of heating, cooling", s)
-}
 
 // Controller switches between 0 and 1. The zero value is a heating controller with no
 // hysteresis that starts off.

@@ -38,14 +38,3 @@ func TestNaNSwitchesOff(t *testing.T) {
 	c.Reset()
 	assert.Equal(t, 0.0, c.Update(10, 10), "after reset the band does not keep it on")
 }
-
-func TestParseAction(t *testing.T) {
-	a, err := ParseAction("cooling")
-	require.NoError(t, err)
-	assert.Equal(t, Cooling, a)
-	a, err = ParseAction("")
-	require.NoError(t, err)
-	assert.Equal(t, Heating, a)
-	_, err = ParseAction("sideways")
-	require.ErrorContains(t, err, `action "sideways" is not one of heating, cooling`)
-}
