@@ -102,16 +102,22 @@ tools-stores:
 test: deps-test tools-stores build dist-test unit e2e
 
 unit:
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /e2e)
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -e /e2e -e /bench/looptiming)
 
+# bench/looptiming's short form runs the built edge next to cyclictest: after the e2e
+# package, not beside it, so that neither loads the machine under the other.
 e2e: deps-test tools-stores build dist-test
 	FIELDCOL_E2E_NO_BUILD=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./e2e/...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./bench/looptiming/
 
 # Longer crash, outage and fuzz runs than make test affords.
 soak: deps-test tools-stores build
 	FIELDCOL_SOAK=1 $(GO) test -count=1 -timeout 3h ./...
 
-bench:
+# bench/looptiming runs the built edge next to cyclictest (rt-tests, installed when missing);
+# FIELDCOL_BENCH_DURATION (default 60s) is the measured time of each policy.
+bench: bin/fieldcol-edge
+	scripts/ensure-debs.sh
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 
 lint: $(GOLANGCI)

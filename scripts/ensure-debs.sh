@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use, only when a command is missing:
 # prometheus + promtool (package prometheus), prometheus-alertmanager + amtool
-# (package prometheus-alertmanager).
+# (package prometheus-alertmanager), cyclictest (package rt-tests: the machine's wake-up
+# limit that bench/looptiming measures the control loop against).
 set -euo pipefail
 
 declare -A pkg_of=(
@@ -9,6 +10,7 @@ declare -A pkg_of=(
   [promtool]=prometheus
   [prometheus-alertmanager]=prometheus-alertmanager
   [amtool]=prometheus-alertmanager
+  [cyclictest]=rt-tests
 )
 
 missing=()

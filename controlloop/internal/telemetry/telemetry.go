@@ -36,10 +36,13 @@ import (
 // ScopeName is the instrumentation scope of everything this package emits.
 const ScopeName = "github.com/fieldcol/fieldcol/controlloop"
 
-// Bucket bounds in seconds: lateness of a Pi thread is tens of µs to a few ms, cycle
-// durations up to the 10 s maximum period.
+// Bucket bounds in seconds. Lateness: a SCHED_FIFO thread on a Pi wakes within tens of µs
+// (cyclictest's p99 is 20 to 100 µs), so steps of 10 to 25 µs up to 200 µs let p99 and max
+// be compared with it from the histogram alone; coarser above, up to the 10 s maximum
+// period. Durations up to that period too.
 var (
-	latenessBounds = []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}
+	latenessBounds = []float64{10e-6, 20e-6, 30e-6, 40e-6, 50e-6, 60e-6, 70e-6, 80e-6, 90e-6, 100e-6, 125e-6, 150e-6, 175e-6, 200e-6,
+		250e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1, 10}
 	durationBounds = []float64{10e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1, 2.5, 10}
 	commandBounds  = []float64{1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10}
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -173,6 +174,39 @@ func keys(m map[string]any) []string {
 		}
 	}
 	return out
+}
+
+// TestLatenessResolvesCyclictest: the lateness histogram, as it leaves the extension, has
+// bounds at most 25 µs apart from 10 µs to 200 µs (where a SCHED_FIFO wake-up and
+// cyclictest's p99 lie), then coarser up to the longest period, and a cycle 37 µs late
+// lands in the 30..40 µs bucket.
+func TestLatenessResolvesCyclictest(t *testing.T) {
+	l := newLoop(t, &sensor{v: 20})
+	tel, err := New([]*loop.Loop{l}, Settings{ServiceName: "fieldcol-edge"})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
+	now := schedule.Now()
+	l.Cycle(schedule.Tick{Deadline: now - 37_000, Woke: now})
+
+	ms := pmetric.NewMetrics()
+	require.NoError(t, tel.CollectMetrics(ms))
+	dp := metricsByName(t, ms)["controlloop.cycle.lateness"].Histogram().DataPoints().At(0)
+	bounds := dp.ExplicitBounds().AsRaw()
+	require.NotEmpty(t, bounds)
+	assert.LessOrEqual(t, bounds[0], 10e-6, "first bound")
+	for i := 1; i < len(bounds); i++ {
+		require.Greater(t, bounds[i], bounds[i-1], "bounds ascend")
+		if bounds[i] <= 200e-6+1e-12 {
+			assert.LessOrEqual(t, bounds[i]-bounds[i-1], 25e-6+1e-12, "step below 200 µs at %g", bounds[i])
+		}
+	}
+	assert.Contains(t, bounds, 200e-6)
+	assert.GreaterOrEqual(t, bounds[len(bounds)-1], 10.0, "the last bound reaches the 10 s maximum period")
+	i := slices.Index(bounds, 40e-6)
+	require.GreaterOrEqual(t, i, 1, "a bound at 40 µs")
+	assert.Equal(t, 30e-6, bounds[i-1])
+	assert.Equal(t, uint64(1), dp.BucketCounts().At(i), "37 µs is counted in (30, 40] µs")
+	assert.Equal(t, uint64(1), dp.Count())
 }
 
 func TestEventsBecomeLogsOnce(t *testing.T) {

@@ -1,0 +1,179 @@
+package looptiming
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// figures are p50, p99 and max of a lateness distribution, in ns.
+type figures struct {
+	n             int64
+	p50, p99, max int64
+}
+
+// stats takes nearest-rank percentiles of exact samples (cyclictest's).
+func stats(samples []int64) figures {
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	at := func(q float64) int64 { return s[max(0, int(math.Ceil(q*float64(len(s))))-1)] }
+	return figures{n: int64(len(s)), p50: at(0.50), p99: at(0.99), max: s[len(s)-1]}
+}
+
+// histogram is one series of a Prometheus histogram: cumulative counts at each upper
+// bound (seconds), +Inf last.
+type histogram struct {
+	bounds []float64
+	counts []uint64
+}
+
+// count is the number of observations (the +Inf bucket).
+func (h histogram) count() uint64 {
+	if len(h.counts) == 0 {
+		return 0
+	}
+	return h.counts[len(h.counts)-1]
+}
+
+// since is h minus an earlier scrape of the same cumulative series: what was observed in
+// between.
+func (h histogram) since(earlier histogram) (histogram, error) {
+	if !slices.Equal(h.bounds, earlier.bounds) {
+		return histogram{}, fmt.Errorf("bucket bounds changed between scrapes: %v, then %v", earlier.bounds, h.bounds)
+	}
+	d := histogram{bounds: h.bounds, counts: make([]uint64, len(h.counts))}
+	for i := range h.counts {
+		if h.counts[i] < earlier.counts[i] {
+			return histogram{}, errors.New("a cumulative bucket went down between scrapes: the edge restarted")
+		}
+		d.counts[i] = h.counts[i] - earlier.counts[i]
+	}
+	return d, nil
+}
+
+// quantile is the upper bound of the bucket that holds the q-th observation (nearest
+// rank): the true value is at most this, and q = 1 gives the largest non-empty bucket's
+// bound, which is how the dashboards and alerts read the maximum. An observation in the
+// +Inf bucket gives +Inf.
+func (h histogram) quantile(q float64) float64 {
+	n := h.count()
+	if n == 0 {
+		return math.NaN()
+	}
+	rank := uint64(max(1, math.Ceil(q*float64(n))))
+	for i, c := range h.counts {
+		if c >= rank {
+			return h.bounds[i]
+		}
+	}
+	return math.Inf(1)
+}
+
+// figures are the histogram's percentiles as bucket upper bounds, in ns (+Inf as MaxInt64).
+func (h histogram) figures() figures {
+	ns := func(s float64) int64 {
+		if math.IsInf(s, 1) {
+			return math.MaxInt64
+		}
+		return int64(math.Round(s * 1e9))
+	}
+	return figures{n: int64(h.count()), p50: ns(h.quantile(0.5)), p99: ns(h.quantile(0.99)), max: ns(h.quantile(1))}
+}
+
+// bucketOf is the upper bound (ns) of the bucket of h that holds v ns: where a value of
+// cyclictest's would land in the loop's histogram.
+func (h histogram) bucketOf(v int64) int64 {
+	for _, b := range h.bounds {
+		if float64(v) <= b*1e9 {
+			if math.IsInf(b, 1) {
+				return math.MaxInt64
+			}
+			return int64(math.Round(b * 1e9))
+		}
+	}
+	return math.MaxInt64
+}
+
+const latenessFamily = "controlloop_cycle_lateness_seconds"
+
+// scrapeLateness reads the lateness histogram of loop from a Prometheus exposition.
+func scrapeLateness(client *http.Client, url, loop string) (histogram, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return histogram{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return histogram{}, fmt.Errorf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	return parseLateness(resp.Body, loop)
+}
+
+var errNoSeries = errors.New("no lateness series for the loop yet")
+
+// parseLateness finds the lateness histogram of loop in an exposition in text format.
+func parseLateness(r io.Reader, loop string) (histogram, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return histogram{}, fmt.Errorf("parsing the exposition: %w", err)
+	}
+	fam, ok := fams[latenessFamily]
+	if !ok {
+		return histogram{}, fmt.Errorf("%w: no %s", errNoSeries, latenessFamily)
+	}
+	if fam.GetType() != dto.MetricType_HISTOGRAM {
+		return histogram{}, fmt.Errorf("%s is a %s, not a histogram", latenessFamily, fam.GetType())
+	}
+	var found *dto.Histogram
+	for _, m := range fam.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "loop" && l.GetValue() == loop {
+				if found != nil {
+					return histogram{}, fmt.Errorf("two %s series for loop %q", latenessFamily, loop)
+				}
+				found = m.GetHistogram()
+			}
+		}
+	}
+	if found == nil {
+		return histogram{}, fmt.Errorf("%w: no %s{loop=%q}", errNoSeries, latenessFamily, loop)
+	}
+	var h histogram
+	for _, b := range found.GetBucket() {
+		if math.IsInf(b.GetUpperBound(), 1) {
+			continue // added below from the sample count, whether the parser kept it or not
+		}
+		h.bounds = append(h.bounds, b.GetUpperBound())
+		h.counts = append(h.counts, b.GetCumulativeCount())
+	}
+	h.bounds = append(h.bounds, math.Inf(1))
+	h.counts = append(h.counts, found.GetSampleCount())
+	return h, nil
+}
+
+// resolution checks the bounds against what the comparison with cyclictest needs: steps of
+// at most 25 µs from the first bound (at most 10 µs) up to 200 µs.
+func resolution(bounds []float64) error {
+	if len(bounds) == 0 || bounds[0] > 10e-6 {
+		return fmt.Errorf("first bound %v, want at most 10 µs", bounds)
+	}
+	for i := 1; i < len(bounds); i++ {
+		if bounds[i-1] >= 200e-6-1e-12 {
+			return nil
+		}
+		if step := bounds[i] - bounds[i-1]; step > 25e-6+1e-12 {
+			return fmt.Errorf("bounds %g s and %g s are %v apart, more than 25 µs", bounds[i-1], bounds[i], time.Duration(step*1e9))
+		}
+	}
+	return fmt.Errorf("bounds %v end below 200 µs", bounds)
+}

@@ -1,0 +1,158 @@
+package looptiming
+
+import (
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Output of `cyclictest -q --default-system -t1 -d0 -i 50000 -l 5 -v -N --policy=other`
+// (rt-tests 2.4) on this machine.
+const verboseOutput = `Max CPUs = 2
+Online CPUs = 2
+Thread 0 Interval: 50000
+       0:       0:   92482
+       0:       1:  104160
+       0:       2:  104326
+       0:       3:  101597
+       0:       4:  107305
+T: 0 (15721) P: 0 I:50000 C:      5 Min:  92482 Act:  107305 Avg:  101974 Max:  107305
+`
+
+func TestParseVerbose(t *testing.T) {
+	got, err := parseVerbose([]byte(verboseOutput))
+	require.NoError(t, err)
+	assert.Equal(t, figures{n: 5, p50: 104160, p99: 107305, max: 107305}, got)
+
+	// -D ends the run after the last cycle was counted but before it was printed: the
+	// summary's count and max stand for it.
+	cut := strings.Replace(verboseOutput, "       0:       4:  107305\n", "", 1)
+	got, err = parseVerbose([]byte(cut))
+	require.NoError(t, err)
+	assert.Equal(t, figures{n: 5, p50: 101597, p99: 104326, max: 107305}, got)
+
+	for name, out := range map[string]string{
+		"two samples missing": strings.Replace(cut, "       0:       2:  104326\n", "", 1),
+		"a sample above max":  strings.Replace(verboseOutput, "Max:  107305", "Max:  107304", 1),
+		"no summary":          strings.Replace(verboseOutput, "T: 0", "X: 0", 1),
+		"no sample":           "T: 0 (1) P: 0 I:50000 C:      1 Min:  1 Act:  1 Avg:  1 Max:  1\n",
+		"histogram, not -v":   "# Histogram\n000000 000000\n# Total: 000000038\n",
+		"empty output":        "",
+	} {
+		_, err := parseVerbose([]byte(out))
+		assert.Error(t, err, name)
+	}
+}
+
+func TestCyclictestArgs(t *testing.T) {
+	other := strings.Join(cyclictestArgs(50*time.Millisecond, 60*time.Second, 0), " ")
+	assert.Equal(t, "-q --default-system -t1 -d0 -v -N -i 50000 -D 60 --policy=other", other)
+	fifo := strings.Join(cyclictestArgs(50*time.Millisecond, 1200*time.Millisecond, 50), " ")
+	assert.Equal(t, "-q --default-system -t1 -d0 -v -N -i 50000 -D 1 --policy=fifo -p 50 -m", fifo)
+	assert.Contains(t, strings.Join(cyclictestArgs(time.Millisecond, 100*time.Millisecond, 0), " "), "-D 1", "at least a second")
+}
+
+func TestStats(t *testing.T) {
+	var s []int64
+	for i := int64(1000); i >= 1; i-- { // 1..1000 ns, shuffled order does not matter
+		s = append(s, i)
+	}
+	assert.Equal(t, figures{n: 1000, p50: 500, p99: 990, max: 1000}, stats(s))
+	assert.Equal(t, figures{n: 1, p50: 7, p99: 7, max: 7}, stats([]int64{7}))
+}
+
+const exposition = `# HELP controlloop_cycle_lateness_seconds Wake-up minus deadline of each cycle.
+# TYPE controlloop_cycle_lateness_seconds histogram
+controlloop_cycle_lateness_seconds_bucket{device_id="vm",loop="conveyor",service_name="fieldcol-edge",le="1e-05"} 0
+controlloop_cycle_lateness_seconds_bucket{device_id="vm",loop="conveyor",service_name="fieldcol-edge",le="2e-05"} 3
+controlloop_cycle_lateness_seconds_bucket{device_id="vm",loop="conveyor",service_name="fieldcol-edge",le="3e-05"} 90
+controlloop_cycle_lateness_seconds_bucket{device_id="vm",loop="conveyor",service_name="fieldcol-edge",le="0.001"} 99
+controlloop_cycle_lateness_seconds_bucket{device_id="vm",loop="conveyor",service_name="fieldcol-edge",le="+Inf"} 100
+controlloop_cycle_lateness_seconds_sum{device_id="vm",loop="conveyor",service_name="fieldcol-edge"} 0.02
+controlloop_cycle_lateness_seconds_count{device_id="vm",loop="conveyor",service_name="fieldcol-edge"} 100
+controlloop_cycle_lateness_seconds_bucket{device_id="vm",loop="oven",service_name="fieldcol-edge",le="1e-05"} 5
+controlloop_cycle_lateness_seconds_bucket{device_id="vm",loop="oven",service_name="fieldcol-edge",le="2e-05"} 5
+controlloop_cycle_lateness_seconds_bucket{device_id="vm",loop="oven",service_name="fieldcol-edge",le="3e-05"} 5
+controlloop_cycle_lateness_seconds_bucket{device_id="vm",loop="oven",service_name="fieldcol-edge",le="0.001"} 5
+controlloop_cycle_lateness_seconds_bucket{device_id="vm",loop="oven",service_name="fieldcol-edge",le="+Inf"} 5
+controlloop_cycle_lateness_seconds_sum{device_id="vm",loop="oven",service_name="fieldcol-edge"} 0.00002
+controlloop_cycle_lateness_seconds_count{device_id="vm",loop="oven",service_name="fieldcol-edge"} 5
+# HELP controlloop_safe_state 1 while the loop's outputs are forced to their safe state.
+# TYPE controlloop_safe_state gauge
+controlloop_safe_state{device_id="vm",loop="conveyor",service_name="fieldcol-edge"} 0
+`
+
+func TestLatenessFromExposition(t *testing.T) {
+	h, err := parseLateness(strings.NewReader(exposition), "conveyor")
+	require.NoError(t, err)
+	assert.Equal(t, []float64{10e-6, 20e-6, 30e-6, 1e-3, math.Inf(1)}, h.bounds)
+	assert.Equal(t, []uint64{0, 3, 90, 99, 100}, h.counts)
+	assert.Equal(t, 30e-6, h.quantile(0.5))
+	assert.Equal(t, 1e-3, h.quantile(0.99))
+	assert.True(t, math.IsInf(h.quantile(1), 1), "the largest observation is above every finite bound")
+	assert.Equal(t, int64(30_000), h.bucketOf(25_000))
+	assert.Equal(t, int64(30_000), h.bucketOf(30_000), "a bound is inclusive, as le says")
+	assert.Equal(t, int64(math.MaxInt64), h.bucketOf(2_000_000))
+
+	earlier := histogram{bounds: h.bounds, counts: []uint64{0, 1, 40, 40, 40}}
+	d, err := h.since(earlier)
+	require.NoError(t, err)
+	assert.Equal(t, []uint64{0, 2, 50, 59, 60}, d.counts)
+	assert.Equal(t, figures{n: 60, p50: 30_000, p99: math.MaxInt64, max: math.MaxInt64}, d.figures())
+
+	_, err = h.since(histogram{bounds: h.bounds, counts: []uint64{0, 4, 90, 99, 100}})
+	assert.Error(t, err, "a bucket that went down: the edge restarted")
+	_, err = h.since(histogram{bounds: []float64{1, math.Inf(1)}, counts: []uint64{0, 0}})
+	assert.Error(t, err, "other bounds")
+
+	_, err = parseLateness(strings.NewReader(exposition), "mixer")
+	assert.ErrorIs(t, err, errNoSeries)
+	_, err = parseLateness(strings.NewReader("# TYPE controlloop_cycle_lateness_seconds gauge\ncontrolloop_cycle_lateness_seconds{loop=\"conveyor\"} 1\n"), "conveyor")
+	assert.Error(t, err, "not a histogram")
+}
+
+func TestResolution(t *testing.T) {
+	assert.NoError(t, resolution([]float64{10e-6, 20e-6, 30e-6, 40e-6, 50e-6, 60e-6, 70e-6, 80e-6, 90e-6, 100e-6, 125e-6, 150e-6, 175e-6, 200e-6, 250e-6, 1e-3}))
+	assert.Error(t, resolution([]float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 1e-3}), "the old bounds: 50 µs steps")
+	assert.Error(t, resolution([]float64{20e-6, 40e-6}), "starts above 10 µs")
+	assert.Error(t, resolution([]float64{10e-6, 20e-6, 30e-6}), "ends below 200 µs")
+	assert.Error(t, resolution(nil))
+}
+
+func TestSchedOf(t *testing.T) {
+	// A thread whose name holds a space and a parenthesis; SCHED_FIFO (1) at priority 50.
+	stat := "4242 (weird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 -51 0 12 0 1234 100000 200 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 50 1 0 0 0 0 0 0 0 0 0 0 0\n"
+	prio, policy, err := schedOf(stat)
+	require.NoError(t, err)
+	assert.Equal(t, 50, prio)
+	assert.Equal(t, 1, policy)
+	_, _, err = schedOf("4242 (x) S 1 2 3")
+	assert.Error(t, err)
+
+	self, err := os.ReadFile("/proc/self/stat")
+	if err == nil {
+		_, _, err := schedOf(string(self))
+		assert.NoError(t, err, "this kernel's stat line")
+	}
+}
+
+func TestTimingOfShippedConfig(t *testing.T) {
+	raw, err := os.ReadFile(shippedConfig(t))
+	require.NoError(t, err)
+	lt, err := timingOf(raw, "conveyor")
+	require.NoError(t, err)
+	assert.Equal(t, loopTiming{period: 50 * time.Millisecond, priority: 50}, lt, "the conveyor's period and the default realtime_priority")
+
+	lt, err = timingOf([]byte("extensions:\n  controlloop:\n    realtime_priority: 70\n    loops: [{name: a, period: 1ms}]\n"), "a")
+	require.NoError(t, err)
+	assert.Equal(t, loopTiming{period: time.Millisecond, priority: 70}, lt)
+	_, err = timingOf(raw, "mixer")
+	assert.Error(t, err)
+	_, err = timingOf([]byte("extensions: {}\n"), "conveyor")
+	assert.Error(t, err)
+}
