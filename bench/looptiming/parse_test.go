@@ -29,7 +29,7 @@ func TestParseVerbose(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, figures{n: 5, p50: 104160, p99: 107305, max: 107305}, got)
 
-	// -D ends the run after the last cycle was counted but before it was printed: the
+	// The run ended after the last cycle was counted but before it was printed: the
 	// summary's count and max stand for it.
 	cut := strings.Replace(verboseOutput, "       0:       4:  107305\n", "", 1)
 	got, err = parseVerbose([]byte(cut))
@@ -51,10 +51,10 @@ func TestParseVerbose(t *testing.T) {
 
 func TestCyclictestArgs(t *testing.T) {
 	other := strings.Join(cyclictestArgs(50*time.Millisecond, 60*time.Second, 0), " ")
-	assert.Equal(t, "-q --default-system -t1 -d0 -v -N -i 50000 -D 60 --policy=other", other)
-	fifo := strings.Join(cyclictestArgs(50*time.Millisecond, 1200*time.Millisecond, 50), " ")
-	assert.Equal(t, "-q --default-system -t1 -d0 -v -N -i 50000 -D 1 --policy=fifo -p 50 -m", fifo)
-	assert.Contains(t, strings.Join(cyclictestArgs(time.Millisecond, 100*time.Millisecond, 0), " "), "-D 1", "at least a second")
+	assert.Equal(t, "-q --default-system -t1 -d0 -v -N -i 50000 -l 1200 --policy=other", other)
+	fifo := strings.Join(cyclictestArgs(50*time.Millisecond, 3*time.Second, 50), " ")
+	assert.Equal(t, "-q --default-system -t1 -d0 -v -N -i 50000 -l 60 --policy=fifo -p 50 -m", fifo)
+	assert.Contains(t, strings.Join(cyclictestArgs(time.Second, time.Millisecond, 0), " "), "-l 1 ", "at least one cycle")
 }
 
 func TestStats(t *testing.T) {
