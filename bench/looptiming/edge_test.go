@@ -123,7 +123,15 @@ func startEdge(tb testing.TB, realtime bool) *edge {
 			"FIELDCOL_REALTIME=" + strconv.FormatBool(realtime),
 			"FIELDCOL_HW_INTERVAL=1s",
 		}
-		p := testproc.Start(tb, bin, []string{"--config", config}, env...)
+		args := []string{"--config", config}
+		// Knobs for finding what causes lateness, never set by make: an extra config merged
+		// over the shipped one (e.g. controlloop's precise_window) and extra environment for
+		// the edge alone (GOGC, GOMEMLIMIT, GOMAXPROCS, GODEBUG=gctrace=1).
+		if o := os.Getenv("FIELDCOL_LOOPTIMING_OVERLAY"); o != "" {
+			args = append(args, "--config", o)
+		}
+		env = append(env, strings.Fields(os.Getenv("FIELDCOL_LOOPTIMING_EDGE_ENV"))...)
+		p := testproc.Start(tb, bin, args, env...)
 		return p, testproc.WaitHTTPErr(p, "http://"+health+"/", 60*time.Second)
 	})
 	return e
