@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
 	"github.com/fieldcol/fieldcol/internal/hardware"
 	"github.com/fieldcol/fieldcol/receivers/hardwarereceiver/internal/metadata"
@@ -13,10 +14,12 @@ import (
 
 // Config is the hardware receiver's configuration.
 type Config struct {
-	// CollectionInterval is how often every device is read (default 10s).
-	CollectionInterval time.Duration `mapstructure:"collection_interval"`
-	// InitialDelay is the wait before the first scrape (default 1s).
-	InitialDelay time.Duration `mapstructure:"initial_delay"`
+	// ControllerConfig holds the scraper keys every receiver shares: collection_interval
+	// (how often every device is read, default 10s), initial_delay (the wait before the
+	// first scrape, default 1s) and timeout. Here timeout bounds each device read (the
+	// default per-read timeout, 250ms), not the whole scrape: reads on one bus follow each
+	// other, and a scrape deadline would cut the later ones off.
+	scraperhelper.ControllerConfig `mapstructure:",squash"`
 	// BridgeInterval is how often the control loop's events and spans are forwarded in
 	// logs and traces pipelines (default 1s).
 	BridgeInterval time.Duration `mapstructure:"bridge_interval"`
@@ -26,7 +29,8 @@ type Config struct {
 	// ControlLoop is the id of the controlloop extension whose telemetry this receiver
 	// bridges (e.g. "controlloop" or "controlloop/oven"); empty means none.
 	ControlLoop string `mapstructure:"controlloop"`
-	// Config holds backend, timeout, devices and sim.
+	// Config holds backend, devices and sim. Its timeout is decoded from the same key as
+	// ControllerConfig.Timeout, which is the one the receiver uses.
 	hardware.Config `mapstructure:",squash"`
 	// MetricsBuilderConfig enables or disables each hw.* metric.
 	metadata.MetricsBuilderConfig `mapstructure:",squash"`
@@ -57,8 +61,12 @@ func (c *Config) Validate() error {
 	if err := c.Config.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Timeout >= c.CollectionInterval && c.CollectionInterval > 0 {
-		errs = append(errs, fmt.Errorf("timeout: the per-read timeout (%s) must be shorter than collection_interval (%s)", c.Timeout, c.CollectionInterval))
+	if to := c.ControllerConfig.Timeout; to >= c.CollectionInterval && c.CollectionInterval > 0 {
+		errs = append(errs, fmt.Errorf("timeout: the per-read timeout (%s) must be shorter than collection_interval (%s)", to, c.CollectionInterval))
+	}
+	// One key in YAML; two fields only in a configuration built in code.
+	if c.Config.Timeout != c.ControllerConfig.Timeout {
+		errs = append(errs, fmt.Errorf("timeout: Config.Timeout (%s) and ControllerConfig.Timeout (%s) differ: they are the one key timeout, set both", c.Config.Timeout, c.ControllerConfig.Timeout))
 	}
 	return errors.Join(errs...)
 }

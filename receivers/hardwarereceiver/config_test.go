@@ -1,6 +1,7 @@
 package hardwarereceiver
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -8,8 +9,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
 	"github.com/fieldcol/fieldcol/internal/hardware"
 	"github.com/fieldcol/fieldcol/receivers/hardwarereceiver/internal/metadata"
@@ -28,11 +33,14 @@ func TestLoadConfig(t *testing.T) {
 		{
 			id: component.NewIDWithName(metadata.Type, "sim"),
 			want: &Config{
-				CollectionInterval: 5 * time.Second,
-				InitialDelay:       time.Second,
-				BridgeInterval:     time.Second,
-				FailAfter:          2,
-				ControlLoop:        "controlloop/oven",
+				ControllerConfig: func() scraperhelper.ControllerConfig {
+					c := scraperhelper.NewDefaultControllerConfig()
+					c.CollectionInterval, c.InitialDelay, c.Timeout = 5*time.Second, time.Second, 200*time.Millisecond
+					return c
+				}(),
+				BridgeInterval: time.Second,
+				FailAfter:      2,
+				ControlLoop:    "controlloop/oven",
 				Config: hardware.Config{
 					Backend: hardware.BackendSim,
 					Timeout: 200 * time.Millisecond,
@@ -102,4 +110,55 @@ func TestLoadConfig(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// TestTimeoutKeyBoundsEachRead: timeout is the scraper key of every receiver, and here it
+// is the per-read timeout of a device without its own: a hung bus costs a scrape that
+// much, not the hardware default of 250ms.
+func TestTimeoutKeyBoundsEachRead(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	require.NoError(t, confmap.NewFromStringMap(map[string]any{
+		// Long enough that the receiver's own loop never scrapes during the test.
+		"collection_interval": "1h",
+		"initial_delay":       "1h",
+		"timeout":             "20ms",
+		"devices":             []any{map[string]any{"name": "hung", "kind": "mcp9808"}},
+		"sim": map[string]any{"faults": []any{
+			map[string]any{"at": "0s", "duration": "1h", "device": "hung", "kind": "bus_timeout"},
+		}},
+	}).Unmarshal(cfg))
+	require.NoError(t, confmap.Validate(cfg))
+	assert.Equal(t, 20*time.Millisecond, cfg.ControllerConfig.Timeout)
+	assert.Equal(t, cfg.ControllerConfig.Timeout, cfg.Config.Timeout, "one key, both fields")
+
+	r, err := newReceiver(receivertest.NewNopSettings(metadata.Type), cfg, func() {})
+	require.NoError(t, err)
+	sink := new(consumertest.MetricsSink)
+	r.setMetrics(sink)
+	require.NoError(t, r.handle().Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, r.handle().Shutdown(context.Background())) })
+	// The fastest of three scrapes, so that a stall of this busy machine does not count.
+	fastest := time.Hour
+	for range 3 {
+		began := time.Now()
+		r.scrapeMetrics(context.Background())
+		took := time.Since(began)
+		require.GreaterOrEqual(t, took, 20*time.Millisecond, "the read waited for its timeout")
+		fastest = min(fastest, took)
+	}
+	assert.Less(t, fastest, 200*time.Millisecond, "the read was bounded by timeout, not by the 250ms default")
+	n, ok := find(last(sink), "hw.errors", map[string]any{"hw.id": "i2c1/0x18", "error.type": "timeout"})
+	require.True(t, ok)
+	assert.Equal(t, 3.0, n)
+}
+
+// TestTimeoutFieldsOfAConfigBuiltInCode: the two fields decoded from timeout can only
+// differ in code, and Validate refuses that rather than pick one silently.
+func TestTimeoutFieldsOfAConfigBuiltInCode(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, cfg.Validate())
+	cfg.ControllerConfig.Timeout = 100 * time.Millisecond
+	require.ErrorContains(t, cfg.Validate(), "timeout: Config.Timeout (250ms) and ControllerConfig.Timeout (100ms) differ: they are the one key timeout, set both")
+	cfg.Config.Timeout = 100 * time.Millisecond
+	require.NoError(t, cfg.Validate())
 }

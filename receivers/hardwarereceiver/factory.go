@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
 	"github.com/fieldcol/fieldcol/internal/hardware"
 	"github.com/fieldcol/fieldcol/receivers/hardwarereceiver/internal/metadata"
@@ -26,9 +27,11 @@ func NewFactory() receiver.Factory {
 }
 
 func createDefaultConfig() component.Config {
+	scraper := scraperhelper.NewDefaultControllerConfig() // initial_delay 1s
+	scraper.CollectionInterval = 10 * time.Second
+	scraper.Timeout = hardware.DefaultTimeout
 	return &Config{
-		CollectionInterval:   10 * time.Second,
-		InitialDelay:         time.Second,
+		ControllerConfig:     scraper,
 		BridgeInterval:       time.Second,
 		FailAfter:            hardware.DefaultFailAfter,
 		Config:               hardware.Config{Backend: hardware.BackendSim, Timeout: hardware.DefaultTimeout},

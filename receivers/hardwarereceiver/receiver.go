@@ -103,6 +103,7 @@ func (r *hwReceiver) start(_ context.Context, host component.Host) error {
 		r.set.Logger.Warn("the hardware receiver is in a logs or traces pipeline without `controlloop`: it has no logs or traces to send")
 	}
 	hwCfg := r.cfg.Config
+	hwCfg.Timeout = r.cfg.ControllerConfig.Timeout
 	hwCfg.Devices = make([]hardware.DeviceConfig, 0, len(r.cfg.Devices))
 	for _, d := range r.cfg.Devices {
 		if r.bridge != nil && r.bridge.OwnsDevice(d.Name) {

@@ -28,7 +28,8 @@ func testConfig(devices ...hardware.DeviceConfig) *Config {
 	cfg.CollectionInterval = 10 * time.Millisecond
 	cfg.InitialDelay = 0
 	cfg.BridgeInterval = 10 * time.Millisecond
-	cfg.Timeout = 20 * time.Millisecond
+	cfg.ControllerConfig.Timeout = 20 * time.Millisecond
+	cfg.Config.Timeout = cfg.ControllerConfig.Timeout
 	cfg.FailAfter = 2
 	cfg.Devices = devices
 	return cfg

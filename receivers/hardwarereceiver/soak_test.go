@@ -23,7 +23,8 @@ func TestSoakRandomFaults(t *testing.T) {
 	}
 	cfg := testConfig(defaultDevices()...)
 	cfg.CollectionInterval = 5 * time.Millisecond
-	cfg.Timeout = 2 * time.Millisecond
+	cfg.ControllerConfig.Timeout = 2 * time.Millisecond
+	cfg.Config.Timeout = cfg.ControllerConfig.Timeout
 	for i := range cfg.Devices {
 		cfg.Devices[i].Timeout = 2 * time.Millisecond
 	}
