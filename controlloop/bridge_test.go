@@ -32,7 +32,7 @@ func TestHardwareReceiverBridge(t *testing.T) {
 	rcfg := f.CreateDefaultConfig().(*hardwarereceiver.Config)
 	rcfg.CollectionInterval = 50 * time.Millisecond
 	rcfg.InitialDelay = 0
-	rcfg.Timeout = 20 * time.Millisecond
+	rcfg.ControllerConfig.Timeout, rcfg.Config.Timeout = 20*time.Millisecond, 20*time.Millisecond
 	rcfg.ControlLoop = "controlloop"
 	rcfg.Devices = []hardware.DeviceConfig{
 		{Name: "oven_temp", Kind: hardware.KindMCP9808}, // owned by the oven loop: skipped

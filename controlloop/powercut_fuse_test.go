@@ -42,8 +42,9 @@ func TestLatchPowerCutFUSE(t *testing.T) {
 	root := t.TempDir()
 	const rel = "controlloop/latches.json"
 	var gaps []time.Duration
-	latched := false // the previous cut must have left the latch
-	acked := false   // the previous cut must have left it acknowledged
+	latched := false      // the previous cut must have left the latch
+	acked := false        // the previous cut must have left it acknowledged
+	mayBeLatched := false // the previous cut came while a latch may have been saving
 	restoredAnywhere, lostAnywhere := 0, 0
 	limit := time.Duration(cuts) * 3 * time.Second // about 0.1 s a cut here
 	deadline := time.Now().Add(limit)
@@ -77,6 +78,7 @@ func TestLatchPowerCutFUSE(t *testing.T) {
 			require.Zero(t, pl.HeaterDuty(), "cycle %d: heater off under a restored latch", cycle)
 		}
 
+		mayBeLatched = false
 		switch kind := cycle % 3; {
 		case kind == 0 || (kind == 1 && !restored):
 			// raise
@@ -100,6 +102,7 @@ func TestLatchPowerCutFUSE(t *testing.T) {
 			// A latch durable now must be back after the restart; one saved between
 			// this look and the cut may be back too, which the next cycle accepts.
 			latched = restored || durableHas(fsys, rel, "sensor_fault")
+			mayBeLatched = !latched
 		}
 		_, err := fsys.Cut()
 		require.NoError(t, err)
@@ -109,7 +112,9 @@ func TestLatchPowerCutFUSE(t *testing.T) {
 	// Power back for good: the last state must load cleanly.
 	fsys := faultfs.MountT(t, root, faultfs.Options{})
 	s := start(t, plantConfig(t, filepath.Join(fsys.Dir(), rel)), hardware.NewRegistry(nil))
-	assert.Equal(t, latched, slices.Contains(s.ext.byName["oven"].LatchedNames(), "sensor_fault"))
+	if final := slices.Contains(s.ext.byName["oven"].LatchedNames(), "sensor_fault"); !mayBeLatched || final != true {
+		assert.Equal(t, latched, final, "the last cut's latch state")
+	}
 	require.NoError(t, s.ext.Shutdown(context.Background()))
 
 	sort.Slice(gaps, func(i, j int) bool { return gaps[i] < gaps[j] })
