@@ -42,7 +42,7 @@ type s3Store struct {
 	caFile string
 }
 
-// versitygwPath is the versitygw that scripts/tools-versitygw.sh builds into .tools/. Like
+// versitygwPath is the versitygw that make .tools/versitygw builds. Like
 // testproc.LookPath: skipped on a developer's machine without it, a failure under CI.
 func versitygwPath(t *testing.T) string {
 	t.Helper()
@@ -51,9 +51,9 @@ func versitygwPath(t *testing.T) string {
 		return p
 	}
 	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is missing; make test builds it (scripts/ensure-backup-tools.sh)", p)
+		t.Fatalf("%s is missing; make test builds it (make .tools/versitygw)", p)
 	}
-	t.Skipf("%s is missing (scripts/ensure-backup-tools.sh builds it)", p)
+	t.Skipf("%s is missing (make .tools/versitygw builds it)", p)
 	return ""
 }
 

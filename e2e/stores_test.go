@@ -18,14 +18,14 @@ import (
 	"github.com/fieldcol/fieldcol/internal/testproc"
 )
 
-// toolBinary is a store built into .tools/ by scripts/tools-stores.sh. A test that needs a
+// toolBinary is a store built into .tools/ by make tools-stores. A test that needs a
 // missing one is skipped on a developer's machine and fails under CI, where `make test`
 // builds it first.
 func toolBinary(t testing.TB, name string) string {
 	t.Helper()
 	p := filepath.Join(repoRoot, ".tools", name)
 	if _, err := os.Stat(p); err != nil {
-		msg := fmt.Sprintf("%s is not built (scripts/tools-stores.sh %s): %v", p, name, err)
+		msg := fmt.Sprintf("%s is not built (make .tools/%s): %v", p, name, err)
 		if os.Getenv("CI") != "" {
 			t.Fatal(msg)
 		}

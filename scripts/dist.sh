@@ -9,10 +9,8 @@
 #
 # It builds from the sources ocb generated under _build/<name> (make build generates them;
 # make dist and make test depend on it), so a cross build reuses them and the Go build cache
-# instead of running ocb again. Each target gets a copy of the generated module beside the
-# original (_build/<name>.dist: same depth, so the manifest's relative replace still holds)
-# whose main.go carries the release version; the shared _build/<name> is never edited, other
-# builds may be using it.
+# instead of running ocb again. The release version is linked in (-X on
+# cmd/fieldcolmain.version), so no generated file is copied or edited.
 #
 # VERSION (default: the manifest's version + git date and commit, e.g.
 # 0.1.0+git20261126.b43c335) is what `fieldcol-edge --version` prints and the package's
@@ -42,7 +40,7 @@ manifest_version=$(sed -n 's/^  version: *//p' distributions/edge/manifest.yaml 
 if [ -z "${VERSION:-}" ]; then
 	VERSION="$manifest_version+git$(git log -1 --format=%cd --date=format:%Y%m%d).$(git rev-parse --short HEAD)"
 fi
-# The version goes into Go source and a Debian version: keep it to the characters both allow.
+# The version goes into -ldflags (one word) and a Debian version: keep it to the characters both allow.
 [[ $VERSION =~ ^[0-9][0-9A-Za-z.+~-]*$ ]] || {
 	echo "dist: VERSION $VERSION must start with a digit and hold only [0-9A-Za-z.+~-]" >&2
 	exit 1
@@ -67,32 +65,23 @@ else
 	debs=(amd64 arm64 armhf)
 fi
 
-# stamp NAME: the copy of _build/NAME with the release version in main.go.
-stamp() {
-	local name=$1 src=_build/$1 dst=_build/$1.dist
-	[ -f "$src/main.go" ] && grep -q fieldcolmain "$src/main.go" || {
-		echo "dist: $src/main.go is missing or not patched by scripts/ocb-build.sh: run make build first" >&2
-		exit 1
-	}
-	# Afresh each time: a file ocb no longer generates must not linger in the copy.
-	rm -rf "$dst"
-	mkdir -p "$dst"
-	cp "$src"/*.go "$src/go.mod" "$src/go.sum" "$dst/"
-	sed -i "s#^\(\t\tVersion: *\)\"[^\"]*\",#\1\"$VERSION\",#" "$dst/main.go"
-	grep -q "Version: *\"$VERSION\"" "$dst/main.go" || {
-		echo "dist: could not stamp the version into $dst/main.go" >&2
+# check NAME: _build/NAME is a module that scripts/ocb-build.sh generated and wired.
+check() {
+	local src=_build/$1
+	cmp -s distributions/_ocb/main_others.go "$src/main_others.go" || {
+		echo "dist: $src is missing or not wired by scripts/ocb-build.sh: run make build first" >&2
 		exit 1
 	}
 }
 
 mkdir -p "$out"
-stamped=""
+checked=""
 built=()
 for t in "${targets[@]}"; do
 	read -r name goarch goarm suffix <<<"$t"
-	case " $stamped " in *" $name "*) ;; *)
-		stamp "$name"
-		stamped="$stamped $name"
+	case " $checked " in *" $name "*) ;; *)
+		check "$name"
+		checked="$checked $name"
 		;;
 	esac
 	bin=$out/${name}_linux_${suffix}
@@ -101,9 +90,10 @@ for t in "${targets[@]}"; do
 	armenv=()
 	[ "$goarch" = arm ] && armenv=(GOARM="$goarm")
 	(
-		cd "_build/$name.dist"
+		cd "_build/$name"
 		env CGO_ENABLED=0 GOOS=linux GOARCH="$goarch" "${armenv[@]}" \
-			nice -n 10 go build -trimpath -ldflags "-s -w" -o "$root/$bin.tmp" .
+			nice -n 10 go build -trimpath -ldflags "-s -w -X github.com/fieldcol/fieldcol/cmd/fieldcolmain.version=$VERSION" \
+			-o "$root/$bin.tmp" .
 	)
 	mv "$bin.tmp" "$bin"
 	echo "dist: $bin ($(stat -c %s "$bin") bytes) in $(($(date +%s) - start)) s" >&2

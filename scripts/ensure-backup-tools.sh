@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the backup tests need when it is missing: restic (Debian package restic, the
 # same package Raspberry Pi OS ships) and curl (fieldcol-backup pushes its results with it)
-# with apt-get, and versitygw built into .tools/ by scripts/tools-versitygw.sh.
+# with apt-get. versitygw, the S3 server they write to, is a Go tool: make .tools/versitygw.
 set -euo pipefail
-
-root=$(cd "$(dirname "$0")/.." && pwd)
 
 missing=()
 command -v restic >/dev/null 2>&1 || missing+=(restic)
@@ -16,5 +14,3 @@ if [ ${#missing[@]} -gt 0 ]; then
 	$sudo apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-
-"$root/scripts/tools-versitygw.sh"

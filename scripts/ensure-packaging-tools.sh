@@ -1,11 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the packaging tests use, only when missing: the Debian packages
 # qemu-user-static (the arm builds under emulation), lintian, ansible (playbook syntax
-# check) and systemd (systemd-analyze), and builds nfpm into .tools/nfpm from its own tools
-# module (tools/nfpm), again only when missing or older than that module.
+# check) and systemd (systemd-analyze). nfpm is a Go tool: make .tools/nfpm.
 set -euo pipefail
-
-root=$(cd "$(dirname "$0")/.." && pwd)
 
 declare -A pkg_of=(
 	[qemu-aarch64-static]=qemu-user-static
@@ -29,13 +26,3 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $pkgs
 fi
 
-bin=$root/.tools/nfpm
-mod=$root/tools/nfpm
-if [ ! -x "$bin" ] || [ -n "$(find "$mod" -type f -newer "$bin" -print -quit)" ]; then
-	echo "ensure-packaging-tools: building nfpm from tools/nfpm" >&2
-	mkdir -p "$root/.tools"
-	start=$(date +%s)
-	(cd "$mod" && CGO_ENABLED=0 nice -n 10 go build -trimpath -o "$bin.tmp" github.com/goreleaser/nfpm/v2/cmd/nfpm)
-	mv "$bin.tmp" "$bin"
-	echo "ensure-packaging-tools: nfpm built in $(($(date +%s) - start)) s" >&2
-fi

@@ -1,4 +1,4 @@
-module github.com/fieldcol/fieldcol/tools/victorialogs
+module github.com/fieldcol/fieldcol/tools/victoria-logs
 
 go 1.26.5
 
