@@ -1,5 +1,6 @@
 // Package fieldcolmain holds what the ocb-generated main of every fieldcol distribution
-// calls besides the collector itself (scripts/ocb-build.sh wires it in).
+// calls besides the collector itself (distributions/_ocb/main_others.go wires it in; see
+// scripts/ocb-build.sh).
 package fieldcolmain // import "github.com/fieldcol/fieldcol/cmd/fieldcolmain"
 
 import (

@@ -12,6 +12,11 @@ import (
 	"github.com/fieldcol/fieldcol/internal/hardware/probe"
 )
 
+// version, when set at link time (-ldflags "-X github.com/fieldcol/fieldcol/cmd/fieldcolmain.version=V"),
+// replaces the manifest's dist.version in the build info: scripts/dist.sh stamps release
+// builds this way, so no generated file is edited for a release.
+var version string
+
 // Main is what the ocb-generated main of every distribution calls instead of run(set):
 // `safe-outputs` drives the control loops' actuators safe without starting the collector;
 // `hardware-probe` reports what hardware the machine offers, before a config is written;
@@ -19,6 +24,9 @@ import (
 // through ForgiveSelfTelemetryFlush. A non-nil error means exit 1; the collector's errors
 // are already printed by its command, the subcommands print their own.
 func Main(set otelcol.CollectorSettings, run func(otelcol.CollectorSettings) error) error {
+	if version != "" {
+		set.BuildInfo.Version = version
+	}
 	return dispatch(os.Args[1:], set, run, hardware.Default(), os.Stdout, os.Stderr)
 }
 

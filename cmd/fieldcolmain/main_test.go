@@ -182,3 +182,26 @@ func TestSafeOutputsFails(t *testing.T) {
 		})
 	}
 }
+
+// TestMainLinkTimeVersion: the version scripts/dist.sh links in replaces the manifest's,
+// and a build without one keeps the manifest's.
+func TestMainLinkTimeVersion(t *testing.T) {
+	oldArgs, oldVersion := os.Args, version
+	t.Cleanup(func() { os.Args, version = oldArgs, oldVersion })
+	os.Args = []string{"fieldcol-edge", "--version"}
+	tests := []struct{ linked, want string }{
+		{"", "0.1.0"},
+		{"0.1.0+git20261206.d8ed014", "0.1.0+git20261206.d8ed014"},
+	}
+	for _, tt := range tests {
+		version = tt.linked
+		set := edgeSettings()
+		set.BuildInfo.Version = "0.1.0"
+		var got string
+		require.NoError(t, Main(set, func(s otelcol.CollectorSettings) error {
+			got = s.BuildInfo.Version
+			return nil
+		}))
+		assert.Equal(t, tt.want, got)
+	}
+}
