@@ -1,8 +1,12 @@
 // Package contract lists the metric names that dashboards and alert rules may use, as
-// Prometheus sees them, and finds the metric names a PromQL expression reads. The
-// telemetry contract of the shared ARCHITECTURE.md is the source; this copy lets tests
-// check every dashboard query and rule against it without reaching outside the repository.
+// Prometheus sees them, and finds the metric names a PromQL expression reads. Contract is
+// generated from the components' metadata.yaml files (the one source of every name a
+// component emits), so a dashboard or rule can read only a name some component declares;
+// a new name goes into a metadata.yaml first, then make generate, then into dashboards and
+// rules.
 package contract
+
+//go:generate go run ./internal/gen -root ../.. -out generated_contract.go
 
 import (
 	"regexp"
@@ -10,48 +14,15 @@ import (
 	"strings"
 )
 
-// Contract holds the Prometheus names of the telemetry contract (OTel names translated by
-// the prometheus exporter: dots to underscores, unit suffix, _total on counters). A
-// histogram is listed by its base name; _bucket, _sum and _count are accepted with it.
-var Contract = map[string]string{
-	"controlloop_cycles_total":                             "controlloop.cycles",
-	"controlloop_cycle_duration_seconds":                   "controlloop.cycle.duration",
-	"controlloop_cycle_lateness_seconds":                   "controlloop.cycle.lateness",
-	"controlloop_process_value":                            "controlloop.process_value",
-	"controlloop_setpoint":                                 "controlloop.setpoint",
-	"controlloop_output_ratio":                             "controlloop.output",
-	"controlloop_safe_state":                               "controlloop.safe_state",
-	"controlloop_alarms_active":                            "controlloop.alarms.active",
-	"controlloop_alarm_transitions_total":                  "controlloop.alarm.transitions",
-	"controlloop_commands_total":                           "controlloop.commands",
-	"controlloop_command_duration_seconds":                 "controlloop.command.duration",
-	"controlloop_actuator_errors_total":                    "controlloop.actuator.errors",
-	"hw_temperature_celsius":                               "hw.temperature",
-	"hw_voltage_volts":                                     "hw.voltage",
-	"hw_gpio_level_ratio":                                  "hw.gpio.level",
-	"hw_gpio_edges_total":                                  "hw.gpio.edges",
-	"hw_errors_total":                                      "hw.errors",
-	"hw_status_ratio":                                      "hw.status",
-	"otelcol_exporter_diskqueue_size_bytes":                "otelcol.exporter.diskqueue.size",
-	"otelcol_exporter_diskqueue_records":                   "otelcol.exporter.diskqueue.records",
-	"otelcol_exporter_diskqueue_oldest_age_seconds":        "otelcol.exporter.diskqueue.oldest.age",
-	"otelcol_exporter_diskqueue_enqueued_total":            "otelcol.exporter.diskqueue.enqueued",
-	"otelcol_exporter_diskqueue_sent_total":                "otelcol.exporter.diskqueue.sent",
-	"otelcol_exporter_diskqueue_dropped_total":             "otelcol.exporter.diskqueue.dropped",
-	"otelcol_exporter_diskqueue_write_errors_total":        "otelcol.exporter.diskqueue.write.errors",
-	"otelcol_exporter_diskqueue_fsync_duration_seconds":    "otelcol.exporter.diskqueue.fsync.duration",
-	"otelcol_exporter_diskqueue_send_last_success_seconds": "otelcol.exporter.diskqueue.send.last_success",
-	"otelcol_processor_piiredaction_redactions_total":      "otelcol.processor.piiredaction.redactions",
-	"slo_events_total":                                     "slo.events",
-	"slo_burn_rate":                                        "slo.burn_rate",
-	"slo_error_budget_remaining":                           "slo.error_budget.remaining",
-	"slo_objective":                                        "slo.objective",
-	"slo_alert":                                            "slo.alert",
-
-	// Issue 18: a queue directory that cannot be used degrades the exporter (refusing,
-	// counted, alerting) instead of stopping the edge; see the exporter's metadata.yaml.
-	"otelcol_exporter_diskqueue_degraded":      "otelcol.exporter.diskqueue.degraded",
-	"otelcol_exporter_diskqueue_refused_total": "otelcol.exporter.diskqueue.refused",
+// Declared is a metric as its component's metadata.yaml declares it.
+type Declared struct {
+	// Name is the OTel name the component emits.
+	Name string
+	Unit string
+	// Kind is counter, updowncounter, gauge or histogram.
+	Kind string
+	// Component is the type in the metadata.yaml (controlloop, hardware, sloburn ...).
+	Component string
 }
 
 // Collector holds names outside the fieldcol contract that the collector itself emits
@@ -75,19 +46,15 @@ var Collector = map[string]string{
 	"system_filesystem_usage_bytes":                    "system.filesystem.usage (host_metrics)",
 }
 
-// Tools holds names that fieldcol's own tools and newer features emit beyond the contract
-// table: the backup job (deploy/backup/fieldcol-backup pushes them over OTLP) and the
-// control loop's dry run (issue 14). They are documented in docs/disaster-recovery.md and
-// controlloop/README.md.
+// Tools holds names that fieldcol's own tools emit, which are no collector component and
+// have no metadata.yaml: the backup job (deploy/backup/fieldcol-backup pushes them over
+// OTLP), documented in docs/disaster-recovery.md.
 var Tools = map[string]string{
-	"backup_runs_total":                "backup.runs (fieldcol-backup)",
-	"backup_last_success_seconds":      "backup.last_success (fieldcol-backup)",
-	"backup_duration_seconds":          "backup.duration (fieldcol-backup)",
-	"backup_size_bytes":                "backup.size (fieldcol-backup)",
-	"backup_added_bytes":               "backup.added (fieldcol-backup)",
-	"controlloop_dry_run":              "controlloop.dry_run",
-	"controlloop_dry_run_writes_total": "controlloop.dry_run.writes",
-	"controlloop_restarts_total":       "controlloop.restarts",
+	"backup_runs_total":           "backup.runs (fieldcol-backup)",
+	"backup_last_success_seconds": "backup.last_success (fieldcol-backup)",
+	"backup_duration_seconds":     "backup.duration (fieldcol-backup)",
+	"backup_size_bytes":           "backup.size (fieldcol-backup)",
+	"backup_added_bytes":          "backup.added (fieldcol-backup)",
 }
 
 // Allowed reports whether a dashboard or rule may read name: a contract or collector
@@ -120,8 +87,9 @@ func known(name string) bool {
 	return c || o || f
 }
 
+// isHistogram reports whether name is a declared histogram; Collector and Tools list none.
 func isHistogram(name string) bool {
-	return strings.HasSuffix(name, "_seconds") && (strings.Contains(name, "duration") || strings.Contains(name, "lateness"))
+	return Contract[name].Kind == "histogram"
 }
 
 var (

@@ -14,9 +14,11 @@ import (
 	"github.com/fieldcol/fieldcol/processors/sloburnprocessor/internal/window"
 )
 
-// Names of the telemetry contract. The gauges carry no unit on purpose: with unit "1" the
-// Prometheus translation appends _ratio (slo_burn_rate_ratio), and the dashboards, rules and
-// runbooks read slo_burn_rate, slo_error_budget_remaining, slo_objective and slo_alert.
+// Names of the telemetry contract, declared with their descriptions, units, types and
+// attributes in pipeline_metrics.yaml (TestEmittedMetricsMatchMetadata holds this file to
+// it). The gauges carry no unit on purpose: with unit "1" the Prometheus translation
+// appends _ratio (slo_burn_rate_ratio), and the dashboards, rules and runbooks read
+// slo_burn_rate, slo_error_budget_remaining, slo_objective and slo_alert.
 const (
 	metricEvents    = "slo.events"
 	metricBurnRate  = "slo.burn_rate"

@@ -37,8 +37,8 @@ type CommandRecord struct {
 // and the command's span.
 func (t *Telemetry) RecordCommand(r CommandRecord) {
 	ctx := context.Background()
-	t.commands.Add(ctx, 1, metric.WithAttributes(attribute.String("command", r.Command), attribute.String("result", r.Result)))
-	t.commandDuration.Record(ctx, r.End.Sub(r.Start).Seconds(), metric.WithAttributes(attribute.String("command", r.Command)))
+	t.tel.Commands.Add(ctx, 1, metric.WithAttributes(attribute.String("command", r.Command), attribute.String("result", r.Result)))
+	t.tel.CommandDuration.Record(ctx, r.End.Sub(r.Start).Seconds(), metric.WithAttributes(attribute.String("command", r.Command)))
 
 	fields := []zap.Field{
 		zap.String("command", r.Command), zap.String("loop", r.Loop), zap.String("result", r.Result),

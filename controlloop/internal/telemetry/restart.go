@@ -15,13 +15,9 @@ import (
 // the starts the latch file has counted since it was created, by clean, so that the counter
 // grows across the restarts it counts instead of starting over at each.
 func (t *Telemetry) RecordRestart(kind string, clean bool, cleanStarts, uncleanStarts uint64) {
-	c, err := t.mp.Meter(ScopeName).Int64Counter("controlloop.restarts",
-		metric.WithDescription("Starts of the control loops since the latch file was created; clean = false after a crash, kill or power cut."))
-	if err == nil {
-		ctx := context.Background()
-		c.Add(ctx, int64(cleanStarts), metric.WithAttributes(attribute.Bool("clean", true)))    //nolint:gosec // a count of starts
-		c.Add(ctx, int64(uncleanStarts), metric.WithAttributes(attribute.Bool("clean", false))) //nolint:gosec // a count of starts
-	}
+	ctx := context.Background()
+	t.tel.Restarts.Add(ctx, int64(cleanStarts), metric.WithAttributes(attribute.Bool("clean", true)))    //nolint:gosec // a count of starts
+	t.tel.Restarts.Add(ctx, int64(uncleanStarts), metric.WithAttributes(attribute.Bool("clean", false))) //nolint:gosec // a count of starts
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	lr, ok := t.newLog()

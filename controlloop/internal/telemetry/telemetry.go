@@ -1,5 +1,6 @@
 // Package telemetry turns the control loops' atomics and rings into OpenTelemetry metrics
-// (through an SDK MeterProvider with a ManualReader), log records and spans, held in bounded
+// (through an SDK MeterProvider with a ManualReader, on instruments that the TelemetryBuilder
+// generated from controlloop/metadata.yaml declares), log records and spans, held in bounded
 // buffers until the hardware receiver collects them. Everything here runs off the loop
 // threads: the drainer goroutine empties the loops' rings, and the SDK's locks are never
 // taken by a loop.
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -29,22 +31,9 @@ import (
 
 	"github.com/fieldcol/fieldcol/controlloop/internal/alarm"
 	"github.com/fieldcol/fieldcol/controlloop/internal/loop"
+	"github.com/fieldcol/fieldcol/controlloop/internal/metadata"
 	"github.com/fieldcol/fieldcol/controlloop/internal/metricconv"
 	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
-)
-
-// ScopeName is the instrumentation scope of everything this package emits.
-const ScopeName = "github.com/fieldcol/fieldcol/controlloop"
-
-// Bucket bounds in seconds. Lateness: a SCHED_FIFO thread on a Pi wakes within tens of µs
-// (cyclictest's p99 is 20 to 100 µs), so steps of 10 to 25 µs up to 200 µs let p99 and max
-// be compared with it from the histogram alone; coarser above, up to the 10 s maximum
-// period. Durations up to that period too.
-var (
-	latenessBounds = []float64{10e-6, 20e-6, 30e-6, 40e-6, 50e-6, 60e-6, 70e-6, 80e-6, 90e-6, 100e-6, 125e-6, 150e-6, 175e-6, 200e-6,
-		250e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1, 10}
-	durationBounds = []float64{10e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1, 2.5, 10}
-	commandBounds  = []float64{1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10}
 )
 
 // Settings configure New.
@@ -79,12 +68,10 @@ type Telemetry struct {
 	audit  *zap.Logger
 	reader *sdkmetric.ManualReader
 	mp     *sdkmetric.MeterProvider
-	loops  []loopAttrs
-
-	duration, lateness metric.Float64Histogram
-	transitions        metric.Int64Counter
-	commands           metric.Int64Counter
-	commandDuration    metric.Float64Histogram
+	// tel holds every instrument, with the names, units, descriptions and buckets of
+	// controlloop/metadata.yaml.
+	tel   *metadata.TelemetryBuilder
+	loops []loopAttrs
 
 	mu           sync.Mutex // guards logs, spans and the drain of the rings
 	logs         plog.Logs
@@ -128,7 +115,13 @@ func New(loops []*loop.Loop, set Settings) (*Telemetry, error) {
 	}
 	res := resource.NewSchemaless(attribute.String("service.name", set.ServiceName))
 	t.mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(t.reader), sdkmetric.WithResource(res))
-	m := t.mp.Meter(ScopeName)
+	// Only the meter provider of these settings is used: the extension's own, not the
+	// collector's (see the package comment).
+	ts := component.TelemetrySettings{MeterProvider: t.mp}
+	var err error
+	if t.tel, err = metadata.NewTelemetryBuilder(ts); err != nil {
+		return nil, fmt.Errorf("creating the control-loop instruments: %w", err)
+	}
 	t.resetLogs()
 	t.resetSpans()
 
@@ -149,86 +142,23 @@ func New(loops []*loop.Loop, set Settings) (*Telemetry, error) {
 		t.loops = append(t.loops, la)
 	}
 
-	var err error
-	if t.duration, err = m.Float64Histogram("controlloop.cycle.duration", metric.WithUnit("s"),
-		metric.WithDescription("Time from wake-up to the end of the actuator write."),
-		metric.WithExplicitBucketBoundaries(durationBounds...)); err != nil {
-		return nil, err
-	}
-	if t.lateness, err = m.Float64Histogram("controlloop.cycle.lateness", metric.WithUnit("s"),
-		metric.WithDescription("Wake-up minus deadline of each cycle."),
-		metric.WithExplicitBucketBoundaries(latenessBounds...)); err != nil {
-		return nil, err
-	}
-	if t.transitions, err = m.Int64Counter("controlloop.alarm.transitions",
-		metric.WithDescription("Alarm transitions: raised, acknowledged, cleared.")); err != nil {
-		return nil, err
-	}
-	if t.commands, err = m.Int64Counter("controlloop.commands",
-		metric.WithDescription("Commands received by the API, by result.")); err != nil {
-		return nil, err
-	}
-	if t.commandDuration, err = m.Float64Histogram("controlloop.command.duration", metric.WithUnit("s"),
-		metric.WithDescription("Time from request to the loop's answer."),
-		metric.WithExplicitBucketBoundaries(commandBounds...)); err != nil {
-		return nil, err
-	}
-	if err = t.observables(m); err != nil {
-		return nil, err
+	if err = t.observe(metadata.Meter(ts)); err != nil {
+		return nil, fmt.Errorf("registering the control-loop observer: %w", err)
 	}
 	return t, nil
 }
 
-func (t *Telemetry) observables(m metric.Meter) error {
-	cycles, err := m.Int64ObservableCounter("controlloop.cycles", metric.WithDescription("Control cycles by outcome: ok, overrun (longer than the period), skipped (periods missed after an overrun)."))
-	if err != nil {
-		return err
-	}
-	pv, err := m.Float64ObservableGauge("controlloop.process_value", metric.WithDescription("Last valid process value, in the loop's unit (absent while the reading is invalid)."))
-	if err != nil {
-		return err
-	}
-	sp, err := m.Float64ObservableGauge("controlloop.setpoint", metric.WithDescription("Target setpoint, in the loop's unit."))
-	if err != nil {
-		return err
-	}
-	out, err := m.Float64ObservableGauge("controlloop.output", metric.WithUnit("1"), metric.WithDescription("Output written to each actuator (0..1 duty; 0/1 for an enable pin)."))
-	if err != nil {
-		return err
-	}
-	// No unit: a gauge with unit "1" becomes controlloop_safe_state_ratio in Prometheus, and
-	// this is a state, not a ratio; operators and the checks look for controlloop_safe_state.
-	safe, err := m.Int64ObservableGauge("controlloop.safe_state", metric.WithDescription("1 while the loop's outputs are forced to their safe state."))
-	if err != nil {
-		return err
-	}
-	active, err := m.Int64ObservableGauge("controlloop.alarms.active", metric.WithUnit("{alarm}"), metric.WithDescription("1 while an alarm's condition holds or it is latched."))
-	if err != nil {
-		return err
-	}
-	actErr, err := m.Int64ObservableCounter("controlloop.actuator.errors", metric.WithDescription("Failed actuator writes by error type."))
-	if err != nil {
-		return err
-	}
-	dryWrites, err := m.Int64ObservableCounter("controlloop.dry_run.writes",
-		metric.WithDescription("Actuator writes that dry run held back (the actuator kept its safe state)."))
-	if err != nil {
-		return err
-	}
-	dryRun, err := m.Int64ObservableGauge("controlloop.dry_run",
-		metric.WithDescription("1 while the loop is in dry run: it computes but writes no actuator."))
-	if err != nil {
-		return err
-	}
-	dropped, err := m.Int64ObservableCounter("controlloop.telemetry.dropped",
-		metric.WithDescription("Records lost because a bounded buffer was full (signal: logs, spans, samples)."))
-	if err != nil {
-		return err
-	}
+// observe registers one callback for every asynchronous instrument rather than the
+// builder's one per instrument, so that a collection reads each loop once and the series
+// of one loop agree with each other (the enable output and safe_state, for instance).
+func (t *Telemetry) observe(m metric.Meter) error {
+	tel := t.tel
+	cycles, pv, sp, out, safe := tel.Cycles, tel.ProcessValue, tel.Setpoint, tel.Output, tel.SafeState
+	active, actErr, dryWrites, dryRun, dropped := tel.AlarmsActive, tel.ActuatorErrors, tel.DryRunWrites, tel.DryRun, tel.TelemetryDropped
 	dropLogs := metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", "logs")))
 	dropSpans := metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", "spans")))
 	dropSamples := metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", "samples")))
-	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		logs, spans, samples := t.Dropped()
 		o.ObserveInt64(dropped, int64(logs), dropLogs)
 		o.ObserveInt64(dropped, int64(spans), dropSpans)
@@ -345,8 +275,8 @@ func (t *Telemetry) Drain() {
 	for i := range t.loops {
 		la := &t.loops[i]
 		for la.l.Samples().Pop(&s) {
-			t.duration.Record(ctx, float64(s.Duration)/1e9, la.base)
-			t.lateness.Record(ctx, float64(s.Lateness)/1e9, la.base)
+			t.tel.CycleDuration.Record(ctx, float64(s.Duration)/1e9, la.base)
+			t.tel.CycleLateness.Record(ctx, float64(s.Lateness)/1e9, la.base)
 		}
 		for la.l.Events().Pop(&e) {
 			t.event(la, &e)
@@ -410,7 +340,7 @@ func (t *Telemetry) resetLogs() {
 	rl := t.logs.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr("service.name", t.set.ServiceName)
 	sl := rl.ScopeLogs().AppendEmpty()
-	sl.Scope().SetName(ScopeName)
+	sl.Scope().SetName(metadata.ScopeName)
 	t.logRecords = sl.LogRecords()
 	t.nLogs = 0
 }
@@ -420,7 +350,7 @@ func (t *Telemetry) resetSpans() {
 	rs := t.spans.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", t.set.ServiceName)
 	ss := rs.ScopeSpans().AppendEmpty()
-	ss.Scope().SetName(ScopeName)
+	ss.Scope().SetName(metadata.ScopeName)
 	t.spanSlice = ss.Spans()
 	t.nSpans = 0
 }
@@ -473,7 +403,7 @@ func (t *Telemetry) event(la *loopAttrs, e *loop.Event) {
 		if int(e.Alarm) < len(la.alarms) {
 			an = la.alarms[e.Alarm]
 		}
-		t.transitions.Add(context.Background(), 1, metric.WithAttributes(attribute.String("loop", loopName),
+		t.tel.AlarmTransitions.Add(context.Background(), 1, metric.WithAttributes(attribute.String("loop", loopName),
 			attribute.String("alarm", an), attribute.String("transition", tr.String())))
 		name, body = "controlloop.alarm", fmt.Sprintf("alarm %s %s on loop %s", an, tr, loopName)
 		attrs["alarm"], attrs["transition"] = an, tr.String()
