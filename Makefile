@@ -20,7 +20,7 @@ GO_SOURCES := $(shell find . -path ./_build -prune -o -path ./.tools -prune -o -
 EDGE_CONFIG ?= distributions/edge/config.yaml
 TEST_TIMEOUT ?= 40m
 
-.PHONY: build run test unit e2e soak bench lint fmt tools deps-test tools-stores validate dashboards rules-test drills dist dist-test footprint clean
+.PHONY: build run test unit e2e soak bench lint fmt generate tools deps-test tools-stores validate dashboards rules-test drills dist dist-test footprint clean
 
 build: bin/fieldcol bin/fieldcol-edge bin/fieldcol-gateway
 
@@ -118,10 +118,23 @@ bench: bin/fieldcol-edge
 	scripts/ensure-debs.sh
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 
-lint: $(GOLANGCI)
+# gofmt, go vet, golangci-lint; go.mod and go.sum tidy (a direct dependency marked
+# // indirect, a missing or a stale one fails); and nothing that make generate would change.
+# The last check compares the whole work tree with git after generating, so run it on
+# committed work.
+lint: $(GOLANGCI) generate
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GOLANGCI) run ./...
+	$(GO) mod tidy -diff
+	@git diff --exit-code --stat || { echo "make generate changed the files above: commit what it generates"; exit 1; }
+	@out=$$(git ls-files --others --exclude-standard); if [ -n "$$out" ]; then echo "untracked files (generated and not committed?):"; echo "$$out"; exit 1; fi
+
+# Every //go:generate of the module: mdatagen for each component's metadata.yaml (the
+# internal/metadata packages and documentation.md), alerts/contract from those files, and
+# the dashboards' JSON.
+generate: $(MDATAGEN)
+	$(GO) generate ./...
 
 # The resilience plan's chaos drills at full length (docs/drills.md): one DRILL line of
 # figures each. A short form of four of them runs in make test.
@@ -132,7 +145,7 @@ drills: deps-test build
 
 # Regenerates the committed Grafana dashboards from the Go generator (dashboards/).
 dashboards:
-	$(GO) run ./dashboards/cmd/gen -out dashboards/json
+	$(GO) generate ./dashboards
 
 # promtool and amtool checks of alerts/, dashboard drift and the contract checks.
 rules-test: deps-test

@@ -1,7 +1,3 @@
-// Package controlloop is the `controlloop` extension: the control-loop runtime of a
-// Raspberry Pi PLC (scheduler, PID and on/off controllers, interlocks, latching alarms,
-// command API, systemd watchdog) whose telemetry the hardware receiver collects through
-// internal/loopbridge.
 package controlloop
 
 import (

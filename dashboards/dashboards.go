@@ -1,8 +1,10 @@
 // Package dashboards builds fieldcol's Grafana dashboards with grafana-foundation-sdk. The
-// JSON they render is committed under json/ (make dashboards regenerates it) so that
-// Grafana's file provisioning (provisioning/) loads it without running Go; a test fails when
-// the committed JSON drifts from this code.
+// JSON they render is committed under json/ (go generate, make dashboards or make generate
+// regenerates it) so that Grafana's file provisioning (provisioning/) loads it without
+// running Go; a test fails when the committed JSON drifts from this code.
 package dashboards
+
+//go:generate go run ./cmd/gen -out json
 
 import (
 	"encoding/json"
