@@ -118,17 +118,16 @@ bench: bin/fieldcol-edge
 	scripts/ensure-debs.sh
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 
-# gofmt, go vet, golangci-lint; go.mod and go.sum tidy (a direct dependency marked
-# // indirect, a missing or a stale one fails); and nothing that make generate would change.
-# The last check compares the whole work tree with git after generating, so run it on
-# committed work.
+# gofmt; go.mod and go.sum tidy (a direct dependency marked // indirect, a missing or a stale
+# one fails); nothing that make generate would change (the whole work tree is compared with
+# git after generating, so run it on committed work); go vet, golangci-lint.
 lint: $(GOLANGCI) generate
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	$(GOLANGCI) run ./...
 	$(GO) mod tidy -diff
 	@git diff --exit-code --stat || { echo "make generate changed the files above: commit what it generates"; exit 1; }
 	@out=$$(git ls-files --others --exclude-standard); if [ -n "$$out" ]; then echo "untracked files (generated and not committed?):"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GOLANGCI) run ./...
 
 # Every //go:generate of the module: mdatagen for each component's metadata.yaml (the
 # internal/metadata packages and documentation.md), alerts/contract from those files, and
