@@ -17,6 +17,8 @@ import (
 
 	"github.com/fieldcol/fieldcol/controlloop/internal/api"
 	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
+	"github.com/fieldcol/fieldcol/internal/hardware/periph"
 )
 
 // adsBus is an I2C bus with an ADS1115 at 0x48 whose conversions read about 0.512 V,
@@ -100,10 +102,8 @@ func periphConfig(t *testing.T, ovenBus, heaterPin string) (*Config, *gpiotest.P
 // doublesRegistry is a registry that sees no gpiochips, so that the periph backend opens
 // the gpiotest pins registered in periph's registry, also on a Pi.
 func doublesRegistry(t *testing.T) *hardware.Registry {
-	reg := hardware.NewRegistry(nil)
 	none := t.TempDir()
-	reg.SetGPIOPaths(hardware.GPIOPaths{DevDir: none, Model: none + "/model", Compatible: none + "/compatible", DevMem: none + "/mem"})
-	return reg
+	return backends.NewRegistryWith(nil, periph.Options{GPIO: periph.GPIOPaths{DevDir: none, Model: none + "/model", Compatible: none + "/compatible", DevMem: none + "/mem"}})
 }
 
 func loopState(t *testing.T, s *started, name string) loopStatus {

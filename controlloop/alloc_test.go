@@ -9,6 +9,7 @@ import (
 	"github.com/fieldcol/fieldcol/controlloop/internal/loop"
 	"github.com/fieldcol/fieldcol/controlloop/schedule"
 	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
 )
 
 // TestSimCycleDoesNotAllocate runs cycles of both configured loops on the real sim devices
@@ -16,7 +17,7 @@ import (
 func TestSimCycleDoesNotAllocate(t *testing.T) {
 	cfg := plantConfig(t, latchPath(t))
 	e := newExtension(cfg, settings())
-	e.registry = hardware.NewRegistry(nil)
+	e.registry = backends.NewRegistry(nil)
 	session, err := e.registry.Open(cfg.Hardware, hardware.Settings{})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, session.Close()) }()

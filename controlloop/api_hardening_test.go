@@ -24,7 +24,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
 )
 
 // bearerLike behaves as contrib's bearertokenauth does: its server side accepts
@@ -74,7 +74,7 @@ func startWithAuth(t *testing.T, id component.ID, auth component.Component, log 
 		set.Logger = log
 	}
 	e := newExtension(cfg, set)
-	e.registry = hardware.NewRegistry(nil)
+	e.registry = backends.NewRegistry(nil)
 	err := e.Start(context.Background(), &host{exts: map[component.ID]component.Component{id: auth}})
 	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
 	return e, err

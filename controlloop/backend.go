@@ -249,7 +249,7 @@ func (e *controlLoop) heldReason(l *loop.Loop) string {
 
 // SimEnabled implements api.Backend.
 func (e *controlLoop) SimEnabled() bool {
-	return e.session != nil && e.session.Backend() == hardware.BackendSim
+	return e.session != nil && e.session.BackendName() == hardware.BackendSim
 }
 
 // Fault implements api.Backend.

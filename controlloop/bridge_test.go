@@ -22,7 +22,7 @@ import (
 func TestHardwareReceiverBridge(t *testing.T) {
 	cfg := plantConfig(t, latchPath(t))
 	cfg.Telemetry.TraceEvery = 5
-	e := newExtension(cfg, settings()) // the process-wide registry, shared with the receiver
+	e := newExtension(cfg, settings()) // its registry is shared with the receiver that names it
 	id := component.MustNewID("controlloop")
 	h := &host{exts: map[component.ID]component.Component{id: e, authID: &tokenAuth{token: "s3cret"}}}
 	require.NoError(t, e.Start(context.Background(), h))
@@ -33,7 +33,7 @@ func TestHardwareReceiverBridge(t *testing.T) {
 	rcfg.CollectionInterval = 50 * time.Millisecond
 	rcfg.InitialDelay = 0
 	rcfg.ControllerConfig.Timeout, rcfg.Config.Timeout = 20*time.Millisecond, 20*time.Millisecond
-	rcfg.ControlLoop = "controlloop"
+	rcfg.ControlLoop = &id
 	rcfg.Devices = []hardware.DeviceConfig{
 		{Name: "oven_temp", Kind: hardware.KindMCP9808}, // owned by the oven loop: skipped
 		{Name: "supply", Kind: hardware.KindADS1115, Channel: 1, Signal: hardware.SignalSupplyVoltage},

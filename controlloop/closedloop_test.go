@@ -14,6 +14,7 @@ import (
 
 	"github.com/fieldcol/fieldcol/controlloop/internal/api"
 	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
 )
 
 func TestHeaterReachesAndHoldsSetpoint(t *testing.T) {
@@ -104,7 +105,7 @@ func TestSensorFaultMakesOutputsSafeWithinOnePeriod(t *testing.T) {
 
 func TestLatchSurvivesRestartWithOutputsSafe(t *testing.T) {
 	latch := latchPath(t)
-	reg := hardware.NewRegistry(nil)
+	reg := backends.NewRegistry(nil)
 	s := start(t, plantConfig(t, latch), reg)
 	require.NoError(t, s.ext.Fault(&api.FaultRequest{Device: "oven_temp", Kind: string(hardware.FaultOutOfRange)}))
 	require.Eventually(t, func() bool {
@@ -114,7 +115,7 @@ func TestLatchSurvivesRestartWithOutputsSafe(t *testing.T) {
 	require.NoError(t, s.ext.Shutdown(context.Background()))
 
 	// Restart: same latch file, the fault is gone.
-	s2 := start(t, plantConfig(t, latch), hardware.NewRegistry(nil))
+	s2 := start(t, plantConfig(t, latch), backends.NewRegistry(nil))
 	oven := s2.ext.byName["oven"]
 	pl := s2.plant()
 	start := oven.Status().Cycle
@@ -142,7 +143,7 @@ func TestInterlockStopsMotor(t *testing.T) {
 }
 
 func TestShutdownLeavesOutputsSafe(t *testing.T) {
-	reg := hardware.NewRegistry(nil)
+	reg := backends.NewRegistry(nil)
 	s := start(t, plantConfig(t, latchPath(t)), reg)
 	pl := s.plant()
 	require.Eventually(t, func() bool { return pl.HeaterDuty() > 0 && pl.MotorEnabled() }, 5*time.Second, time.Millisecond)
@@ -163,7 +164,7 @@ func TestStartFailsWhenLatchFileIsNotWritable(t *testing.T) {
 	require.NoError(t, os.MkdirAll(latch+"/occupied", 0o700))
 	cfg := plantConfig(t, latch)
 	e := newExtension(cfg, settings())
-	e.registry = hardware.NewRegistry(nil)
+	e.registry = backends.NewRegistry(nil)
 	err := e.Start(context.Background(), &host{})
 	require.ErrorContains(t, err, "latch")
 	require.NoError(t, e.Shutdown(context.Background()))

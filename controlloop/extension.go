@@ -28,6 +28,7 @@ import (
 	"github.com/fieldcol/fieldcol/controlloop/internal/watchdog"
 	"github.com/fieldcol/fieldcol/controlloop/schedule"
 	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
 	"github.com/fieldcol/fieldcol/internal/loopbridge"
 )
 
@@ -43,7 +44,8 @@ type controlLoop struct {
 	cfg *Config
 	set extension.Settings
 	log *zap.Logger
-	// registry is the hardware registry (the process-wide one; tests use their own).
+	// registry is the hardware registry of this extension; the hardware receiver that
+	// names the extension opens its devices on it too.
 	registry *hardware.Registry
 
 	session *hardware.Session
@@ -75,7 +77,7 @@ type controlLoop struct {
 }
 
 func newExtension(cfg *Config, set extension.Settings) *controlLoop {
-	return &controlLoop{cfg: cfg, set: set, log: set.Logger, registry: hardware.Default()}
+	return &controlLoop{cfg: cfg, set: set, log: set.Logger, registry: backends.NewRegistry(nil)}
 }
 
 // Start opens the hardware, restores latches, forces every output safe, starts the loops,
@@ -594,6 +596,9 @@ func (e *controlLoop) DrainTraces(td ptrace.Traces) int {
 	}
 	return e.tel.DrainTraces(td)
 }
+
+// HardwareRegistry implements loopbridge.Source.
+func (e *controlLoop) HardwareRegistry() *hardware.Registry { return e.registry }
 
 // OwnsDevice implements loopbridge.Source: inputs, outputs and interlock sensors of the
 // loops belong to the loops.

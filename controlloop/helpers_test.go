@@ -21,7 +21,9 @@ import (
 	"github.com/fieldcol/fieldcol/controlloop/internal/metadata"
 	"github.com/fieldcol/fieldcol/controlloop/internal/telemetry"
 	"github.com/fieldcol/fieldcol/internal/hardware"
-	"github.com/fieldcol/fieldcol/internal/hardware/plant"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
+	"github.com/fieldcol/fieldcol/internal/hardware/sim"
+	"github.com/fieldcol/fieldcol/internal/hardware/sim/plant"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -116,7 +118,7 @@ func start(t *testing.T, cfg *Config, reg *hardware.Registry) *started {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
 	if reg == nil {
-		reg = hardware.NewRegistry(nil)
+		reg = backends.NewRegistry(nil)
 	}
 	e := newExtension(cfg, settings())
 	e.registry = reg
@@ -127,7 +129,7 @@ func start(t *testing.T, cfg *Config, reg *hardware.Registry) *started {
 	return s
 }
 
-func (s *started) plant() *plant.Plant { return s.session.Plant() }
+func (s *started) plant() *plant.Plant { return sim.Plant(s.session) }
 
 func latchPath(t *testing.T) string { return filepath.Join(t.TempDir(), "latches.json") }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/fieldcol/fieldcol/controlloop/internal/api"
 	"github.com/fieldcol/fieldcol/internal/faultfs"
 	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
 )
 
 // TestLatchPowerCutFUSE runs the extension with its latch file on faultfs and cuts the
@@ -51,7 +52,7 @@ func TestLatchPowerCutFUSE(t *testing.T) {
 	for cycle := range cuts {
 		require.True(t, time.Now().Before(deadline), "only %d of %d cuts in %v", cycle, cuts, limit)
 		fsys := faultfs.MountT(t, root, faultfs.Options{Seed: uint64(cycle), TornWrites: cycle%2 == 1}) //nolint:gosec // cycle >= 0
-		s := start(t, plantConfig(t, filepath.Join(fsys.Dir(), rel)), hardware.NewRegistry(nil))
+		s := start(t, plantConfig(t, filepath.Join(fsys.Dir(), rel)), backends.NewRegistry(nil))
 		oven := s.ext.byName["oven"]
 		pl := s.plant()
 		restored := slices.Contains(oven.LatchedNames(), "sensor_fault")
@@ -111,7 +112,7 @@ func TestLatchPowerCutFUSE(t *testing.T) {
 
 	// Power back for good: the last state must load cleanly.
 	fsys := faultfs.MountT(t, root, faultfs.Options{})
-	s := start(t, plantConfig(t, filepath.Join(fsys.Dir(), rel)), hardware.NewRegistry(nil))
+	s := start(t, plantConfig(t, filepath.Join(fsys.Dir(), rel)), backends.NewRegistry(nil))
 	if final := slices.Contains(s.ext.byName["oven"].LatchedNames(), "sensor_fault"); !mayBeLatched || final != true {
 		assert.Equal(t, latched, final, "the last cut's latch state")
 	}

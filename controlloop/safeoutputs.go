@@ -25,7 +25,7 @@ type SafeWrite struct {
 	Device string
 	Kind   hardware.Kind
 	// Backend is what the device was opened on.
-	Backend hardware.Backend
+	Backend hardware.BackendName
 	// Value is the safe state written: a duty for a duty_output, 0 (low) or 1 (high) for a
 	// gpio_output.
 	Value float64

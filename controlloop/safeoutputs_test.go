@@ -15,6 +15,9 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
+	"github.com/fieldcol/fieldcol/internal/hardware/periph"
+	"github.com/fieldcol/fieldcol/internal/hardware/sim"
 )
 
 // collectorConf is a whole collector configuration holding the given extensions, as
@@ -53,7 +56,7 @@ func summary(ws []SafeWrite) []driven {
 // process's, so the sim plant it drives stays up and shows the result.
 func TestDriveSafeAfterCrash(t *testing.T) {
 	cfg := plantConfig(t, filepath.Join(t.TempDir(), "latches.json"))
-	reg := hardware.NewRegistry(nil)
+	reg := backends.NewRegistry(nil)
 	crashed, err := reg.Open(cfg.Hardware, hardware.Settings{})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, crashed.Close()) })
@@ -66,7 +69,7 @@ func TestDriveSafeAfterCrash(t *testing.T) {
 	en, err := crashed.DigitalOutput("motor_enable")
 	require.NoError(t, err)
 	require.NoError(t, en.WriteLevel(ctx, true))
-	pl := crashed.Plant()
+	pl := sim.Plant(crashed)
 	require.Equal(t, 1.0, pl.HeaterDuty())
 	require.True(t, pl.MotorEnabled())
 	require.Equal(t, 1.0, pl.MotorCommand())
@@ -91,7 +94,7 @@ func TestDriveSafeNeverOpensSensors(t *testing.T) {
 	cfg := plantConfig(t, filepath.Join(t.TempDir(), "latches.json"))
 	cfg.Hardware.Devices[0].Kind = "thermocouple"     // oven_temp, the oven loop's input
 	cfg.Hardware.Devices[5].Signal = "no_such_signal" // door_closed, the conveyor's interlock
-	reg := hardware.NewRegistry(nil)
+	reg := backends.NewRegistry(nil)
 	for _, sensor := range []int{0, 5} {
 		_, err := reg.Open(hardware.Config{Backend: hardware.BackendSim, Devices: cfg.Hardware.Devices[sensor : sensor+1]}, hardware.Settings{})
 		require.Error(t, err, "the broken sensor %s must not open", cfg.Hardware.Devices[sensor].Name)
@@ -113,8 +116,8 @@ func TestDriveSafeNeverOpensSensors(t *testing.T) {
 	writes, err := DriveSafe(context.Background(), collectorConf(t, map[string]*Config{"controlloop": cfg}), reg, nil)
 	require.NoError(t, err)
 	assert.Equal(t, []driven{{"heater_ssr", 0, false}, {"motor_speed", 0, false}, {"motor_enable", 0, false}}, summary(writes))
-	assert.Equal(t, 0.0, crashed.Plant().HeaterDuty())
-	assert.False(t, crashed.Plant().MotorEnabled())
+	assert.Equal(t, 0.0, sim.Plant(crashed).HeaterDuty())
+	assert.False(t, sim.Plant(crashed).MotorEnabled())
 }
 
 // Without a controlloop extension (the gateway), or with one without loops, there is
@@ -130,7 +133,7 @@ func TestDriveSafeNothingToDo(t *testing.T) {
 		"empty controlloop section": confmap.NewFromStringMap(map[string]any{"extensions": map[string]any{"controlloop": nil}}),
 	} {
 		t.Run(name, func(t *testing.T) {
-			writes, err := DriveSafe(context.Background(), conf, hardware.NewRegistry(nil), nil)
+			writes, err := DriveSafe(context.Background(), conf, backends.NewRegistry(nil), nil)
 			require.NoError(t, err)
 			assert.Empty(t, writes)
 		})
@@ -144,7 +147,7 @@ func TestDriveSafeEveryInstance(t *testing.T) {
 	b.Loops = b.Loops[:1]
 	b.Loops[0].Output.SafeState = 0.25 // a heater kept warm when safe
 	writes, err := DriveSafe(context.Background(),
-		collectorConf(t, map[string]*Config{"controlloop/line2": b, "controlloop": a}), hardware.NewRegistry(nil), nil)
+		collectorConf(t, map[string]*Config{"controlloop/line2": b, "controlloop": a}), backends.NewRegistry(nil), nil)
 	require.NoError(t, err)
 	var ids []string
 	for _, w := range writes {
@@ -176,7 +179,7 @@ func TestDriveSafeTriesEveryActuator(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := plantConfig(t, filepath.Join(t.TempDir(), "latches.json"))
 			tc.edit(cfg)
-			reg := hardware.NewRegistry(nil)
+			reg := backends.NewRegistry(nil)
 			crashed, err := reg.Open(hardware.Config{Backend: hardware.BackendSim, Sim: cfg.Hardware.Sim,
 				Devices: []hardware.DeviceConfig{cfg.Hardware.Devices[4]}}, hardware.Settings{})
 			require.NoError(t, err)
@@ -191,7 +194,7 @@ func TestDriveSafeTriesEveryActuator(t *testing.T) {
 			require.Len(t, sum, 3)
 			assert.True(t, sum[0].Failed)
 			assert.Equal(t, []driven{{"motor_speed", 0, false}, {"motor_enable", 0, false}}, sum[1:])
-			assert.False(t, crashed.Plant().MotorEnabled(), "the conveyor's enable went safe after the oven's actuator failed")
+			assert.False(t, sim.Plant(crashed).MotorEnabled(), "the conveyor's enable went safe after the oven's actuator failed")
 		})
 	}
 }
@@ -247,17 +250,16 @@ func TestDriveSafePeriph(t *testing.T) {
 		// close must leave it on.
 		{Name: "hoist", Input: InputConfig{Sensor: "motor_tach"}, Output: OutputConfig{Actuator: "hoist_speed", Enable: "hoist_brake", EnableSafeState: true}},
 	}
-	probe, err := hardware.NewRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: cfg.Hardware.Devices[:1]}, hardware.Settings{})
+	probe, err := backends.NewRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: cfg.Hardware.Devices[:1]}, hardware.Settings{})
 	require.NoError(t, err)
 	require.ErrorIs(t, probe.Status()[0].Err, hardware.ErrNotOpen, "the oven's sensor must not open")
 	require.NoError(t, probe.Close())
 
 	// A host without gpiochips (the pins are the gpiotest doubles) whose /dev/mem opens, so
 	// that hardware PWM is not refused.
-	reg := hardware.NewRegistry(nil)
 	mem := filepath.Join(t.TempDir(), "mem")
 	require.NoError(t, os.WriteFile(mem, nil, 0o600))
-	reg.SetGPIOPaths(hardware.GPIOPaths{DevDir: t.TempDir(), Model: mem, Compatible: mem, DevMem: mem})
+	reg := backends.NewRegistryWith(nil, periph.Options{GPIO: periph.GPIOPaths{DevDir: t.TempDir(), Model: mem, Compatible: mem, DevMem: mem}})
 	writes, err := DriveSafe(context.Background(), collectorConf(t, map[string]*Config{"controlloop": cfg}), reg, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `controlloop: loop "fan": output.actuator "fan": opening: device "fan"`)

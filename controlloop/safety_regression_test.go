@@ -16,6 +16,7 @@ import (
 	"github.com/fieldcol/fieldcol/controlloop/internal/api"
 	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
 	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
 )
 
 // The findings of issue 18, each replayed through the command API on the sim plant.
@@ -105,7 +106,7 @@ func TestRegressionOperatorStateSurvivesRestart(t *testing.T) {
 			cfg := plantConfig(t, latch)
 			withAuth(cfg)
 			cfg.Restart = mode
-			s := start(t, cfg, hardware.NewRegistry(nil))
+			s := start(t, cfg, backends.NewRegistry(nil))
 			c := &apiClient{t: t, base: "http://" + s.ext.apiAddr, token: "s3cret"}
 			for _, body := range []string{
 				`{"command":"SET_MODE","loop":"oven","mode":"off"}`,
@@ -124,7 +125,7 @@ func TestRegressionOperatorStateSurvivesRestart(t *testing.T) {
 			for name, file := range map[string]string{"clean": latch, "unclean": crashed} {
 				cfg := plantConfig(t, file)
 				cfg.Restart = mode
-				s2 := start(t, cfg, hardware.NewRegistry(nil))
+				s2 := start(t, cfg, backends.NewRegistry(nil))
 				oven, conv := s2.ext.byName["oven"], s2.ext.byName["conveyor"]
 				assert.Equal(t, pid.Off, oven.Mode(), "%s %s restart: a loop switched off stays off", name, mode)
 				if mode == RestartWarm {
@@ -143,7 +144,7 @@ func TestRegressionOperatorStateSurvivesRestart(t *testing.T) {
 
 func TestRegressionUncleanRestartIsCounted(t *testing.T) {
 	latch := latchPath(t)
-	s := start(t, plantConfig(t, latch), hardware.NewRegistry(nil))
+	s := start(t, plantConfig(t, latch), backends.NewRegistry(nil))
 	crashed := filepath.Join(t.TempDir(), "latches.json")
 	b, err := os.ReadFile(latch)
 	require.NoError(t, err)
@@ -152,12 +153,12 @@ func TestRegressionUncleanRestartIsCounted(t *testing.T) {
 
 	// The counter is kept in the latch file: it grows across the restarts it counts.
 	for file, want := range map[string][2]int{latch: {2, 0}, crashed: {1, 1}} {
-		s := start(t, plantConfig(t, file), hardware.NewRegistry(nil))
+		s := start(t, plantConfig(t, file), backends.NewRegistry(nil))
 		assert.Equal(t, want[0], restartCount(t, s, true), "clean starts in %s", file)
 		assert.Equal(t, want[1], restartCount(t, s, false), "unclean starts in %s", file)
 		require.NoError(t, s.ext.Shutdown(context.Background()))
 	}
-	s2 := start(t, plantConfig(t, crashed), hardware.NewRegistry(nil))
+	s2 := start(t, plantConfig(t, crashed), backends.NewRegistry(nil))
 	assert.Equal(t, 2, restartCount(t, s2, true))
 	assert.Equal(t, 1, restartCount(t, s2, false))
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 
-	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
 )
 
 // TestSystemdNotify runs the extension against a fake systemd notify socket: READY=1 once
@@ -28,7 +28,7 @@ func TestSystemdNotify(t *testing.T) {
 	cfg := plantConfig(t, latchPath(t))
 	cfg.Watchdog.Enabled = true
 	e := newExtension(cfg, settings())
-	e.registry = hardware.NewRegistry(nil)
+	e.registry = backends.NewRegistry(nil)
 	h := &host{exts: map[component.ID]component.Component{authID: &tokenAuth{token: "s3cret"}}}
 	require.NoError(t, e.Start(context.Background(), h))
 	require.NoError(t, e.Ready())

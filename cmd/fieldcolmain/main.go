@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/otelcol"
 
 	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
 	"github.com/fieldcol/fieldcol/internal/hardware/probe"
 )
 
@@ -27,7 +28,7 @@ func Main(set otelcol.CollectorSettings, run func(otelcol.CollectorSettings) err
 	if version != "" {
 		set.BuildInfo.Version = version
 	}
-	return dispatch(os.Args[1:], set, run, hardware.Default(), os.Stdout, os.Stderr)
+	return dispatch(os.Args[1:], set, run, backends.NewRegistry(nil), os.Stdout, os.Stderr)
 }
 
 func dispatch(args []string, set otelcol.CollectorSettings, run func(otelcol.CollectorSettings) error,

@@ -17,7 +17,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
 	"go.opentelemetry.io/collector/otelcol"
 
-	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
 	"github.com/fieldcol/fieldcol/providers/hostprovider"
 )
 
@@ -48,7 +48,7 @@ func runMain(t *testing.T, args ...string) result {
 		r.ran = true
 		return errors.New("collector ran")
 	}
-	r.err = dispatch(args, edgeSettings(), run, hardware.NewRegistry(nil), &out, &errOut)
+	r.err = dispatch(args, edgeSettings(), run, backends.NewRegistry(nil), &out, &errOut)
 	r.stdout, r.stderr = out.String(), errOut.String()
 	return r
 }

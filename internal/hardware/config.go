@@ -8,15 +8,20 @@ import (
 	"time"
 )
 
-// Backend selects the implementation behind the interfaces.
-type Backend string
+// BackendName selects the Backend behind the interfaces.
+type BackendName string
 
 const (
 	// BackendSim is the simulated plant (the default).
-	BackendSim Backend = "sim"
+	BackendSim BackendName = "sim"
 	// BackendPeriph is real hardware through periph.io.
-	BackendPeriph Backend = "periph"
+	BackendPeriph BackendName = "periph"
 )
+
+// DefaultMinOnTime is the shortest on- or off-time time-proportional switching makes when
+// min_on_time is not set: one half-cycle of 50 Hz mains, the least a zero-crossing SSR can
+// switch.
+const DefaultMinOnTime = 10 * time.Millisecond
 
 // DefaultTimeout is the per-read timeout when neither the device nor the Config sets one.
 // It covers an ADS1115 conversion at 8 SPS (125 ms) with margin.
@@ -26,14 +31,15 @@ const DefaultTimeout = 250 * time.Millisecond
 // `mapstructure:",squash"` so that its keys sit at the top level of the component.
 type Config struct {
 	// Backend is "sim" (default) or "periph".
-	Backend Backend `mapstructure:"backend"`
+	Backend BackendName `mapstructure:"backend"`
 	// Timeout is the default per-read timeout of every device (default 250ms).
 	Timeout time.Duration `mapstructure:"timeout"`
 	// Devices are the devices this component uses.
 	Devices []DeviceConfig `mapstructure:"devices"`
-	// Sim configures the simulated plant; only used with backend "sim". The plant is
-	// process-wide: when two components configure it, their sim sections must be equal, or
-	// one of them leaves it empty to join the plant the other one configured.
+	// Sim configures the simulated plant; only used with backend "sim". The plant belongs
+	// to a Registry: when two components share one and both configure it, their sim
+	// sections must be equal, or one of them leaves it empty to join the plant the other
+	// one configured.
 	Sim SimConfig `mapstructure:"sim"`
 }
 
@@ -117,14 +123,7 @@ type DeviceConfig struct {
 	// Signals). Defaults by kind: temperature -> heater_temperature, analog ->
 	// supply_voltage, gpio_input -> door, gpio_output -> motor_enable, duty_output -> heater.
 	Signal string `mapstructure:"signal"`
-
-	// safe is the output's safe state from Settings.SafeStates (not configuration: the
-	// component that drives the output owns it).
-	safe float64
 }
-
-// safeLevel is a gpio_output's safe level: high from 0.5, as the control loop writes it.
-func (d *DeviceConfig) safeLevel() bool { return d.safe >= 0.5 }
 
 // Validate checks the configuration; every message names the key.
 func (c *Config) Validate() error {
@@ -160,7 +159,7 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (d *DeviceConfig) validate(backend Backend) error {
+func (d *DeviceConfig) validate(backend BackendName) error {
 	if strings.TrimSpace(d.Name) == "" {
 		return errors.New("name: must not be empty")
 	}
@@ -306,36 +305,67 @@ func (d *DeviceConfig) validateTiming() error {
 	case d.MinOnTime != 0 && d.PWMFrequency > 0:
 		return errors.New("min_on_time: applies to time-proportional switching only; drop it or pwm_frequency")
 	}
-	if d.Kind == KindDutyOutput && d.PWMFrequency == 0 && d.Period >= 0 && 2*d.minOnTime() >= d.dutyPeriod() {
-		return fmt.Errorf("min_on_time: %s must be less than half the period (%s), or no duty could be switched", d.minOnTime(), d.dutyPeriod())
+	if d.Kind == KindDutyOutput && d.PWMFrequency == 0 && d.Period >= 0 && 2*d.MinSwitchTime() >= d.DutyPeriod() {
+		return fmt.Errorf("min_on_time: %s must be less than half the period (%s), or no duty could be switched", d.MinSwitchTime(), d.DutyPeriod())
 	}
 	return nil
 }
 
-// dutyPeriod is a duty_output's time-proportional period, 2s when unset.
-func (d *DeviceConfig) dutyPeriod() time.Duration {
+// DutyPeriod is a duty_output's time-proportional period, 2s when unset.
+func (d *DeviceConfig) DutyPeriod() time.Duration {
 	if d.Period == 0 {
 		return 2 * time.Second
 	}
 	return d.Period
 }
 
-// minOnTime is a duty_output's minimum on- and off-time, DefaultMinOnTime when unset.
-func (d *DeviceConfig) minOnTime() time.Duration {
+// MinSwitchTime is a duty_output's minimum on- and off-time: MinOnTime, or
+// DefaultMinOnTime when unset.
+func (d *DeviceConfig) MinSwitchTime() time.Duration {
 	if d.MinOnTime == 0 {
 		return DefaultMinOnTime
 	}
 	return d.MinOnTime
 }
 
-// oneWireAddress is the DS18B20's ROM code, from ROM when set (validated already).
-func (d *DeviceConfig) oneWireAddress() uint64 {
+// OneWireAddress is a ds18b20 device's ROM code: from ROM when set (validated already),
+// else Address; a sim sensor with neither reads as a DS18B20 (family 0x28).
+func (d *DeviceConfig) OneWireAddress() uint64 {
 	if d.ROM != "" {
 		if a, err := ParseROM(d.ROM); err == nil {
 			return a
 		}
 	}
-	return d.Address
+	if d.Address != 0 {
+		return d.Address
+	}
+	return 0x28
+}
+
+// I2CBus is the I2C bus of an ads1115, ads1015 or mcp9808 device: "1" (I2C1) when unset.
+func (d *DeviceConfig) I2CBus() string { return busOr(d.Bus, "1") }
+
+// I2CAddress is the I2C address of an ads1115 or ads1015 device (0x48 when unset) or of
+// an mcp9808 device (0x18 when unset).
+func (d *DeviceConfig) I2CAddress() uint64 {
+	switch {
+	case d.Address != 0:
+		return d.Address
+	case d.Kind == KindMCP9808:
+		return 0x18
+	default:
+		return 0x48
+	}
+}
+
+// SPIPort is the SPI port of an mcp3008 device, periph's name: "SPI0.0" when unset.
+func (d *DeviceConfig) SPIPort() string { return busOr(d.Bus, "SPI0.0") }
+
+func busOr(bus, def string) string {
+	if bus == "" {
+		return def
+	}
+	return bus
 }
 
 // scale returns the configured scale, 1 when unset.

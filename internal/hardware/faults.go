@@ -149,7 +149,7 @@ type ActiveFault struct {
 	Until time.Time
 }
 
-// Faults is the run-time fault injection API of a process's devices, shared by every
+// Faults is the run-time fault injection API of a registry's devices, shared by every
 // session of a Registry (the control loop's command API exposes it in sim mode). It works
 // on both backends: the fault is applied in front of the device.
 type Faults struct {

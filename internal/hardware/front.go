@@ -9,31 +9,6 @@ import (
 	"time"
 )
 
-// The backends implement these raw operations; front puts faults, timeouts, scaling and
-// validation in front of them, identically for sim and periph.
-
-// rawReader reads a raw value: volts for analog inputs, °C for temperature inputs. It must
-// give up when ctx is done or timeout has passed, whichever comes first.
-type rawReader interface {
-	read(ctx context.Context, timeout time.Duration) (float64, error)
-}
-
-// rawLevelReader reads a digital input's logical level and its edge count.
-type rawLevelReader interface {
-	readLevel(ctx context.Context, timeout time.Duration) (bool, error)
-	edges(ctx context.Context, timeout time.Duration) (uint64, error)
-}
-
-// rawLevelWriter drives a digital output.
-type rawLevelWriter interface {
-	writeLevel(ctx context.Context, timeout time.Duration, level bool) error
-}
-
-// rawDutyWriter drives a duty output.
-type rawDutyWriter interface {
-	writeDuty(ctx context.Context, timeout time.Duration, duty float64) error
-}
-
 var (
 	errDisconnected = errors.New("device disconnected (injected fault)")
 	errBusTimeout   = errors.New("bus timeout (injected fault)")
@@ -153,7 +128,7 @@ func wait(ctx context.Context, d, limit time.Duration) error {
 }
 
 // readValue reads a raw value through faults and returns the engineering value.
-func (f *front) readValue(ctx context.Context, raw rawReader) (float64, error) {
+func (f *front) readValue(ctx context.Context, raw RawReader) (float64, error) {
 	spec, err := f.preOp(ctx)
 	if err != nil {
 		return math.NaN(), err
@@ -167,7 +142,7 @@ func (f *front) readValue(ctx context.Context, raw rawReader) (float64, error) {
 		v, ok := f.lastRaw, f.haveLast
 		f.mu.Unlock()
 		if !ok {
-			if v, err = raw.read(ctx, f.timeout); err != nil {
+			if v, err = raw.ReadRaw(ctx, f.timeout); err != nil {
 				return math.NaN(), classify(f.info.Name, err)
 			}
 		}
@@ -175,7 +150,7 @@ func (f *front) readValue(ctx context.Context, raw rawReader) (float64, error) {
 	case FaultOutOfRange:
 		return f.check(f.outOfRangeRaw(spec))
 	default:
-		if v, err = raw.read(ctx, f.timeout); err != nil {
+		if v, err = raw.ReadRaw(ctx, f.timeout); err != nil {
 			return math.NaN(), classify(f.info.Name, err)
 		}
 	}
@@ -224,7 +199,7 @@ func (f *front) check(raw float64) (float64, error) {
 // analogDev is an AnalogInput.
 type analogDev struct {
 	*front
-	raw rawReader
+	raw RawReader
 }
 
 func (d *analogDev) ReadVoltage(ctx context.Context) (float64, error) {
@@ -234,7 +209,7 @@ func (d *analogDev) ReadVoltage(ctx context.Context) (float64, error) {
 // tempDev is a TemperatureInput.
 type tempDev struct {
 	*front
-	raw rawReader
+	raw RawReader
 }
 
 func (d *tempDev) ReadTemperature(ctx context.Context) (float64, error) {
@@ -244,7 +219,7 @@ func (d *tempDev) ReadTemperature(ctx context.Context) (float64, error) {
 // inputDev is a DigitalInput.
 type inputDev struct {
 	*front
-	raw rawLevelReader
+	raw RawLevelReader
 }
 
 func (d *inputDev) ReadLevel(ctx context.Context) (bool, error) {
@@ -261,7 +236,7 @@ func (d *inputDev) ReadLevel(ctx context.Context) (bool, error) {
 		defer d.mu.Unlock()
 		return d.lastRaw != 0, nil
 	}
-	level, err := d.raw.readLevel(ctx, d.timeout)
+	level, err := d.raw.ReadRawLevel(ctx, d.timeout)
 	if err != nil {
 		return false, classify(d.info.Name, err)
 	}
@@ -285,7 +260,7 @@ func (d *inputDev) Edges(ctx context.Context) (uint64, error) {
 		defer d.mu.Unlock()
 		return d.lastEdges, nil
 	}
-	n, err := d.raw.edges(ctx, d.timeout)
+	n, err := d.raw.RawEdges(ctx, d.timeout)
 	if err != nil {
 		return 0, classify(d.info.Name, err)
 	}
@@ -298,7 +273,7 @@ func (d *inputDev) Edges(ctx context.Context) (uint64, error) {
 // outputDev is a DigitalOutput.
 type outputDev struct {
 	*front
-	raw   rawLevelWriter
+	raw   RawLevelWriter
 	level bool
 }
 
@@ -310,7 +285,7 @@ func (d *outputDev) WriteLevel(ctx context.Context, level bool) error {
 	if spec.Kind == FaultStuck {
 		return &Error{Device: d.info.Name, Type: ErrorStale, Err: errors.New("output stuck (injected fault)")}
 	}
-	if err := d.raw.writeLevel(ctx, d.timeout, level); err != nil {
+	if err := d.raw.WriteRawLevel(ctx, d.timeout, level); err != nil {
 		return classify(d.info.Name, err)
 	}
 	d.mu.Lock()
@@ -328,7 +303,7 @@ func (d *outputDev) Level() bool {
 // dutyDev is a DutyOutput.
 type dutyDev struct {
 	*front
-	raw  rawDutyWriter
+	raw  RawDutyWriter
 	duty float64
 }
 
@@ -341,7 +316,7 @@ func (d *dutyDev) WriteDuty(ctx context.Context, duty float64) error {
 	if spec.Kind == FaultStuck {
 		return &Error{Device: d.info.Name, Type: ErrorStale, Err: errors.New("output stuck (injected fault)")}
 	}
-	if err := d.raw.writeDuty(ctx, d.timeout, duty); err != nil {
+	if err := d.raw.WriteRawDuty(ctx, d.timeout, duty); err != nil {
 		return classify(d.info.Name, err)
 	}
 	d.mu.Lock()
@@ -371,23 +346,23 @@ func clampDuty(v float64) float64 {
 func wrap(f *front, impl any) (Device, error) {
 	switch f.cfg.Kind.Role() {
 	case RoleAnalogInput:
-		if r, ok := impl.(rawReader); ok {
+		if r, ok := impl.(RawReader); ok {
 			return &analogDev{front: f, raw: r}, nil
 		}
 	case RoleTemperatureInput:
-		if r, ok := impl.(rawReader); ok {
+		if r, ok := impl.(RawReader); ok {
 			return &tempDev{front: f, raw: r}, nil
 		}
 	case RoleDigitalInput:
-		if r, ok := impl.(rawLevelReader); ok {
+		if r, ok := impl.(RawLevelReader); ok {
 			return &inputDev{front: f, raw: r}, nil
 		}
 	case RoleDigitalOutput:
-		if w, ok := impl.(rawLevelWriter); ok {
+		if w, ok := impl.(RawLevelWriter); ok {
 			return &outputDev{front: f, raw: w}, nil
 		}
 	case RoleDutyOutput:
-		if w, ok := impl.(rawDutyWriter); ok {
+		if w, ok := impl.(RawDutyWriter); ok {
 			return &dutyDev{front: f, raw: w}, nil
 		}
 	}

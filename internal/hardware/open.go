@@ -16,17 +16,13 @@ import (
 func deviceID(dc *DeviceConfig) string {
 	switch dc.Kind {
 	case KindADS1115, KindADS1015:
-		return fmt.Sprintf("i2c%s/%#02x/ch%d", busOr(dc.Bus, "1"), addrOr(dc.Address, 0x48), dc.Channel)
+		return fmt.Sprintf("i2c%s/%#02x/ch%d", dc.I2CBus(), dc.I2CAddress(), dc.Channel)
 	case KindMCP9808:
-		return fmt.Sprintf("i2c%s/%#02x", busOr(dc.Bus, "1"), addrOr(dc.Address, 0x18))
+		return fmt.Sprintf("i2c%s/%#02x", dc.I2CBus(), dc.I2CAddress())
 	case KindMCP3008:
-		return fmt.Sprintf("%s/ch%d", spiPortID(dc.Bus), dc.Channel)
+		return fmt.Sprintf("%s/ch%d", spiPortID(dc.SPIPort()), dc.Channel)
 	case KindDS18B20:
-		addr := dc.oneWireAddress()
-		if addr == 0 {
-			addr = 0x28 // a sim sensor without an address still reads as a DS18B20
-		}
-		return fmt.Sprintf("onewire%s/%s", busOr(dc.Bus, "1"), FormatROM(addr))
+		return fmt.Sprintf("onewire%s/%s", busOr(dc.Bus, "1"), FormatROM(dc.OneWireAddress()))
 	case KindSoCThermal:
 		return fmt.Sprintf("thermal_zone%d", dc.Channel)
 	default:
@@ -37,26 +33,9 @@ func deviceID(dc *DeviceConfig) string {
 	}
 }
 
-func busOr(bus, def string) string {
-	if bus == "" {
-		return def
-	}
-	return bus
-}
-
-func addrOr(a, def uint64) uint64 {
-	if a == 0 {
-		return def
-	}
-	return a
-}
-
-// spiPort returns the periph name of an SPI port, lower-cased for hw.id ("spi0.0").
-func spiPortID(bus string) string {
-	if bus == "" {
-		return "spi0.0"
-	}
-	out := []byte(bus)
+// spiPortID is an SPI port's name lower-cased for hw.id ("spi0.0").
+func spiPortID(port string) string {
+	out := []byte(port)
 	for i, c := range out {
 		if c >= 'A' && c <= 'Z' {
 			out[i] = c + 'a' - 'A'
@@ -70,56 +49,43 @@ func spiPortID(bus string) string {
 // writes fail with the open error and retry the open (see lazyDevice). Only what the host
 // can never do (a configError) and a device the backend has no implementation for are
 // errors. Callers hold r.mu.
-func (r *Registry) openDevice(dc *DeviceConfig, defTimeout time.Duration, s *Session) (Device, error) {
+func (r *Registry) openDevice(spec *Spec, defTimeout time.Duration, s *Session) (Device, error) {
 	f := &front{
-		info:    Info{Name: dc.Name, ID: deviceID(dc), Kind: dc.Kind, BusType: dc.Kind.BusType()},
-		cfg:     *dc,
-		timeout: deviceTimeout(dc, defTimeout),
-		slot:    r.slot(dc.Name),
+		info:    spec.Info,
+		cfg:     spec.DeviceConfig,
+		timeout: deviceTimeout(&spec.DeviceConfig, defTimeout),
+		slot:    r.slot(spec.Name),
 		clock:   r.clock,
 	}
-	impl, err := r.openImpl(&f.cfg, f.info, s)
+	impl, err := r.openImpl(spec, s)
 	if errors.As(err, new(configError)) {
 		return nil, err
 	}
 	if err != nil {
 		s.log.Warn("device could not be opened; its reads and writes fail and retry the open",
-			zap.String("device", dc.Name), zap.String("kind", string(dc.Kind)), zap.String("id", f.info.ID), zap.Error(err))
-		f.lazy = newLazyDevice(r, s, f, err)
+			zap.String("device", spec.Name), zap.String("kind", string(spec.Kind)), zap.String("id", spec.Info.ID), zap.Error(err))
+		f.lazy = newLazyDevice(r, s, spec, f.timeout, err)
 		impl = f.lazy
 	}
 	dev, err := wrap(f, impl)
 	if err != nil {
 		return nil, err
 	}
-	r.opened[dc.Name]++
+	r.opened[spec.Name]++
 	return dev, nil
 }
 
 // openImpl opens a device's backend implementation and registers the closer that drives
-// an output safe when the session closes. An output is driven to its safe state as it
-// opens. Callers hold r.mu.
-func (r *Registry) openImpl(dc *DeviceConfig, info Info, s *Session) (any, error) {
-	switch r.backend {
-	case BackendSim:
-		sd := newSimDevice(r.plant, r.clock, &r.simLive, dc)
-		if isOutput(dc.Kind) {
-			_ = sd.safe()
-			s.closers = append(s.closers, sd.safe)
-		}
-		return sd, nil
-	case BackendPeriph:
-		pd, closer, err := r.periph.open(dc, info)
-		if err != nil {
-			return nil, err
-		}
-		if closer != nil {
-			s.closers = append(s.closers, closer)
-		}
-		return pd, nil
-	default:
-		return nil, fmt.Errorf("device %q: unknown backend %q", dc.Name, r.backend)
+// an output safe when the session closes. Callers hold r.mu.
+func (r *Registry) openImpl(spec *Spec, s *Session) (any, error) {
+	impl, closer, err := r.backend.Open(spec)
+	if err != nil {
+		return nil, err
 	}
+	if closer != nil {
+		s.closers = append(s.closers, closer)
+	}
+	return impl, nil
 }
 
 // configError marks an open error that is the configuration's, not the hardware's: what
@@ -130,8 +96,9 @@ type configError struct{ error }
 
 func (e configError) Unwrap() error { return e.error }
 
-// refuse marks err as a configError.
-func refuse(err error) error { return configError{err} }
+// Refuse marks an error of Backend.Open as a configuration error: Open fails for it
+// instead of retrying the device.
+func Refuse(err error) error { return configError{err} }
 
 // isOutput reports whether devices of kind k are actuators, which open first and safe.
 func isOutput(k Kind) bool { return k.Role() == RoleDigitalOutput || k.Role() == RoleDutyOutput }
@@ -140,19 +107,19 @@ func isOutput(k Kind) bool { return k.Role() == RoleDigitalOutput || k.Role() ==
 // (errors.Is): the device exists in the configuration but not, or not yet, on the host.
 var ErrNotOpen = errors.New("not open")
 
-// openRetryInterval is the least time between two attempts to open a device that failed
+// OpenRetryInterval is the least time between two attempts to open a device that failed
 // to open; a device with a longer per-read timeout waits that long instead.
-const openRetryInterval = time.Second
+const OpenRetryInterval = time.Second
 
 // lazyDevice stands in for the backend implementation of a device that failed to open.
-// Every read or write first retries the open, at most once per openRetryInterval, and
+// Every read or write first retries the open, at most once per OpenRetryInterval, and
 // fails with the last open error until it succeeds; from then on it passes through to the
 // opened implementation. So a sensor plugged in after start works without a restart, and
 // an actuator that appears is driven safe as it opens, like any output.
 type lazyDevice struct {
 	reg   *Registry
 	sess  *Session
-	dc    *DeviceConfig
+	spec  *Spec
 	info  Info
 	retry time.Duration
 	log   *zap.Logger
@@ -168,9 +135,9 @@ type lazyDevice struct {
 
 type openedImpl struct{ v any }
 
-func newLazyDevice(r *Registry, s *Session, f *front, err error) *lazyDevice {
+func newLazyDevice(r *Registry, s *Session, spec *Spec, timeout time.Duration, err error) *lazyDevice {
 	now := r.clock.Now()
-	l := &lazyDevice{reg: r, sess: s, dc: &f.cfg, info: f.info, retry: max(openRetryInterval, f.timeout),
+	l := &lazyDevice{reg: r, sess: s, spec: spec, info: spec.Info, retry: max(OpenRetryInterval, timeout),
 		log: s.log, lastTry: now, failedAt: now}
 	l.err = l.classify(err)
 	return l
@@ -222,7 +189,7 @@ func (l *lazyDevice) get() (any, error) {
 	l.trying, l.lastTry = true, now
 	l.mu.Unlock()
 
-	impl, err := l.reg.retryOpen(l.sess, l.dc, l.info)
+	impl, err := l.reg.retryOpen(l.sess, l.spec)
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -240,83 +207,83 @@ func (l *lazyDevice) get() (any, error) {
 }
 
 // retryOpen opens a device that failed to open before, for a session that is still open.
-func (r *Registry) retryOpen(s *Session, dc *DeviceConfig, info Info) (any, error) {
+func (r *Registry) retryOpen(s *Session, spec *Spec) (any, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if s.closed {
 		return nil, errors.New("the hardware session is closed")
 	}
-	return r.openImpl(dc, info, s)
+	return r.openImpl(spec, s)
 }
 
-func (l *lazyDevice) read(ctx context.Context, timeout time.Duration) (float64, error) {
+func (l *lazyDevice) ReadRaw(ctx context.Context, timeout time.Duration) (float64, error) {
 	impl, err := l.get()
 	if err != nil {
 		return 0, err
 	}
-	r, ok := impl.(rawReader)
+	r, ok := impl.(RawReader)
 	if !ok {
 		return 0, l.mismatch(impl)
 	}
-	return r.read(ctx, timeout)
+	return r.ReadRaw(ctx, timeout)
 }
 
-func (l *lazyDevice) readLevel(ctx context.Context, timeout time.Duration) (bool, error) {
+func (l *lazyDevice) ReadRawLevel(ctx context.Context, timeout time.Duration) (bool, error) {
 	impl, err := l.get()
 	if err != nil {
 		return false, err
 	}
-	r, ok := impl.(rawLevelReader)
+	r, ok := impl.(RawLevelReader)
 	if !ok {
 		return false, l.mismatch(impl)
 	}
-	return r.readLevel(ctx, timeout)
+	return r.ReadRawLevel(ctx, timeout)
 }
 
-func (l *lazyDevice) edges(ctx context.Context, timeout time.Duration) (uint64, error) {
+func (l *lazyDevice) RawEdges(ctx context.Context, timeout time.Duration) (uint64, error) {
 	impl, err := l.get()
 	if err != nil {
 		return 0, err
 	}
-	r, ok := impl.(rawLevelReader)
+	r, ok := impl.(RawLevelReader)
 	if !ok {
 		return 0, l.mismatch(impl)
 	}
-	return r.edges(ctx, timeout)
+	return r.RawEdges(ctx, timeout)
 }
 
-func (l *lazyDevice) writeLevel(ctx context.Context, timeout time.Duration, level bool) error {
+func (l *lazyDevice) WriteRawLevel(ctx context.Context, timeout time.Duration, level bool) error {
 	impl, err := l.get()
 	if err != nil {
 		return err
 	}
-	w, ok := impl.(rawLevelWriter)
+	w, ok := impl.(RawLevelWriter)
 	if !ok {
 		return l.mismatch(impl)
 	}
-	return w.writeLevel(ctx, timeout, level)
+	return w.WriteRawLevel(ctx, timeout, level)
 }
 
-func (l *lazyDevice) writeDuty(ctx context.Context, timeout time.Duration, duty float64) error {
+func (l *lazyDevice) WriteRawDuty(ctx context.Context, timeout time.Duration, duty float64) error {
 	impl, err := l.get()
 	if err != nil {
 		return err
 	}
-	w, ok := impl.(rawDutyWriter)
+	w, ok := impl.(RawDutyWriter)
 	if !ok {
 		return l.mismatch(impl)
 	}
-	return w.writeDuty(ctx, timeout, duty)
+	return w.WriteRawDuty(ctx, timeout, duty)
 }
 
 // mismatch is the error of a backend that opened a device as something its role cannot
 // use; wrap refuses the same at Open.
 func (l *lazyDevice) mismatch(impl any) error {
-	return fmt.Errorf("device %q: backend opened a %T, which has no %s implementation", l.info.Name, impl, l.dc.Kind)
+	return fmt.Errorf("device %q: backend opened a %T, which has no %s implementation", l.info.Name, impl, l.spec.Kind)
 }
 
 // deviceTimeout is the per-read timeout of a device: its own, or the component default
-// raised to what a 1-wire read needs (its conversion plus w1ReadMargin).
+// raised to what a 1-wire read needs (its conversion plus W1ReadMargin).
 func deviceTimeout(dc *DeviceConfig, def time.Duration) time.Duration {
 	t := dc.timeout(def)
 	if dc.Timeout == 0 {

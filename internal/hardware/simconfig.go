@@ -4,9 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"time"
-
-	"github.com/fieldcol/fieldcol/internal/hardware/plant"
 )
 
 // SimConfig configures the simulated plant. Zero fields take the defaults shown.
@@ -56,52 +55,6 @@ type SimMotorConfig struct {
 	Noise float64 `mapstructure:"noise"`
 }
 
-// withDefaults returns c with every zero field set to its default.
-func (c SimConfig) withDefaults() SimConfig {
-	def := func(v *float64, d float64) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	defDur := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&c.TimeScale, 1)
-	def(&c.Heater.Ambient, 22)
-	def(&c.Heater.MaxPower, 100)
-	def(&c.Heater.ThermalResistance, 0.6)
-	defDur(&c.Heater.TimeConstant, 120*time.Second)
-	defDur(&c.Heater.DeadTime, 5*time.Second)
-	def(&c.Heater.Noise, 0.05)
-	def(&c.Motor.MaxSpeed, 3000)
-	defDur(&c.Motor.TimeConstant, 500*time.Millisecond)
-	def(&c.Motor.TachFullScale, 3.3)
-	def(&c.Motor.FlowPulsesPerRev, 0.5)
-	def(&c.Motor.Noise, 0.005)
-	return c
-}
-
-func (c SimConfig) plantParams() plant.Params {
-	return plant.Params{
-		Heater: plant.HeaterParams{
-			Ambient:           c.Heater.Ambient,
-			MaxPower:          c.Heater.MaxPower,
-			ThermalResistance: c.Heater.ThermalResistance,
-			TimeConstant:      c.Heater.TimeConstant,
-			DeadTime:          c.Heater.DeadTime,
-		},
-		Motor: plant.MotorParams{
-			MaxSpeed:         c.Motor.MaxSpeed,
-			TimeConstant:     c.Motor.TimeConstant,
-			FlowPulsesPerRev: c.Motor.FlowPulsesPerRev,
-		},
-		TimeScale:  c.TimeScale,
-		DoorClosed: !c.DoorOpen,
-	}
-}
-
 // validate checks c. A scripted fault may name a device of another component sharing the
 // plant, so whether its device exists is checked when the plant starts, not here.
 func (c *SimConfig) validate() error {
@@ -139,4 +92,68 @@ func (c *SimConfig) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Sim signals: what a sim device reads or drives in the plant.
+const (
+	// SignalHeaterTemperature is the heater's temperature (°C) plus noise.
+	SignalHeaterTemperature = "heater_temperature"
+	// SignalAmbientTemperature is the ambient temperature (°C) plus noise.
+	SignalAmbientTemperature = "ambient_temperature"
+	// SignalSoCTemperature is a SoC temperature (°C) that follows the heater's duty a little.
+	SignalSoCTemperature = "soc_temperature"
+	// SignalMotorTach is the motor tachometer voltage: 0..tach_full_scale V over 0..max_speed.
+	SignalMotorTach = "motor_tach"
+	// SignalSupplyVoltage is a 3.3 V supply rail plus noise.
+	SignalSupplyVoltage = "supply_voltage"
+	// SignalDoor is the door switch: high when closed.
+	SignalDoor = "door"
+	// SignalFlowMeter is the flow meter's pulse train, whose rate follows the motor speed.
+	SignalFlowMeter = "flow_meter"
+	// SignalHeater is the heater's SSR duty (0..1).
+	SignalHeater = "heater"
+	// SignalMotorSpeed is the motor's speed command (0..1 of max_speed).
+	SignalMotorSpeed = "motor_speed"
+	// SignalMotorEnable switches the motor on.
+	SignalMotorEnable = "motor_enable"
+	// SignalIndicator is a lamp or buzzer output that drives nothing in the plant.
+	SignalIndicator = "indicator"
+)
+
+type signalInfo struct {
+	name string
+	role Role
+}
+
+var signals = []signalInfo{
+	{SignalHeaterTemperature, RoleTemperatureInput},
+	{SignalAmbientTemperature, RoleTemperatureInput},
+	{SignalSoCTemperature, RoleTemperatureInput},
+	{SignalMotorTach, RoleAnalogInput},
+	{SignalSupplyVoltage, RoleAnalogInput},
+	{SignalDoor, RoleDigitalInput},
+	{SignalFlowMeter, RoleDigitalInput},
+	{SignalHeater, RoleDutyOutput},
+	{SignalMotorSpeed, RoleDutyOutput},
+	{SignalMotorEnable, RoleDigitalOutput},
+	{SignalIndicator, RoleDigitalOutput},
+}
+
+func signalByName(name string) (signalInfo, bool) {
+	for _, s := range signals {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return signalInfo{}, false
+}
+
+// SignalNames lists the sim signals, sorted.
+func SignalNames() []string {
+	out := make([]string, 0, len(signals))
+	for _, s := range signals {
+		out = append(out, s.name)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -1,6 +1,7 @@
 // Package loopbridge is the contract between the controlloop extension, which owns the
-// control loops and their devices, and the hardware receiver, which brings the loops'
-// telemetry into the collector's pipelines. It holds only the interface so that neither
+// control loops, their devices and the hardware registry they are open on, and the
+// hardware receiver, which brings the loops' telemetry into the collector's pipelines and
+// opens its own devices on the same registry. It holds only the interface so that neither
 // component imports the other.
 package loopbridge
 
@@ -8,6 +9,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/fieldcol/fieldcol/internal/hardware"
 )
 
 // Source is implemented by the controlloop extension. The hardware receiver finds it with
@@ -24,4 +27,8 @@ type Source interface {
 	// OwnsDevice reports whether a control loop owns the named device; the receiver never
 	// reads such a device itself and takes the loop's readings instead.
 	OwnsDevice(name string) bool
+	// HardwareRegistry returns the registry the loops' devices are open on. The receiver
+	// opens its own devices on it, so that both see one sim plant and one fault table, and
+	// never talk on a bus at the same time.
+	HardwareRegistry() *hardware.Registry
 }

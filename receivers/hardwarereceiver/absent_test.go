@@ -17,6 +17,8 @@ import (
 	"periph.io/x/conn/v3/physic"
 
 	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
+	"github.com/fieldcol/fieldcol/internal/hardware/periph"
 )
 
 // adsBus is an I2C bus with an ADS1115 at 0x48 that answers every conversion with half
@@ -71,8 +73,7 @@ func TestAbsentDeviceIsAFailedDevice(t *testing.T) {
 
 	// No gpiochips, so that the gpiotest pin is what opens, also on a Pi.
 	none := t.TempDir()
-	hardware.Default().SetGPIOPaths(hardware.GPIOPaths{DevDir: none, Model: none + "/model", Compatible: none + "/compatible", DevMem: none + "/mem"})
-	t.Cleanup(func() { hardware.Default().SetGPIOPaths(hardware.DefaultGPIOPaths()) })
+	reg := backends.NewRegistryWith(nil, periph.Options{GPIO: periph.GPIOPaths{DevDir: none, Model: none + "/model", Compatible: none + "/compatible", DevMem: none + "/mem"}})
 	cfg := testConfig(
 		hardware.DeviceConfig{Name: "tach", Kind: hardware.KindADS1115, Bus: "fct-rcv-late"},
 		hardware.DeviceConfig{Name: "door", Kind: hardware.KindGPIOInput, Pin: "FCT_RCV_DOOR", Pull: "up"},
@@ -80,7 +81,7 @@ func TestAbsentDeviceIsAFailedDevice(t *testing.T) {
 	)
 	cfg.Backend = hardware.BackendPeriph
 	cfg.FailAfter = 5
-	sink := startMetrics(t, cfg, componenttest.NewNopHost())
+	sink := startOn(t, cfg, componenttest.NewNopHost(), reg)
 
 	tach := "i2cfct-rcv-late/0x48/ch0"
 	require.Eventually(t, func() bool { return len(sink.AllMetrics()) >= 3 }, 5*time.Second, 5*time.Millisecond)

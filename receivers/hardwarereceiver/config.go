@@ -27,8 +27,9 @@ type Config struct {
 	// failed (default 3).
 	FailAfter int `mapstructure:"fail_after"`
 	// ControlLoop is the id of the controlloop extension whose telemetry this receiver
-	// bridges (e.g. "controlloop" or "controlloop/oven"); empty means none.
-	ControlLoop string `mapstructure:"controlloop"`
+	// bridges and whose hardware registry it shares (e.g. "controlloop" or
+	// "controlloop/oven"); nil means none.
+	ControlLoop *component.ID `mapstructure:"controlloop"`
 	// Config holds backend, devices and sim. Its timeout is decoded from the same key as
 	// ControllerConfig.Timeout, which is the one the receiver uses.
 	hardware.Config `mapstructure:",squash"`
@@ -53,11 +54,6 @@ func (c *Config) Validate() error {
 	if c.FailAfter < 1 {
 		errs = append(errs, fmt.Errorf("fail_after: must be at least 1, got %d", c.FailAfter))
 	}
-	if c.ControlLoop != "" {
-		if _, err := c.controlLoopID(); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	if err := c.Config.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -69,13 +65,4 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("timeout: Config.Timeout (%s) and ControllerConfig.Timeout (%s) differ: they are the one key timeout, set both", c.Config.Timeout, c.ControllerConfig.Timeout))
 	}
 	return errors.Join(errs...)
-}
-
-// controlLoopID parses the controlloop key.
-func (c *Config) controlLoopID() (component.ID, error) {
-	var id component.ID
-	if err := id.UnmarshalText([]byte(c.ControlLoop)); err != nil {
-		return id, fmt.Errorf("controlloop: %q is not a component id (type or type/name): %w", c.ControlLoop, err)
-	}
-	return id, nil
 }

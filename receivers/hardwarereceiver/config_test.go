@@ -40,7 +40,7 @@ func TestLoadConfig(t *testing.T) {
 				}(),
 				BridgeInterval: time.Second,
 				FailAfter:      2,
-				ControlLoop:    "controlloop/oven",
+				ControlLoop:    new(component.MustNewIDWithName("controlloop", "oven")),
 				Config: hardware.Config{
 					Backend: hardware.BackendSim,
 					Timeout: 200 * time.Millisecond,
@@ -78,7 +78,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "readme_pi")},
 		{id: component.NewIDWithName(metadata.Type, "bad_interval"), wantErr: "collection_interval: must be positive, got 0s"},
 		{id: component.NewIDWithName(metadata.Type, "bad_timeout"), wantErr: "timeout: the per-read timeout (2s) must be shorter than collection_interval (1s)"},
-		{id: component.NewIDWithName(metadata.Type, "bad_controlloop"), wantErr: `controlloop: "control loop" is not a component id`},
+		{id: component.NewIDWithName(metadata.Type, "bad_controlloop"), wantErr: `'controlloop' in "control loop" id: invalid character(s) in type`},
 		{id: component.NewIDWithName(metadata.Type, "bad_device"), wantErr: `devices[0] (tank_temp).kind: "thermocouple" is not one of`},
 		{id: component.NewIDWithName(metadata.Type, "bad_fail_after"), wantErr: "fail_after: must be at least 1, got 0"},
 		{id: component.NewIDWithName(metadata.Type, "bad_bridge_interval"), wantErr: "bridge_interval: must be positive, got 0s"},
@@ -89,8 +89,11 @@ func TestLoadConfig(t *testing.T) {
 			cfg := NewFactory().CreateDefaultConfig()
 			sub, err := cm.Sub(tt.id.String())
 			require.NoError(t, err)
-			require.NoError(t, sub.Unmarshal(cfg))
-			err = confmap.Validate(cfg)
+			// A malformed id is refused at decode, other errors by Validate.
+			err = sub.Unmarshal(cfg)
+			if err == nil {
+				err = confmap.Validate(cfg)
+			}
 			if tt.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tt.wantErr)

@@ -10,12 +10,14 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 
 	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
 )
 
 // TestEdgeShape runs the arrangement of the edge default config: the controlloop
-// extension starts first and configures the sim plant (with the scripted fault), the
-// receiver then joins it with an empty sim section and reads its own devices. The fault is
-// scripted in the loop's section but names a device of the receiver.
+// extension starts first and configures the sim plant of its registry (with the scripted
+// fault), the receiver then joins it on that registry with an empty sim section and reads
+// its own devices. The fault is scripted in the loop's section but names a device of the
+// receiver.
 func TestEdgeShape(t *testing.T) {
 	loopHW := hardware.Config{
 		Timeout: 20 * time.Millisecond,
@@ -29,7 +31,8 @@ func TestEdgeShape(t *testing.T) {
 			{At: 200 * time.Millisecond, Duration: 400 * time.Millisecond, Device: "room_temp", Kind: hardware.FaultBusTimeout},
 		}},
 	}
-	loop, err := hardware.Open(loopHW, hardware.Settings{})
+	reg := backends.NewRegistry(nil)
+	loop, err := reg.Open(loopHW, hardware.Settings{})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, loop.Close()) })
 	heater, err := loop.DutyOutput("heater_ssr")
@@ -44,7 +47,7 @@ func TestEdgeShape(t *testing.T) {
 		hardware.DeviceConfig{Name: "flow", Kind: hardware.KindGPIOInput, Pin: "GPIO27", Signal: hardware.SignalFlowMeter},
 	)
 	cfg.CollectionInterval = 20 * time.Millisecond
-	sink := startMetrics(t, cfg, componenttest.NewNopHost())
+	sink := startOn(t, cfg, componenttest.NewNopHost(), reg)
 
 	room := map[string]any{"hw.id": "i2c1/0x19"}
 	var sawFault bool

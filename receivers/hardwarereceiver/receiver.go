@@ -3,6 +3,7 @@ package hardwarereceiver // import "github.com/fieldcol/fieldcol/receivers/hardw
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
 	"github.com/fieldcol/fieldcol/internal/loopbridge"
 	"github.com/fieldcol/fieldcol/receivers/hardwarereceiver/internal/devread"
 	"github.com/fieldcol/fieldcol/receivers/hardwarereceiver/internal/metadata"
@@ -42,12 +44,15 @@ type hwReceiver struct {
 	shutdownOnce sync.Once
 	startErr     error
 
-	session *hardware.Session
-	reader  *devread.Reader
-	bridge  loopbridge.Source
-	skipped []string // devices a control loop owns
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// registry is the receiver's own, used unless controlloop names an extension, whose
+	// registry the receiver then shares.
+	registry *hardware.Registry
+	session  *hardware.Session
+	reader   *devread.Reader
+	bridge   loopbridge.Source
+	skipped  []string // devices a control loop owns
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 func newReceiver(set receiver.Settings, cfg *Config, onShutdown func()) (*hwReceiver, error) {
@@ -68,6 +73,7 @@ func newReceiver(set receiver.Settings, cfg *Config, onShutdown func()) (*hwRece
 		obs:        obs,
 		tb:         tb,
 		mb:         metadata.NewMetricsBuilder(cfg.MetricsBuilderConfig, set),
+		registry:   backends.NewRegistry(nil),
 	}, nil
 }
 
@@ -93,14 +99,20 @@ func (h *handle) Shutdown(ctx context.Context) error {
 }
 
 func (r *hwReceiver) start(_ context.Context, host component.Host) error {
-	if r.cfg.ControlLoop != "" {
-		src, err := findSource(host, r.cfg)
+	if r.cfg.ControlLoop != nil {
+		src, err := findSource(host, *r.cfg.ControlLoop)
 		if err != nil {
 			return err
 		}
 		r.bridge = src
-	} else if r.logs != nil || r.traces != nil {
-		r.set.Logger.Warn("the hardware receiver is in a logs or traces pipeline without `controlloop`: it has no logs or traces to send")
+	} else {
+		if r.logs != nil || r.traces != nil {
+			r.set.Logger.Warn("the hardware receiver is in a logs or traces pipeline without `controlloop`: it has no logs or traces to send")
+		}
+		if ids := unnamedLoops(host); len(ids) > 0 {
+			r.set.Logger.Warn("a controlloop extension runs but `controlloop` does not name it: this receiver opens its devices on a hardware registry of its own, with a sim plant of its own, and on periph its bus transfers are not serialized with the loops'; set controlloop to share the extension's",
+				zap.Strings("extensions", ids))
+		}
 	}
 	hwCfg := r.cfg.Config
 	hwCfg.Timeout = r.cfg.ControllerConfig.Timeout
@@ -116,7 +128,11 @@ func (r *hwReceiver) start(_ context.Context, host component.Host) error {
 		r.set.Logger.Info("devices owned by a control loop are reported by the loop, not read here",
 			zap.Strings("devices", r.skipped))
 	}
-	session, err := hardware.Open(hwCfg, hardware.Settings{Logger: r.set.Logger})
+	registry := r.registry
+	if r.bridge != nil {
+		registry = r.bridge.HardwareRegistry()
+	}
+	session, err := registry.Open(hwCfg, hardware.Settings{Logger: r.set.Logger})
 	if err != nil {
 		return fmt.Errorf("hardware receiver: %w", err)
 	}
@@ -133,11 +149,7 @@ func (r *hwReceiver) start(_ context.Context, host component.Host) error {
 }
 
 // findSource resolves the controlloop key to the extension's loopbridge.Source.
-func findSource(host component.Host, cfg *Config) (loopbridge.Source, error) {
-	id, err := cfg.controlLoopID()
-	if err != nil {
-		return nil, err
-	}
+func findSource(host component.Host, id component.ID) (loopbridge.Source, error) {
 	ext, ok := host.GetExtensions()[id]
 	if !ok {
 		return nil, fmt.Errorf("controlloop: extension %q is not running; add it to service.extensions", id)
@@ -147,6 +159,19 @@ func findSource(host component.Host, cfg *Config) (loopbridge.Source, error) {
 		return nil, fmt.Errorf("controlloop: extension %q is a %T, not a controlloop extension (it does not implement loopbridge.Source)", id, ext)
 	}
 	return src, nil
+}
+
+// unnamedLoops lists the controlloop extensions running in host, for a receiver that names
+// none of them.
+func unnamedLoops(host component.Host) []string {
+	var ids []string
+	for id, ext := range host.GetExtensions() {
+		if _, ok := ext.(loopbridge.Source); ok {
+			ids = append(ids, id.String())
+		}
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // loop scrapes every collection_interval (after initial_delay) and forwards the control

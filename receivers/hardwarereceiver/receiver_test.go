@@ -17,8 +17,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
 	"github.com/fieldcol/fieldcol/receivers/hardwarereceiver/internal/metadata"
 )
 
@@ -47,9 +50,19 @@ func defaultDevices() []hardware.DeviceConfig {
 // startMetrics starts a metrics receiver and returns its sink.
 func startMetrics(t *testing.T, cfg *Config, host component.Host) *consumertest.MetricsSink {
 	t.Helper()
+	return startOn(t, cfg, host, nil)
+}
+
+// startOn starts a metrics receiver whose own registry is reg (nil: the one it made), as
+// a registry another component shares with it.
+func startOn(t *testing.T, cfg *Config, host component.Host, reg *hardware.Registry) *consumertest.MetricsSink {
+	t.Helper()
 	sink := new(consumertest.MetricsSink)
 	rcv, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
 	require.NoError(t, err)
+	if reg != nil {
+		rcv.(*handle).r.registry = reg
+	}
 	require.NoError(t, rcv.Start(context.Background(), host))
 	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
 	return sink
@@ -167,10 +180,10 @@ func TestScrapeEmitsTheTelemetryContract(t *testing.T) {
 	assert.False(t, ok, "outputs are not read, so they have no health")
 }
 
-// faults opens a session on the process-wide registry, the way the control loop's command
-// API reaches the fault API, and returns it.
-func faults(t *testing.T) *hardware.Faults {
-	s, err := hardware.Open(hardware.Config{}, hardware.Settings{})
+// faults opens a session on reg, the registry the receiver shares, the way the control
+// loop's command API reaches the fault API, and returns it.
+func faults(t *testing.T, reg *hardware.Registry) *hardware.Faults {
+	s, err := reg.Open(hardware.Config{}, hardware.Settings{})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s.Faults()
@@ -193,8 +206,9 @@ func TestEveryFaultKindReachesErrorsAndStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.kind)+"/"+tt.device, func(t *testing.T) {
-			sink := startMetrics(t, testConfig(defaultDevices()...), componenttest.NewNopHost())
-			f := faults(t)
+			reg := backends.NewRegistry(nil)
+			sink := startOn(t, testConfig(defaultDevices()...), componenttest.NewNopHost(), reg)
+			f := faults(t, reg)
 			require.Eventually(t, func() bool { return len(sink.AllMetrics()) >= 1 }, 5*time.Second, 5*time.Millisecond)
 			require.NoError(t, f.Inject(hardware.FaultSpec{Device: tt.device, Kind: tt.kind}))
 
@@ -245,6 +259,7 @@ type fakeLoop struct {
 	component.StartFunc
 	component.ShutdownFunc
 	owned map[string]bool
+	reg   *hardware.Registry
 
 	mu       sync.Mutex
 	collects int
@@ -283,15 +298,17 @@ func (f *fakeLoop) DrainTraces(td ptrace.Traces) int {
 
 func (f *fakeLoop) OwnsDevice(name string) bool { return f.owned[name] }
 
+func (f *fakeLoop) HardwareRegistry() *hardware.Registry { return f.reg }
+
 type hostWith map[component.ID]component.Component
 
 func (h hostWith) GetExtensions() map[component.ID]component.Component { return h }
 
 func TestControlLoopBridge(t *testing.T) {
-	loop := &fakeLoop{owned: map[string]bool{"tank_temp": true}}
+	loop := &fakeLoop{owned: map[string]bool{"tank_temp": true}, reg: backends.NewRegistry(nil)}
 	host := hostWith{component.MustNewIDWithName("controlloop", "oven"): loop}
 	cfg := testConfig(defaultDevices()...)
-	cfg.ControlLoop = "controlloop/oven"
+	cfg.ControlLoop = new(component.MustNewIDWithName("controlloop", "oven"))
 
 	f := NewFactory()
 	set := receivertest.NewNopSettings(metadata.Type)
@@ -345,7 +362,7 @@ func TestControlLoopKeyErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig()
-			cfg.ControlLoop = "controlloop/oven"
+			cfg.ControlLoop = new(component.MustNewIDWithName("controlloop", "oven"))
 			rcv, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
 			require.NoError(t, err)
 			err = rcv.Start(context.Background(), tt.host)
@@ -356,14 +373,43 @@ func TestControlLoopKeyErrors(t *testing.T) {
 	}
 }
 
+// A controlloop extension that the receiver does not name keeps its hardware to itself:
+// the receiver says so at start.
+func TestWarnsOfAControlLoopItDoesNotName(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.Logger = zap.New(core)
+	loop := &fakeLoop{reg: backends.NewRegistry(nil)}
+	host := hostWith{component.MustNewIDWithName("controlloop", "oven"): loop}
+	rcv, err := NewFactory().CreateMetrics(context.Background(), set, testConfig(defaultDevices()...), consumertest.NewNop())
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(context.Background(), host))
+	require.NoError(t, rcv.Shutdown(context.Background()))
+	warns := logs.FilterMessageSnippet("`controlloop` does not name it").All()
+	require.Len(t, warns, 1)
+	assert.Equal(t, []any{"controlloop/oven"}, warns[0].ContextMap()["extensions"])
+
+	core, logs = observer.New(zap.WarnLevel)
+	set.Logger = zap.New(core)
+	cfg := testConfig(defaultDevices()...)
+	cfg.ControlLoop = new(component.MustNewIDWithName("controlloop", "oven"))
+	rcv, err = NewFactory().CreateMetrics(context.Background(), set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(context.Background(), host))
+	require.NoError(t, rcv.Shutdown(context.Background()))
+	assert.Zero(t, logs.FilterMessageSnippet("does not name it").Len(), "named: no warning")
+}
+
 func TestStartFailsOnBadHardware(t *testing.T) {
 	cfg := testConfig(hardware.DeviceConfig{Name: "tank", Kind: hardware.KindDS18B20})
-	other, err := hardware.Open(hardware.Config{Sim: hardware.SimConfig{Seed: 1}}, hardware.Settings{})
+	reg := backends.NewRegistry(nil)
+	other, err := reg.Open(hardware.Config{Sim: hardware.SimConfig{Seed: 1}}, hardware.Settings{})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, other.Close()) }()
 	cfg.Sim.Seed = 2
 	rcv, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
 	require.NoError(t, err)
+	rcv.(*handle).r.registry = reg
 	err = rcv.Start(context.Background(), componenttest.NewNopHost())
 	require.ErrorContains(t, err, "hardware receiver: sim: the sim plant is already running with a different configuration")
 	require.NoError(t, rcv.Shutdown(context.Background()))

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 
 	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
 )
 
 // TestSoakRandomFaults scrapes every 5 ms for two minutes while faults of every kind come
@@ -28,8 +29,9 @@ func TestSoakRandomFaults(t *testing.T) {
 	for i := range cfg.Devices {
 		cfg.Devices[i].Timeout = 2 * time.Millisecond
 	}
-	sink := startMetrics(t, cfg, componenttest.NewNopHost())
-	f := faults(t)
+	reg := backends.NewRegistry(nil)
+	sink := startOn(t, cfg, componenttest.NewNopHost(), reg)
+	f := faults(t, reg)
 	rng := rand.New(rand.NewPCG(1, 2))
 	inputs := map[string]string{"tank_temp": "onewire1/28-000000000000", "supply": "spi0.0/ch2", "door": "GPIO17"}
 	names := []string{"tank_temp", "supply", "door"}

@@ -19,7 +19,7 @@ import (
 	"github.com/fieldcol/fieldcol/controlloop/internal/retain"
 	"github.com/fieldcol/fieldcol/controlloop/schedule"
 	"github.com/fieldcol/fieldcol/internal/hardware"
-	"github.com/fieldcol/fieldcol/internal/hardware/plant"
+	"github.com/fieldcol/fieldcol/internal/hardware/sim/plant"
 )
 
 // The safety envelope is searched for violations, not replayed on examples: rapid draws

@@ -17,8 +17,8 @@ import (
 	"periph.io/x/conn/v3/i2c/i2ctest"
 	"periph.io/x/conn/v3/physic"
 
-	"github.com/fieldcol/fieldcol/internal/hardware"
 	"github.com/fieldcol/fieldcol/internal/hardware/gpiocdev"
+	"github.com/fieldcol/fieldcol/internal/hardware/periph"
 )
 
 // A 1-Wire read that hangs is abandoned after W1Timeout: tests release it before they end.
@@ -67,7 +67,7 @@ func (tr *tree) symlink(target, rel string) {
 
 // noDrivers is a periph that loaded nothing, so that a test does not depend on what the
 // machine running it has (host.Init registers the host's own buses).
-func noDrivers() (hardware.DriverState, error) { return hardware.DriverState{}, nil }
+func noDrivers() (periph.DriverState, error) { return periph.DriverState{}, nil }
 
 // chipsOf returns a GPIOChips function that reports chips and records the /dev directory
 // it was asked about.

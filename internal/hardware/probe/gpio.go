@@ -11,8 +11,8 @@ import (
 	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/conn/v3/i2c/i2creg"
 
-	"github.com/fieldcol/fieldcol/internal/hardware"
 	"github.com/fieldcol/fieldcol/internal/hardware/gpiocdev"
+	"github.com/fieldcol/fieldcol/internal/hardware/periph"
 )
 
 // PeriphSection is what periph's host.Init did, and the GPIO pins and I2C buses it
@@ -33,7 +33,7 @@ type DriverProblem struct {
 	Reason string `json:"reason"`
 }
 
-func probePeriph(drivers func() (hardware.DriverState, error)) PeriphSection {
+func probePeriph(drivers func() (periph.DriverState, error)) PeriphSection {
 	s := PeriphSection{Skipped: []DriverProblem{}, Failed: []DriverProblem{}, Pins: []string{}, I2CBuses: []string{}}
 	d, err := drivers()
 	if err != nil {

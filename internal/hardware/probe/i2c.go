@@ -136,7 +136,8 @@ func scanBus(ctx context.Context, b *I2CBus, kernel map[uint16]string) {
 		b.Note = "not scanned: " + openHint(err, b.Path)
 		return
 	}
-	defer bus.Close()
+	// Probe reads only: a failed close loses nothing.
+	defer func() { _ = bus.Close() }()
 	b.Scanned = true
 	errs := 0
 	for addr := uint16(firstScanAddr); addr <= lastScanAddr; addr++ {

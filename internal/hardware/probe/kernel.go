@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/periph"
 )
 
 // Module states.
@@ -204,9 +204,9 @@ func readW1(root rootFS, dir string, timeout time.Duration, d *W1Device) {
 	go func() {
 		var r result
 		if b, err := root.read(dir + "/temperature"); err == nil {
-			r.c, r.err = hardware.ParseW1Temperature(b)
+			r.c, r.err = periph.ParseW1Temperature(b)
 		} else if b, err2 := root.read(dir + "/w1_slave"); err2 == nil {
-			r.c, r.err = hardware.ParseW1Slave(b)
+			r.c, r.err = periph.ParseW1Slave(b)
 		} else if errors.Is(err, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist) {
 			r.err = errors.New("no temperature file: the w1_therm module is not loaded (sudo modprobe w1-therm)")
 		} else {
@@ -263,7 +263,7 @@ func probeThermal(root rootFS) ThermalSection {
 		b, err := root.read(p + "/temp")
 		if err == nil {
 			var c float64
-			if c, err = hardware.ParseMilliCelsius(b); err == nil {
+			if c, err = periph.ParseMilliCelsius(b); err == nil {
 				z.Celsius = &c
 			}
 		}

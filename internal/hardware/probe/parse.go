@@ -193,10 +193,3 @@ var w1Families = map[byte]string{
 	0x3b: "DS1825/MAX31850 (temperature)",
 	0x42: "DS28EA00 (temperature)",
 }
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}

@@ -18,8 +18,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/fieldcol/fieldcol/internal/hardware"
 	"github.com/fieldcol/fieldcol/internal/hardware/gpiocdev"
+	"github.com/fieldcol/fieldcol/internal/hardware/periph"
 )
 
 // ServiceUser is the user the package runs fieldcol.service as.
@@ -33,9 +33,9 @@ type Options struct {
 	// NoScan skips every bus transaction: no I2C address is read and no 1-Wire sensor
 	// converts; only files and GPIO line info are read.
 	NoScan bool
-	// Drivers reports periph's drivers; default hardware.PeriphDrivers (host.Init, which
+	// Drivers reports periph's drivers; default periph.Drivers (host.Init, which
 	// registers the host's buses in periph's registries whatever Root is).
-	Drivers func() (hardware.DriverState, error)
+	Drivers func() (periph.DriverState, error)
 	// GPIOChips lists the GPIO character devices in a /dev directory; default
 	// gpiocdev.Chips.
 	GPIOChips func(devDir string) ([]gpiocdev.ChipInfo, error)
@@ -86,7 +86,7 @@ func Run(ctx context.Context, opts Options) *Report {
 		opts.Root = abs
 	}
 	if opts.Drivers == nil {
-		opts.Drivers = hardware.PeriphDrivers
+		opts.Drivers = periph.Drivers
 	}
 	if opts.GPIOChips == nil {
 		opts.GPIOChips = gpiocdev.Chips
@@ -148,7 +148,7 @@ func (r rootFS) read(p string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only: a close error loses nothing
 	return io.ReadAll(io.LimitReader(f, 64<<10))
 }
 

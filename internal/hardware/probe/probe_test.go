@@ -20,6 +20,7 @@ import (
 
 	"github.com/fieldcol/fieldcol/internal/hardware"
 	"github.com/fieldcol/fieldcol/internal/hardware/gpiocdev"
+	"github.com/fieldcol/fieldcol/internal/hardware/periph"
 )
 
 // Group ids of the fake Pi's device files.
@@ -100,11 +101,11 @@ func TestProbeFakePi(t *testing.T) {
 		0x60: answers(0x60),
 	}, fail: map[uint16]error{0x2a: fmt.Errorf("sysfs-i2c: %v", syscall.EIO)}}
 	registerBus(t, 1, bus)
-	drivers := func() (hardware.DriverState, error) {
-		return hardware.DriverState{
+	drivers := func() (periph.DriverState, error) {
+		return periph.DriverState{
 			Loaded:  []string{"ioctl-gpio", "sysfs-i2c"},
-			Skipped: []hardware.DriverProblem{{Driver: "allwinner-gpio", Reason: "Allwinner CPU not detected"}},
-			Failed:  []hardware.DriverProblem{{Driver: "bcm283x-dma", Reason: "open /dev/mem: permission denied"}},
+			Skipped: []periph.DriverProblem{{Driver: "allwinner-gpio", Reason: "Allwinner CPU not detected"}},
+			Failed:  []periph.DriverProblem{{Driver: "bcm283x-dma", Reason: "open /dev/mem: permission denied"}},
 		}, nil
 	}
 	r := Run(context.Background(), Options{
@@ -377,7 +378,7 @@ func TestProbeHints(t *testing.T) {
 	t.Run("periph failed", func(t *testing.T) {
 		tr := newTree(t)
 		r := Run(context.Background(), Options{Root: tr.root, Identity: &Identity{UID: 0},
-			Drivers: func() (hardware.DriverState, error) { return hardware.DriverState{}, errors.New("boom") }})
+			Drivers: func() (periph.DriverState, error) { return periph.DriverState{}, errors.New("boom") }})
 		assert.Equal(t, "boom", r.Periph.Error)
 		assert.Contains(t, r.Periph.Note, "could not initialise at all")
 	})

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/backends"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -67,7 +68,7 @@ func TestDifferentBusesAreReadInParallel(t *testing.T) {
 
 // openSim opens sim devices on a private registry.
 func openSim(t testing.TB, devices ...hardware.DeviceConfig) *hardware.Session {
-	s, err := hardware.NewRegistry(nil).Open(hardware.Config{Timeout: 20 * time.Millisecond, Devices: devices}, hardware.Settings{})
+	s, err := backends.NewRegistry(nil).Open(hardware.Config{Timeout: 20 * time.Millisecond, Devices: devices}, hardware.Settings{})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s

@@ -1,4 +1,4 @@
-package hardware
+package periph
 
 import (
 	"bytes"
@@ -16,11 +16,12 @@ import (
 	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/conn/v3/physic"
 
+	"github.com/fieldcol/fieldcol/internal/hardware"
 	"github.com/fieldcol/fieldcol/internal/hardware/gpiocdev"
 )
 
 // GPIOPaths are the host files the periph backend's GPIO depends on. Tests, or a probe of
-// a temporary root, point them elsewhere with Registry.SetGPIOPaths.
+// a temporary root, point them elsewhere with Options.GPIO.
 type GPIOPaths struct {
 	// DevDir holds the gpiochipN character devices ("/dev").
 	DevDir string
@@ -36,14 +37,6 @@ func DefaultGPIOPaths() GPIOPaths {
 	return GPIOPaths{DevDir: "/dev", Model: "/proc/device-tree/model", Compatible: "/proc/device-tree/compatible", DevMem: "/dev/mem"}
 }
 
-// SetGPIOPaths makes the periph backend read the host's GPIO files at p; it applies from
-// the next time the registry starts its backend (when no session is open).
-func (r *Registry) SetGPIOPaths(p GPIOPaths) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.gpioPaths = &p
-}
-
 // gpioEnv is where the periph backend finds the host's GPIO.
 type gpioEnv struct {
 	GPIOPaths
@@ -53,7 +46,7 @@ type gpioEnv struct {
 	clock switchClock
 }
 
-// periphGPIO is the environment of a registry that was given no GPIOPaths; a variable so
+// periphGPIO is the environment of a backend that was given no GPIOPaths; a variable so
 // that this package's tests can put a fake kernel and a step clock under the backend.
 var periphGPIO = gpioEnv{GPIOPaths: DefaultGPIOPaths(), clock: wallSwitchClock{}}
 
@@ -129,45 +122,47 @@ type periphPin struct {
 	done      chan struct{}
 }
 
-func (h *periphHost) openPin(dc *DeviceConfig) (any, func() error, error) {
-	if _, taken := h.pins[dc.Pin]; taken {
+func (b *Backend) openPin(spec *hardware.Spec) (any, func() error, error) {
+	dc := &spec.DeviceConfig
+	if _, taken := b.pins[dc.Pin]; taken {
 		return nil, nil, fmt.Errorf("pin %s is already used by another device", dc.Pin)
 	}
-	g := h.gpio
+	g := b.gpio
 	var (
 		pp     *periphPin
 		closer func() error
 		err    error
 	)
 	switch {
-	case dc.Kind == KindDutyOutput && dc.PWMFrequency > 0:
-		pp, closer, err = g.openPWM(dc)
+	case dc.Kind == hardware.KindDutyOutput && dc.PWMFrequency > 0:
+		pp, closer, err = g.openPWM(spec)
 	case g.kernelLines():
-		pp, closer, err = g.openLine(dc)
+		pp, closer, err = g.openLine(spec)
 	case g.listErr != nil:
 		err = g.listErr
 	default:
-		pp, closer, err = g.openRegister(dc)
+		pp, closer, err = g.openRegister(spec)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	h.pins[dc.Pin] = pp
-	// Host closers run under h.mu (see close).
-	h.closers = append(h.closers, func() error { delete(h.pins, dc.Pin); return nil })
+	b.pins[dc.Pin] = pp
+	// Backend closers run under b.mu (see Close).
+	b.closers = append(b.closers, func() error { delete(b.pins, dc.Pin); return nil })
 	return pp, closer, nil
 }
 
 // openLine requests the pin from the kernel. An output's request carries its off level,
 // so the line is driven safe from the instant it is requested.
-func (g *gpioHost) openLine(dc *DeviceConfig) (*periphPin, func() error, error) {
+func (g *gpioHost) openLine(spec *hardware.Spec) (*periphPin, func() error, error) {
+	dc := &spec.DeviceConfig
 	chip, offset, err := g.env.cdev.Find(g.env.DevDir, dc.Pin)
 	if err != nil {
 		return nil, nil, permissionHint(err)
 	}
 	cfg := gpiocdev.LineConfig{Offset: offset, ActiveLow: dc.ActiveLow}
-	if dc.Kind == KindGPIOInput {
-		cfg.Bias = map[string]gpiocdev.Bias{PullUp: gpiocdev.BiasPullUp, PullDown: gpiocdev.BiasPullDown, PullOff: gpiocdev.BiasDisabled}[dc.Pull]
+	if dc.Kind == hardware.KindGPIOInput {
+		cfg.Bias = map[string]gpiocdev.Bias{hardware.PullUp: gpiocdev.BiasPullUp, hardware.PullDown: gpiocdev.BiasPullDown, hardware.PullOff: gpiocdev.BiasDisabled}[dc.Pull]
 		cfg.Edge = map[string]gpiocdev.Edge{"": gpiocdev.EdgeRising, "rising": gpiocdev.EdgeRising, "falling": gpiocdev.EdgeFalling, "both": gpiocdev.EdgeBoth}[dc.Edge]
 		cfg.Debounce = dc.Debounce
 		// The largest buffer the kernel gives: events are counted from line_seqno, so a
@@ -176,20 +171,20 @@ func (g *gpioHost) openLine(dc *DeviceConfig) (*periphPin, func() error, error) 
 	} else {
 		// A gpio_output is requested at its safe level; a duty_output off, and its
 		// proportioner then switches the safe duty.
-		cfg.Output, cfg.Value = true, dc.Kind == KindGPIOOutput && dc.safeLevel()
+		cfg.Output, cfg.Value = true, dc.Kind == hardware.KindGPIOOutput && spec.SafeLevel()
 	}
 	l, err := g.env.cdev.Request(chip, cfg)
 	if err != nil {
 		return nil, nil, permissionHint(inUseHint(err, dc.Pin))
 	}
-	pp := &periphPin{name: dc.Pin, line: cdevLine{l}, safe: dc.safe}
+	pp := &periphPin{name: dc.Pin, line: cdevLine{l}, safe: spec.Safe}
 	switch dc.Kind {
-	case KindGPIOInput:
+	case hardware.KindGPIOInput:
 		pp.stop, pp.done = make(chan struct{}), make(chan struct{})
 		go pp.countSeqno(l)
 		return pp, func() error { err := l.Close(); <-pp.done; return err }, nil
-	case KindDutyOutput:
-		pp.prop = newProportioner(pp.line.set, g.env.clock, dc.dutyPeriod(), dc.minOnTime())
+	case hardware.KindDutyOutput:
+		pp.prop = newProportioner(pp.line.set, g.env.clock, dc.DutyPeriod(), dc.MinSwitchTime())
 		if err := pp.startSafe(); err != nil {
 			_ = pp.closeOutput()
 			return nil, nil, err
@@ -200,18 +195,19 @@ func (g *gpioHost) openLine(dc *DeviceConfig) (*periphPin, func() error, error) 
 
 // openRegister opens the pin through periph's registry (register access), for a host
 // without GPIO character devices.
-func (g *gpioHost) openRegister(dc *DeviceConfig) (*periphPin, func() error, error) {
+func (g *gpioHost) openRegister(spec *hardware.Spec) (*periphPin, func() error, error) {
+	dc := &spec.DeviceConfig
 	p := gpioreg.ByName(dc.Pin)
 	if p == nil {
 		return nil, nil, fmt.Errorf("no GPIO pin named %q on this host", dc.Pin)
 	}
-	pp := &periphPin{name: dc.Pin, line: regLine{p: p, activeLow: dc.ActiveLow}, reg: p, safe: dc.safe}
+	pp := &periphPin{name: dc.Pin, line: regLine{p: p, activeLow: dc.ActiveLow}, reg: p, safe: spec.Safe}
 	switch dc.Kind {
-	case KindGPIOInput:
+	case hardware.KindGPIOInput:
 		if dc.Debounce != 0 {
-			return nil, nil, refuse(fmt.Errorf("debounce: needs the kernel's GPIO character device, and %s has no gpiochip; drop debounce", g.env.DevDir))
+			return nil, nil, hardware.Refuse(fmt.Errorf("debounce: needs the kernel's GPIO character device, and %s has no gpiochip; drop debounce", g.env.DevDir))
 		}
-		pull := map[string]gpio.Pull{PullNone: gpio.PullNoChange, PullUp: gpio.PullUp, PullDown: gpio.PullDown, PullOff: gpio.Float}[dc.Pull]
+		pull := map[string]gpio.Pull{hardware.PullNone: gpio.PullNoChange, hardware.PullUp: gpio.PullUp, hardware.PullDown: gpio.PullDown, hardware.PullOff: gpio.Float}[dc.Pull]
 		edge := map[string]gpio.Edge{"": gpio.RisingEdge, "rising": gpio.RisingEdge, "falling": gpio.FallingEdge, "both": gpio.BothEdges}[dc.Edge]
 		// active_low swaps what a logical rising edge is on the wire.
 		if dc.ActiveLow && edge != gpio.BothEdges {
@@ -224,11 +220,11 @@ func (g *gpioHost) openRegister(dc *DeviceConfig) (*periphPin, func() error, err
 		go pp.countEdges()
 		return pp, pp.stopEdges, nil
 	}
-	if err := pp.line.set(dc.Kind == KindGPIOOutput && dc.safeLevel()); err != nil {
+	if err := pp.line.set(dc.Kind == hardware.KindGPIOOutput && spec.SafeLevel()); err != nil {
 		return nil, nil, fmt.Errorf("configuring %s as output: %w", dc.Pin, err)
 	}
-	if dc.Kind == KindDutyOutput {
-		pp.prop = newProportioner(pp.line.set, g.env.clock, dc.dutyPeriod(), dc.minOnTime())
+	if dc.Kind == hardware.KindDutyOutput {
+		pp.prop = newProportioner(pp.line.set, g.env.clock, dc.DutyPeriod(), dc.MinSwitchTime())
 		if err := pp.startSafe(); err != nil {
 			_ = pp.closeOutput()
 			return nil, nil, err
@@ -241,13 +237,14 @@ func (g *gpioHost) openRegister(dc *DeviceConfig) (*periphPin, func() error, err
 // access to the PWM block, which needs /dev/mem and does not exist on a Pi 5's RP1 as
 // periph knows it. It is refused where it cannot work rather than failing at the first
 // write.
-func (g *gpioHost) openPWM(dc *DeviceConfig) (*periphPin, func() error, error) {
+func (g *gpioHost) openPWM(spec *hardware.Spec) (*periphPin, func() error, error) {
+	dc := &spec.DeviceConfig
 	if board, ok := g.pi5(); ok {
-		return nil, nil, refuse(fmt.Errorf("pwm_frequency: hardware PWM is not supported on this board (%s): periph drives the BCM283x PWM block, which a Raspberry Pi 5 does not have; drop pwm_frequency to switch time-proportionally", board))
+		return nil, nil, hardware.Refuse(fmt.Errorf("pwm_frequency: hardware PWM is not supported on this board (%s): periph drives the BCM283x PWM block, which a Raspberry Pi 5 does not have; drop pwm_frequency to switch time-proportionally", board))
 	}
 	f, err := os.OpenFile(g.env.DevMem, os.O_RDWR, 0)
 	if err != nil {
-		return nil, nil, refuse(fmt.Errorf("pwm_frequency: hardware PWM needs %s opened read-write, which only root can do (never under the shipped unit): %w; drop pwm_frequency to switch time-proportionally", g.env.DevMem, err))
+		return nil, nil, hardware.Refuse(fmt.Errorf("pwm_frequency: hardware PWM needs %s opened read-write, which only root can do (never under the shipped unit): %w; drop pwm_frequency to switch time-proportionally", g.env.DevMem, err))
 	}
 	_ = f.Close()
 	p := gpioreg.ByName(dc.Pin)
@@ -255,7 +252,7 @@ func (g *gpioHost) openPWM(dc *DeviceConfig) (*periphPin, func() error, error) {
 		return nil, nil, fmt.Errorf("no GPIO pin named %q on this host", dc.Pin)
 	}
 	pp := &periphPin{name: dc.Pin, line: regLine{p: p, activeLow: dc.ActiveLow}, reg: p,
-		pwm: physic.Frequency(dc.PWMFrequency * float64(physic.Hertz)), safe: dc.safe}
+		pwm: physic.Frequency(dc.PWMFrequency * float64(physic.Hertz)), safe: spec.Safe}
 	if err := pp.line.set(false); err != nil {
 		return nil, nil, fmt.Errorf("configuring %s as output: %w", dc.Pin, err)
 	}
@@ -305,7 +302,7 @@ func (p *periphPin) startSafe() error {
 	if p.safe == 0 {
 		return nil
 	}
-	if err := p.writeDuty(context.Background(), 0, p.safe); err != nil {
+	if err := p.WriteRawDuty(context.Background(), 0, p.safe); err != nil {
 		return fmt.Errorf("writing the safe duty %g: %w", p.safe, err)
 	}
 	return nil
@@ -319,7 +316,7 @@ func (p *periphPin) closeOutput() error {
 	var err error
 	switch {
 	case p.pwm > 0:
-		err = p.writeDuty(context.Background(), 0, p.safe)
+		err = p.WriteRawDuty(context.Background(), 0, p.safe)
 	case p.prop != nil:
 		err = p.prop.close()
 		if p.safe >= 0.5 {
@@ -379,11 +376,11 @@ func (p *periphPin) stopEdges() error {
 	return nil
 }
 
-func (p *periphPin) readLevel(context.Context, time.Duration) (bool, error) {
+func (p *periphPin) ReadRawLevel(context.Context, time.Duration) (bool, error) {
 	return p.line.get()
 }
 
-func (p *periphPin) edges(context.Context, time.Duration) (uint64, error) {
+func (p *periphPin) RawEdges(context.Context, time.Duration) (uint64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.edgeErr != nil {
@@ -392,11 +389,11 @@ func (p *periphPin) edges(context.Context, time.Duration) (uint64, error) {
 	return p.edgeCount, nil
 }
 
-func (p *periphPin) writeLevel(_ context.Context, _ time.Duration, level bool) error {
+func (p *periphPin) WriteRawLevel(_ context.Context, _ time.Duration, level bool) error {
 	return p.line.set(level)
 }
 
-func (p *periphPin) writeDuty(_ context.Context, _ time.Duration, duty float64) error {
+func (p *periphPin) WriteRawDuty(_ context.Context, _ time.Duration, duty float64) error {
 	if p.pwm > 0 {
 		d := gpio.Duty(duty * float64(gpio.DutyMax))
 		if p.line.(regLine).activeLow {

@@ -1,4 +1,4 @@
-package hardware
+package periph
 
 import (
 	"errors"
@@ -15,13 +15,16 @@ import (
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/i2c/i2creg"
 	"periph.io/x/conn/v3/i2c/i2ctest"
+
+	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/hardwaretest"
 )
 
 // openError opens cfg on a fresh registry, which must succeed, and returns the open error
 // of its first device.
-func openError(t *testing.T, cfg Config) error {
+func openError(t *testing.T, cfg hardware.Config) error {
 	t.Helper()
-	s, err := NewRegistry(nil).Open(cfg, Settings{})
+	s, err := newRegistry(nil).Open(cfg, hardware.Settings{})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s.Status()[0].Err
@@ -83,12 +86,12 @@ func TestOpenDrivesOutputsSafeFirstAndASensorRecovers(t *testing.T) {
 	t.Cleanup(func() { _ = i2creg.Unregister("fct-open-late") })
 
 	core, logs := observer.New(zapcore.DebugLevel)
-	clock := newManualClock()
-	s, err := NewRegistry(clock).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
-		{Name: "oven_temp", Kind: KindADS1115, Bus: "fct-open-late"},
-		{Name: "heater_ssr", Kind: KindDutyOutput, Pin: "FCT_OPEN_HEAT"},
-		{Name: "alarm", Kind: KindGPIOOutput, Pin: "FCT_OPEN_ALARM", ActiveLow: true},
-	}}, Settings{Logger: zap.New(core)})
+	clock := hardwaretest.NewClock()
+	s, err := newRegistry(clock).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
+		{Name: "oven_temp", Kind: hardware.KindADS1115, Bus: "fct-open-late"},
+		{Name: "heater_ssr", Kind: hardware.KindDutyOutput, Pin: "FCT_OPEN_HEAT"},
+		{Name: "alarm", Kind: hardware.KindGPIOOutput, Pin: "FCT_OPEN_ALARM", ActiveLow: true},
+	}}, hardware.Settings{Logger: zap.New(core)})
 	require.NoError(t, err, "a sensor that cannot be opened does not fail Open")
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 
@@ -104,7 +107,7 @@ func TestOpenDrivesOutputsSafeFirstAndASensorRecovers(t *testing.T) {
 	st := s.Status()
 	require.Len(t, st, 3)
 	assert.False(t, st[0].Open)
-	require.ErrorIs(t, st[0].Err, ErrNotOpen)
+	require.ErrorIs(t, st[0].Err, hardware.ErrNotOpen)
 	assert.True(t, st[1].Open)
 	assert.NoError(t, st[1].Err)
 	assert.True(t, st[2].Open)
@@ -118,9 +121,9 @@ func TestOpenDrivesOutputsSafeFirstAndASensorRecovers(t *testing.T) {
 	sensor, err := s.AnalogInput("oven_temp")
 	require.NoError(t, err, "a device that failed to open still has its role")
 	_, err = sensor.ReadVoltage(ctx)
-	require.ErrorIs(t, err, ErrNotOpen)
-	assert.Equal(t, ErrorNack, ErrorTypeOf(err))
-	var he *Error
+	require.ErrorIs(t, err, hardware.ErrNotOpen)
+	assert.Equal(t, hardware.ErrorNack, hardware.ErrorTypeOf(err))
+	var he *hardware.Error
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, "oven_temp", he.Device)
 	assert.Contains(t, err.Error(), `device "oven_temp" (ads1115 at i2cfct-open-late/0x48/ch0)`)
@@ -128,16 +131,16 @@ func TestOpenDrivesOutputsSafeFirstAndASensorRecovers(t *testing.T) {
 
 	late.plug()
 	_, err = sensor.ReadVoltage(ctx)
-	require.ErrorIs(t, err, ErrNotOpen, "within the back-off the open is not retried")
+	require.ErrorIs(t, err, hardware.ErrNotOpen, "within the back-off the open is not retried")
 	assert.Equal(t, 1, late.openCount())
 
-	clock.Advance(openRetryInterval)
+	clock.Advance(hardware.OpenRetryInterval)
 	v, err := sensor.ReadVoltage(ctx)
 	require.NoError(t, err, "the read after the back-off opens the sensor")
 	assert.InDelta(t, 2.048, v, 1e-6)
 	assert.Equal(t, 2, late.openCount(), "one open per read attempt")
 	assert.True(t, s.Status()[0].Open)
-	assert.NoError(t, OpenError(sensor))
+	assert.NoError(t, hardware.OpenError(sensor))
 	infos := logs.FilterMessageSnippet("opened after failing").All()
 	require.Len(t, infos, 1, "the recovery is logged")
 	assert.Equal(t, zapcore.InfoLevel, infos[0].Level)
@@ -148,22 +151,22 @@ func TestOpenDrivesOutputsSafeFirstAndASensorRecovers(t *testing.T) {
 // is there; the write that opens it finds it driven safe first, and Close drives it safe
 // like any output. A device that never opened is not opened after Close.
 func TestOpenFailedActuatorRetriesAndClosesSafe(t *testing.T) {
-	clock := newManualClock()
-	s, err := NewRegistry(clock).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
-		{Name: "pump", Kind: KindGPIOOutput, Pin: "FCT_OPEN_PUMP"},
-		{Name: "lamp", Kind: KindGPIOOutput, Pin: "FCT_OPEN_LAMP"},
-	}}, Settings{})
+	clock := hardwaretest.NewClock()
+	s, err := newRegistry(clock).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
+		{Name: "pump", Kind: hardware.KindGPIOOutput, Pin: "FCT_OPEN_PUMP"},
+		{Name: "lamp", Kind: hardware.KindGPIOOutput, Pin: "FCT_OPEN_LAMP"},
+	}}, hardware.Settings{})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	pump, err := s.DigitalOutput("pump")
 	require.NoError(t, err)
 	err = pump.WriteLevel(ctx, false)
-	require.ErrorIs(t, err, ErrNotOpen)
+	require.ErrorIs(t, err, hardware.ErrNotOpen)
 	assert.Contains(t, err.Error(), `no GPIO pin named "FCT_OPEN_PUMP"`)
 
 	pin := &gpiotest.Pin{N: "FCT_OPEN_PUMP", Num: 9203, L: gpio.High}
 	registerPin(t, pin)
-	clock.Advance(openRetryInterval)
+	clock.Advance(hardware.OpenRetryInterval)
 	require.NoError(t, pump.WriteLevel(ctx, true))
 	assert.Equal(t, gpio.High, pin.Read())
 	assert.True(t, pump.Level())
@@ -174,7 +177,7 @@ func TestOpenFailedActuatorRetriesAndClosesSafe(t *testing.T) {
 	registerPin(t, lampPin)
 	lamp, err := s.DigitalOutput("lamp")
 	require.NoError(t, err)
-	clock.Advance(openRetryInterval)
+	clock.Advance(hardware.OpenRetryInterval)
 	err = lamp.WriteLevel(ctx, true)
 	require.ErrorContains(t, err, "the hardware session is closed")
 	assert.Equal(t, gpio.High, lampPin.Read(), "untouched")
@@ -184,66 +187,40 @@ func TestOpenFailedActuatorRetriesAndClosesSafe(t *testing.T) {
 // configuration or another session. That, and a chip setting the chip cannot take, are
 // configuration errors that fail Open before any device is opened.
 func TestOpenConfigurationErrorsStillFail(t *testing.T) {
-	reg := NewRegistry(nil)
-	first, err := reg.Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
-		{Name: "door", Kind: KindGPIOInput, Pin: "FCT_OPEN_ABSENT", Pull: "up"},
-	}}, Settings{})
+	reg := newRegistry(nil)
+	first, err := reg.Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
+		{Name: "door", Kind: hardware.KindGPIOInput, Pin: "FCT_OPEN_ABSENT", Pull: "up"},
+	}}, hardware.Settings{})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, first.Close()) })
-	require.ErrorIs(t, first.Status()[0].Err, ErrNotOpen)
+	require.ErrorIs(t, first.Status()[0].Err, hardware.ErrNotOpen)
 
 	heater := &gpiotest.Pin{N: "FCT_OPEN_HEAT2", Num: 9205, L: gpio.High}
 	registerPin(t, heater)
-	_, err = reg.Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
-		{Name: "heater", Kind: KindGPIOOutput, Pin: "FCT_OPEN_HEAT2"},
-		{Name: "lamp", Kind: KindGPIOOutput, Pin: "FCT_OPEN_ABSENT"},
-	}}, Settings{})
+	_, err = reg.Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
+		{Name: "heater", Kind: hardware.KindGPIOOutput, Pin: "FCT_OPEN_HEAT2"},
+		{Name: "lamp", Kind: hardware.KindGPIOOutput, Pin: "FCT_OPEN_ABSENT"},
+	}}, hardware.Settings{})
 	require.ErrorContains(t, err, `devices[1] (lamp).pin: pin FCT_OPEN_ABSENT is already used by another device ("door")`)
 	assert.Equal(t, gpio.High, heater.Read(), "nothing was opened")
 
-	_, err = reg.Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
-		{Name: "a", Kind: KindMCP3008, Bus: "FCT-OPEN-SPI"},
-		{Name: "b", Kind: KindMCP3008, Bus: "FCT-OPEN-SPI", Channel: 1, FullScale: 5},
-	}}, Settings{})
+	_, err = reg.Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
+		{Name: "a", Kind: hardware.KindMCP3008, Bus: "FCT-OPEN-SPI"},
+		{Name: "b", Kind: hardware.KindMCP3008, Bus: "FCT-OPEN-SPI", Channel: 1, FullScale: 5},
+	}}, hardware.Settings{})
 	require.ErrorContains(t, err, `devices[1] (b).full_scale: SPI port "FCT-OPEN-SPI" already has an MCP3008 with full_scale 3.3`)
 
 	for _, tt := range []struct {
-		dev  DeviceConfig
+		dev  hardware.DeviceConfig
 		want string
 	}{
-		{DeviceConfig{Name: "v", Kind: KindADS1115, DataRate: 1000}, "data_rate: ads1115 converts at most 860 samples/s, got 1000"},
-		{DeviceConfig{Name: "v", Kind: KindADS1015, FullScale: 10}, "full_scale: ads1015 reads at most 6.144 V, got 10"},
+		{hardware.DeviceConfig{Name: "v", Kind: hardware.KindADS1115, DataRate: 1000}, "data_rate: ads1115 converts at most 860 samples/s, got 1000"},
+		{hardware.DeviceConfig{Name: "v", Kind: hardware.KindADS1015, FullScale: 10}, "full_scale: ads1015 reads at most 6.144 V, got 10"},
 	} {
-		_, err = reg.Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{tt.dev}}, Settings{})
+		_, err = reg.Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{tt.dev}}, hardware.Settings{})
 		require.ErrorContains(t, err, tt.want)
 	}
-	limits, err := reg.Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{{Name: "v", Kind: KindADS1015, DataRate: 3300, FullScale: 6.144}}}, Settings{})
+	limits, err := reg.Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{{Name: "v", Kind: hardware.KindADS1015, DataRate: 3300, FullScale: 6.144}}}, hardware.Settings{})
 	require.NoError(t, err, "the limits themselves are accepted")
 	require.NoError(t, limits.Close())
-}
-
-// On the sim backend too, an output opens in its safe state: a second session that opens
-// the heater turns it off, as opening the pin does on a Pi.
-func TestSimOutputOpensSafe(t *testing.T) {
-	s, _ := openSim(t, Config{Devices: []DeviceConfig{{Name: "heater", Kind: KindDutyOutput}}})
-	h, err := s.DutyOutput("heater")
-	require.NoError(t, err)
-	require.NoError(t, h.WriteDuty(ctx, 0.8))
-	require.InDelta(t, 0.8, s.Plant().HeaterDuty(), 1e-9)
-	again, err := s.reg.Open(Config{Devices: []DeviceConfig{{Name: "heater2", Kind: KindDutyOutput, Signal: SignalHeater}}}, Settings{})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, again.Close()) })
-	assert.Zero(t, s.Plant().HeaterDuty())
-}
-
-// A device that could not be opened is failed at its first read, not degraded: it is known
-// to be absent. It is ok again at its first good read.
-func TestHealthOfADeviceThatIsNotOpen(t *testing.T) {
-	h := Health{FailAfter: 5}
-	notOpen := &Error{Device: "x", Type: ErrorNack, Err: errors.Join(ErrNotOpen, errors.New("no bus"))}
-	assert.Equal(t, StateFailed, h.Observe(notOpen))
-	assert.Equal(t, StateFailed, h.Observe(notOpen))
-	assert.Equal(t, StateOK, h.Observe(nil))
-	assert.Equal(t, StateDegraded, h.Observe(errors.New("nack")), "a flaky read still degrades first")
-	assert.Equal(t, StateFailed, h.Observe(notOpen))
 }

@@ -1,4 +1,4 @@
-package hardware
+package sim
 
 import (
 	"context"
@@ -8,19 +8,22 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/hardwaretest"
 )
 
 var ctx = context.Background()
 
 // heaterRig is a loop's heater and its sensor plus an ambient sensor.
-func heaterRig(seed int64) Config {
-	return Config{
-		Devices: []DeviceConfig{
-			{Name: "tank_temp", Kind: KindDS18B20, Signal: SignalHeaterTemperature},
-			{Name: "room_temp", Kind: KindMCP9808, Signal: SignalAmbientTemperature},
-			{Name: "heater", Kind: KindDutyOutput, Signal: SignalHeater},
+func heaterRig(seed int64) hardware.Config {
+	return hardware.Config{
+		Devices: []hardware.DeviceConfig{
+			{Name: "tank_temp", Kind: hardware.KindDS18B20, Signal: hardware.SignalHeaterTemperature},
+			{Name: "room_temp", Kind: hardware.KindMCP9808, Signal: hardware.SignalAmbientTemperature},
+			{Name: "heater", Kind: hardware.KindDutyOutput, Signal: hardware.SignalHeater},
 		},
-		Sim: SimConfig{Seed: seed, TimeScale: 60},
+		Sim: hardware.SimConfig{Seed: seed, TimeScale: 60},
 	}
 }
 
@@ -56,7 +59,7 @@ func TestSimHeaterFirstOrderWithDeadTime(t *testing.T) {
 	temp, err := s.TemperatureInput("tank_temp")
 	require.NoError(t, err)
 	require.NoError(t, h.WriteDuty(ctx, 1))
-	assert.InDelta(t, 1.0, s.Plant().HeaterDuty(), 1e-9, "the actuator drives the plant")
+	assert.InDelta(t, 1.0, Plant(s).HeaterDuty(), 1e-9, "the actuator drives the plant")
 
 	// time_scale 60: 50 ms wall is 3 s plant, inside the 5 s dead time.
 	clock.Advance(50 * time.Millisecond)
@@ -66,7 +69,7 @@ func TestSimHeaterFirstOrderWithDeadTime(t *testing.T) {
 
 	// One time constant (120 s plant = 2 s wall) after the dead time: 63 % of the 60 K rise.
 	clock.Advance((125*time.Second)/60 - 50*time.Millisecond)
-	truth := s.Plant().Temperature(clock.Now())
+	truth := Plant(s).Temperature(clock.Now())
 	assert.InDelta(t, 22+60*(1-math.Exp(-1)), truth, 0.3)
 	v, err = temp.ReadTemperature(ctx)
 	require.NoError(t, err)
@@ -74,10 +77,10 @@ func TestSimHeaterFirstOrderWithDeadTime(t *testing.T) {
 
 	// Steady state after many time constants, then cooling once the duty drops to 0.
 	clock.Advance(20 * time.Minute)
-	assert.InDelta(t, 82, s.Plant().Temperature(clock.Now()), 0.05)
+	assert.InDelta(t, 82, Plant(s).Temperature(clock.Now()), 0.05)
 	require.NoError(t, h.WriteDuty(ctx, 0))
 	clock.Advance(20 * time.Minute)
-	assert.InDelta(t, 22, s.Plant().Temperature(clock.Now()), 0.05)
+	assert.InDelta(t, 22, Plant(s).Temperature(clock.Now()), 0.05)
 
 	room, err := s.TemperatureInput("room_temp")
 	require.NoError(t, err)
@@ -87,12 +90,12 @@ func TestSimHeaterFirstOrderWithDeadTime(t *testing.T) {
 }
 
 func TestSimMotorTachAndFlowMeter(t *testing.T) {
-	s, clock := openSim(t, Config{
-		Devices: []DeviceConfig{
-			{Name: "motor_on", Kind: KindGPIOOutput, Signal: SignalMotorEnable},
-			{Name: "motor_cmd", Kind: KindDutyOutput, Signal: SignalMotorSpeed},
-			{Name: "tach", Kind: KindADS1115, Signal: SignalMotorTach},
-			{Name: "flow", Kind: KindGPIOInput, Signal: SignalFlowMeter},
+	s, clock := openSim(t, hardware.Config{
+		Devices: []hardware.DeviceConfig{
+			{Name: "motor_on", Kind: hardware.KindGPIOOutput, Signal: hardware.SignalMotorEnable},
+			{Name: "motor_cmd", Kind: hardware.KindDutyOutput, Signal: hardware.SignalMotorSpeed},
+			{Name: "tach", Kind: hardware.KindADS1115, Signal: hardware.SignalMotorTach},
+			{Name: "flow", Kind: hardware.KindGPIOInput, Signal: hardware.SignalFlowMeter},
 		},
 	})
 	on, err := s.DigitalOutput("motor_on")
@@ -126,7 +129,7 @@ func TestSimMotorTachAndFlowMeter(t *testing.T) {
 	assert.InDelta(t, 125, float64(n2-n1), 1)
 
 	// Closing the session drives the outputs safe and the motor stops.
-	pl := s.Plant()
+	pl := Plant(s)
 	require.True(t, pl.MotorEnabled())
 	require.NoError(t, s.Close())
 	assert.False(t, pl.MotorEnabled())
@@ -134,9 +137,9 @@ func TestSimMotorTachAndFlowMeter(t *testing.T) {
 }
 
 func TestSimDoorSwitch(t *testing.T) {
-	s, clock := openSim(t, Config{Devices: []DeviceConfig{
-		{Name: "door", Kind: KindGPIOInput, Signal: SignalDoor, Edge: "both"},
-		{Name: "door_closes", Kind: KindGPIOInput, Signal: SignalDoor},
+	s, clock := openSim(t, hardware.Config{Devices: []hardware.DeviceConfig{
+		{Name: "door", Kind: hardware.KindGPIOInput, Signal: hardware.SignalDoor, Edge: "both"},
+		{Name: "door_closes", Kind: hardware.KindGPIOInput, Signal: hardware.SignalDoor},
 	}})
 	door, err := s.DigitalInput("door")
 	require.NoError(t, err)
@@ -145,9 +148,9 @@ func TestSimDoorSwitch(t *testing.T) {
 	lvl, err := door.ReadLevel(ctx)
 	require.NoError(t, err)
 	assert.True(t, lvl, "the door starts closed")
-	s.Plant().SetDoor(clock.Now(), false)
-	s.Plant().SetDoor(clock.Now(), true)
-	s.Plant().SetDoor(clock.Now(), false)
+	Plant(s).SetDoor(clock.Now(), false)
+	Plant(s).SetDoor(clock.Now(), true)
+	Plant(s).SetDoor(clock.Now(), false)
 	lvl, err = door.ReadLevel(ctx)
 	require.NoError(t, err)
 	assert.False(t, lvl)
@@ -160,19 +163,19 @@ func TestSimDoorSwitch(t *testing.T) {
 }
 
 func TestSharedPlantAcrossSessions(t *testing.T) {
-	clock := newManualClock()
-	reg := NewRegistry(clock)
-	loopCfg := Config{Devices: []DeviceConfig{{Name: "heater", Kind: KindDutyOutput}}, Sim: SimConfig{TimeScale: 60}}
-	loop, err := reg.Open(loopCfg, Settings{})
+	clock := hardwaretest.NewClock()
+	reg := newRegistry(clock)
+	loopCfg := hardware.Config{Devices: []hardware.DeviceConfig{{Name: "heater", Kind: hardware.KindDutyOutput}}, Sim: hardware.SimConfig{TimeScale: 60}}
+	loop, err := reg.Open(loopCfg, hardware.Settings{})
 	require.NoError(t, err)
 
-	_, err = reg.Open(Config{Sim: SimConfig{Seed: 99}}, Settings{})
+	_, err = reg.Open(hardware.Config{Sim: hardware.SimConfig{Seed: 99}}, hardware.Settings{})
 	require.ErrorContains(t, err, "sim: the sim plant is already running with a different configuration")
-	_, err = reg.Open(Config{Backend: BackendPeriph}, Settings{})
+	_, err = reg.Open(hardware.Config{Backend: hardware.BackendPeriph}, hardware.Settings{})
 	require.ErrorContains(t, err, `backend: this process already uses backend "sim"`)
 
 	// The receiver leaves sim empty and joins the loop's plant.
-	rcv, err := reg.Open(Config{Devices: []DeviceConfig{{Name: "tank_temp", Kind: KindDS18B20}}}, Settings{})
+	rcv, err := reg.Open(hardware.Config{Devices: []hardware.DeviceConfig{{Name: "tank_temp", Kind: hardware.KindDS18B20}}}, hardware.Settings{})
 	require.NoError(t, err)
 	h, err := loop.DutyOutput("heater")
 	require.NoError(t, err)
@@ -191,21 +194,21 @@ func TestSharedPlantAcrossSessions(t *testing.T) {
 
 	require.NoError(t, loop.Close())
 	require.NoError(t, loop.Close(), "Close is idempotent")
-	assert.Zero(t, rcv.Plant().HeaterDuty(), "closing the loop's session turns its heater off")
+	assert.Zero(t, Plant(rcv).HeaterDuty(), "closing the loop's session turns its heater off")
 	require.NoError(t, rcv.Close())
-	assert.Nil(t, rcv.Plant(), "the plant goes with the last session")
+	assert.Nil(t, Plant(rcv), "the plant goes with the last session")
 
-	// A new process-wide life starts from scratch with another config.
-	again, err := reg.Open(Config{Sim: SimConfig{Seed: 99}}, Settings{})
+	// A new life of the registry starts from scratch with another config.
+	again, err := reg.Open(hardware.Config{Sim: hardware.SimConfig{Seed: 99}}, hardware.Settings{})
 	require.NoError(t, err)
 	require.NoError(t, again.Close())
 }
 
 func TestSimSignalsDefaultByKind(t *testing.T) {
-	s, _ := openSim(t, Config{Devices: []DeviceConfig{
-		{Name: "soc", Kind: KindSoCThermal},
-		{Name: "supply", Kind: KindMCP3008},
-		{Name: "lamp", Kind: KindGPIOOutput, Signal: SignalIndicator},
+	s, _ := openSim(t, hardware.Config{Devices: []hardware.DeviceConfig{
+		{Name: "soc", Kind: hardware.KindSoCThermal},
+		{Name: "supply", Kind: hardware.KindMCP3008},
+		{Name: "lamp", Kind: hardware.KindGPIOOutput, Signal: hardware.SignalIndicator},
 	}})
 	soc, err := s.TemperatureInput("soc")
 	require.NoError(t, err)
@@ -221,33 +224,33 @@ func TestSimSignalsDefaultByKind(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, lamp.WriteLevel(ctx, true))
 	assert.True(t, lamp.Level())
-	assert.False(t, s.Plant().MotorEnabled(), "an indicator drives nothing in the plant")
+	assert.False(t, Plant(s).MotorEnabled(), "an indicator drives nothing in the plant")
 	assert.Equal(t, "lamp", lamp.Info().ID)
-	assert.Equal(t, BusGPIO, lamp.Info().BusType)
+	assert.Equal(t, hardware.BusGPIO, lamp.Info().BusType)
 }
 
 // Extensions start before receivers: when the control loop leaves sim empty and the
 // receiver configures it, the receiver's configuration applies to the running plant.
 func TestLaterSessionConfiguresAnUnconfiguredPlant(t *testing.T) {
-	clock := newManualClock()
-	reg := NewRegistry(clock)
-	loop, err := reg.Open(Config{Devices: []DeviceConfig{{Name: "heater", Kind: KindDutyOutput}}}, Settings{})
+	clock := hardwaretest.NewClock()
+	reg := newRegistry(clock)
+	loop, err := reg.Open(hardware.Config{Devices: []hardware.DeviceConfig{{Name: "heater", Kind: hardware.KindDutyOutput}}}, hardware.Settings{})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, loop.Close()) }()
 	clock.Advance(2 * time.Second)
 
-	rcvCfg := Config{
-		Devices: []DeviceConfig{{Name: "tank_temp", Kind: KindDS18B20}},
-		Sim: SimConfig{TimeScale: 60, Heater: SimHeaterConfig{Ambient: 30},
-			Faults: []FaultSpec{{At: 5 * time.Second, Duration: time.Second, Device: "tank_temp", Kind: FaultNaN}}},
+	rcvCfg := hardware.Config{
+		Devices: []hardware.DeviceConfig{{Name: "tank_temp", Kind: hardware.KindDS18B20}},
+		Sim: hardware.SimConfig{TimeScale: 60, Heater: hardware.SimHeaterConfig{Ambient: 30},
+			Faults: []hardware.FaultSpec{{At: 5 * time.Second, Duration: time.Second, Device: "tank_temp", Kind: hardware.FaultNaN}}},
 	}
-	rcv, err := reg.Open(rcvCfg, Settings{})
+	rcv, err := reg.Open(rcvCfg, hardware.Settings{})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, rcv.Close()) }()
-	same, err := reg.Open(Config{Sim: rcvCfg.Sim}, Settings{})
+	same, err := reg.Open(hardware.Config{Sim: rcvCfg.Sim}, hardware.Settings{})
 	require.NoError(t, err, "the same sim section again is fine")
 	require.NoError(t, same.Close())
-	_, err = reg.Open(Config{Sim: SimConfig{Seed: 3}}, Settings{})
+	_, err = reg.Open(hardware.Config{Sim: hardware.SimConfig{Seed: 3}}, hardware.Settings{})
 	require.ErrorContains(t, err, "sim: the sim plant is already running with a different configuration")
 
 	temp, err := rcv.TemperatureInput("tank_temp")
@@ -267,5 +270,5 @@ func TestLaterSessionConfiguresAnUnconfiguredPlant(t *testing.T) {
 	// Scripted faults count from the plant's start: 2 s + 2 s have passed, so 5 s is 1 s away.
 	clock.Advance(time.Second)
 	_, err = temp.ReadTemperature(ctx)
-	assert.Equal(t, ErrorInvalid, ErrorTypeOf(err))
+	assert.Equal(t, hardware.ErrorInvalid, hardware.ErrorTypeOf(err))
 }

@@ -1,4 +1,4 @@
-package hardware
+package periph
 
 import (
 	"bytes"
@@ -9,10 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fieldcol/fieldcol/internal/hardware"
 )
 
 // A DS18B20 (and the rest of the w1_therm family) is read through the kernel's w1_therm
@@ -26,151 +27,6 @@ import (
 // w1Devices is where the kernel's w1 bus lists its slaves, one directory per sensor named
 // like 28-0000075b4a2f; a variable so that tests use a temporary tree.
 var w1Devices = "/sys/bus/w1/devices"
-
-// w1ReadMargin is what a read takes beyond the conversion: reset, Match ROM and the
-// 9-byte scratchpad read (about 10 ms bit-banged by w1-gpio), the kernel's rounding of its
-// sleep (95 ms for the datasheet's 93.75), its retries of a scratchpad read that fails the
-// CRC (up to 5), and the bus master's periodic slave search, which holds the bus.
-const w1ReadMargin = 100 * time.Millisecond
-
-// w1Family is one 1-wire family code that the kernel's w1_therm driver binds to.
-type w1Family struct {
-	chip string
-	// adjustable: the chip has a configuration register with the resolution (9..12 bits);
-	// a DS18S20 has none and always converts in 750 ms.
-	adjustable bool
-}
-
-// w1Families are w1_therm's families (W1_THERM_* in drivers/w1/slaves/w1_therm.c).
-var w1Families = map[byte]w1Family{
-	0x10: {chip: "DS18S20"},
-	0x22: {chip: "DS1822", adjustable: true},
-	0x28: {chip: "DS18B20", adjustable: true},
-	0x3b: {chip: "DS1825", adjustable: true},
-	0x42: {chip: "DS28EA00", adjustable: true},
-}
-
-// w1FamilyCodes lists w1Families' codes for error messages.
-func w1FamilyCodes() string {
-	codes := make([]string, 0, len(w1Families))
-	for c := range w1Families {
-		codes = append(codes, fmt.Sprintf("%02x", c))
-	}
-	sort.Strings(codes)
-	return strings.Join(codes, ", ")
-}
-
-// w1Address is the ROM code of a ds18b20 device; a sim sensor without one reads as a
-// DS18B20.
-func w1Address(dc *DeviceConfig) uint64 {
-	if a := dc.oneWireAddress(); a != 0 {
-		return a
-	}
-	return 0x28
-}
-
-// conversionAt is the datasheet's maximum conversion time at a resolution (DS18B20 table
-// "Thermometer Resolution Configuration": tCONV/8 per bit below 12).
-func conversionAt(bits int) time.Duration {
-	return 750 * time.Millisecond >> (12 - bits)
-}
-
-// w1Bits is the resolution a ds18b20 device converts at: the configured one, or 12 bits,
-// the factory setting a sensor powers up with.
-func w1Bits(dc *DeviceConfig) int {
-	if dc.Resolution != 0 {
-		return dc.Resolution
-	}
-	return 12
-}
-
-// ConversionTime is how long every read of dc waits for the sensor to convert: 93.75,
-// 187.5, 375 or 750 ms for a DS18B20 at 9, 10, 11 or 12 bits (12 when resolution is not
-// set, the power-on default), 750 ms for a DS18S20, and 0 for a device that is not a
-// 1-wire thermometer.
-func ConversionTime(dc DeviceConfig) time.Duration {
-	if dc.Kind != KindDS18B20 {
-		return 0
-	}
-	f, ok := w1Families[byte(w1Address(&dc))]
-	if ok && !f.adjustable {
-		return 750 * time.Millisecond
-	}
-	bits := w1Bits(&dc)
-	if bits < 9 || bits > 12 {
-		// Refused by Validate; the longest conversion keeps the caller's checks safe.
-		return 750 * time.Millisecond
-	}
-	return conversionAt(bits)
-}
-
-// w1ReadTimeout is the shortest timeout a read of dc can succeed in, 0 for a device that
-// is not a 1-wire thermometer.
-func w1ReadTimeout(dc *DeviceConfig) time.Duration {
-	c := ConversionTime(*dc)
-	if c == 0 {
-		return 0
-	}
-	return c + w1ReadMargin
-}
-
-// ConversionChip words what dc converts at for a config error: "DS18B20 at 12 bits",
-// "DS18S20"; "" for a device that is not a 1-wire thermometer.
-func ConversionChip(dc DeviceConfig) string {
-	if dc.Kind != KindDS18B20 {
-		return ""
-	}
-	f, ok := w1Families[byte(w1Address(&dc))]
-	if !ok {
-		f = w1Families[0x28]
-	}
-	if !f.adjustable {
-		return f.chip
-	}
-	return fmt.Sprintf("%s at %d bits", f.chip, w1Bits(&dc))
-}
-
-// ConversionAdvice says how dc's reads can fit in budget, for a config error: the highest
-// resolution whose read (conversion plus the bus) fits, or that only a longer period does.
-func ConversionAdvice(dc DeviceConfig, budget time.Duration) string {
-	f, ok := w1Families[byte(w1Address(&dc))]
-	if ok && !f.adjustable {
-		return fmt.Sprintf("a %s always converts in 750ms: lengthen the period", f.chip)
-	}
-	for bits := w1Bits(&dc) - 1; bits >= 9; bits-- {
-		if conversionAt(bits)+w1ReadMargin < budget {
-			return fmt.Sprintf("set resolution: %d for %s or a longer period", bits, conversionAt(bits).Round(time.Millisecond))
-		}
-	}
-	return fmt.Sprintf("even at resolution: 9 a read takes up to %s (%s conversion plus the bus): lengthen the period",
-		(conversionAt(9) + w1ReadMargin).Round(time.Millisecond), conversionAt(9).Round(time.Millisecond))
-}
-
-// validateW1 checks the keys of a ds18b20 device that the kernel's driver depends on.
-func (d *DeviceConfig) validateW1(backend Backend) error {
-	key := "rom"
-	if d.ROM == "" {
-		key = "address"
-	}
-	fam := byte(w1Address(d))
-	f, ok := w1Families[fam]
-	if !ok {
-		return fmt.Errorf("%s: family %02x is not a thermometer the kernel's w1_therm driver reads (families %s)", key, fam, w1FamilyCodes())
-	}
-	if d.Resolution != 0 {
-		if !f.adjustable {
-			return fmt.Errorf("resolution: a %s (family %02x) has a fixed resolution; remove resolution", f.chip, fam)
-		}
-		if d.Resolution < 9 || d.Resolution > 12 {
-			return fmt.Errorf("resolution: must be 9..12 bits, got %d", d.Resolution)
-		}
-	}
-	if c := ConversionTime(*d); backend == BackendPeriph && d.Timeout > 0 && d.Timeout <= c {
-		return fmt.Errorf("timeout: %s is not longer than the %s conversion of the %s, so every read would time out; leave timeout unset (the conversion plus %s) or lower resolution",
-			d.Timeout, c.Round(time.Millisecond), ConversionChip(*d), w1ReadMargin)
-	}
-	return nil
-}
 
 var (
 	// errW1NoReading: the attribute read back empty. temperature_show and w1_slave_show
@@ -263,10 +119,10 @@ type w1Therm struct {
 
 // openW1Therm finds dc's sensor in sysfs, applies its resolution and reads the kernel's
 // conversion time. The set-up runs on the sensor's worker with a read's timeout.
-func openW1Therm(dc *DeviceConfig) (*w1Therm, error) {
-	id := FormatROM(w1Address(dc))
+func openW1Therm(dc *hardware.DeviceConfig) (*w1Therm, error) {
+	id := hardware.FormatROM(dc.OneWireAddress())
 	dir := filepath.Join(w1Devices, id)
-	w := &w1Therm{name: dc.Name, id: id, dir: dir, bits: dc.Resolution, slow: w1ReadTimeout(dc), buf: make([]byte, 256)}
+	w := &w1Therm{name: dc.Name, id: id, dir: dir, bits: dc.Resolution, slow: hardware.ConversionTime(*dc) + hardware.W1ReadMargin, buf: make([]byte, 256)}
 	if _, err := os.Stat(dir); err != nil {
 		return nil, w1Missing(id, err)
 	}
@@ -431,7 +287,7 @@ func (w *w1Therm) readOnce() (float64, error) {
 	b, err := readAttr(w.path, w.buf)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The kernel removes the directory when the sensor stops answering its searches.
-		return 0, &Error{Device: w.name, Type: ErrorNack, Err: fmt.Errorf("1-wire sensor %s is gone from %s (disconnected?)", w.id, w1Devices)}
+		return 0, &hardware.Error{Device: w.name, Type: hardware.ErrorNack, Err: fmt.Errorf("1-wire sensor %s is gone from %s (disconnected?)", w.id, w1Devices)}
 	}
 	if err != nil {
 		// An errno from the kernel (EIO, EINTR ...) is classified by ErrorTypeOf.
@@ -442,14 +298,14 @@ func (w *w1Therm) readOnce() (float64, error) {
 	case errors.Is(err, errW1NoReading), errors.Is(err, ErrW1CRC):
 		// The kernel had an EIO (CRC) or ENODEV (no presence pulse) it did not pass on;
 		// the sensor is still on the bus, so the transfer is what failed.
-		return 0, &Error{Device: w.name, Type: ErrorIO, Err: fmt.Errorf("%s: %w", w.path, err)}
+		return 0, &hardware.Error{Device: w.name, Type: hardware.ErrorIO, Err: fmt.Errorf("%s: %w", w.path, err)}
 	case err != nil:
-		return 0, &Error{Device: w.name, Type: ErrorInvalid, Err: fmt.Errorf("%s: %w", w.path, err)}
+		return 0, &hardware.Error{Device: w.name, Type: hardware.ErrorInvalid, Err: fmt.Errorf("%s: %w", w.path, err)}
 	}
 	return v, nil
 }
 
-func (w *w1Therm) read(ctx context.Context, timeout time.Duration) (float64, error) {
+func (w *w1Therm) ReadRaw(ctx context.Context, timeout time.Duration) (float64, error) {
 	if err := w.op.do(ctx, timeout); err != nil {
 		if w.kernCnv > 0 && w.kernCnv >= timeout && errors.Is(err, context.DeadlineExceeded) {
 			return 0, fmt.Errorf("%w (the kernel waits %s for each conversion of %s, its conv_time: match resolution to the sensor)", err, w.kernCnv, w.id)

@@ -1,4 +1,4 @@
-package hardware
+package periph
 
 import (
 	"context"
@@ -10,9 +10,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"periph.io/x/conn/v3"
+	"periph.io/x/conn/v3/physic"
 	"periph.io/x/conn/v3/spi"
+	"periph.io/x/conn/v3/spi/spireg"
 
-	"github.com/fieldcol/fieldcol/internal/hardware/mcp3008"
+	"github.com/fieldcol/fieldcol/internal/hardware"
 )
 
 func TestBusSerializesAndBoundsTransfers(t *testing.T) {
@@ -52,7 +54,7 @@ func TestBusSerializesAndBoundsTransfers(t *testing.T) {
 	release := make(chan struct{})
 	hung := newBusOp(b, func() error { <-release; return nil })
 	err := hung.do(context.Background(), 10*time.Millisecond)
-	assert.Equal(t, ErrorTimeout, ErrorTypeOf(err))
+	assert.Equal(t, hardware.ErrorTimeout, hardware.ErrorTypeOf(err))
 	err = hung.do(context.Background(), time.Second)
 	assert.ErrorContains(t, err, "the previous transfer is still running")
 	other := newBusOp(b, func() error { return nil })
@@ -69,7 +71,7 @@ func TestBusSerializesAndBoundsTransfers(t *testing.T) {
 	// With the caller's context already done, the request may or may not reach the worker
 	// first; either way the call returns promptly and without a result it cannot trust.
 	if err := blocked.do(ctx, time.Second); err != nil {
-		assert.Equal(t, ErrorTimeout, ErrorTypeOf(err))
+		assert.Equal(t, hardware.ErrorTimeout, hardware.ErrorTypeOf(err))
 	}
 }
 
@@ -85,15 +87,29 @@ func (f *fixedConn) Tx(w, r []byte) error {
 	return nil
 }
 
+// fixedPort is an SPI port whose connection is conn.
+type fixedPort struct{ conn *fixedConn }
+
+func (p *fixedPort) String() string                    { return "fixed" }
+func (p *fixedPort) Close() error                      { return nil }
+func (p *fixedPort) LimitSpeed(physic.Frequency) error { return nil }
+func (p *fixedPort) Connect(physic.Frequency, spi.Mode, int) (spi.Conn, error) {
+	return p.conn, nil
+}
+
 // BenchmarkPeriphMCP3008Read is one read through the periph path (front, bus worker,
 // MCP3008 driver): a control loop on real hardware reads like this every cycle.
 func BenchmarkPeriphMCP3008Read(b *testing.B) {
-	bus := newSerialBus("bench")
-	defer func() { _ = bus.close() }()
-	port := &spiBus{serialBus: bus, adc: mcp3008.New(&fixedConn{r: [3]byte{0, 2, 0}}, 3.3), vref: 3.3}
-	f := &front{info: Info{Name: "pot"}, cfg: DeviceConfig{Name: "pot", Kind: KindMCP3008}, timeout: time.Second,
-		slot: &faultSlot{}, clock: wallClock{}}
-	dev := &analogDev{front: f, raw: newMCPChannel(port, 0)}
+	port := &fixedPort{conn: &fixedConn{r: [3]byte{0, 2, 0}}}
+	require.NoError(b, spireg.Register("FCT-BENCH", nil, -1, func() (spi.PortCloser, error) { return port, nil }))
+	b.Cleanup(func() { _ = spireg.Unregister("FCT-BENCH") })
+	s, err := newRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
+		{Name: "pot", Kind: hardware.KindMCP3008, Bus: "FCT-BENCH", Timeout: time.Second},
+	}}, hardware.Settings{})
+	require.NoError(b, err)
+	defer func() { require.NoError(b, s.Close()) }()
+	dev, err := s.AnalogInput("pot")
+	require.NoError(b, err)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,4 +1,4 @@
-package hardware
+package periph
 
 import (
 	"fmt"
@@ -15,6 +15,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
+	"github.com/fieldcol/fieldcol/internal/hardware"
 	"github.com/fieldcol/fieldcol/internal/hardware/gpiocdev"
 )
 
@@ -58,11 +59,11 @@ func kernelPi(t *testing.T, chipName, label string, lines int) (*gpiocdev.FakeKe
 // the off level: the first level the line is ever driven to is off.
 func TestPeriphOutputsAreKernelLineRequests(t *testing.T) {
 	k, chip := kernelPi(t, "gpiochip0", "pinctrl-bcm2711", 58)
-	s, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
-		{Name: "motor_on", Kind: KindGPIOOutput, Pin: "GPIO22"},
-		{Name: "alarm", Kind: KindGPIOOutput, Pin: "GPIO23", ActiveLow: true},
-		{Name: "heater", Kind: KindDutyOutput, Pin: "GPIO27"},
-	}}, Settings{})
+	s, err := newRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
+		{Name: "motor_on", Kind: hardware.KindGPIOOutput, Pin: "GPIO22"},
+		{Name: "alarm", Kind: hardware.KindGPIOOutput, Pin: "GPIO23", ActiveLow: true},
+		{Name: "heater", Kind: hardware.KindDutyOutput, Pin: "GPIO27"},
+	}}, hardware.Settings{})
 	require.NoError(t, err)
 	for _, off := range []int{22, 23, 27} {
 		r := k.Request(chip, off)
@@ -96,11 +97,11 @@ func TestPeriphOutputsAreKernelLineRequests(t *testing.T) {
 // with a safe duty switches it from the start.
 func TestPeriphOutputsStartAndEndAtTheirSafeState(t *testing.T) {
 	k, chip := kernelPi(t, "gpiochip0", "pinctrl-bcm2711", 58)
-	s, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
-		{Name: "brake", Kind: KindGPIOOutput, Pin: "GPIO22"},
-		{Name: "heater", Kind: KindGPIOOutput, Pin: "GPIO23"},
-		{Name: "damper", Kind: KindDutyOutput, Pin: "GPIO27", MinOnTime: time.Millisecond},
-	}}, Settings{SafeStates: map[string]float64{"brake": 1, "damper": 0.75}})
+	s, err := newRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
+		{Name: "brake", Kind: hardware.KindGPIOOutput, Pin: "GPIO22"},
+		{Name: "heater", Kind: hardware.KindGPIOOutput, Pin: "GPIO23"},
+		{Name: "damper", Kind: hardware.KindDutyOutput, Pin: "GPIO27", MinOnTime: time.Millisecond},
+	}}, hardware.Settings{SafeStates: map[string]float64{"brake": 1, "damper": 0.75}})
 	require.NoError(t, err)
 	assert.Equal(t, []bool{true}, k.History(chip, 22), "the brake is on from the request")
 	assert.Equal(t, []bool{false}, k.History(chip, 23), "an output not listed is safe off")
@@ -114,24 +115,6 @@ func TestPeriphOutputsStartAndEndAtTheirSafeState(t *testing.T) {
 	assert.True(t, k.Level(chip, 27), "a time-proportioned output is left at the level nearer its safe duty")
 }
 
-// On the sim the plant sees the safe states too.
-func TestSimOutputsStartAndEndAtTheirSafeState(t *testing.T) {
-	s, err := NewRegistry(newManualClock()).Open(Config{Devices: []DeviceConfig{
-		{Name: "heater", Kind: KindDutyOutput, Signal: SignalHeater},
-		{Name: "motor_enable", Kind: KindGPIOOutput, Signal: SignalMotorEnable},
-	}}, Settings{SafeStates: map[string]float64{"heater": 0.25, "motor_enable": 1}})
-	require.NoError(t, err)
-	pl := s.Plant()
-	assert.InDelta(t, 0.25, pl.HeaterDuty(), 1e-12)
-	assert.True(t, pl.MotorEnabled())
-	h, err := s.DutyOutput("heater")
-	require.NoError(t, err)
-	require.NoError(t, h.WriteDuty(ctx, 1))
-	require.NoError(t, s.Close())
-	assert.InDelta(t, 0.25, pl.HeaterDuty(), 1e-12, "Close drives the heater back to its safe duty")
-	assert.True(t, pl.MotorEnabled())
-}
-
 // What safe-outputs does after a crash: the crashed process left the heater's line on (the
 // Raspberry Pi kernel keeps a released output's level); opening the actuator alone
 // through the registry, as DriveSafe does, drives it off by the request itself.
@@ -142,9 +125,9 @@ func TestPeriphReopenAfterCrashDrivesOffAtRequest(t *testing.T) {
 	require.NoError(t, crashed.Close()) // the process died: its fd is closed, the level stays
 	require.True(t, k.Level(chip, 17))
 
-	s, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
-		{Name: "heater_ssr", Kind: KindDutyOutput, Pin: "GPIO17"},
-	}}, Settings{})
+	s, err := newRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
+		{Name: "heater_ssr", Kind: hardware.KindDutyOutput, Pin: "GPIO17"},
+	}}, hardware.Settings{})
 	require.NoError(t, err)
 	assert.Equal(t, []bool{true, false}, k.History(chip, 17), "off at the request, before any write")
 	h, err := s.DutyOutput("heater_ssr")
@@ -159,7 +142,7 @@ func TestPeriphDutyZeroIsOffWhenWriteDutyReturns(t *testing.T) {
 	k, chip := kernelPi(t, "gpiochip0", "pinctrl-bcm2711", 58)
 	c := newStepClock()
 	withGPIO(t, func(e *gpioEnv) { e.clock = c })
-	s := openPeriph(t, DeviceConfig{Name: "heater", Kind: KindDutyOutput, Pin: "GPIO27", Period: 2 * time.Second})
+	s := openPeriph(t, hardware.DeviceConfig{Name: "heater", Kind: hardware.KindDutyOutput, Pin: "GPIO27", Period: 2 * time.Second})
 	h, err := s.DutyOutput("heater")
 	require.NoError(t, err)
 	require.NoError(t, h.WriteDuty(ctx, 1))
@@ -173,20 +156,20 @@ func TestPeriphDutyZeroIsOffWhenWriteDutyReturns(t *testing.T) {
 
 func TestPeriphInputLineRequest(t *testing.T) {
 	tests := []struct {
-		dev  DeviceConfig
+		dev  hardware.DeviceConfig
 		want gpiocdev.FakeRequestInfo
 	}{
-		{DeviceConfig{Pull: "up", Edge: "both", ActiveLow: true, Debounce: 5 * time.Millisecond},
+		{hardware.DeviceConfig{Pull: "up", Edge: "both", ActiveLow: true, Debounce: 5 * time.Millisecond},
 			gpiocdev.FakeRequestInfo{PullUp: true, Rising: true, Falling: true, ActiveLow: true, DebounceMicros: 5000}},
-		{DeviceConfig{Pull: "down"}, gpiocdev.FakeRequestInfo{PullDown: true, Rising: true}},
-		{DeviceConfig{Pull: "off", Edge: "falling"}, gpiocdev.FakeRequestInfo{BiasDisabled: true, Falling: true}},
-		{DeviceConfig{Pull: "none"}, gpiocdev.FakeRequestInfo{Rising: true}}, // no bias flag: left as it is
+		{hardware.DeviceConfig{Pull: "down"}, gpiocdev.FakeRequestInfo{PullDown: true, Rising: true}},
+		{hardware.DeviceConfig{Pull: "off", Edge: "falling"}, gpiocdev.FakeRequestInfo{BiasDisabled: true, Falling: true}},
+		{hardware.DeviceConfig{Pull: "none"}, gpiocdev.FakeRequestInfo{Rising: true}}, // no bias flag: left as it is
 	}
 	for i, tt := range tests {
 		t.Run(tt.dev.Pull, func(t *testing.T) {
 			k, chip := kernelPi(t, "gpiochip0", "pinctrl-bcm2711", 58)
 			dc := tt.dev
-			dc.Name, dc.Kind, dc.Pin = "in", KindGPIOInput, "GPIO5"
+			dc.Name, dc.Kind, dc.Pin = "in", hardware.KindGPIOInput, "GPIO5"
 			openPeriph(t, dc)
 			want := tt.want
 			want.Requested, want.Consumer, want.EventBuffer = true, "fieldcol", gpiocdev.MaxEventBuffer
@@ -199,7 +182,7 @@ func TestPeriphInputLineRequest(t *testing.T) {
 // level follows the line.
 func TestPeriphEdgesFromKernelSeqno(t *testing.T) {
 	k, chip := kernelPi(t, "gpiochip0", "pinctrl-rp1", 54)
-	s := openPeriph(t, DeviceConfig{Name: "flow", Kind: KindGPIOInput, Pin: "GPIO6", Pull: "down", Edge: "rising"})
+	s := openPeriph(t, hardware.DeviceConfig{Name: "flow", Kind: hardware.KindGPIOInput, Pin: "GPIO6", Pull: "down", Edge: "rising"})
 	flow, err := s.DigitalInput("flow")
 	require.NoError(t, err)
 	for range 3000 {
@@ -228,11 +211,11 @@ func TestCountSeqnoAcrossOverflow(t *testing.T) {
 	}
 	p := &periphPin{name: "GPIO6", done: make(chan struct{})}
 	go p.countSeqno(l)
-	assert.Eventually(t, func() bool { n, _ := p.edges(ctx, 0); return n == 10 }, 2*time.Second, time.Millisecond,
+	assert.Eventually(t, func() bool { n, _ := p.RawEdges(ctx, 0); return n == 10 }, 2*time.Second, time.Millisecond,
 		"4 events read, 10 edges counted")
 	require.NoError(t, l.Close())
 	<-p.done
-	n, err := p.edges(ctx, 0)
+	n, err := p.RawEdges(ctx, 0)
 	require.NoError(t, err, "a closed line is not an error")
 	assert.Equal(t, uint64(10), n)
 }
@@ -263,7 +246,7 @@ func TestPeriphPi5HeaderChip(t *testing.T) {
 		k.AddChip(p, gpiocdev.FakeChip{Name: c.name, Label: c.label, Lines: names})
 	}
 	withGPIO(t, func(e *gpioEnv) { e.DevDir, e.cdev = dev, gpiocdev.Host{Kernel: k} })
-	openPeriph(t, DeviceConfig{Name: "ssr", Kind: KindGPIOOutput, Pin: "GPIO17"})
+	openPeriph(t, hardware.DeviceConfig{Name: "ssr", Kind: hardware.KindGPIOOutput, Pin: "GPIO17"})
 	assert.True(t, k.Request(filepath.Join(dev, "gpiochip4"), 17).Requested)
 	assert.False(t, k.Request(filepath.Join(dev, "gpiochip0"), 17).Requested)
 }
@@ -276,7 +259,7 @@ func TestPeriphLineOpenErrors(t *testing.T) {
 		k := gpiocdev.NewFakeKernel()
 		k.AddChip(chip, gpiocdev.FakeChip{Name: "gpiochip0", Label: "pinctrl-bcm2711", Lines: []string{"GPIO0"}, OpenErr: syscall.EACCES})
 		withGPIO(t, func(e *gpioEnv) { e.DevDir, e.cdev = dev, gpiocdev.Host{Kernel: k} })
-		err := openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{{Name: "ssr", Kind: KindGPIOOutput, Pin: "GPIO17"}}})
+		err := openError(t, hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{{Name: "ssr", Kind: hardware.KindGPIOOutput, Pin: "GPIO17"}}})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), `device "ssr"`)
 		assert.Contains(t, err.Error(), "permission denied")
@@ -285,14 +268,14 @@ func TestPeriphLineOpenErrors(t *testing.T) {
 	t.Run("in use", func(t *testing.T) {
 		k, chip := kernelPi(t, "gpiochip0", "pinctrl-bcm2711", 58)
 		k.Claim(chip, 14, "serial0")
-		err := openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{{Name: "ssr", Kind: KindGPIOOutput, Pin: "GPIO14"}}})
+		err := openError(t, hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{{Name: "ssr", Kind: hardware.KindGPIOOutput, Pin: "GPIO14"}}})
 		require.Error(t, err)
 		assert.ErrorIs(t, err, syscall.EBUSY)
 		assert.Contains(t, err.Error(), "GPIO14 is in use by a kernel driver or another process: see gpioinfo")
 	})
 	t.Run("no such line", func(t *testing.T) {
 		kernelPi(t, "gpiochip0", "pinctrl-bcm2711", 58)
-		err := openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{{Name: "ssr", Kind: KindGPIOOutput, Pin: "P1_11"}}})
+		err := openError(t, hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{{Name: "ssr", Kind: hardware.KindGPIOOutput, Pin: "P1_11"}}})
 		require.ErrorContains(t, err, `no GPIO line named "P1_11" on gpiochip0 (pinctrl-bcm2711, 58 lines)`)
 	})
 }
@@ -300,9 +283,9 @@ func TestPeriphLineOpenErrors(t *testing.T) {
 // Without gpiochips, debounce cannot be had: refused at open, naming the key.
 func TestPeriphDebounceNeedsTheKernel(t *testing.T) {
 	registerPin(t, &gpiotest.Pin{N: "FCT06", Num: 9006})
-	_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
-		{Name: "reed", Kind: KindGPIOInput, Pin: "FCT06", Pull: "up", Debounce: 5 * time.Millisecond},
-	}}, Settings{})
+	_, err := newRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
+		{Name: "reed", Kind: hardware.KindGPIOInput, Pin: "FCT06", Pull: "up", Debounce: 5 * time.Millisecond},
+	}}, hardware.Settings{})
 	require.ErrorContains(t, err, "debounce: needs the kernel's GPIO character device")
 }
 
@@ -316,7 +299,7 @@ func TestPeriphRegisterPull(t *testing.T) {
 		t.Run(tt.pull, func(t *testing.T) {
 			pin := &gpiotest.Pin{N: "FCT07", Num: 9007, EdgesChan: make(chan gpio.Level)}
 			registerPin(t, pin)
-			openPeriph(t, DeviceConfig{Name: "in", Kind: KindGPIOInput, Pin: "FCT07", Pull: tt.pull})
+			openPeriph(t, hardware.DeviceConfig{Name: "in", Kind: hardware.KindGPIOInput, Pin: "FCT07", Pull: tt.pull})
 			pin.Lock()
 			got := pin.P
 			pin.Unlock()
@@ -354,9 +337,9 @@ func TestPeriphPWMRefusals(t *testing.T) {
 			withGPIO(t, func(e *gpioEnv) {
 				e.Model, e.Compatible, e.DevMem = write("model", tt.model), write("compatible", tt.compatible), tt.devMem
 			})
-			_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
-				{Name: "fan", Kind: KindDutyOutput, Pin: "FCT18", PWMFrequency: 25000},
-			}}, Settings{})
+			_, err := newRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
+				{Name: "fan", Kind: hardware.KindDutyOutput, Pin: "FCT18", PWMFrequency: 25000},
+			}}, hardware.Settings{})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), `device "fan"`)
 			assert.Contains(t, err.Error(), tt.want)
@@ -364,35 +347,39 @@ func TestPeriphPWMRefusals(t *testing.T) {
 	}
 }
 
-// SetGPIOPaths points one registry at another host's files; the others keep theirs.
-func TestRegistrySetGPIOPaths(t *testing.T) {
+// Options.GPIO points one registry's backend at another host's files; the others keep
+// theirs.
+func TestOptionsGPIOPaths(t *testing.T) {
 	registerPin(t, &gpiotest.Pin{N: "FCT19", Num: 9019})
 	dir := t.TempDir()
 	model := filepath.Join(dir, "model")
 	require.NoError(t, os.WriteFile(model, []byte("Raspberry Pi 500 Rev 1.0\x00"), 0o600))
 	mem := filepath.Join(dir, "mem")
 	require.NoError(t, os.WriteFile(mem, nil, 0o600))
-	fan := Config{Backend: BackendPeriph, Devices: []DeviceConfig{{Name: "fan", Kind: KindDutyOutput, Pin: "FCT19", PWMFrequency: 100}}}
+	fan := hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{{Name: "fan", Kind: hardware.KindDutyOutput, Pin: "FCT19", PWMFrequency: 100}}}
 
-	pi500 := NewRegistry(nil)
-	pi500.SetGPIOPaths(GPIOPaths{DevDir: dir, Model: model, Compatible: filepath.Join(dir, "none"), DevMem: mem})
-	_, err := pi500.Open(fan, Settings{})
+	pi500 := registryOn(GPIOPaths{DevDir: dir, Model: model, Compatible: filepath.Join(dir, "none"), DevMem: mem})
+	_, err := pi500.Open(fan, hardware.Settings{})
 	require.ErrorContains(t, err, "pwm_frequency: hardware PWM is not supported on this board (Raspberry Pi 500 Rev 1.0)")
 
-	pi4 := NewRegistry(nil)
-	pi4.SetGPIOPaths(GPIOPaths{DevDir: dir, Model: filepath.Join(dir, "none"), Compatible: filepath.Join(dir, "none"), DevMem: mem})
-	s, err := pi4.Open(fan, Settings{})
+	pi4 := registryOn(GPIOPaths{DevDir: dir, Model: filepath.Join(dir, "none"), Compatible: filepath.Join(dir, "none"), DevMem: mem})
+	s, err := pi4.Open(fan, hardware.Settings{})
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 
-	_, err = NewRegistry(nil).Open(fan, Settings{})
+	_, err = newRegistry(nil).Open(fan, hardware.Settings{})
 	require.ErrorContains(t, err, "pwm_frequency: hardware PWM needs testdata/no-such-mem opened read-write")
+}
+
+// registryOn is a registry whose periph backend finds the host's GPIO files at paths.
+func registryOn(paths GPIOPaths) *hardware.Registry {
+	return hardware.NewRegistry(nil, hardware.Backends{hardware.BackendPeriph: New(Options{GPIO: paths})})
 }
 
 // The start-up log says whether outputs are held by the kernel.
 func TestPeriphLogsHowGPIOIsDriven(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	s, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph}, Settings{Logger: zap.New(core)})
+	s, err := newRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph}, hardware.Settings{Logger: zap.New(core)})
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 	warn := logs.FilterMessageSnippet("outputs are not held by the kernel").All()
@@ -401,7 +388,7 @@ func TestPeriphLogsHowGPIOIsDriven(t *testing.T) {
 
 	kernelPi(t, "gpiochip0", "pinctrl-bcm2711", 58)
 	core, logs = observer.New(zap.InfoLevel)
-	s, err = NewRegistry(nil).Open(Config{Backend: BackendPeriph}, Settings{Logger: zap.New(core)})
+	s, err = newRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph}, hardware.Settings{Logger: zap.New(core)})
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 	assert.Len(t, logs.FilterMessageSnippet(`GPIO through kernel line requests (consumer "fieldcol")`).All(), 1)

@@ -1,4 +1,4 @@
-package hardware
+package periph
 
 import (
 	"fmt"
@@ -81,6 +81,6 @@ var initHost = func() (DriverState, error) {
 	return driverState(s), err
 }
 
-// PeriphDrivers initialises periph (once per process; later calls return the same state)
+// Drivers initialises periph (once per process; later calls return the same state)
 // and reports its drivers, for the hardware probe and the start-up log.
-func PeriphDrivers() (DriverState, error) { return initHost() }
+func Drivers() (DriverState, error) { return initHost() }

@@ -1,4 +1,4 @@
-package hardware
+package periph
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/fieldcol/fieldcol/internal/hardware"
 )
 
 // thermalRoot is where the kernel lists its thermal zones; a variable for tests.
@@ -47,12 +49,12 @@ func (s *socThermal) transfer() error {
 	}
 	s.v, err = ParseMilliCelsius(s.buf[:n])
 	if err != nil {
-		return &Error{Type: ErrorInvalid, Err: fmt.Errorf("%s: %w", s.path, err)}
+		return &hardware.Error{Type: hardware.ErrorInvalid, Err: fmt.Errorf("%s: %w", s.path, err)}
 	}
 	return nil
 }
 
-func (s *socThermal) read(ctx context.Context, timeout time.Duration) (float64, error) {
+func (s *socThermal) ReadRaw(ctx context.Context, timeout time.Duration) (float64, error) {
 	if err := s.op.do(ctx, timeout); err != nil {
 		return 0, err
 	}

@@ -1,4 +1,4 @@
-package hardware
+package periph
 
 import (
 	"errors"
@@ -23,14 +23,16 @@ import (
 	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spireg"
 	"periph.io/x/conn/v3/spi/spitest"
+
+	"github.com/fieldcol/fieldcol/internal/hardware"
 )
 
 // The periph tests run the real periph backend against the conn/v3 test doubles, which
 // they register in periph's own registries under names no real host uses.
 
-func openPeriph(t *testing.T, devices ...DeviceConfig) *Session {
+func openPeriph(t *testing.T, devices ...hardware.DeviceConfig) *hardware.Session {
 	t.Helper()
-	s, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: devices}, Settings{})
+	s, err := newRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: devices}, hardware.Settings{})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s
@@ -65,8 +67,8 @@ func TestPeriphADS1115(t *testing.T) {
 	}}
 	registerI2C(t, "fct-ads", bus)
 	s := openPeriph(t,
-		DeviceConfig{Name: "v0", Kind: KindADS1115, Bus: "fct-ads", Scale: 2},
-		DeviceConfig{Name: "v1", Kind: KindADS1115, Bus: "fct-ads", Channel: 1, ValidRange: &Range{Min: 0, Max: 4}},
+		hardware.DeviceConfig{Name: "v0", Kind: hardware.KindADS1115, Bus: "fct-ads", Scale: 2},
+		hardware.DeviceConfig{Name: "v1", Kind: hardware.KindADS1115, Bus: "fct-ads", Channel: 1, ValidRange: &hardware.Range{Min: 0, Max: 4}},
 	)
 	v0, err := s.AnalogInput("v0")
 	require.NoError(t, err)
@@ -78,7 +80,7 @@ func TestPeriphADS1115(t *testing.T) {
 	v1, err := s.AnalogInput("v1")
 	require.NoError(t, err)
 	v, err = v1.ReadVoltage(ctx)
-	assert.Equal(t, ErrorOutOfRange, ErrorTypeOf(err))
+	assert.Equal(t, hardware.ErrorOutOfRange, hardware.ErrorTypeOf(err))
 	assert.InDelta(t, 4.096, v, 1e-3)
 	assert.Equal(t, 4, count(bus))
 }
@@ -91,12 +93,12 @@ func TestPeriphSlowConversionTimesOut(t *testing.T) {
 		{Addr: 0x49, W: []byte{0x00}, R: []byte{0x00, 0x10}},
 	}}
 	registerI2C(t, "fct-slow", bus)
-	s := openPeriph(t, DeviceConfig{Name: "slow", Kind: KindADS1115, Bus: "fct-slow", Address: 0x49, DataRate: 8, Timeout: 30 * time.Millisecond})
+	s := openPeriph(t, hardware.DeviceConfig{Name: "slow", Kind: hardware.KindADS1115, Bus: "fct-slow", Address: 0x49, DataRate: 8, Timeout: 30 * time.Millisecond})
 	a, err := s.AnalogInput("slow")
 	require.NoError(t, err)
 	began := time.Now()
 	_, err = a.ReadVoltage(ctx)
-	assert.Equal(t, ErrorTimeout, ErrorTypeOf(err), err)
+	assert.Equal(t, hardware.ErrorTimeout, hardware.ErrorTypeOf(err), err)
 	assert.Less(t, time.Since(began), 120*time.Millisecond, "the caller is not held for the conversion")
 	assert.Eventually(t, func() bool { return count(bus) == 2 }, 2*time.Second, 10*time.Millisecond,
 		"the abandoned transfer completes in the background")
@@ -110,8 +112,8 @@ func TestPeriphMCP3008(t *testing.T) {
 	require.NoError(t, spireg.Register("FCT-SPI", nil, -1, func() (spi.PortCloser, error) { return port, nil }))
 	t.Cleanup(func() { _ = spireg.Unregister("FCT-SPI") })
 	s := openPeriph(t,
-		DeviceConfig{Name: "pot", Kind: KindMCP3008, Bus: "FCT-SPI"},
-		DeviceConfig{Name: "level", Kind: KindMCP3008, Bus: "FCT-SPI", Channel: 3},
+		hardware.DeviceConfig{Name: "pot", Kind: hardware.KindMCP3008, Bus: "FCT-SPI"},
+		hardware.DeviceConfig{Name: "level", Kind: hardware.KindMCP3008, Bus: "FCT-SPI", Channel: 3},
 	)
 	pot, err := s.AnalogInput("pot")
 	require.NoError(t, err)
@@ -129,7 +131,7 @@ func TestPeriphMCP3008(t *testing.T) {
 func TestPeriphGPIOInputCountsEdges(t *testing.T) {
 	pin := &gpiotest.Pin{N: "FCT17", Num: 9017, EdgesChan: make(chan gpio.Level, 8)}
 	registerPin(t, pin)
-	s := openPeriph(t, DeviceConfig{Name: "door", Kind: KindGPIOInput, Pin: "FCT17", Pull: "up"})
+	s := openPeriph(t, hardware.DeviceConfig{Name: "door", Kind: hardware.KindGPIOInput, Pin: "FCT17", Pull: "up"})
 	door, err := s.DigitalInput("door")
 	require.NoError(t, err)
 	assert.Equal(t, "FCT17", door.Info().ID)
@@ -153,10 +155,10 @@ func TestPeriphGPIOOutputAndSafeClose(t *testing.T) {
 	lowPin := &gpiotest.Pin{N: "FCT23", Num: 9023}
 	registerPin(t, pin)
 	registerPin(t, lowPin)
-	s, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
-		{Name: "motor_on", Kind: KindGPIOOutput, Pin: "FCT22"},
-		{Name: "alarm", Kind: KindGPIOOutput, Pin: "FCT23", ActiveLow: true},
-	}}, Settings{})
+	s, err := newRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
+		{Name: "motor_on", Kind: hardware.KindGPIOOutput, Pin: "FCT22"},
+		{Name: "alarm", Kind: hardware.KindGPIOOutput, Pin: "FCT23", ActiveLow: true},
+	}}, hardware.Settings{})
 	require.NoError(t, err)
 	assert.Equal(t, gpio.Low, pin.Read(), "outputs start safe")
 	assert.Equal(t, gpio.High, lowPin.Read(), "an active-low output starts electrically high")
@@ -179,7 +181,7 @@ func TestPeriphDutyOutputPWM(t *testing.T) {
 	mem := filepath.Join(t.TempDir(), "mem") // a /dev/mem that opens read-write, not a Pi 5
 	require.NoError(t, os.WriteFile(mem, nil, 0o600))
 	withGPIO(t, func(e *gpioEnv) { e.DevMem = mem })
-	s := openPeriph(t, DeviceConfig{Name: "fan", Kind: KindDutyOutput, Pin: "FCT18", PWMFrequency: 25000})
+	s := openPeriph(t, hardware.DeviceConfig{Name: "fan", Kind: hardware.KindDutyOutput, Pin: "FCT18", PWMFrequency: 25000})
 	fan, err := s.DutyOutput("fan")
 	require.NoError(t, err)
 	require.NoError(t, fan.WriteDuty(ctx, 0.25))
@@ -196,9 +198,9 @@ func TestPeriphDutyOutputPWM(t *testing.T) {
 func TestPeriphDutyOutputTimeProportional(t *testing.T) {
 	pin := &gpiotest.Pin{N: "FCT27", Num: 9027}
 	registerPin(t, pin)
-	s, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
-		{Name: "heater", Kind: KindDutyOutput, Pin: "FCT27", Period: 40 * time.Millisecond},
-	}}, Settings{})
+	s, err := newRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
+		{Name: "heater", Kind: hardware.KindDutyOutput, Pin: "FCT27", Period: 40 * time.Millisecond},
+	}}, hardware.Settings{})
 	require.NoError(t, err)
 	h, err := s.DutyOutput("heater")
 	require.NoError(t, err)
@@ -226,9 +228,9 @@ func TestPeriphSoCThermal(t *testing.T) {
 	zone := filepath.Join(root, "thermal_zone0")
 	require.NoError(t, os.MkdirAll(zone, 0o755))
 	temp := filepath.Join(zone, "temp")
-	s := func() *Session {
+	s := func() *hardware.Session {
 		require.NoError(t, os.WriteFile(temp, []byte("48500\n"), 0o644))
-		return openPeriph(t, DeviceConfig{Name: "soc", Kind: KindSoCThermal})
+		return openPeriph(t, hardware.DeviceConfig{Name: "soc", Kind: hardware.KindSoCThermal})
 	}()
 	soc, err := s.TemperatureInput("soc")
 	require.NoError(t, err)
@@ -243,12 +245,12 @@ func TestPeriphSoCThermal(t *testing.T) {
 	}
 	require.NoError(t, os.WriteFile(temp, []byte("hot\n"), 0o644))
 	_, err = soc.ReadTemperature(ctx)
-	assert.Equal(t, ErrorInvalid, ErrorTypeOf(err), "%v", err)
+	assert.Equal(t, hardware.ErrorInvalid, hardware.ErrorTypeOf(err), "%v", err)
 	require.NoError(t, os.Remove(temp))
 	_, err = soc.ReadTemperature(ctx)
-	assert.Equal(t, ErrorNack, ErrorTypeOf(err), "a zone that is gone: %v", err)
+	assert.Equal(t, hardware.ErrorNack, hardware.ErrorTypeOf(err), "a zone that is gone: %v", err)
 
-	err = openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{{Name: "soc2", Kind: KindSoCThermal, Channel: 3}}})
+	err = openError(t, hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{{Name: "soc2", Kind: hardware.KindSoCThermal, Channel: 3}}})
 	require.ErrorContains(t, err, `device "soc2" (soc_thermal at thermal_zone3): no sysfs thermal zone`)
 }
 
@@ -271,19 +273,19 @@ func FuzzParseMilliCelsius(f *testing.F) {
 func TestPeriphMissingHardwareIsAFailedDevice(t *testing.T) {
 	tests := []struct {
 		name string
-		dev  DeviceConfig
+		dev  hardware.DeviceConfig
 		want []string
 	}{
-		{"no pin", DeviceConfig{Name: "door", Kind: KindGPIOInput, Pin: "GPIO999", Pull: "up"}, []string{`device "door"`, "GPIO999", "no GPIO pin named"}},
-		{"no i2c bus", DeviceConfig{Name: "adc", Kind: KindADS1115, Bus: "fct-absent"}, []string{`device "adc"`, "i2cfct-absent/0x48/ch0", `opening I2C bus "fct-absent"`}},
-		{"no spi port", DeviceConfig{Name: "pot", Kind: KindMCP3008, Bus: "FCT-ABSENT"}, []string{`device "pot"`, `opening SPI port "FCT-ABSENT"`}},
-		{"no mcp9808", DeviceConfig{Name: "room", Kind: KindMCP9808, Bus: "fct-empty"}, []string{`device "room"`, "no MCP9808 answering"}},
+		{"no pin", hardware.DeviceConfig{Name: "door", Kind: hardware.KindGPIOInput, Pin: "GPIO999", Pull: "up"}, []string{`device "door"`, "GPIO999", "no GPIO pin named"}},
+		{"no i2c bus", hardware.DeviceConfig{Name: "adc", Kind: hardware.KindADS1115, Bus: "fct-absent"}, []string{`device "adc"`, "i2cfct-absent/0x48/ch0", `opening I2C bus "fct-absent"`}},
+		{"no spi port", hardware.DeviceConfig{Name: "pot", Kind: hardware.KindMCP3008, Bus: "FCT-ABSENT"}, []string{`device "pot"`, `opening SPI port "FCT-ABSENT"`}},
+		{"no mcp9808", hardware.DeviceConfig{Name: "room", Kind: hardware.KindMCP9808, Bus: "fct-empty"}, []string{`device "room"`, "no MCP9808 answering"}},
 	}
 	registerI2C(t, "fct-empty", &i2ctest.Playback{DontPanic: true})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{tt.dev}})
-			require.ErrorIs(t, err, ErrNotOpen)
+			err := openError(t, hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{tt.dev}})
+			require.ErrorIs(t, err, hardware.ErrNotOpen)
 			for _, w := range tt.want {
 				assert.Contains(t, err.Error(), w)
 			}
@@ -293,10 +295,10 @@ func TestPeriphMissingHardwareIsAFailedDevice(t *testing.T) {
 
 func TestPeriphPinUsedTwice(t *testing.T) {
 	registerPin(t, &gpiotest.Pin{N: "FCT05", Num: 9005})
-	_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph, Devices: []DeviceConfig{
-		{Name: "a", Kind: KindGPIOOutput, Pin: "FCT05"},
-		{Name: "b", Kind: KindGPIOOutput, Pin: "FCT05"},
-	}}, Settings{})
+	_, err := newRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
+		{Name: "a", Kind: hardware.KindGPIOOutput, Pin: "FCT05"},
+		{Name: "b", Kind: hardware.KindGPIOOutput, Pin: "FCT05"},
+	}}, hardware.Settings{})
 	require.ErrorContains(t, err, "pin FCT05 is already used by another device")
 }
 
@@ -304,7 +306,7 @@ func TestPeriphHostInitFailure(t *testing.T) {
 	orig := initHost
 	t.Cleanup(func() { initHost = orig })
 	initHost = func() (DriverState, error) { return DriverState{}, errors.New("no /dev/gpiomem") }
-	_, err := NewRegistry(nil).Open(Config{Backend: BackendPeriph}, Settings{})
+	_, err := newRegistry(nil).Open(hardware.Config{Backend: hardware.BackendPeriph}, hardware.Settings{})
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "backend: periph host.Init failed"), err.Error())
 }
@@ -323,7 +325,7 @@ func TestPeriphMCP9808(t *testing.T) {
 		{Addr: 0x18, W: []byte{0x05}, R: []byte{0x1f, 0xf0}},
 	}}
 	registerI2C(t, "fct-mcp9808", bus)
-	s := openPeriph(t, DeviceConfig{Name: "room", Kind: KindMCP9808, Bus: "fct-mcp9808", Offset: -0.25})
+	s := openPeriph(t, hardware.DeviceConfig{Name: "room", Kind: hardware.KindMCP9808, Bus: "fct-mcp9808", Offset: -0.25})
 	room, err := s.TemperatureInput("room")
 	require.NoError(t, err)
 	assert.Equal(t, "i2cfct-mcp9808/0x18", room.Info().ID)
@@ -344,11 +346,11 @@ func TestPeriphMCP9808Resolution(t *testing.T) {
 		{Addr: 0x18, W: []byte{0x01, 0x00, 0x00}},
 	}}
 	registerI2C(t, "fct-mcp9808-res", bus)
-	openPeriph(t, DeviceConfig{Name: "room", Kind: KindMCP9808, Bus: "fct-mcp9808-res", Resolution: 9})
+	openPeriph(t, hardware.DeviceConfig{Name: "room", Kind: hardware.KindMCP9808, Bus: "fct-mcp9808-res", Resolution: 9})
 	require.NoError(t, bus.Close(), "every expected transfer happened")
-	assert.Equal(t, 30*time.Millisecond, UpdateInterval(DeviceConfig{Kind: KindMCP9808, Resolution: 9}))
-	assert.Equal(t, 250*time.Millisecond, UpdateInterval(DeviceConfig{Kind: KindMCP9808}))
-	assert.Zero(t, UpdateInterval(DeviceConfig{Kind: KindADS1115}))
+	assert.Equal(t, 30*time.Millisecond, hardware.UpdateInterval(hardware.DeviceConfig{Kind: hardware.KindMCP9808, Resolution: 9}))
+	assert.Equal(t, 250*time.Millisecond, hardware.UpdateInterval(hardware.DeviceConfig{Kind: hardware.KindMCP9808}))
+	assert.Zero(t, hardware.UpdateInterval(hardware.DeviceConfig{Kind: hardware.KindADS1115}))
 }
 
 // Another chip at an MCP9808 address fails the device at open (io), naming what answered.
@@ -364,11 +366,11 @@ func TestPeriphMCP9808WrongChip(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			bus := "fct-mcp9808-" + c.name
 			registerI2C(t, bus, &i2ctest.Playback{DontPanic: true, Ops: c.ops})
-			err := openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{
-				{Name: "room", Kind: KindMCP9808, Bus: bus, Address: 0x19},
+			err := openError(t, hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
+				{Name: "room", Kind: hardware.KindMCP9808, Bus: bus, Address: 0x19},
 			}})
 			require.ErrorContains(t, err, c.want)
-			assert.Equal(t, ErrorIO, ErrorTypeOf(err))
+			assert.Equal(t, hardware.ErrorIO, hardware.ErrorTypeOf(err))
 		})
 	}
 }
@@ -382,8 +384,8 @@ func TestPeriphOpenErrorNamesFailedDrivers(t *testing.T) {
 			{Driver: "bcm2835-gpio", Reason: "need more access, try as root or setup udev rules: open /dev/gpiomem: permission denied"},
 		}}, nil
 	}
-	err := openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{
-		{Name: "heater_ssr", Kind: KindGPIOOutput, Pin: "GPIO17"},
+	err := openError(t, hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
+		{Name: "heater_ssr", Kind: hardware.KindGPIOOutput, Pin: "GPIO17"},
 	}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `device "heater_ssr"`)

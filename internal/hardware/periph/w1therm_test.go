@@ -1,4 +1,4 @@
-package hardware
+package periph
 
 import (
 	"math"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fieldcol/fieldcol/internal/hardware"
 )
 
 // The w1_therm tests run the periph backend against a temporary tree laid out like
@@ -58,30 +60,30 @@ func TestW1ThermReads(t *testing.T) {
 		name    string
 		attrs   map[string]string
 		want    float64
-		wantErr ErrorType
+		wantErr hardware.ErrorType
 	}{
 		{"temperature", map[string]string{"temperature": "23125\n"}, 23.125, ""},
 		{"below zero", map[string]string{"temperature": "-10062\n"}, -10.062, ""},
 		{"temperature before w1_slave", map[string]string{"temperature": "19500\n", "w1_slave": w1SlaveYes}, 19.5, ""},
 		{"w1_slave on an old kernel", map[string]string{"w1_slave": w1SlaveYes}, 23.125, ""},
 		// The kernel shows nothing when the sensor did not answer or failed every CRC.
-		{"empty temperature", map[string]string{"temperature": ""}, 0, ErrorIO},
-		{"empty w1_slave", map[string]string{"w1_slave": ""}, 0, ErrorIO},
-		{"w1_slave crc NO", map[string]string{"w1_slave": w1SlaveNo}, 0, ErrorIO},
-		{"garbage", map[string]string{"temperature": "banana\n"}, 0, ErrorInvalid},
-		{"beyond any sensor", map[string]string{"temperature": "99999999\n"}, 0, ErrorInvalid},
+		{"empty temperature", map[string]string{"temperature": ""}, 0, hardware.ErrorIO},
+		{"empty w1_slave", map[string]string{"w1_slave": ""}, 0, hardware.ErrorIO},
+		{"w1_slave crc NO", map[string]string{"w1_slave": w1SlaveNo}, 0, hardware.ErrorIO},
+		{"garbage", map[string]string{"temperature": "banana\n"}, 0, hardware.ErrorInvalid},
+		{"beyond any sensor", map[string]string{"temperature": "99999999\n"}, 0, hardware.ErrorInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w1Sensor(t, fakeW1(t), w1ID, tt.attrs)
-			s := openPeriph(t, DeviceConfig{Name: "tank", Kind: KindDS18B20, ROM: w1ID})
+			s := openPeriph(t, hardware.DeviceConfig{Name: "tank", Kind: hardware.KindDS18B20, ROM: w1ID})
 			tank, err := s.TemperatureInput("tank")
 			require.NoError(t, err)
 			assert.Equal(t, "onewire1/"+w1ID, tank.Info().ID)
 			v, err := tank.ReadTemperature(ctx)
 			if tt.wantErr != "" {
 				require.Error(t, err)
-				assert.Equal(t, tt.wantErr, ErrorTypeOf(err), err.Error())
+				assert.Equal(t, tt.wantErr, hardware.ErrorTypeOf(err), err.Error())
 				assert.Contains(t, err.Error(), `device "tank"`)
 				return
 			}
@@ -96,8 +98,8 @@ func TestW1ThermReads(t *testing.T) {
 func TestW1ThermNamedByROMOrAddress(t *testing.T) {
 	w1Sensor(t, fakeW1(t), w1ID, map[string]string{"temperature": "21000\n"})
 	s := openPeriph(t,
-		DeviceConfig{Name: "a", Kind: KindDS18B20, ROM: "28-0000075B4A2F"},
-		DeviceConfig{Name: "b", Kind: KindDS18B20, Address: 0xee0000075b4a2f28, Bus: "2"},
+		hardware.DeviceConfig{Name: "a", Kind: hardware.KindDS18B20, ROM: "28-0000075B4A2F"},
+		hardware.DeviceConfig{Name: "b", Kind: hardware.KindDS18B20, Address: 0xee0000075b4a2f28, Bus: "2"},
 	)
 	for _, name := range []string{"a", "b"} {
 		d, err := s.TemperatureInput(name)
@@ -111,7 +113,7 @@ func TestW1ThermNamedByROMOrAddress(t *testing.T) {
 func TestW1ThermReadErrors(t *testing.T) {
 	root := fakeW1(t)
 	dir := w1Sensor(t, root, w1ID, map[string]string{"temperature": "20000\n"})
-	s := openPeriph(t, DeviceConfig{Name: "tank", Kind: KindDS18B20, ROM: w1ID})
+	s := openPeriph(t, hardware.DeviceConfig{Name: "tank", Kind: hardware.KindDS18B20, ROM: w1ID})
 	tank, err := s.TemperatureInput("tank")
 	require.NoError(t, err)
 	_, err = tank.ReadTemperature(ctx)
@@ -123,21 +125,21 @@ func TestW1ThermReadErrors(t *testing.T) {
 	_, err = tank.ReadTemperature(ctx)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, syscall.EISDIR)
-	assert.Equal(t, ErrorIO, ErrorTypeOf(err))
+	assert.Equal(t, hardware.ErrorIO, hardware.ErrorTypeOf(err))
 
 	// The kernel removes a sensor that stopped answering its searches.
 	require.NoError(t, os.RemoveAll(dir))
 	_, err = tank.ReadTemperature(ctx)
 	require.Error(t, err)
-	assert.Equal(t, ErrorNack, ErrorTypeOf(err))
+	assert.Equal(t, hardware.ErrorNack, hardware.ErrorTypeOf(err))
 	assert.Contains(t, err.Error(), "1-wire sensor "+w1ID+" is gone")
 }
 
 func TestW1ThermOpenErrors(t *testing.T) {
-	open := func(dc DeviceConfig) error {
-		return openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{dc}})
+	open := func(dc hardware.DeviceConfig) error {
+		return openError(t, hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{dc}})
 	}
-	dc := DeviceConfig{Name: "tank", Kind: KindDS18B20, ROM: w1ID}
+	dc := hardware.DeviceConfig{Name: "tank", Kind: hardware.KindDS18B20, ROM: w1ID}
 
 	root := fakeW1(t)
 	w1Devices = filepath.Join(root, "absent")
@@ -175,13 +177,13 @@ func TestW1ThermBlockedReadTimesOut(t *testing.T) {
 	}
 	t.Cleanup(release)
 
-	s := openPeriph(t, DeviceConfig{Name: "tank", Kind: KindDS18B20, ROM: w1ID, Resolution: 9, Timeout: 150 * time.Millisecond})
+	s := openPeriph(t, hardware.DeviceConfig{Name: "tank", Kind: hardware.KindDS18B20, ROM: w1ID, Resolution: 9, Timeout: 150 * time.Millisecond})
 	tank, err := s.TemperatureInput("tank")
 	require.NoError(t, err)
 
 	began := time.Now()
 	_, err = tank.ReadTemperature(ctx)
-	assert.Equal(t, ErrorTimeout, ErrorTypeOf(err), err)
+	assert.Equal(t, hardware.ErrorTimeout, hardware.ErrorTypeOf(err), err)
 	took := time.Since(began)
 	assert.GreaterOrEqual(t, took, 150*time.Millisecond)
 	assert.Less(t, took, time.Second)
@@ -190,7 +192,7 @@ func TestW1ThermBlockedReadTimesOut(t *testing.T) {
 	for range 20 {
 		began := time.Now()
 		_, err = tank.ReadTemperature(ctx)
-		assert.Equal(t, ErrorTimeout, ErrorTypeOf(err), err)
+		assert.Equal(t, hardware.ErrorTimeout, hardware.ErrorTypeOf(err), err)
 		assert.Contains(t, err.Error(), "the previous transfer is still running")
 		assert.Less(t, time.Since(began), 100*time.Millisecond, "a read behind a blocked one fails at once, not after its 150ms timeout")
 	}
@@ -210,7 +212,7 @@ func TestW1ThermBlockedReadTimesOut(t *testing.T) {
 func TestW1ThermResolution(t *testing.T) {
 	t.Run("written when it differs", func(t *testing.T) {
 		dir := w1Sensor(t, fakeW1(t), w1ID, map[string]string{"temperature": "20000\n", "resolution": "12\n", "conv_time": "190\n"})
-		w, err := openW1Therm(&DeviceConfig{Name: "tank", Kind: KindDS18B20, ROM: w1ID, Resolution: 10})
+		w, err := openW1Therm(&hardware.DeviceConfig{Name: "tank", Kind: hardware.KindDS18B20, ROM: w1ID, Resolution: 10})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = w.close() })
 		assert.Equal(t, "10", readAt(t, filepath.Join(dir, "resolution")))
@@ -218,7 +220,7 @@ func TestW1ThermResolution(t *testing.T) {
 	})
 	t.Run("left alone when it matches", func(t *testing.T) {
 		dir := w1Sensor(t, fakeW1(t), w1ID, map[string]string{"temperature": "20000\n", "resolution": "9\n"})
-		w, err := openW1Therm(&DeviceConfig{Name: "tank", Kind: KindDS18B20, ROM: w1ID, Resolution: 9})
+		w, err := openW1Therm(&hardware.DeviceConfig{Name: "tank", Kind: hardware.KindDS18B20, ROM: w1ID, Resolution: 9})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = w.close() })
 		assert.Equal(t, "9\n", readAt(t, filepath.Join(dir, "resolution")), "not rewritten")
@@ -226,14 +228,14 @@ func TestW1ThermResolution(t *testing.T) {
 	})
 	t.Run("not set: the sensor is left as it is", func(t *testing.T) {
 		dir := w1Sensor(t, fakeW1(t), w1ID, map[string]string{"temperature": "20000\n", "resolution": "11\n"})
-		w, err := openW1Therm(&DeviceConfig{Name: "tank", Kind: KindDS18B20, ROM: w1ID})
+		w, err := openW1Therm(&hardware.DeviceConfig{Name: "tank", Kind: hardware.KindDS18B20, ROM: w1ID})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = w.close() })
 		assert.Equal(t, "11\n", readAt(t, filepath.Join(dir, "resolution")))
 	})
 	t.Run("no attribute on an old kernel", func(t *testing.T) {
 		w1Sensor(t, fakeW1(t), w1ID, map[string]string{"w1_slave": w1SlaveYes})
-		w, err := openW1Therm(&DeviceConfig{Name: "tank", Kind: KindDS18B20, ROM: w1ID, Resolution: 9})
+		w, err := openW1Therm(&hardware.DeviceConfig{Name: "tank", Kind: hardware.KindDS18B20, ROM: w1ID, Resolution: 9})
 		require.NoError(t, err)
 		_ = w.close()
 	})
@@ -246,8 +248,8 @@ func TestW1ThermResolution(t *testing.T) {
 		t.Run("failure "+tt.target, func(t *testing.T) {
 			dir := w1Sensor(t, fakeW1(t), w1ID, map[string]string{"temperature": "20000\n"})
 			require.NoError(t, os.Symlink(tt.target, filepath.Join(dir, "resolution")))
-			err := openError(t, Config{Backend: BackendPeriph, Devices: []DeviceConfig{
-				{Name: "tank", Kind: KindDS18B20, ROM: w1ID, Resolution: 10},
+			err := openError(t, hardware.Config{Backend: hardware.BackendPeriph, Devices: []hardware.DeviceConfig{
+				{Name: "tank", Kind: hardware.KindDS18B20, ROM: w1ID, Resolution: 10},
 			}})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), `device "tank"`)
@@ -260,7 +262,7 @@ func TestW1ThermResolution(t *testing.T) {
 // a slow read the configured one is written again before the next.
 func TestW1ThermResolutionRestoredAfterAFailure(t *testing.T) {
 	dir := w1Sensor(t, fakeW1(t), w1ID, map[string]string{"temperature": "20000\n", "resolution": "12\n"})
-	w, err := openW1Therm(&DeviceConfig{Name: "tank", Kind: KindDS18B20, ROM: w1ID, Resolution: 11})
+	w, err := openW1Therm(&hardware.DeviceConfig{Name: "tank", Kind: hardware.KindDS18B20, ROM: w1ID, Resolution: 11})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.close() })
 	res, temp := filepath.Join(dir, "resolution"), filepath.Join(dir, "temperature")
@@ -269,15 +271,15 @@ func TestW1ThermResolutionRestoredAfterAFailure(t *testing.T) {
 	w.slow = time.Hour
 
 	require.NoError(t, os.WriteFile(res, []byte("12\n"), 0o644))
-	_, err = w.read(ctx, time.Second)
+	_, err = w.ReadRaw(ctx, time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "12\n", readAt(t, res), "a good read checks nothing")
 
 	require.NoError(t, os.WriteFile(temp, nil, 0o644))
-	_, err = w.read(ctx, time.Second)
-	require.Equal(t, ErrorIO, ErrorTypeOf(err))
+	_, err = w.ReadRaw(ctx, time.Second)
+	require.Equal(t, hardware.ErrorIO, hardware.ErrorTypeOf(err))
 	require.NoError(t, os.WriteFile(temp, []byte("20500\n"), 0o644))
-	v, err := w.read(ctx, time.Second)
+	v, err := w.ReadRaw(ctx, time.Second)
 	require.NoError(t, err)
 	assert.InDelta(t, 20.5, v, 1e-9)
 	assert.Equal(t, "11", readAt(t, res), "restored before the read after the failure")
@@ -285,77 +287,12 @@ func TestW1ThermResolutionRestoredAfterAFailure(t *testing.T) {
 	// A read slower than the configured resolution allows is the other sign.
 	require.NoError(t, os.WriteFile(res, []byte("12\n"), 0o644))
 	w.slow = 0
-	_, err = w.read(ctx, time.Second)
+	_, err = w.ReadRaw(ctx, time.Second)
 	require.NoError(t, err)
 	w.slow = time.Hour
-	_, err = w.read(ctx, time.Second)
+	_, err = w.ReadRaw(ctx, time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "11", readAt(t, res), "restored after a slow read")
-}
-
-func TestConversionTime(t *testing.T) {
-	tests := []struct {
-		dc      DeviceConfig
-		conv    time.Duration
-		timeout time.Duration // with a component default of 20ms
-		chip    string
-	}{
-		{DeviceConfig{Kind: KindDS18B20}, 750 * time.Millisecond, 850 * time.Millisecond, "DS18B20 at 12 bits"},
-		{DeviceConfig{Kind: KindDS18B20, ROM: w1ID, Resolution: 9}, 93750 * time.Microsecond, 193750 * time.Microsecond, "DS18B20 at 9 bits"},
-		{DeviceConfig{Kind: KindDS18B20, ROM: w1ID, Resolution: 10}, 187500 * time.Microsecond, 287500 * time.Microsecond, "DS18B20 at 10 bits"},
-		{DeviceConfig{Kind: KindDS18B20, ROM: w1ID, Resolution: 11}, 375 * time.Millisecond, 475 * time.Millisecond, "DS18B20 at 11 bits"},
-		{DeviceConfig{Kind: KindDS18B20, ROM: w1ID, Resolution: 12, Timeout: time.Second}, 750 * time.Millisecond, time.Second, "DS18B20 at 12 bits"},
-		{DeviceConfig{Kind: KindDS18B20, ROM: "22-000000000001", Resolution: 9}, 93750 * time.Microsecond, 193750 * time.Microsecond, "DS1822 at 9 bits"},
-		{DeviceConfig{Kind: KindDS18B20, ROM: "10-000801b59fbc"}, 750 * time.Millisecond, 850 * time.Millisecond, "DS18S20"},
-		{DeviceConfig{Kind: KindMCP9808}, 0, 20 * time.Millisecond, ""},
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.conv, ConversionTime(tt.dc), tt.chip)
-		assert.Equal(t, tt.timeout, ReadTimeout(tt.dc, 20*time.Millisecond), tt.chip)
-		assert.Equal(t, tt.chip, ConversionChip(tt.dc))
-	}
-	ds := DeviceConfig{Kind: KindDS18B20}
-	assert.Equal(t, "set resolution: 9 for 94ms or a longer period", ConversionAdvice(ds, 200*time.Millisecond))
-	assert.Equal(t, "set resolution: 11 for 375ms or a longer period", ConversionAdvice(ds, 800*time.Millisecond))
-	assert.Equal(t, "even at resolution: 9 a read takes up to 194ms (94ms conversion plus the bus): lengthen the period", ConversionAdvice(ds, 100*time.Millisecond))
-	assert.Equal(t, "a DS18S20 always converts in 750ms: lengthen the period", ConversionAdvice(DeviceConfig{Kind: KindDS18B20, ROM: "10-000801b59fbc"}, time.Second))
-}
-
-func TestW1ConfigErrorsNameTheKey(t *testing.T) {
-	tests := []struct {
-		name    string
-		backend Backend
-		dev     DeviceConfig
-		want    string
-	}{
-		{"resolution range", BackendSim, DeviceConfig{Resolution: 13}, "devices[0] (t).resolution: must be 9..12 bits, got 13"},
-		{"negative resolution", BackendSim, DeviceConfig{Resolution: -1}, "devices[0] (t).resolution: must be 9..12 bits, got -1"},
-		{"fixed resolution", BackendSim, DeviceConfig{ROM: "10-000801b59fbc", Resolution: 9}, "devices[0] (t).resolution: a DS18S20 (family 10) has a fixed resolution"},
-		{"not a thermometer", BackendPeriph, DeviceConfig{ROM: "3a-000000000001"}, "devices[0] (t).rom: family 3a is not a thermometer the kernel's w1_therm driver reads (families 10, 22, 28, 3b, 42)"},
-		{"address of no thermometer", BackendPeriph, DeviceConfig{Address: 0x1234}, "devices[0] (t).address: family 34 is not a thermometer"},
-		{"timeout inside the conversion", BackendPeriph, DeviceConfig{ROM: w1ID, Timeout: 500 * time.Millisecond},
-			"devices[0] (t).timeout: 500ms is not longer than the 750ms conversion of the DS18B20 at 12 bits, so every read would time out"},
-		{"resolution of another chip", BackendSim, DeviceConfig{Kind: KindADS1115, Resolution: 9}, "devices[0] (t).resolution: only a ds18b20 or an mcp9808 has one, not a ads1115"},
-		{"mcp9808 resolution", BackendSim, DeviceConfig{Kind: KindMCP9808, Resolution: 13}, "devices[0] (t).resolution: must be 9..12 bits, got 13"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d := tt.dev
-			d.Name = "t"
-			if d.Kind == "" {
-				d.Kind = KindDS18B20
-			}
-			require.ErrorContains(t, (&Config{Backend: tt.backend, Devices: []DeviceConfig{d}}).Validate(), tt.want)
-		})
-	}
-	ok := []DeviceConfig{
-		{Name: "a", Kind: KindDS18B20, ROM: w1ID, Resolution: 9, Timeout: 100 * time.Millisecond},
-		{Name: "b", Kind: KindDS18B20, Address: 0xee0000075b4a2f28, Resolution: 12},
-		{Name: "c", Kind: KindDS18B20, ROM: "42-000000000001", Resolution: 10},
-	}
-	require.NoError(t, (&Config{Backend: BackendPeriph, Devices: ok}).Validate())
-	// The sim reads at once: a short timeout is fine there.
-	require.NoError(t, (&Config{Devices: []DeviceConfig{{Name: "a", Kind: KindDS18B20, Timeout: 20 * time.Millisecond}}}).Validate())
 }
 
 func FuzzW1Parsers(f *testing.F) {

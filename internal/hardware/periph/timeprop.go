@@ -1,15 +1,10 @@
-package hardware
+package periph
 
 import (
 	"errors"
 	"sync"
 	"time"
 )
-
-// DefaultMinOnTime is the shortest on- or off-time time-proportional switching makes when
-// min_on_time is not set: one half-cycle of 50 Hz mains, the least a zero-crossing SSR can
-// switch.
-const DefaultMinOnTime = 10 * time.Millisecond
 
 // switchRetry is how soon a failed switch is tried again.
 const switchRetry = 50 * time.Millisecond
