@@ -19,7 +19,8 @@ var errNotOpen = &hardware.Error{Device: "heater", Type: hardware.ErrorNack,
 // latched before the first cycle, every cycle writes the safe state, and once a write has
 // succeeded ACK_ALARM re-arms the loop.
 func TestActuatorNotOpenAtStartLatchesAndRuns(t *testing.T) {
-	io := &fakeIO{pv: 20, failOut: errNotOpen}
+	io := newDoubles(20, false)
+	io.heater.FailWrites(errNotOpen)
 	l := newLoop(t, pidSpec(t, io))
 	require.NoError(t, l.Start())
 	defer func() { require.NoError(t, l.Stop(5*time.Second)) }()
@@ -30,7 +31,7 @@ func TestActuatorNotOpenAtStartLatchesAndRuns(t *testing.T) {
 	assert.Eventually(t, func() bool { return l.Heartbeat() > beat }, 5*time.Second, time.Millisecond,
 		"writes to an actuator that is not open do not starve the watchdog")
 
-	io.set(func(f *fakeIO) { f.failOut = nil })
+	io.heater.FailWrites(nil)
 	assert.Eventually(t, func() bool { return l.Submit(ack(-1), time.Second) == nil }, 5*time.Second, 5*time.Millisecond,
 		"ACK_ALARM re-arms once a safe write has succeeded")
 	assert.Eventually(t, func() bool { d, _ := io.get(); return d > 0 }, 5*time.Second, time.Millisecond, "the loop controls again")
@@ -48,10 +49,10 @@ func TestHeartbeatOnFailedWrites(t *testing.T) {
 		{"refused", &hardware.Error{Device: "heater", Type: hardware.ErrorNack}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			io := &fakeIO{pv: 20}
+			io := newDoubles(20, false)
 			l := newLoop(t, pidSpec(t, io))
 			tick(l)
-			io.set(func(f *fakeIO) { f.failOut = tt.err })
+			io.heater.FailWrites(tt.err)
 			before := l.Heartbeat()
 			tick(l)
 			tick(l)
@@ -64,16 +65,16 @@ func TestHeartbeatOnFailedWrites(t *testing.T) {
 // An actuator that stays unwritable is counted on every write but recorded as one event
 // per episode, so a missing heater does not log every cycle.
 func TestActuatorErrorEventOncePerEpisode(t *testing.T) {
-	io := &fakeIO{pv: 20}
+	io := newDoubles(20, false)
 	l := newLoop(t, pidSpec(t, io))
 	tick(l)
-	io.set(func(f *fakeIO) { f.failOut = errNotOpen })
+	io.heater.FailWrites(errNotOpen)
 	for range 5 {
 		tick(l)
 	}
-	io.set(func(f *fakeIO) { f.failOut = nil })
+	io.heater.FailWrites(nil)
 	tick(l)
-	io.set(func(f *fakeIO) { f.failOut = errNotOpen })
+	io.heater.FailWrites(errNotOpen)
 	tick(l)
 	assert.Equal(t, uint64(6), l.ActuatorErrors(0, ErrNack), "every failed write counts")
 	events := 0

@@ -30,18 +30,18 @@ func clearDryRunCmd() Command { return Command{Kind: CmdClearDryRun, Alarm: -1, 
 // safe state of the start; every held-back write is counted, and status and published
 // output describe the actuator (safe), with the would-be value beside it.
 func TestDryRunComputesButWritesNothing(t *testing.T) {
-	io := &fakeIO{pv: 20}
+	io := newDoubles(20, false)
 	s := pidSpec(t, io)
 	s.DryRun = true
 	l := newLoop(t, s)
 	require.NoError(t, l.ForceSafe(l.ctx), "start-up writes the safe state for real")
-	writesAtStart := io.writes
+	writesAtStart := len(io.heater.Writes())
 	for range 10 {
 		tick(l)
 	}
 	duty, _ := io.get()
 	assert.Zero(t, duty)
-	assert.Equal(t, writesAtStart, io.writes, "no actuator write in dry run")
+	assert.Equal(t, writesAtStart, len(io.heater.Writes()), "no actuator write in dry run")
 	assert.Equal(t, uint64(10), l.DryRunWrites(0), "every held-back write is counted")
 	assert.True(t, l.Safe(), "the actuator holds its safe state")
 	assert.Zero(t, l.Output())
@@ -65,7 +65,7 @@ func TestDryRunComputesButWritesNothing(t *testing.T) {
 // allowed (an operator checks the wiring with a manual output that is still not written).
 // CLEAR_DRY_RUN puts the loop in mode off, writing again; only then is auto accepted.
 func TestDryRunRefusesAutoUntilCleared(t *testing.T) {
-	io := &fakeIO{pv: 20}
+	io := newDoubles(20, false)
 	s := pidSpec(t, io)
 	s.DryRun = true
 	l := newLoop(t, s)
@@ -83,11 +83,11 @@ func TestDryRunRefusesAutoUntilCleared(t *testing.T) {
 	assert.Zero(t, duty, "a manual output is not written in dry run either")
 	assert.InDelta(t, 0.4, l.Status().DryRunOutput, 1e-9)
 
-	writes := io.writes
+	writes := len(io.heater.Writes())
 	require.NoError(t, command(t, l, clearDryRunCmd()))
 	assert.False(t, l.DryRun())
 	assert.Equal(t, pid.Off, l.Mode(), "clearing dry run never starts a heater by itself")
-	assert.Greater(t, io.writes, writes, "the cycle that cleared dry run writes the actuator")
+	assert.Greater(t, len(io.heater.Writes()), writes, "the cycle that cleared dry run writes the actuator")
 	duty, _ = io.get()
 	assert.Zero(t, duty, "in mode off the actuator gets its safe state")
 
@@ -104,12 +104,12 @@ func TestDryRunRefusesAutoUntilCleared(t *testing.T) {
 // A motor's enable pin is held in dry run too: SET_MOTOR on is refused, and the enable
 // output's would-be level is counted under its own actuator.
 func TestDryRunHoldsMotorEnable(t *testing.T) {
-	io := &fakeIO{pv: 0, door: true}
+	io := newDoubles(0, true)
 	s := Spec{
 		Name: "conveyor", Period: 10 * time.Millisecond,
-		Input: io.read, InputName: "motor_tach", ValidMin: -100, ValidMax: 3500,
-		Main:   Output{Name: "motor_speed", Duty: io.writeDuty},
-		Enable: &Output{Name: "motor_enable", Level: io.writeEnable},
+		Input: io.sensor.ReadTemperature, InputName: "motor_tach", ValidMin: -100, ValidMax: 3500,
+		Main:   Output{Name: "motor_speed", Duty: io.heater.WriteDuty},
+		Enable: &Output{Name: "motor_enable", Level: io.enable.WriteLevel},
 		Kind:   OnOff, OnOff: &onoff.Controller{Hysteresis: 100},
 		Setpoint: 1500, SetpointMin: 0, SetpointMax: 3000, Speed: 0.8, DryRun: true,
 	}
@@ -136,7 +136,7 @@ func TestDryRunHoldsMotorEnable(t *testing.T) {
 
 // The dry-run cycle allocates nothing, like the normal one.
 func TestDryRunCycleDoesNotAllocate(t *testing.T) {
-	io := &fakeIO{pv: 20}
+	io := newDoubles(20, false)
 	s := pidSpec(t, io)
 	s.DryRun = true
 	l := newLoop(t, s)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,76 +17,44 @@ import (
 	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
 	"github.com/fieldcol/fieldcol/controlloop/schedule"
 	"github.com/fieldcol/fieldcol/internal/hardware"
+	"github.com/fieldcol/fieldcol/internal/hardware/hardwaretest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// fakeIO is a sensor, a digital input and two actuators whose every write is recorded.
-type fakeIO struct {
-	mu      sync.Mutex
-	pv      float64
-	err     error
-	door    bool
-	panics  bool
-	duty    float64
-	enable  bool
-	writes  int
-	failOut error
+// doubles are a loop's devices: a sensor, a door switch and two actuators whose every
+// write is recorded.
+type doubles struct {
+	sensor *hardwaretest.TemperatureInput
+	door   *hardwaretest.DigitalInput
+	heater *hardwaretest.DutyOutput
+	enable *hardwaretest.DigitalOutput
 }
 
-func (f *fakeIO) read(context.Context) (float64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.panics {
-		panic("driver bug")
+// newDoubles returns devices whose sensor reads pv and whose door reads door.
+func newDoubles(pv float64, door bool) *doubles {
+	d := &doubles{
+		sensor: hardwaretest.NewTemperatureInput(hardware.Info{Name: "oven_temp", Kind: hardware.KindMCP9808}),
+		door:   hardwaretest.NewDigitalInput(hardware.Info{Name: "door_closed", Kind: hardware.KindGPIOInput}),
+		heater: hardwaretest.NewDutyOutput(hardware.Info{Name: "heater", Kind: hardware.KindDutyOutput}),
+		enable: hardwaretest.NewDigitalOutput(hardware.Info{Name: "motor_enable", Kind: hardware.KindGPIOOutput}),
 	}
-	return f.pv, f.err
+	d.sensor.Set(pv)
+	d.door.SetLevel(door)
+	return d
 }
 
-func (f *fakeIO) readDoor(context.Context) (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.door, nil
-}
+// get returns the main actuator's duty and the enable output's level.
+func (d *doubles) get() (duty float64, enable bool) { return d.heater.Duty(), d.enable.Level() }
 
-func (f *fakeIO) writeDuty(_ context.Context, v float64) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.writes++
-	if f.failOut != nil {
-		return f.failOut
-	}
-	f.duty = v
-	return nil
-}
-
-func (f *fakeIO) writeEnable(_ context.Context, on bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.enable = on
-	return nil
-}
-
-func (f *fakeIO) set(fn func(*fakeIO)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fn(f)
-}
-
-func (f *fakeIO) get() (duty float64, enable bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.duty, f.enable
-}
-
-func pidSpec(t *testing.T, io *fakeIO) Spec {
+func pidSpec(t *testing.T, io *doubles) Spec {
 	t.Helper()
 	c, err := pid.New(pid.Gains{Kp: 0.5, Ki: 0.1}, pid.Limits{OutMin: 0, OutMax: 1})
 	require.NoError(t, err)
 	return Spec{
 		Name: "oven", Period: 10 * time.Millisecond,
-		Input: io.read, InputName: "oven_temp", ValidMin: -20, ValidMax: 300,
-		Main: Output{Name: "heater", Duty: io.writeDuty, Safe: 0},
+		Input: io.sensor.ReadTemperature, InputName: "oven_temp", ValidMin: -20, ValidMax: 300,
+		Main: Output{Name: "heater", Duty: io.heater.WriteDuty, Safe: 0},
 		Kind: PID, PID: c,
 		Setpoint: 100, SetpointMin: 0, SetpointMax: 250,
 		Alarms: []AlarmSpec{{Name: "high_limit", Kind: AlarmHigh, Limit: 200}},
@@ -129,26 +96,26 @@ func ack(i int) Command {
 func TestInvalidReadingForcesSafeInSameCycleAndLatches(t *testing.T) {
 	faults := []struct {
 		name string
-		set  func(*fakeIO)
+		set  func(*doubles)
 		want ErrType
 	}{
-		{"device error", func(f *fakeIO) { f.err = &hardware.Error{Device: "oven_temp", Type: hardware.ErrorTimeout} }, ErrTimeout},
-		{"NaN", func(f *fakeIO) { f.pv = math.NaN() }, ErrInvalid},
-		{"Inf", func(f *fakeIO) { f.pv = math.Inf(1) }, ErrInvalid},
-		{"above range", func(f *fakeIO) { f.pv = 301 }, ErrOutOfRange},
-		{"below range", func(f *fakeIO) { f.pv = -21 }, ErrOutOfRange},
-		{"stuck (hardware stale)", func(f *fakeIO) { f.err = &hardware.Error{Device: "oven_temp", Type: hardware.ErrorStale} }, ErrStale},
+		{"device error", func(d *doubles) { d.sensor.SetErr(&hardware.Error{Device: "oven_temp", Type: hardware.ErrorTimeout}) }, ErrTimeout},
+		{"NaN", func(d *doubles) { d.sensor.Set(math.NaN()) }, ErrInvalid},
+		{"Inf", func(d *doubles) { d.sensor.Set(math.Inf(1)) }, ErrInvalid},
+		{"above range", func(d *doubles) { d.sensor.Set(301) }, ErrOutOfRange},
+		{"below range", func(d *doubles) { d.sensor.Set(-21) }, ErrOutOfRange},
+		{"stuck (hardware stale)", func(d *doubles) { d.sensor.SetErr(&hardware.Error{Device: "oven_temp", Type: hardware.ErrorStale}) }, ErrStale},
 	}
 	for _, tt := range faults {
 		t.Run(tt.name, func(t *testing.T) {
-			io := &fakeIO{pv: 20}
+			io := newDoubles(20, false)
 			l := newLoop(t, pidSpec(t, io))
 			tick(l)
 			duty, _ := io.get()
 			require.Positive(t, duty, "the heater is on below the setpoint")
 			require.False(t, l.Safe())
 
-			io.set(tt.set)
+			tt.set(io)
 			tick(l)
 			duty, _ = io.get()
 			assert.Zero(t, duty, "outputs are safe in the cycle that saw the fault")
@@ -169,12 +136,12 @@ func TestInvalidReadingForcesSafeInSameCycleAndLatches(t *testing.T) {
 }
 
 func TestSlowReadIsStale(t *testing.T) {
-	io := &fakeIO{pv: 20}
+	io := newDoubles(20, false)
 	s := pidSpec(t, io)
 	s.StaleAfter = time.Millisecond
 	s.Input = func(ctx context.Context) (float64, error) {
 		time.Sleep(5 * time.Millisecond) // a slow bus: the reading is old when it arrives
-		return io.read(ctx)
+		return io.sensor.ReadTemperature(ctx)
 	}
 	l := newLoop(t, s)
 	tick(l)
@@ -183,10 +150,10 @@ func TestSlowReadIsStale(t *testing.T) {
 }
 
 func TestAckClearsLatchOnlyAfterConditionGone(t *testing.T) {
-	io := &fakeIO{pv: 20}
+	io := newDoubles(20, false)
 	l := newLoop(t, pidSpec(t, io))
 	tick(l)
-	io.set(func(f *fakeIO) { f.pv = math.NaN() })
+	io.sensor.Set(math.NaN())
 	tick(l)
 	require.True(t, l.Safe())
 
@@ -194,7 +161,7 @@ func TestAckClearsLatchOnlyAfterConditionGone(t *testing.T) {
 	require.ErrorIs(t, err, alarm.ErrConditionActive)
 	assert.True(t, l.Safe(), "an ack while the fault is present changes nothing")
 
-	io.set(func(f *fakeIO) { f.pv = 20 })
+	io.sensor.Set(20)
 	for range 5 {
 		tick(l)
 	}
@@ -210,7 +177,7 @@ func TestAckClearsLatchOnlyAfterConditionGone(t *testing.T) {
 }
 
 func TestProcessAlarmLatchesWithDelay(t *testing.T) {
-	io := &fakeIO{pv: 210}
+	io := newDoubles(210, false)
 	s := pidSpec(t, io)
 	s.Alarms[0].Delay = 30 * time.Millisecond // three periods
 	l := newLoop(t, s)
@@ -222,14 +189,14 @@ func TestProcessAlarmLatchesWithDelay(t *testing.T) {
 	tick(l)
 	assert.True(t, l.alarms.At(hi).Latched())
 	assert.True(t, l.Safe())
-	io.set(func(f *fakeIO) { f.pv = 150 })
+	io.sensor.Set(150)
 	tick(l)
 	require.NoError(t, command(t, l, ack(l.AlarmIndex("high_limit"))))
 	assert.False(t, l.Safe())
 }
 
 func TestRestoredLatchKeepsOutputsSafe(t *testing.T) {
-	io := &fakeIO{pv: 20}
+	io := newDoubles(20, false)
 	s := pidSpec(t, io)
 	s.Restored = []string{AlarmSensorFault, "alarm_removed_from_config"}
 	l := newLoop(t, s)
@@ -244,46 +211,46 @@ func TestRestoredLatchKeepsOutputsSafe(t *testing.T) {
 	assert.Positive(t, duty)
 }
 
-func motorSpec(io *fakeIO, latch bool) Spec {
+func motorSpec(io *doubles, latch bool) Spec {
 	return Spec{
 		Name: "conveyor", Period: 10 * time.Millisecond,
-		Input: io.read, InputName: "tach", ValidMin: 0, ValidMax: 4000,
-		Main:   Output{Name: "motor_speed", Duty: io.writeDuty},
-		Enable: &Output{Name: "motor_enable", Level: io.writeEnable},
+		Input: io.sensor.ReadTemperature, InputName: "tach", ValidMin: 0, ValidMax: 4000,
+		Main:   Output{Name: "motor_speed", Duty: io.heater.WriteDuty},
+		Enable: &Output{Name: "motor_enable", Level: io.enable.WriteLevel},
 		Kind:   OnOff, OnOff: &onoff.Controller{Hysteresis: 100},
 		Setpoint: 1500, SetpointMin: 0, SetpointMax: 3000, Speed: 0.8,
-		Interlocks: []Interlock{{Name: "door_closed", Level: io.readDoor, Want: true, Below: math.NaN(), Above: math.NaN(), Latch: latch}},
+		Interlocks: []Interlock{{Name: "door_closed", Level: io.door.ReadLevel, Want: true, Below: math.NaN(), Above: math.NaN(), Latch: latch}},
 	}
 }
 
 func TestInterlockOverridesController(t *testing.T) {
-	io := &fakeIO{pv: 0, door: true}
+	io := newDoubles(0, true)
 	l := newLoop(t, motorSpec(io, false))
 	tick(l)
 	duty, en := io.get()
 	require.InDelta(t, 0.8, duty, 1e-9, "below the band the motor runs at the commanded speed")
 	require.True(t, en)
 
-	io.set(func(f *fakeIO) { f.door = false })
+	io.door.SetLevel(false)
 	tick(l)
 	duty, en = io.get()
 	assert.Zero(t, duty, "door open: the interlock stops the motor though the controller wants it on")
 	assert.False(t, en)
 	assert.True(t, l.Safe())
 
-	io.set(func(f *fakeIO) { f.door = true })
+	io.door.SetLevel(true)
 	tick(l)
 	_, en = io.get()
 	assert.True(t, en, "a non-latching interlock releases with its condition")
 }
 
 func TestLatchingInterlockNeedsAck(t *testing.T) {
-	io := &fakeIO{pv: 0, door: true}
+	io := newDoubles(0, true)
 	l := newLoop(t, motorSpec(io, true))
 	tick(l)
-	io.set(func(f *fakeIO) { f.door = false })
+	io.door.SetLevel(false)
 	tick(l)
-	io.set(func(f *fakeIO) { f.door = true })
+	io.door.SetLevel(true)
 	tick(l)
 	_, en := io.get()
 	assert.False(t, en, "no unexpected restart when the door closes again")
@@ -293,9 +260,9 @@ func TestLatchingInterlockNeedsAck(t *testing.T) {
 }
 
 func TestPeerInterlock(t *testing.T) {
-	ovenIO := &fakeIO{pv: 20}
+	ovenIO := newDoubles(20, false)
 	oven := newLoop(t, pidSpec(t, ovenIO))
-	io := &fakeIO{pv: 0, door: true}
+	io := newDoubles(0, true)
 	s := motorSpec(io, false)
 	s.Interlocks = []Interlock{{Name: "oven_hot", PeerPV: func() (float64, int64) { return oven.PV(), oven.PVAt() }, Below: math.NaN(), Above: 50}}
 	conv := newLoop(t, s)
@@ -303,7 +270,7 @@ func TestPeerInterlock(t *testing.T) {
 	tick(conv)
 	_, en := io.get()
 	assert.False(t, en, "the conveyor waits for the oven to be hot")
-	ovenIO.set(func(f *fakeIO) { f.pv = 60 })
+	ovenIO.sensor.Set(60)
 	tick(oven)
 	tick(conv)
 	_, en = io.get()
@@ -311,29 +278,29 @@ func TestPeerInterlock(t *testing.T) {
 }
 
 func TestActuatorFailureLatches(t *testing.T) {
-	io := &fakeIO{pv: 20}
+	io := newDoubles(20, false)
 	s := pidSpec(t, io)
-	io2 := &fakeIO{}
-	s.Enable = &Output{Name: "contactor", Level: io2.writeEnable}
+	io2 := newDoubles(0, false)
+	s.Enable = &Output{Name: "contactor", Level: io2.enable.WriteLevel}
 	l := newLoop(t, s)
 	tick(l)
 	_, en := io2.get()
 	require.True(t, en)
-	io.set(func(f *fakeIO) { f.failOut = &hardware.Error{Device: "heater", Type: hardware.ErrorNack} })
+	io.heater.FailWrites(&hardware.Error{Device: "heater", Type: hardware.ErrorNack})
 	tick(l)
 	assert.True(t, l.alarms.At(1).Latched())
 	assert.True(t, l.Safe(), "safe in the cycle of the failed write")
 	_, en = io2.get()
 	assert.False(t, en, "the other actuator is made safe at once")
 	assert.Equal(t, uint64(1), l.ActuatorErrors(0, ErrNack))
-	io.set(func(f *fakeIO) { f.failOut = nil })
+	io.heater.FailWrites(nil)
 	tick(l)
 	duty, _ := io.get()
 	assert.Zero(t, duty, "after a failed write the loop holds safe until acknowledged")
 }
 
 func TestModes(t *testing.T) {
-	io := &fakeIO{pv: 20}
+	io := newDoubles(20, false)
 	l := newLoop(t, pidSpec(t, io))
 	tick(l)
 	nan := math.NaN()
@@ -351,7 +318,7 @@ func TestModes(t *testing.T) {
 }
 
 func TestSetpointRamp(t *testing.T) {
-	io := &fakeIO{pv: 20}
+	io := newDoubles(20, false)
 	s := pidSpec(t, io)
 	s.MaxRate = 100 // per second: 1 unit per 10 ms cycle
 	l := newLoop(t, s)
@@ -363,7 +330,7 @@ func TestSetpointRamp(t *testing.T) {
 }
 
 func TestOverrunCounted(t *testing.T) {
-	io := &fakeIO{pv: 20}
+	io := newDoubles(20, false)
 	l := newLoop(t, pidSpec(t, io))
 	now := schedule.Now()
 	l.Cycle(schedule.Tick{Deadline: now - int64(time.Second), Woke: now})
@@ -373,10 +340,10 @@ func TestOverrunCounted(t *testing.T) {
 }
 
 func TestCycleDoesNotAllocate(t *testing.T) {
-	io := &fakeIO{pv: 20, door: true}
+	io := newDoubles(20, true)
 	s := pidSpec(t, io)
 	s.TraceEvery = 2
-	s.Interlocks = []Interlock{{Name: "door", Level: io.readDoor, Want: true, Below: math.NaN(), Above: math.NaN()}}
+	s.Interlocks = []Interlock{{Name: "door", Level: io.door.ReadLevel, Want: true, Below: math.NaN(), Above: math.NaN()}}
 	l := newLoop(t, s)
 	var sink Sample
 	allocs := testing.AllocsPerRun(500, func() {
@@ -385,7 +352,7 @@ func TestCycleDoesNotAllocate(t *testing.T) {
 	})
 	assert.Zero(t, allocs)
 	// A faulted cycle (error value from a device) must not allocate either.
-	io.set(func(f *fakeIO) { f.err = errFault })
+	io.sensor.SetErr(errFault)
 	allocs = testing.AllocsPerRun(100, func() { tick(l) })
 	assert.Zero(t, allocs)
 }
@@ -393,7 +360,8 @@ func TestCycleDoesNotAllocate(t *testing.T) {
 var errFault = &hardware.Error{Device: "oven_temp", Type: hardware.ErrorNack, Err: errors.New("nack")}
 
 func TestRunStartsSafeStopsSafe(t *testing.T) {
-	io := &fakeIO{pv: 20, duty: 0.7}
+	io := newDoubles(20, false)
+	io.heater.Preset(0.7)
 	l := newLoop(t, pidSpec(t, io))
 	require.NoError(t, l.Start())
 	assert.Eventually(t, func() bool { d, _ := io.get(); return d > 0 && d != 0.7 }, 5*time.Second, time.Millisecond)
@@ -405,11 +373,11 @@ func TestRunStartsSafeStopsSafe(t *testing.T) {
 }
 
 func TestPanicForcesSafeAndStops(t *testing.T) {
-	io := &fakeIO{pv: 20}
+	io := newDoubles(20, false)
 	l := newLoop(t, pidSpec(t, io))
 	require.NoError(t, l.Start())
 	assert.Eventually(t, func() bool { d, _ := io.get(); return d > 0 }, 5*time.Second, time.Millisecond)
-	io.set(func(f *fakeIO) { f.panics = true })
+	io.sensor.OnRead(func(context.Context) (float64, error) { panic("driver bug") })
 	select {
 	case <-l.Done():
 	case <-time.After(10 * time.Second):
@@ -428,7 +396,7 @@ func TestPanicForcesSafeAndStops(t *testing.T) {
 }
 
 func TestSubmitThroughRunningLoop(t *testing.T) {
-	io := &fakeIO{pv: 20}
+	io := newDoubles(20, false)
 	l := newLoop(t, pidSpec(t, io))
 	require.NoError(t, l.Start())
 	defer func() { require.NoError(t, l.Stop(5*time.Second)) }()
@@ -438,7 +406,7 @@ func TestSubmitThroughRunningLoop(t *testing.T) {
 }
 
 func TestNewRejects(t *testing.T) {
-	io := &fakeIO{}
+	io := newDoubles(0, false)
 	s := pidSpec(t, io)
 	s.Period = 0
 	_, err := New(s, nil, nil)
@@ -454,11 +422,11 @@ func TestNewRejects(t *testing.T) {
 }
 
 func BenchmarkCycle(b *testing.B) {
-	io := &fakeIO{pv: 20}
+	io := newDoubles(20, false)
 	c, err := pid.New(pid.Gains{Kp: 0.5, Ki: 0.1}, pid.Limits{OutMin: 0, OutMax: 1})
 	require.NoError(b, err)
-	l, err := New(Spec{Name: "oven", Period: time.Millisecond, Input: io.read, ValidMin: -20, ValidMax: 300,
-		Main: Output{Name: "heater", Duty: io.writeDuty}, Kind: PID, PID: c, Setpoint: 100, SetpointMax: 250}, nil, nil)
+	l, err := New(Spec{Name: "oven", Period: time.Millisecond, Input: io.sensor.ReadTemperature, ValidMin: -20, ValidMax: 300,
+		Main: Output{Name: "heater", Duty: io.heater.WriteDuty}, Kind: PID, PID: c, Setpoint: 100, SetpointMax: 250}, nil, nil)
 	require.NoError(b, err)
 	var s Sample
 	for b.Loop() {
@@ -471,14 +439,14 @@ func BenchmarkCycle(b *testing.B) {
 // sensor's noise keeps the stuck check quiet). The plausibility alarm latches and holds
 // the output safe.
 func TestPlausibilityTripsOnSaturatedOutputWithoutResponse(t *testing.T) {
-	io := &fakeIO{pv: 20}
+	io := newDoubles(20, false)
 	s := pidSpec(t, io)
 	s.SaturationTime = 200 * time.Millisecond // 20 periods
 	s.MinResponse = 1
 	l := newLoop(t, s)
 	i := l.AlarmIndex(AlarmPlausibility)
 	for n := 0; n < 21; n++ {
-		io.set(func(f *fakeIO) { f.pv = 20 + 0.01*float64(n%2) })
+		io.sensor.Set(20 + 0.01*float64(n%2))
 		tick(l)
 	}
 	require.False(t, l.alarms.At(i).Latched(), "not before the window has passed")
@@ -490,10 +458,10 @@ func TestPlausibilityTripsOnSaturatedOutputWithoutResponse(t *testing.T) {
 	assert.Zero(t, duty)
 
 	// A heater that works moves the value: no alarm.
-	io2 := &fakeIO{pv: 20}
+	io2 := newDoubles(20, false)
 	l2 := newLoop(t, func() Spec { s := pidSpec(t, io2); s.SaturationTime, s.MinResponse = 200*time.Millisecond, 1; return s }())
 	for n := range 60 {
-		io2.set(func(f *fakeIO) { f.pv = 20 + 0.1*float64(n) })
+		io2.sensor.Set(20 + 0.1*float64(n))
 		tick(l2)
 	}
 	assert.False(t, l2.alarms.At(i).Latched())
@@ -501,7 +469,7 @@ func TestPlausibilityTripsOnSaturatedOutputWithoutResponse(t *testing.T) {
 
 // An interlock on another loop refuses a value older than its own staleness bound.
 func TestPeerInterlockRefusesStaleValue(t *testing.T) {
-	io := &fakeIO{pv: 0, door: true}
+	io := newDoubles(0, true)
 	s := motorSpec(io, false)
 	at := schedule.Now()
 	s.Interlocks = []Interlock{{Name: "oven_hot", PeerPV: func() (float64, int64) { return 60, at }, Below: math.NaN(), Above: 50, StaleAfter: 50 * time.Millisecond}}
@@ -517,7 +485,7 @@ func TestPeerInterlockRefusesStaleValue(t *testing.T) {
 
 // A frozen sensor (readings within the tolerance for longer than StuckAfter) is invalid.
 func TestStuckInputLatchesSensorFault(t *testing.T) {
-	io := &fakeIO{pv: 50}
+	io := newDoubles(50, false)
 	s := pidSpec(t, io)
 	s.StuckAfter = 100 * time.Millisecond // 10 periods
 	l := newLoop(t, s)

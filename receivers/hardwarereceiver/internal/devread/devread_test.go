@@ -12,36 +12,28 @@ import (
 
 	"github.com/fieldcol/fieldcol/internal/hardware"
 	"github.com/fieldcol/fieldcol/internal/hardware/backends"
+	"github.com/fieldcol/fieldcol/internal/hardware/hardwaretest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// gateDevice is a temperature input whose read announces itself on started and then
-// waits for release, so a test can see which reads overlap.
-type gateDevice struct {
-	info    hardware.Info
-	started chan<- string
-	release <-chan struct{}
-}
-
-func (g *gateDevice) Info() hardware.Info { return g.info }
-
-func (g *gateDevice) ReadTemperature(ctx context.Context) (float64, error) {
-	g.started <- g.info.Name
-	select {
-	case <-g.release:
-		return 21, nil
-	case <-ctx.Done():
-		return 0, &hardware.Error{Device: g.info.Name, Type: hardware.ErrorTimeout, Err: ctx.Err()}
-	}
-}
-
 func TestDifferentBusesAreReadInParallel(t *testing.T) {
 	started := make(chan string, 3)
 	release := make(chan struct{})
+	// Each read announces itself on started and then waits for release, so that the test
+	// sees which reads overlap.
 	mk := func(name, id string) hardware.Device {
-		return &gateDevice{info: hardware.Info{Name: name, ID: id, Kind: hardware.KindMCP9808, BusType: hardware.BusI2C},
-			started: started, release: release}
+		d := hardwaretest.NewTemperatureInput(hardware.Info{Name: name, ID: id, Kind: hardware.KindMCP9808, BusType: hardware.BusI2C})
+		d.OnRead(func(ctx context.Context) (float64, error) {
+			started <- name
+			select {
+			case <-release:
+				return 21, nil
+			case <-ctx.Done():
+				return 0, &hardware.Error{Device: name, Type: hardware.ErrorTimeout, Err: ctx.Err()}
+			}
+		})
+		return d
 	}
 	r := New([]hardware.Device{
 		mk("a", "i2c1/0x18"), mk("b", "i2c1/0x19"), // one bus: one after the other
@@ -135,15 +127,10 @@ func TestBusKey(t *testing.T) {
 
 var errBoom = errors.New("boom")
 
-type failing struct{ info hardware.Info }
-
-func (f failing) Info() hardware.Info { return f.info }
-func (f failing) ReadVoltage(context.Context) (float64, error) {
-	return 0, errBoom
-}
-
 func TestUnclassifiedErrorCountsAsIO(t *testing.T) {
-	r := New([]hardware.Device{failing{hardware.Info{Name: "x", ID: "spi0.0/ch1", Kind: hardware.KindMCP3008, BusType: hardware.BusSPI}}}, 1)
+	failing := hardwaretest.NewAnalogInput(hardware.Info{Name: "x", ID: "spi0.0/ch1", Kind: hardware.KindMCP3008, BusType: hardware.BusSPI})
+	failing.SetErr(errBoom)
+	r := New([]hardware.Device{failing}, 1)
 	r.Start()
 	defer r.Stop()
 	res := r.Read(context.Background())
