@@ -188,8 +188,9 @@ type output[T any] struct {
 	v      T
 	writes []Write
 	err    error
-	// put stores a value in a Write's field.
-	put func(w *Write, v T)
+	// written is the Write of a value, in its field (by value: a pointer handed to the
+	// func would escape, and a loop's cycle must not allocate).
+	written func(v T) Write
 }
 
 // FailWrites makes the following writes fail with err (nil: succeed); failed writes are
@@ -219,8 +220,8 @@ func (o *output[T]) Preset(v T) {
 func (o *output[T]) write(v T) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	w := Write{At: o.now(), Err: o.err}
-	o.put(&w, v)
+	w := o.written(v)
+	w.At, w.Err = o.now(), o.err
 	o.writes = append(o.writes, w)
 	if o.err != nil {
 		return o.err
@@ -243,7 +244,7 @@ var _ hardware.DigitalOutput = (*DigitalOutput)(nil)
 
 // NewDigitalOutput returns a digital output identified by info, low.
 func NewDigitalOutput(info hardware.Info) *DigitalOutput {
-	return &DigitalOutput{output[bool]{device: device{info: info}, put: func(w *Write, v bool) { w.Level = v }}}
+	return &DigitalOutput{output[bool]{device: device{info: info}, written: func(v bool) Write { return Write{Level: v} }}}
 }
 
 // WriteLevel implements hardware.DigitalOutput.
@@ -260,7 +261,7 @@ var _ hardware.DutyOutput = (*DutyOutput)(nil)
 
 // NewDutyOutput returns a duty output identified by info, at duty 0.
 func NewDutyOutput(info hardware.Info) *DutyOutput {
-	return &DutyOutput{output[float64]{device: device{info: info}, put: func(w *Write, v float64) { w.Duty = v }}}
+	return &DutyOutput{output[float64]{device: device{info: info}, written: func(v float64) Write { return Write{Duty: v} }}}
 }
 
 // WriteDuty implements hardware.DutyOutput.
