@@ -344,7 +344,7 @@ func (h Host) Request(chipPath string, cfg LineConfig) (*Line, error) {
 // request turns a LineConfig into the kernel's request, refusing what the kernel would
 // refuse with a bare EINVAL.
 func (cfg LineConfig) request() (lineRequest, error) {
-	if cfg.Offset < 0 || cfg.Offset > math.MaxUint32 {
+	if cfg.Offset < 0 || int64(cfg.Offset) > math.MaxUint32 {
 		return lineRequest{}, fmt.Errorf("gpiocdev: line offset %d out of range", cfg.Offset)
 	}
 	r := lineRequest{offsets: []uint32{uint32(cfg.Offset)}, consumer: Consumer}
@@ -396,7 +396,7 @@ func (cfg LineConfig) request() (lineRequest, error) {
 		}
 		r.attrs = append(r.attrs, configAttr{attribute: attribute{id: attrDebounce, value: uint64(us)}, mask: 1})
 	}
-	if cfg.EventBufferSize < 0 || cfg.EventBufferSize > math.MaxUint32 {
+	if cfg.EventBufferSize < 0 || int64(cfg.EventBufferSize) > math.MaxUint32 {
 		return lineRequest{}, fmt.Errorf("gpiocdev: event buffer size %d out of range", cfg.EventBufferSize)
 	}
 	r.eventBufferSize = uint32(cfg.EventBufferSize)
