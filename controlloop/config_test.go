@@ -322,6 +322,7 @@ func TestEnumValues(t *testing.T) {
 		require.NoError(t, a.UnmarshalText([]byte(text)), text)
 		assert.Equal(t, want, onOffActions[a], text)
 	}
+	a = ActionReverse
 	require.ErrorContains(t, a.UnmarshalText([]byte("sideways")), `"sideways" is not one of heating, cooling`)
 	assert.Equal(t, ActionReverse, a, "a refused value leaves the key as it was")
 
