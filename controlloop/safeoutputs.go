@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
@@ -112,13 +113,19 @@ func DriveSafe(ctx context.Context, conf *confmap.Conf, reg *hardware.Registry, 
 			errs = append(errs, fmt.Errorf("extensions::%s: %w", id, err))
 			continue
 		}
-		cfg := createDefaultConfig()
-		if err := sub.Unmarshal(cfg); err != nil {
+		cfg, bad, err := readActuators(sub)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("extensions::%s: cannot read its actuators: %w", id, err))
 			continue
 		}
 		for _, t := range cfg.safeTargets() {
-			w := driveOne(ctx, reg, &cfg.Hardware, t, log)
+			var w SafeWrite
+			if derr, ok := bad[t.device]; ok {
+				w = SafeWrite{Loop: t.loop, Key: t.key, Device: t.device, Backend: cfg.Hardware.Backend, Value: t.value,
+					Err: fmt.Errorf("its entry in hardware.devices cannot be read: %w", derr)}
+			} else {
+				w = driveOne(ctx, reg, &cfg.Hardware, t, log)
+			}
 			w.Extension = id
 			if w.Err != nil {
 				errs = append(errs, fmt.Errorf("%s: loop %q: %s %q: %w", id, t.loop, t.key, t.device, w.Err))
@@ -127,6 +134,52 @@ func DriveSafe(ctx context.Context, conf *confmap.Conf, reg *hardware.Registry, 
 		}
 	}
 	return writes, errors.Join(errs...)
+}
+
+// readActuators reads what safe-outputs needs of an extension's configuration: the loops'
+// outputs and the hardware entries they name, each entry decoded on its own. Nothing else
+// is decoded, so an entry the collector would refuse (a sensor of an unknown kind, a
+// mistyped alarm type, a sim fault) cannot stop the outputs from being driven safe. bad
+// holds the actuator entries that do not decode, by name.
+func readActuators(sub *confmap.Conf) (cfg *Config, bad map[string]error, err error) {
+	var raw struct {
+		Hardware struct {
+			Backend hardware.BackendName `mapstructure:"backend"`
+			Timeout time.Duration        `mapstructure:"timeout"`
+			Devices []map[string]any     `mapstructure:"devices"`
+		} `mapstructure:"hardware"`
+		Loops []struct {
+			Name   string       `mapstructure:"name"`
+			Output OutputConfig `mapstructure:"output"`
+		} `mapstructure:"loops"`
+	}
+	if err := sub.Unmarshal(&raw, confmap.WithIgnoreUnused()); err != nil {
+		return nil, nil, err
+	}
+	cfg = createDefaultConfig()
+	cfg.Hardware.Backend = raw.Hardware.Backend
+	if raw.Hardware.Timeout != 0 {
+		cfg.Hardware.Timeout = raw.Hardware.Timeout
+	}
+	wanted := map[string]bool{}
+	for _, l := range raw.Loops {
+		cfg.Loops = append(cfg.Loops, LoopConfig{Name: l.Name, Output: l.Output})
+		wanted[l.Output.Actuator], wanted[l.Output.Enable] = true, true
+	}
+	bad = map[string]error{}
+	for _, entry := range raw.Hardware.Devices {
+		name, _ := entry["name"].(string)
+		if name == "" || !wanted[name] {
+			continue
+		}
+		var dc hardware.DeviceConfig
+		if err := confmap.NewFromStringMap(entry).Unmarshal(&dc); err != nil {
+			bad[name] = err
+			continue
+		}
+		cfg.Hardware.Devices = append(cfg.Hardware.Devices, dc)
+	}
+	return cfg, bad, nil
 }
 
 // driveOne opens one actuator alone, writes its safe state and closes it again.

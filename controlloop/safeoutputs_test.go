@@ -94,6 +94,8 @@ func TestDriveSafeNeverOpensSensors(t *testing.T) {
 	cfg := plantConfig(t, filepath.Join(t.TempDir(), "latches.json"))
 	cfg.Hardware.Devices[0].Kind = "thermocouple"     // oven_temp, the oven loop's input
 	cfg.Hardware.Devices[5].Signal = "no_such_signal" // door_closed, the conveyor's interlock
+	cfg.Hardware.Devices[5].Pull = "sideways"         // refused when the collector decodes it
+	cfg.Loops[0].Alarms[0].Type = "rate"              // so is this: safe-outputs reads neither
 	reg := backends.NewRegistry(nil)
 	for _, sensor := range []int{0, 5} {
 		_, err := reg.Open(hardware.Config{Backend: hardware.BackendSim, Devices: cfg.Hardware.Devices[sensor : sensor+1]}, hardware.Settings{})
@@ -118,6 +120,15 @@ func TestDriveSafeNeverOpensSensors(t *testing.T) {
 	assert.Equal(t, []driven{{"heater_ssr", 0, false}, {"motor_speed", 0, false}, {"motor_enable", 0, false}}, summary(writes))
 	assert.Equal(t, 0.0, sim.Plant(crashed).HeaterDuty())
 	assert.False(t, sim.Plant(crashed).MotorEnabled())
+}
+
+// An actuator whose own entry does not decode is reported by name; the others go safe.
+func TestDriveSafeReportsAnActuatorThatDoesNotDecode(t *testing.T) {
+	cfg := plantConfig(t, filepath.Join(t.TempDir(), "latches.json"))
+	cfg.Hardware.Devices[4].Edge = "sideways" // motor_enable
+	writes, err := DriveSafe(context.Background(), collectorConf(t, map[string]*Config{"controlloop": cfg}), backends.NewRegistry(nil), nil)
+	require.ErrorContains(t, err, `output.enable "motor_enable": its entry in hardware.devices cannot be read`)
+	assert.Equal(t, []driven{{"heater_ssr", 0, false}, {"motor_speed", 0, false}, {"motor_enable", 0, true}}, summary(writes))
 }
 
 // Without a controlloop extension (the gateway), or with one without loops, there is

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -84,9 +85,9 @@ type DeviceConfig struct {
 	// Pull is a gpio_input's pull resistor: "up", "down", "off" (both pulls disabled) or
 	// "none" (left as the board set it, the same on every model). Required for gpio_input
 	// with backend periph, where a wrong guess reads a floating or inverted line.
-	Pull string `mapstructure:"pull"`
+	Pull Pull `mapstructure:"pull"`
 	// Edge is the edge that gpio_input counts: "rising" (default), "falling" or "both".
-	Edge string `mapstructure:"edge"`
+	Edge Edge `mapstructure:"edge"`
 	// Debounce is a gpio_input's debounce period, applied by the kernel to the line before
 	// edges are counted (a reed switch or a relay contact bounces for a few ms); 0 is none.
 	// The sim backend validates it and ignores it.
@@ -225,15 +226,15 @@ func (d *DeviceConfig) validate(backend BackendName) error {
 		}
 	case PullNone, PullUp, PullDown, PullOff:
 	default:
-		return fmt.Errorf("pull: must be up, down, off or none, got %q", d.Pull)
+		return fmt.Errorf("pull: %q is not one of %s", d.Pull, pullChoices)
 	}
 	if err := d.validateTiming(); err != nil {
 		return err
 	}
 	switch d.Edge {
-	case "", "rising", "falling", "both":
+	case "", EdgeRising, EdgeFalling, EdgeBoth:
 	default:
-		return fmt.Errorf("edge: must be rising, falling or both, got %q", d.Edge)
+		return fmt.Errorf("edge: %q is not one of %s", d.Edge, edgeChoices)
 	}
 	if math.IsNaN(d.Scale) || math.IsInf(d.Scale, 0) || math.IsNaN(d.Offset) || math.IsInf(d.Offset, 0) {
 		return errors.New("scale: scale and offset must be finite")
@@ -274,17 +275,69 @@ func (d *DeviceConfig) validate(backend BackendName) error {
 	return nil
 }
 
+// Pull is a gpio_input's pull resistor.
+type Pull string
+
 // Pull values.
 const (
 	// PullNone leaves a line's pull resistor as the board or an earlier user set it.
-	PullNone = "none"
+	PullNone Pull = "none"
 	// PullUp enables the pull-up.
-	PullUp = "up"
+	PullUp Pull = "up"
 	// PullDown enables the pull-down.
-	PullDown = "down"
+	PullDown Pull = "down"
 	// PullOff disables both pulls.
-	PullOff = "off"
+	PullOff Pull = "off"
 )
+
+const pullChoices = "up, down, off, none"
+
+// UnmarshalText refuses an unknown pull while the configuration is decoded, so the error
+// names the key.
+func (p *Pull) UnmarshalText(text []byte) error {
+	return unmarshalEnum(p, text, []Pull{"", PullUp, PullDown, PullOff, PullNone}, pullChoices)
+}
+
+// Edge is the edge a gpio_input counts.
+type Edge string
+
+// Edges; the empty Edge is rising.
+const (
+	EdgeRising  Edge = "rising"
+	EdgeFalling Edge = "falling"
+	EdgeBoth    Edge = "both"
+)
+
+const edgeChoices = "rising, falling, both"
+
+// UnmarshalText refuses an unknown edge while the configuration is decoded.
+func (e *Edge) UnmarshalText(text []byte) error {
+	return unmarshalEnum(e, text, []Edge{"", EdgeRising, EdgeFalling, EdgeBoth}, edgeChoices)
+}
+
+// UnmarshalText refuses an unknown backend while the configuration is decoded.
+func (b *BackendName) UnmarshalText(text []byte) error {
+	return unmarshalEnum(b, text, []BackendName{"", BackendSim, BackendPeriph}, "sim, periph")
+}
+
+// UnmarshalText refuses an unknown kind while the configuration is decoded.
+func (k *Kind) UnmarshalText(text []byte) error {
+	names := make([]string, 0, len(Kinds()))
+	for _, k := range Kinds() {
+		names = append(names, string(k))
+	}
+	return unmarshalEnum(k, text, Kinds(), strings.Join(names, ", "))
+}
+
+// unmarshalEnum sets *v to text when it is one of known; Validate keeps the same check for
+// a configuration built in code.
+func unmarshalEnum[E ~string](v *E, text []byte, known []E, choices string) error {
+	if !slices.Contains(known, E(text)) {
+		return fmt.Errorf("%q is not one of %s", string(text), choices)
+	}
+	*v = E(text)
+	return nil
+}
 
 // maxDebounce is the longest debounce the kernel takes: debounce_period_us is a __u32.
 const maxDebounce = time.Duration(math.MaxUint32) * time.Microsecond

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -32,6 +33,15 @@ const (
 // FaultKinds lists every FaultKind.
 func FaultKinds() []FaultKind {
 	return []FaultKind{FaultStuck, FaultNaN, FaultOutOfRange, FaultBusTimeout, FaultSlowRead, FaultDisconnected}
+}
+
+// UnmarshalText refuses an unknown fault kind while the configuration is decoded.
+func (k *FaultKind) UnmarshalText(text []byte) error {
+	names := make([]string, 0, len(FaultKinds()))
+	for _, f := range FaultKinds() {
+		names = append(names, string(f))
+	}
+	return unmarshalEnum(k, text, FaultKinds(), strings.Join(names, ", "))
 }
 
 // DefaultSlowReadDelay is the delay of a slow_read fault that sets none.

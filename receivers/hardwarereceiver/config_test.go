@@ -79,10 +79,10 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_interval"), wantErr: "collection_interval: must be positive, got 0s"},
 		{id: component.NewIDWithName(metadata.Type, "bad_timeout"), wantErr: "timeout: the per-read timeout (2s) must be shorter than collection_interval (1s)"},
 		{id: component.NewIDWithName(metadata.Type, "bad_controlloop"), wantErr: `'controlloop' in "control loop" id: invalid character(s) in type`},
-		{id: component.NewIDWithName(metadata.Type, "bad_device"), wantErr: `devices[0] (tank_temp).kind: "thermocouple" is not one of`},
+		{id: component.NewIDWithName(metadata.Type, "bad_device"), wantErr: `'devices[0].kind' "thermocouple" is not one of`},
 		{id: component.NewIDWithName(metadata.Type, "bad_fail_after"), wantErr: "fail_after: must be at least 1, got 0"},
 		{id: component.NewIDWithName(metadata.Type, "bad_bridge_interval"), wantErr: "bridge_interval: must be positive, got 0s"},
-		{id: component.NewIDWithName(metadata.Type, "bad_fault"), wantErr: `sim.faults[0].kind: "melt" is not one of`},
+		{id: component.NewIDWithName(metadata.Type, "bad_fault"), wantErr: `'sim.faults[0].kind' "melt" is not one of`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

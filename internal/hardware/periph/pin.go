@@ -162,8 +162,8 @@ func (g *gpioHost) openLine(spec *hardware.Spec) (*periphPin, func() error, erro
 	}
 	cfg := gpiocdev.LineConfig{Offset: offset, ActiveLow: dc.ActiveLow}
 	if dc.Kind == hardware.KindGPIOInput {
-		cfg.Bias = map[string]gpiocdev.Bias{hardware.PullUp: gpiocdev.BiasPullUp, hardware.PullDown: gpiocdev.BiasPullDown, hardware.PullOff: gpiocdev.BiasDisabled}[dc.Pull]
-		cfg.Edge = map[string]gpiocdev.Edge{"": gpiocdev.EdgeRising, "rising": gpiocdev.EdgeRising, "falling": gpiocdev.EdgeFalling, "both": gpiocdev.EdgeBoth}[dc.Edge]
+		cfg.Bias = map[hardware.Pull]gpiocdev.Bias{hardware.PullUp: gpiocdev.BiasPullUp, hardware.PullDown: gpiocdev.BiasPullDown, hardware.PullOff: gpiocdev.BiasDisabled}[dc.Pull]
+		cfg.Edge = map[hardware.Edge]gpiocdev.Edge{"": gpiocdev.EdgeRising, hardware.EdgeRising: gpiocdev.EdgeRising, hardware.EdgeFalling: gpiocdev.EdgeFalling, hardware.EdgeBoth: gpiocdev.EdgeBoth}[dc.Edge]
 		cfg.Debounce = dc.Debounce
 		// The largest buffer the kernel gives: events are counted from line_seqno, so a
 		// full buffer loses no count, but a bigger one keeps more of the edges' timestamps.
@@ -207,8 +207,8 @@ func (g *gpioHost) openRegister(spec *hardware.Spec) (*periphPin, func() error, 
 		if dc.Debounce != 0 {
 			return nil, nil, hardware.Refuse(fmt.Errorf("debounce: needs the kernel's GPIO character device, and %s has no gpiochip; drop debounce", g.env.DevDir))
 		}
-		pull := map[string]gpio.Pull{hardware.PullNone: gpio.PullNoChange, hardware.PullUp: gpio.PullUp, hardware.PullDown: gpio.PullDown, hardware.PullOff: gpio.Float}[dc.Pull]
-		edge := map[string]gpio.Edge{"": gpio.RisingEdge, "rising": gpio.RisingEdge, "falling": gpio.FallingEdge, "both": gpio.BothEdges}[dc.Edge]
+		pull := map[hardware.Pull]gpio.Pull{hardware.PullNone: gpio.PullNoChange, hardware.PullUp: gpio.PullUp, hardware.PullDown: gpio.PullDown, hardware.PullOff: gpio.Float}[dc.Pull]
+		edge := map[hardware.Edge]gpio.Edge{"": gpio.RisingEdge, hardware.EdgeRising: gpio.RisingEdge, hardware.EdgeFalling: gpio.FallingEdge, hardware.EdgeBoth: gpio.BothEdges}[dc.Edge]
 		// active_low swaps what a logical rising edge is on the wire.
 		if dc.ActiveLow && edge != gpio.BothEdges {
 			edge = map[gpio.Edge]gpio.Edge{gpio.RisingEdge: gpio.FallingEdge, gpio.FallingEdge: gpio.RisingEdge}[edge]

@@ -166,7 +166,7 @@ func TestPeriphInputLineRequest(t *testing.T) {
 		{hardware.DeviceConfig{Pull: "none"}, gpiocdev.FakeRequestInfo{Rising: true}}, // no bias flag: left as it is
 	}
 	for i, tt := range tests {
-		t.Run(tt.dev.Pull, func(t *testing.T) {
+		t.Run(string(tt.dev.Pull), func(t *testing.T) {
 			k, chip := kernelPi(t, "gpiochip0", "pinctrl-bcm2711", 58)
 			dc := tt.dev
 			dc.Name, dc.Kind, dc.Pin = "in", hardware.KindGPIOInput, "GPIO5"
@@ -299,7 +299,7 @@ func TestPeriphRegisterPull(t *testing.T) {
 		t.Run(tt.pull, func(t *testing.T) {
 			pin := &gpiotest.Pin{N: "FCT07", Num: 9007, EdgesChan: make(chan gpio.Level)}
 			registerPin(t, pin)
-			openPeriph(t, hardware.DeviceConfig{Name: "in", Kind: hardware.KindGPIOInput, Pin: "FCT07", Pull: tt.pull})
+			openPeriph(t, hardware.DeviceConfig{Name: "in", Kind: hardware.KindGPIOInput, Pin: "FCT07", Pull: hardware.Pull(tt.pull)})
 			pin.Lock()
 			got := pin.P
 			pin.Unlock()

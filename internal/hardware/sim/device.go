@@ -39,7 +39,7 @@ type device struct {
 	clock  hardware.Clock
 	signal string
 	cfg    *atomic.Pointer[hardware.SimConfig] // the backend's live sim configuration
-	edge   string
+	edge   hardware.Edge
 	safeV  float64 // the output's safe state (Settings.SafeStates)
 
 	mu  sync.Mutex
@@ -111,9 +111,9 @@ func (d *device) RawEdges(context.Context, time.Duration) (uint64, error) {
 		rises, falls = d.plant.DoorEdges()
 	}
 	switch d.edge {
-	case "falling":
+	case hardware.EdgeFalling:
 		return falls, nil
-	case "both":
+	case hardware.EdgeBoth:
 		return rises + falls, nil
 	default:
 		return rises, nil
