@@ -1,24 +1,13 @@
-package e2e
+package drills
 
 import (
-	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,90 +15,17 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 	"github.com/fieldcol/fieldcol/internal/testproc"
 )
 
-// Root credentials of the test's S3 store; the backup reads them from a credentials file.
-const (
-	s3AccessKey = "fieldcol-e2e"
-	s3SecretKey = "e2e-secret-5b1d93c0"
-	backupHost  = "pi-e2e-0042"
-)
-
-// s3Store is versitygw serving a temporary directory as S3 over TLS on a loopback port.
-type s3Store struct {
-	url    string // https://127.0.0.1:port
-	caFile string
-}
-
-// versitygwPath is the versitygw that make .tools/versitygw builds. Like
-// testproc.LookPath: skipped on a developer's machine without it, a failure under CI.
-func versitygwPath(t *testing.T) string {
-	t.Helper()
-	p := filepath.Join(repoRoot, ".tools", "versitygw")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is missing; make test builds it (make .tools/versitygw)", p)
-	}
-	t.Skipf("%s is missing (make .tools/versitygw builds it)", p)
-	return ""
-}
-
-// selfSignedCert writes a certificate for 127.0.0.1 and its key; the certificate is also
-// the CA that restic is given with --cacert.
-func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	require.NoError(t, err)
-	certFile, keyFile = filepath.Join(dir, "store.pem"), filepath.Join(dir, "store-key.pem")
-	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
-	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
-	return certFile, keyFile
-}
-
-func startS3Store(t *testing.T) *s3Store {
-	t.Helper()
-	bin := versitygwPath(t)
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	require.NoError(t, os.Mkdir(data, 0o700))
-	cert, key := selfSignedCert(t, dir)
-	addr := freeAddr(t)
-	// The root keys go through the environment, not the command line.
-	proc := testproc.Start(t, bin, []string{"--port", addr, "--cert", cert, "--key", key, "--quiet", "posix", data},
-		"ROOT_ACCESS_KEY_ID="+s3AccessKey, "ROOT_SECRET_ACCESS_KEY="+s3SecretKey)
-	pem, err := os.ReadFile(cert)
-	require.NoError(t, err)
-	pool := x509.NewCertPool()
-	require.True(t, pool.AppendCertsFromPEM(pem))
-	require.Eventually(t, func() bool {
-		require.False(t, proc.Exited(), "versitygw exited:\n%s", proc.Log())
-		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
-		if err != nil {
-			return false
-		}
-		_ = conn.Close()
-		return true
-	}, 30*time.Second, 50*time.Millisecond, "versitygw did not serve TLS on %s", addr)
-	return &s3Store{url: "https://" + addr, caFile: cert}
-}
+// backupHost is the host name the machine's snapshots are made under.
+const backupHost = "pi-e2e-0042"
 
 // backupMachine is the files of one edge machine under a temporary root: its config, the
 // unit's environment file, /etc/default/fieldcol, the latch file, the backup secrets.
 type backupMachine struct {
+	store                                *harness.S3Store
 	root                                 string
 	config, edgeEnv, settings, latchFile string
 	shippedRules                         string // the rules the device was shipped with
@@ -118,6 +34,7 @@ type backupMachine struct {
 	env                                  []string // the restic environment, for the test's own restic calls
 }
 
+// writeFile writes path with content and mode, creating its directory.
 func writeFile(t *testing.T, path, content string, mode os.FileMode) {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o750))
@@ -126,11 +43,13 @@ func writeFile(t *testing.T, path, content string, mode os.FileMode) {
 }
 
 // newBackupMachine lays out a machine as docs/disaster-recovery.md installs it, with the
-// shipped edge config, and a settings file pointing at store with otlpHTTP as the edge.
-func newBackupMachine(t *testing.T, store *s3Store, otlpHTTP string) *backupMachine {
+// shipped edge config and the backup's secrets for store; writeSettings completes it once
+// the edge runs.
+func newBackupMachine(t *testing.T, store *harness.S3Store) *backupMachine {
 	t.Helper()
 	root := t.TempDir()
 	m := &backupMachine{
+		store:        store,
 		root:         root,
 		config:       filepath.Join(root, "etc/fieldcol/config.yaml"),
 		edgeEnv:      filepath.Join(root, "etc/fieldcol/fieldcol-edge.env"),
@@ -141,22 +60,38 @@ func newBackupMachine(t *testing.T, store *s3Store, otlpHTTP string) *backupMach
 		stateDir:     filepath.Join(root, "var/lib/fieldcol/backup"),
 		shippedRules: filepath.Join(root, "usr/share/fieldcol/alerts/slo-rules.yaml"),
 	}
-	rules, err := os.ReadFile(shipped("alerts/slo/slo-rules.yaml"))
+	rules, err := os.ReadFile(harness.Shipped("alerts/slo/slo-rules.yaml"))
 	require.NoError(t, err)
 	writeFile(t, m.shippedRules, string(rules), 0o644)
-	cfg, err := os.ReadFile(shipped("distributions/edge/config.yaml"))
+	cfg, err := os.ReadFile(harness.Shipped("distributions/edge/config.yaml"))
 	require.NoError(t, err)
 	writeFile(t, m.config, string(cfg), 0o644)
-	writeFile(t, m.edgeEnv, "FIELDCOL_API_TOKEN="+apiToken+"\n", 0o600)
+	writeFile(t, m.edgeEnv, "FIELDCOL_API_TOKEN="+harness.APIToken+"\n", 0o600)
 	writeFile(t, m.passwordFile, "correct horse battery staple e2e\n", 0o600)
-	writeFile(t, m.credsFile, fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", s3AccessKey, s3SecretKey), 0o600)
+	writeFile(t, m.credsFile, fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", store.AccessKey, store.SecretKey), 0o600)
 	require.NoError(t, os.MkdirAll(filepath.Dir(m.latchFile), 0o750))
-	repo := "s3:" + store.url + "/fieldcol-backups/" + backupHost
+	m.env = []string{
+		"RESTIC_REPOSITORY=" + m.repository(), "RESTIC_PASSWORD_FILE=" + m.passwordFile,
+		"AWS_SHARED_CREDENTIALS_FILE=" + m.credsFile, "RESTIC_CACHE_DIR=" + filepath.Join(root, "var/cache/fieldcol-backup"),
+	}
+	return m
+}
+
+// repository is the machine's restic repository in the S3 store.
+func (m *backupMachine) repository() string {
+	return "s3:" + m.store.URL + "/fieldcol-backups/" + backupHost
+}
+
+// writeSettings writes /etc/default/fieldcol: the backup's settings, with otlpHTTP as the
+// edge that receives its results.
+func (m *backupMachine) writeSettings(t *testing.T, otlpHTTP string) {
+	t.Helper()
+	root := m.root
 	writeFile(t, m.settings, strings.Join([]string{
-		"FIELDCOL_BACKUP_REPOSITORY=" + repo,
+		"FIELDCOL_BACKUP_REPOSITORY=" + m.repository(),
 		"FIELDCOL_BACKUP_PASSWORD_FILE=" + m.passwordFile,
 		"FIELDCOL_BACKUP_S3_CREDENTIALS_FILE=" + m.credsFile,
-		"FIELDCOL_BACKUP_CACERT=" + store.caFile,
+		"FIELDCOL_BACKUP_CACERT=" + m.store.CAFile,
 		"FIELDCOL_BACKUP_HOST=" + backupHost,
 		fmt.Sprintf("FIELDCOL_BACKUP_PATHS=%q", strings.Join([]string{
 			filepath.Join(root, "etc/fieldcol"), m.settings, filepath.Dir(m.latchFile), filepath.Join(root, "usr/share/fieldcol"),
@@ -167,22 +102,17 @@ func newBackupMachine(t *testing.T, store *s3Store, otlpHTTP string) *backupMach
 		"FIELDCOL_BACKUP_OTLP_ENDPOINT=http://" + otlpHTTP,
 		"FIELDCOL_CONFIG=" + m.config,
 		"FIELDCOL_EDGE_ENV=" + m.edgeEnv,
-		"FIELDCOL_EDGE_BIN=" + binary(t, "fieldcol-edge"),
+		"FIELDCOL_EDGE_BIN=" + harness.Binary(t, "fieldcol-edge"),
 		"FIELDCOL_DRY_RUN_OVERLAY=" + filepath.Join(root, "etc/fieldcol/dry-run.yaml"),
 		"FIELDCOL_RESTORE_STAGING=" + t.TempDir(),
 	}, "\n")+"\n", 0o644)
-	m.env = []string{
-		"RESTIC_REPOSITORY=" + repo, "RESTIC_PASSWORD_FILE=" + m.passwordFile,
-		"AWS_SHARED_CREDENTIALS_FILE=" + m.credsFile, "RESTIC_CACHE_DIR=" + filepath.Join(root, "var/cache/fieldcol-backup"),
-	}
-	return m
 }
 
 // script runs one of deploy/backup's scripts with the settings file and returns its
 // combined output and exit error.
 func (m *backupMachine) script(t *testing.T, settings, name string, args ...string) (string, time.Duration, error) {
 	t.Helper()
-	cmd := exec.Command(shipped("deploy/backup/"+name), args...)
+	cmd := exec.Command(harness.Shipped("deploy/backup/"+name), args...)
 	cmd.Env = append(os.Environ(), "FIELDCOL_BACKUP_ENV="+settings)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -191,6 +121,7 @@ func (m *backupMachine) script(t *testing.T, settings, name string, args ...stri
 	return out.String(), time.Since(start), err
 }
 
+// resticSnapshot is a snapshot as `restic snapshots --json` lists it.
 type resticSnapshot struct {
 	ID      string    `json:"id"`
 	ShortID string    `json:"short_id"`
@@ -210,53 +141,12 @@ func (m *backupMachine) restic(t *testing.T, caFile string, args ...string) []by
 	return out
 }
 
+// snapshots lists the repository's snapshots.
 func (m *backupMachine) snapshots(t *testing.T, caFile string) []resticSnapshot {
 	t.Helper()
 	var snaps []resticSnapshot
 	require.NoError(t, json.Unmarshal(m.restic(t, caFile, "snapshots", "--json"), &snaps))
 	return snaps
-}
-
-// metricsSum adds up the samples of name on a Prometheus text endpoint whose line contains
-// every string in match; found is false when there is no such line. It does not fail the
-// test, so that it can run inside assert.Eventually.
-func metricsSum(url, name string, match ...string) (sum float64, found bool) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, false
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-lines:
-	for sc.Scan() {
-		line := sc.Text()
-		metric, _, _ := strings.Cut(line, "{")
-		metric, _, _ = strings.Cut(metric, " ")
-		if metric != name {
-			continue
-		}
-		for _, s := range match {
-			if !strings.Contains(line, s) {
-				continue lines
-			}
-		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err != nil {
-			return 0, false
-		}
-		sum += v
-		found = true
-	}
-	return sum, found
-}
-
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	return b
 }
 
 // The disaster-recovery drill end to end, against a real S3 server (versitygw over TLS) and
@@ -269,20 +159,20 @@ func readFile(t *testing.T, path string) []byte {
 // snapshots older than the window (restic's --time makes one 40 days old).
 func TestBackupRestoreIntoDryRun(t *testing.T) {
 	testproc.LookPath(t, "restic", "Debian package restic")
-	store := startS3Store(t)
+	store := harness.StartS3Store(t)
 
 	// 1. A running edge whose oven has a latched sensor_fault.
-	otlpHTTP := freeAddr(t)
-	m := newBackupMachine(t, store, otlpHTTP)
-	edgeEnv := []string{"FIELDCOL_OTLP_HTTP_ENDPOINT=" + otlpHTTP, "FIELDCOL_LATCH_FILE=" + m.latchFile, "FIELDCOL_HW_INTERVAL=1s"}
-	edge := startCollector(t, binary(t, "fieldcol-edge"), []string{m.config}, edgeEnv...)
-	status, answer := apiCall(t, edge, http.MethodPost, "/api/v1/sim/faults", apiToken, `{"device":"oven_temp","kind":"nan"}`)
+	m := newBackupMachine(t, store)
+	edgeEnv := []string{"FIELDCOL_LATCH_FILE=" + m.latchFile, "FIELDCOL_HW_INTERVAL=1s"}
+	edge := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"), []string{m.config}, edgeEnv...)
+	m.writeSettings(t, edge.OTLPHTTP)
+	status, answer := edge.Call(t, http.MethodPost, "/api/v1/sim/faults", harness.APIToken, `{"device":"oven_temp","kind":"nan"}`)
 	require.Equal(t, http.StatusOK, status, "%v", answer)
 	require.Eventually(t, func() bool {
 		b, err := os.ReadFile(m.latchFile)
 		return err == nil && strings.Contains(string(b), "sensor_fault")
 	}, 10*time.Second, 20*time.Millisecond, "the latched alarm was not persisted")
-	status, _ = apiCall(t, edge, http.MethodPost, "/api/v1/sim/faults", apiToken, `{"device":"oven_temp","clear":true}`)
+	status, _ = edge.Call(t, http.MethodPost, "/api/v1/sim/faults", harness.APIToken, `{"device":"oven_temp","clear":true}`)
 	require.Equal(t, http.StatusOK, status)
 
 	// 2. Backups: init once, then one backup whose result reaches the edge's pipeline.
@@ -291,25 +181,25 @@ func TestBackupRestoreIntoDryRun(t *testing.T) {
 	out, took, err := m.script(t, m.settings, "fieldcol-backup", "backup")
 	require.NoError(t, err, out)
 	t.Logf("backup of the default config and state took %s: %s", took, strings.TrimSpace(out))
-	metricsURL := "http://" + edge.metrics + "/metrics"
+	metricsURL := "http://" + edge.Metrics + "/metrics"
 	require.Eventually(t, func() bool {
-		v, ok := metricsSum(metricsURL, "backup_runs_total", `kind="backup"`, `result="success"`, `device_id=`)
+		v, ok := harness.MetricsSum(metricsURL, "backup_runs_total", `kind="backup"`, `result="success"`, `device_id=`)
 		return ok && v == 1
 	}, 20*time.Second, 100*time.Millisecond, "the backup's result did not reach the pipeline")
-	last, _ := metricsSum(metricsURL, "backup_last_success_seconds", `kind="backup"`)
+	last, _ := harness.MetricsSum(metricsURL, "backup_last_success_seconds", `kind="backup"`)
 	assert.InDelta(t, float64(time.Now().Unix()), last, 60, "last success is now")
-	size, ok := metricsSum(metricsURL, "backup_size_bytes", `kind="backup"`)
+	size, ok := harness.MetricsSum(metricsURL, "backup_size_bytes", `kind="backup"`)
 	assert.True(t, ok)
 	assert.Positive(t, size)
-	added, ok := metricsSum(metricsURL, "backup_added_bytes", `kind="backup"`)
+	added, ok := harness.MetricsSum(metricsURL, "backup_added_bytes", `kind="backup"`)
 	assert.True(t, ok && added > 0, "backup_added_bytes %v", added)
-	dur, ok := metricsSum(metricsURL, "backup_duration_seconds", `kind="backup"`, `result="success"`)
+	dur, ok := harness.MetricsSum(metricsURL, "backup_duration_seconds", `kind="backup"`, `result="success"`)
 	assert.True(t, ok && dur > 0 && dur < took.Seconds()+1, "backup_duration_seconds %v", dur)
 	t.Logf("snapshot of the default config and state: %.0f bytes of files, %.0f bytes added to the repository", size, added)
-	snaps := m.snapshots(t, store.caFile)
+	snaps := m.snapshots(t, store.CAFile)
 	require.Len(t, snaps, 1)
 	good := snaps[0].ShortID
-	listing := string(m.restic(t, store.caFile, "ls", good))
+	listing := string(m.restic(t, store.CAFile, "ls", good))
 	assert.Contains(t, listing, m.config)
 	assert.Contains(t, listing, m.latchFile)
 	assert.NotContains(t, listing, "restic-password", "the repository's own secrets are not in it")
@@ -318,14 +208,14 @@ func TestBackupRestoreIntoDryRun(t *testing.T) {
 	// 3. Wrong S3 keys: the backup fails loudly, is counted, and the status file says why.
 	badSettings := filepath.Join(t.TempDir(), "fieldcol")
 	badCreds := filepath.Join(t.TempDir(), "s3-credentials")
-	writeFile(t, badCreds, fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = wrong\n", s3AccessKey), 0o600)
-	writeFile(t, badSettings, string(readFile(t, m.settings))+"FIELDCOL_BACKUP_S3_CREDENTIALS_FILE="+badCreds+"\n", 0o644)
+	writeFile(t, badCreds, fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = wrong\n", store.AccessKey), 0o600)
+	writeFile(t, badSettings, string(harness.ReadFile(t, m.settings))+"FIELDCOL_BACKUP_S3_CREDENTIALS_FILE="+badCreds+"\n", 0o644)
 	out, _, err = m.script(t, badSettings, "fieldcol-backup", "backup")
 	require.Error(t, err, "a backup with wrong credentials must fail: %s", out)
-	assert.Contains(t, out, "backup to s3:"+store.url)
+	assert.Contains(t, out, "backup to s3:"+store.URL)
 	assert.Contains(t, out, "signature", "restic's reason is shown")
 	require.Eventually(t, func() bool {
-		v, ok := metricsSum(metricsURL, "backup_runs_total", `kind="backup"`, `result="failure"`)
+		v, ok := harness.MetricsSum(metricsURL, "backup_runs_total", `kind="backup"`, `result="failure"`)
 		return ok && v == 1
 	}, 20*time.Second, 100*time.Millisecond, "the failed backup is not counted")
 	statusOut, _, err := m.script(t, m.settings, "fieldcol-backup", "status")
@@ -343,13 +233,13 @@ func TestBackupRestoreIntoDryRun(t *testing.T) {
 	out, _, err = m.script(t, badSettings, "fieldcol-backup", "backup")
 	require.Error(t, err)
 	assert.Contains(t, out, "readable by group or others", "a secret other users can read is refused")
-	edge.stop(t)
+	edge.Stop(t)
 
 	// 4. The Pi is lost: the machine's files are broken or gone. What the operator brings
 	// to the replacement is the settings file and the two secrets from the fleet's store.
 	want := map[string][]byte{}
 	for _, p := range []string{m.config, m.edgeEnv, m.settings, m.latchFile, m.shippedRules} {
-		want[p] = readFile(t, p)
+		want[p] = harness.ReadFile(t, p)
 	}
 	bootstrap := filepath.Join(t.TempDir(), "fieldcol")
 	writeFile(t, bootstrap, string(want[m.settings]), 0o644)
@@ -361,14 +251,18 @@ func TestBackupRestoreIntoDryRun(t *testing.T) {
 
 	// 5. fieldcol-restore puts the files back, validates and execs the edge in dry run.
 	restoreStart := time.Now()
-	restored := startCollector(t, shipped("deploy/backup/fieldcol-restore"), nil, append(edgeEnv,
-		"FIELDCOL_BACKUP_ENV="+bootstrap, "FIELDCOL_RESTORE_START=exec")...)
+	// The restored edge listens where the settings send the backup's results.
+	restored := harness.CollectorSpec{
+		Bin: harness.Shipped("deploy/backup/fieldcol-restore"),
+		Env: append(edgeEnv, "FIELDCOL_BACKUP_ENV="+bootstrap, "FIELDCOL_RESTORE_START=exec"),
+		At:  harness.Listeners{OTLPHTTP: edge.OTLPHTTP},
+	}.Start(t)
 	rto := time.Since(restoreStart)
 	t.Logf("restore: snapshot fetched, config validated, edge healthy in dry run after %s", rto)
 	for p, b := range want {
-		assert.Equal(t, string(b), string(readFile(t, p)), "%s is not restored byte for byte", p)
+		assert.Equal(t, string(b), string(harness.ReadFile(t, p)), "%s is not restored byte for byte", p)
 	}
-	_, oven := apiCall(t, restored, http.MethodGet, "/api/v1/loops/oven", apiToken, "")
+	_, oven := restored.Call(t, http.MethodGet, "/api/v1/loops/oven", harness.APIToken, "")
 	assert.Equal(t, true, oven["dry_run"], "%v", oven)
 	assert.Equal(t, "tripped", oven["state"], "the backup's latched alarm is back")
 	latched := []string{}
@@ -381,37 +275,37 @@ func TestBackupRestoreIntoDryRun(t *testing.T) {
 	assert.Equal(t, []string{"sensor_fault"}, latched, "the backup's latched alarms, and only they, are latched")
 	assert.Equal(t, true, oven["safe_state"])
 	require.Eventually(t, func() bool {
-		_, conv := apiCall(t, restored, http.MethodGet, "/api/v1/loops/conveyor", apiToken, "")
+		_, conv := restored.Call(t, http.MethodGet, "/api/v1/loops/conveyor", harness.APIToken, "")
 		return conv["state"] == "dry_run" && conv["safe_state"] == true && conv["output"] == 0.0
 	}, 10*time.Second, 50*time.Millisecond, "the conveyor computes in dry run with its outputs safe")
-	restoredMetrics := "http://" + restored.metrics + "/metrics"
+	restoredMetrics := "http://" + restored.Metrics + "/metrics"
 	require.Eventually(t, func() bool {
-		v, _ := metricsSum(restoredMetrics, "controlloop_dry_run_writes_total", `actuator="motor_speed"`)
+		v, _ := harness.MetricsSum(restoredMetrics, "controlloop_dry_run_writes_total", `actuator="motor_speed"`)
 		return v > 0
 	}, 20*time.Second, 100*time.Millisecond, "held-back writes are counted")
-	assert.Contains(t, restored.proc.Log(), "dry run: actuator not written", "held-back writes are logged with their value")
+	assert.Contains(t, restored.Proc.Log(), "dry run: actuator not written", "held-back writes are logged with their value")
 	for _, q := range []struct{ name, match string }{
 		{"controlloop_safe_state", `loop="oven"`}, {"controlloop_safe_state", `loop="conveyor"`},
 		{"controlloop_dry_run", `loop="conveyor"`},
 	} {
-		v, ok := metricsSum(restoredMetrics, q.name, q.match)
+		v, ok := harness.MetricsSum(restoredMetrics, q.name, q.match)
 		assert.True(t, ok && v == 1, "%s{%s} = %v", q.name, q.match, v)
 	}
 	for _, actuator := range []string{"heater_ssr", "motor_speed", "motor_enable"} {
-		v, ok := metricsSum(restoredMetrics, "controlloop_output_ratio", `actuator="`+actuator+`"`)
+		v, ok := harness.MetricsSum(restoredMetrics, "controlloop_output_ratio", `actuator="`+actuator+`"`)
 		assert.True(t, ok && v == 0, "%s output %v: outputs stay safe in dry run", actuator, v)
 	}
 
 	// 6. Commissioning through the authenticated API.
-	status, answer = apiCall(t, restored, http.MethodPost, "/api/v1/commands", apiToken, `{"command":"SET_MODE","loop":"conveyor","mode":"auto"}`)
+	status, answer = restored.Call(t, http.MethodPost, "/api/v1/commands", harness.APIToken, `{"command":"SET_MODE","loop":"conveyor","mode":"auto"}`)
 	assert.Equal(t, http.StatusConflict, status, "auto is refused in dry run: %v", answer)
-	status, _ = apiCall(t, restored, http.MethodPost, "/api/v1/commands", "", `{"command":"CLEAR_DRY_RUN"}`)
+	status, _ = restored.Call(t, http.MethodPost, "/api/v1/commands", "", `{"command":"CLEAR_DRY_RUN"}`)
 	assert.Equal(t, http.StatusUnauthorized, status)
-	status, answer = apiCall(t, restored, http.MethodPost, "/api/v1/commands", apiToken, `{"command":"CLEAR_DRY_RUN"}`)
+	status, answer = restored.Call(t, http.MethodPost, "/api/v1/commands", harness.APIToken, `{"command":"CLEAR_DRY_RUN"}`)
 	require.Equal(t, http.StatusOK, status, "%v", answer)
-	status, answer = apiCall(t, restored, http.MethodPost, "/api/v1/commands", apiToken, `{"command":"SET_MODE","loop":"conveyor","mode":"auto"}`)
+	status, answer = restored.Call(t, http.MethodPost, "/api/v1/commands", harness.APIToken, `{"command":"SET_MODE","loop":"conveyor","mode":"auto"}`)
 	assert.Equal(t, http.StatusOK, status, "after CLEAR_DRY_RUN auto is accepted: %v", answer)
-	restored.stop(t)
+	restored.Stop(t)
 
 	// 7. A snapshot whose config does not validate is not restored over the machine; an
 	// older one is, by id.
@@ -422,22 +316,22 @@ func TestBackupRestoreIntoDryRun(t *testing.T) {
 	out, _, err = m.script(t, m.settings, "fieldcol-restore", "--start", "none")
 	require.Error(t, err, out)
 	assert.Contains(t, out, "does not validate")
-	assert.Equal(t, "receivers: {otlp: [broken\n", string(readFile(t, m.config)))
+	assert.Equal(t, "receivers: {otlp: [broken\n", string(harness.ReadFile(t, m.config)))
 	out, took, err = m.script(t, m.settings, "fieldcol-restore", "--start", "none", "--snapshot", good)
 	require.NoError(t, err, out)
-	assert.Equal(t, string(want[m.config]), string(readFile(t, m.config)))
+	assert.Equal(t, string(want[m.config]), string(harness.ReadFile(t, m.config)))
 	t.Logf("restore of snapshot %s without starting the edge took %s", good, took)
 
 	// 8. Retention: a snapshot 40 days old is forgotten by the nightly prune, the recent ones stay.
 	old := time.Now().Add(-40 * 24 * time.Hour).UTC().Format("2006-01-02 15:04:05")
-	m.restic(t, store.caFile, "backup", "--host", backupHost, "--tag", "fieldcol", "--time", old, filepath.Join(m.root, "etc/fieldcol"))
-	require.Len(t, m.snapshots(t, store.caFile), 3)
+	m.restic(t, store.CAFile, "backup", "--host", backupHost, "--tag", "fieldcol", "--time", old, filepath.Join(m.root, "etc/fieldcol"))
+	require.Len(t, m.snapshots(t, store.CAFile), 3)
 	out, _, err = m.script(t, m.settings, "fieldcol-backup", "prune")
 	require.NoError(t, err, out)
-	snaps = m.snapshots(t, store.caFile)
+	snaps = m.snapshots(t, store.CAFile)
 	require.Len(t, snaps, 2, "only the 40-day-old snapshot is forgotten")
 	for _, s := range snaps {
 		assert.WithinDuration(t, time.Now(), s.Time, 10*time.Minute, "snapshot %s", s.ShortID)
 	}
-	m.restic(t, store.caFile, "check")
+	m.restic(t, store.CAFile, "check")
 }

@@ -1,4 +1,4 @@
-package e2e
+package drills
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 	"github.com/fieldcol/fieldcol/internal/otlpsink"
 )
 
@@ -19,7 +20,7 @@ import (
 // is gone the loop stays safe until ACK_ALARM.
 func TestDrillSensorFailure(t *testing.T) {
 	edge := startDrillEdge(t, nil)
-	prom := startDrillProm(t, edge.metrics)
+	prom := startDrillProm(t, edge.Metrics)
 	alerts := watchAlerts(t, prom)
 	for _, loop := range []string{"oven", "conveyor"} {
 		waitLoop(t, edge, loop, 60*time.Second, loopView.running)
@@ -71,7 +72,7 @@ func TestDrillSensorFailure(t *testing.T) {
 	fig.alerts = alerts.firedSinceAll(begin)
 	fig.note = fmt.Sprintf("3 faults; worst %d cycles to safe", maxCycles)
 	fig.report(t)
-	edge.stop(t)
+	edge.Stop(t)
 }
 
 // Drill 2, bus contention: the oven's I2C sensor times out on every read. Each read is given
@@ -80,7 +81,7 @@ func TestDrillSensorFailure(t *testing.T) {
 // loop from re-arming (even when asked to go to auto) until ACK_ALARM.
 func TestDrillBusContention(t *testing.T) {
 	edge := startDrillEdge(t, nil)
-	prom := startDrillProm(t, edge.metrics)
+	prom := startDrillProm(t, edge.Metrics)
 	alerts := watchAlerts(t, prom)
 	waitLoop(t, edge, "oven", 60*time.Second, loopView.running)
 	begin := time.Now()
@@ -111,7 +112,7 @@ func TestDrillBusContention(t *testing.T) {
 	simFault(t, edge, `{"device":"oven_temp","clear":true}`)
 	// The bus answers again; an operator (or a script) asks for auto without acknowledging:
 	// the latch must keep the heater off.
-	status, answer := apiCall(t, edge, http.MethodPost, "/api/v1/commands", apiToken, `{"command":"SET_MODE","loop":"oven","mode":"auto"}`)
+	status, answer := edge.Call(t, http.MethodPost, "/api/v1/commands", harness.APIToken, `{"command":"SET_MODE","loop":"oven","mode":"auto"}`)
 	t.Logf("SET_MODE auto while latched: %d %v", status, answer)
 	time.Sleep(time.Second) // ten periods in which a re-armed loop would have shown it
 	held := getLoop(t, edge, "oven")
@@ -129,7 +130,7 @@ func TestDrillBusContention(t *testing.T) {
 	resolved := fmt.Sprintf("alert still firing %s after ACK", settle)
 	latchedExpr := fmt.Sprintf(`ALERTS{alertname="ControlLoopAlarmLatched",alertstate="firing",device_id=%q,loop="oven"}`, drillDevice)
 	for deadline := time.Now().Add(settle); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
-		if len(query(t, prom, latchedExpr)) == 0 {
+		if len(harness.QueryNow(t, prom, latchedExpr)) == 0 {
 			resolved = "alert resolved " + time.Since(cleared).Round(100*time.Millisecond).String() + " after the fault cleared"
 			break
 		}
@@ -137,7 +138,7 @@ func TestDrillBusContention(t *testing.T) {
 	fig.alerts = alerts.firedSinceAll(begin)
 	fig.note = fmt.Sprintf("%d cycles in %s of timeouts (nominal %d); %s", ran, window, nominal, resolved)
 	fig.report(t)
-	edge.stop(t)
+	edge.Stop(t)
 }
 
 // Drill 4, process crash: fieldcol-edge is killed with SIGKILL while it forwards an
@@ -148,17 +149,12 @@ func TestDrillProcessCrash(t *testing.T) {
 	sink := otlpsink.Start(t)
 	gateway := sink.ServeHTTP(t)
 	state := t.TempDir()
-	// The restarted edge keeps the state and the addresses its clients and Prometheus know.
-	metricsAddr, grpcAddr := freeAddr(t), freeAddr(t)
-	stateEnv := []string{
-		gatewayAt(gateway),
-		"FIELDCOL_DISKQUEUE_DIR=" + filepath.Join(state, "diskqueue"),
-		"FIELDCOL_LATCH_FILE=" + filepath.Join(state, "latches.json"),
-		"FIELDCOL_METRICS_ENDPOINT=" + metricsAddr,
-		"FIELDCOL_OTLP_GRPC_ENDPOINT=" + grpcAddr,
-	}
-	edge := startDrillEdge(t, nil, stateEnv...)
-	prom := startDrillProm(t, metricsAddr)
+	spec := drillEdge(t, nil,
+		harness.GatewayAt(gateway),
+		"FIELDCOL_DISKQUEUE_DIR="+filepath.Join(state, "diskqueue"),
+		"FIELDCOL_LATCH_FILE="+filepath.Join(state, "latches.json"))
+	edge := spec.Start(t)
+	prom := startDrillProm(t, edge.Metrics)
 	alerts := watchAlerts(t, prom)
 	begin := time.Now()
 	waitLoop(t, edge, "oven", 60*time.Second, loopView.running)
@@ -168,22 +164,24 @@ func TestDrillProcessCrash(t *testing.T) {
 	simFault(t, edge, `{"device":"oven_temp","clear":true}`)
 	alerts.waitFiring(t, "ControlLoopAlarmLatched{oven,sensor_fault}", 60*time.Second)
 
-	records := startRecords(t, grpcAddr, t.Name(), 10*time.Millisecond, 100000)
-	waitUntil(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
+	records := startRecords(t, edge.OTLPGRPC, t.Name(), 10*time.Millisecond, 100000)
+	harness.WaitUntil(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
 		return records.ackedCount() >= 100, fmt.Sprintf("%d records acknowledged", records.ackedCount())
 	})
 
 	killed := time.Now()
-	edge.proc.Kill()
+	edge.Proc.Kill()
 	// What the supervisor (systemd) sees: the process is gone.
 	select {
-	case <-edge.proc.Done():
+	case <-edge.Proc.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the edge did not die of SIGKILL")
 	}
 	detect := time.Since(killed)
 
-	restarted := startDrillEdge(t, nil, stateEnv...)
+	// The restarted edge keeps the state and the addresses its clients and Prometheus know.
+	spec.At = harness.Listeners{Metrics: edge.Metrics, OTLPGRPC: edge.OTLPGRPC}
+	restarted := spec.Start(t)
 	// The very first answer of the restarted loop: safe, with the latch restored from disk.
 	first := getLoop(t, restarted, "oven")
 	recover := time.Since(killed)
@@ -199,7 +197,7 @@ func TestDrillProcessCrash(t *testing.T) {
 	// Records keep coming to the restarted edge for a moment, then the stream stops and
 	// everything acknowledged, before and after the crash, must arrive in order.
 	after := records.ackedCount()
-	waitUntil(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
+	harness.WaitUntil(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
 		return records.ackedCount() >= after+100, fmt.Sprintf("%d records acknowledged after the restart", records.ackedCount()-after)
 	})
 	records.stop()
@@ -211,7 +209,7 @@ func TestDrillProcessCrash(t *testing.T) {
 		alerts: alerts.firedSinceAll(begin),
 		note:   fmt.Sprintf("restart to first API answer; oven restored latched and safe (state %s)", first.state)}
 	fig.report(t)
-	restarted.stop(t)
+	restarted.Stop(t)
 }
 
 // Drill 5, gateway outage: the real fieldcol-gateway (its logs forwarded to a sink standing
@@ -224,8 +222,7 @@ func TestDrillGatewayOutage(t *testing.T) {
 		outage = 3 * time.Minute
 	}
 	store := otlpsink.Start(t)
-	gwHTTP := freeAddr(t)
-	toStore := overlay(t, fmt.Sprintf(`
+	toStore := harness.Overlay(t, fmt.Sprintf(`
 exporters:
   otlp_grpc/drill:
     endpoint: %s
@@ -235,25 +232,25 @@ service:
     logs:
       exporters: [debug, otlp_grpc/drill]
 `, store.Addr))
-	startGateway := func() *collector {
-		return startCollector(t, binary(t, "fieldcol-gateway"),
-			[]string{shipped("distributions/gateway/config.yaml"), toStore}, "FIELDCOL_OTLP_HTTP_ENDPOINT="+gwHTTP)
+	gateway := harness.CollectorSpec{
+		Bin:     harness.Binary(t, "fieldcol-gateway"),
+		Configs: []string{harness.Shipped("distributions/gateway/config.yaml"), toStore},
 	}
-	gw := startGateway()
-	edge := startDrillEdge(t, nil, gatewayAt("http://"+gwHTTP))
-	prom := startDrillProm(t, edge.metrics)
+	gw := gateway.Start(t)
+	edge := startDrillEdge(t, nil, harness.GatewayAt("http://"+gw.OTLPHTTP))
+	prom := startDrillProm(t, edge.Metrics)
 	alerts := watchAlerts(t, prom)
 	begin := time.Now()
 	waitLoop(t, edge, "oven", 60*time.Second, loopView.running)
 
-	records := startRecords(t, edge.otlpGRPC, t.Name(), 50*time.Millisecond, 100000)
-	waitUntil(t, 60*time.Second, 100*time.Millisecond, func() (bool, string) {
-		n := len(recordArrivals(t, store, records.run))
+	records := startRecords(t, edge.OTLPGRPC, t.Name(), 50*time.Millisecond, 100000)
+	harness.WaitUntil(t, 60*time.Second, 100*time.Millisecond, func() (bool, string) {
+		n := len(harness.RecordArrivals(t, store, records.run))
 		return n >= 20, fmt.Sprintf("%d records reached the store through the gateway", n)
 	})
 
 	backlog := func() float64 {
-		v, err := scrapeSum(edge, "otelcol_exporter_diskqueue_records", `signal="logs"`)
+		v, err := edge.ScrapeSum("otelcol_exporter_diskqueue_records", `signal="logs"`)
 		if err != nil {
 			return -1
 		}
@@ -261,9 +258,9 @@ service:
 	}
 	before := getLoop(t, edge, "oven")
 	down := time.Now()
-	gw.stop(t)
+	gw.Stop(t)
 	// Detected when the edge's own telemetry shows a backlog of more than a second of records.
-	waitUntil(t, 60*time.Second, 100*time.Millisecond, func() (bool, string) {
+	harness.WaitUntil(t, 60*time.Second, 100*time.Millisecond, func() (bool, string) {
 		return backlog() > 20, fmt.Sprintf("disk queue backlog %v", backlog())
 	})
 	detect := time.Since(down)
@@ -275,9 +272,11 @@ service:
 	assert.True(t, during.running(), "the control loop must be unaffected by the outage: %+v", during)
 	assert.GreaterOrEqual(t, ran, nominal/2, "the loop slowed during the outage: %d cycles, nominal %d", ran, nominal)
 
-	gw = startGateway()
+	// Back where the edge sends.
+	gateway.At = harness.Listeners{OTLPHTTP: gw.OTLPHTTP}
+	gw = gateway.Start(t)
 	up := time.Now()
-	waitUntil(t, 120*time.Second, 100*time.Millisecond, func() (bool, string) {
+	harness.WaitUntil(t, 120*time.Second, 100*time.Millisecond, func() (bool, string) {
 		b := backlog()
 		return b >= 0 && b < 5, fmt.Sprintf("disk queue backlog %v after the gateway returned", b)
 	})
@@ -291,6 +290,6 @@ service:
 		alerts: alerts.firedSinceAll(begin),
 		note:   fmt.Sprintf("%s outage, %.0f records queued at its end; loop ran %d of %d cycles", outage, queued, ran, nominal)}
 	fig.report(t)
-	edge.stop(t)
-	gw.stop(t)
+	edge.Stop(t)
+	gw.Stop(t)
 }

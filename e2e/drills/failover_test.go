@@ -1,4 +1,4 @@
-package e2e
+package drills
 
 import (
 	"fmt"
@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 	"github.com/fieldcol/fieldcol/internal/otlpsink"
 	"github.com/fieldcol/fieldcol/internal/testproc"
 )
@@ -27,23 +28,22 @@ import (
 func TestDrillPiFailover(t *testing.T) {
 	fullDrillOnly(t)
 	testproc.LookPath(t, "restic", "Debian package restic")
-	store := startS3Store(t)
+	store := harness.StartS3Store(t)
 	sink := otlpsink.Start(t)
 	gateway := sink.ServeHTTP(t)
 
-	otlpHTTP, grpcAddr := freeAddr(t), freeAddr(t)
-	m := newBackupMachine(t, store, otlpHTTP)
-	// Both machines take the same addresses (the fleet's DNS name moves to the spare) and the
-	// same gateway; each has its own (empty) disk queue, which is not backed up by design.
+	m := newBackupMachine(t, store)
+	// Both machines take the same gateway; each has its own (empty) disk queue, which is not
+	// backed up by design.
 	edgeEnv := []string{
-		"FIELDCOL_OTLP_HTTP_ENDPOINT=" + otlpHTTP, "FIELDCOL_OTLP_GRPC_ENDPOINT=" + grpcAddr,
 		"FIELDCOL_LATCH_FILE=" + m.latchFile, "FIELDCOL_HW_INTERVAL=1s", "FIELDCOL_DEVICE_ID=" + drillDevice,
-		gatewayAt(gateway),
+		harness.GatewayAt(gateway),
 	}
-	primary := startCollector(t, binary(t, "fieldcol-edge"), []string{m.config}, edgeEnv...)
+	primary := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"), []string{m.config}, edgeEnv...)
+	m.writeSettings(t, primary.OTLPHTTP)
 	waitLoop(t, primary, "oven", 60*time.Second, loopView.running)
 	simFault(t, primary, `{"device":"oven_temp","kind":"nan"}`)
-	waitUntil(t, 10*time.Second, 20*time.Millisecond, func() (bool, string) {
+	harness.WaitUntil(t, 10*time.Second, 20*time.Millisecond, func() (bool, string) {
 		b, err := os.ReadFile(m.latchFile)
 		return err == nil && strings.Contains(string(b), "sensor_fault"), "the latched alarm was not persisted"
 	})
@@ -53,42 +53,46 @@ func TestDrillPiFailover(t *testing.T) {
 	require.NoError(t, err, out)
 	out, took, err := m.script(t, m.settings, "fieldcol-backup", "backup")
 	require.NoError(t, err, out)
-	snaps := m.snapshots(t, store.caFile)
+	snaps := m.snapshots(t, store.CAFile)
 	require.Len(t, snaps, 1)
 	snapshotAt := snaps[0].Time
 
-	records := startRecords(t, grpcAddr, t.Name(), 20*time.Millisecond, 100000)
+	records := startRecords(t, primary.OTLPGRPC, t.Name(), 20*time.Millisecond, 100000)
 	// The Pi keeps working after its last backup for a while before it is lost.
 	life := 5 * time.Second
 	time.Sleep(life)
 
 	// The loss: power gone for good, the SD card unreadable.
 	lost := time.Now()
-	primary.proc.Kill()
+	primary.Proc.Kill()
 	rpo := lost.Sub(snapshotAt)
 	bootstrap := filepath.Join(t.TempDir(), "fieldcol")
-	writeFile(t, bootstrap, string(readFile(t, m.settings)), 0o644)
+	writeFile(t, bootstrap, string(harness.ReadFile(t, m.settings)), 0o644)
 	for _, p := range []string{m.config, m.edgeEnv, m.settings} {
 		require.NoError(t, os.Remove(p))
 	}
 	require.NoError(t, os.RemoveAll(filepath.Dir(m.latchFile)))
 	require.NoError(t, os.RemoveAll(filepath.Join(m.root, "usr")))
 
-	// The spare: restore, validate, start in dry run.
-	spare := startCollector(t, shipped("deploy/backup/fieldcol-restore"), nil, append(edgeEnv,
-		"FIELDCOL_BACKUP_ENV="+bootstrap, "FIELDCOL_RESTORE_START=exec")...)
+	// The spare: restore, validate, start in dry run. It takes the Pi's OTLP addresses (the
+	// fleet's DNS name moves to the spare), where the application and the backup send.
+	spare := harness.CollectorSpec{
+		Bin: harness.Shipped("deploy/backup/fieldcol-restore"),
+		Env: append(edgeEnv, "FIELDCOL_BACKUP_ENV="+bootstrap, "FIELDCOL_RESTORE_START=exec"),
+		At:  harness.Listeners{OTLPHTTP: primary.OTLPHTTP, OTLPGRPC: primary.OTLPGRPC},
+	}.Start(t)
 	restored := time.Since(lost)
 	first := getLoop(t, spare, "oven")
 	assert.True(t, first.safe && first.isLatched("sensor_fault"), "the spare must come up safe with the backup's latch: %+v", first)
-	status, answer := apiCall(t, spare, http.MethodPost, "/api/v1/commands", apiToken, `{"command":"SET_MODE","loop":"conveyor","mode":"auto"}`)
+	status, answer := spare.Call(t, http.MethodPost, "/api/v1/commands", harness.APIToken, `{"command":"SET_MODE","loop":"conveyor","mode":"auto"}`)
 	assert.Equal(t, http.StatusConflict, status, "auto must be refused in dry run: %v", answer)
 
 	// Commissioning, as the playbook's operator does it once the outputs are checked.
-	status, answer = apiCall(t, spare, http.MethodPost, "/api/v1/commands", apiToken, `{"command":"CLEAR_DRY_RUN"}`)
+	status, answer = spare.Call(t, http.MethodPost, "/api/v1/commands", harness.APIToken, `{"command":"CLEAR_DRY_RUN"}`)
 	require.Equal(t, http.StatusOK, status, "%v", answer)
 	ackUntilAccepted(t, spare, "oven", 10*time.Second)
 	for _, loop := range []string{"oven", "conveyor"} {
-		status, answer := apiCall(t, spare, http.MethodPost, "/api/v1/commands", apiToken,
+		status, answer := spare.Call(t, http.MethodPost, "/api/v1/commands", harness.APIToken,
 			fmt.Sprintf(`{"command":"SET_MODE","loop":%q,"mode":"auto"}`, loop))
 		require.Equal(t, http.StatusOK, status, "%s: %v", loop, answer)
 	}
@@ -99,7 +103,7 @@ func TestDrillPiFailover(t *testing.T) {
 
 	// The application's records flow through the spare now.
 	after := records.ackedCount()
-	waitUntil(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
+	harness.WaitUntil(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
 		return records.ackedCount() >= after+50, fmt.Sprintf("%d records acknowledged by the spare", records.ackedCount()-after)
 	})
 	records.stop()
@@ -115,5 +119,5 @@ func TestDrillPiFailover(t *testing.T) {
 		note: fmt.Sprintf("RPO %s (snapshot age at the loss; backup run %s; plan 15m), RTO %s to both loops in auto (plan 1h), spare healthy in dry run after %s",
 			rpo.Round(time.Millisecond), took.Round(time.Millisecond), rto.Round(time.Millisecond), restored.Round(time.Millisecond))}
 	fig.report(t)
-	spare.stop(t)
+	spare.Stop(t)
 }

@@ -1,4 +1,4 @@
-package e2e
+package drills
 
 import (
 	"errors"
@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 	"github.com/fieldcol/fieldcol/internal/otlpsink"
 )
 
@@ -79,23 +80,23 @@ func filesystemDrill(t *testing.T, policy string) {
 	gateway := sink.ServeHTTP(t)
 	var extra []string
 	if policy != "drop_oldest" {
-		extra = append(extra, overlay(t, "exporters:\n  diskqueue:\n    when_full: "+policy+"\n"))
+		extra = append(extra, harness.Overlay(t, "exporters:\n  diskqueue:\n    when_full: "+policy+"\n"))
 	}
-	edge := startDrillEdge(t, extra, gatewayAt(gateway),
+	edge := startDrillEdge(t, extra, harness.GatewayAt(gateway),
 		"FIELDCOL_DISKQUEUE_DIR="+filepath.Join(disk, "diskqueue"),
 		"FIELDCOL_LATCH_FILE="+filepath.Join(disk, "latches.json"))
-	prom := startDrillProm(t, edge.metrics)
+	prom := startDrillProm(t, edge.Metrics)
 	alerts := watchAlerts(t, prom)
 	begin := time.Now()
 	waitLoop(t, edge, "oven", 60*time.Second, loopView.running)
 
-	records := startRecords(t, edge.otlpGRPC, t.Name(), 20*time.Millisecond, 100000)
-	waitUntil(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
+	records := startRecords(t, edge.OTLPGRPC, t.Name(), 20*time.Millisecond, 100000)
+	harness.WaitUntil(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
 		return records.ackedCount() >= 50, fmt.Sprintf("%d records acknowledged", records.ackedCount())
 	})
 
 	enospc := func() float64 {
-		v, err := scrapeSum(edge, "otelcol_exporter_diskqueue_write_errors", `error_type="enospc"`)
+		v, err := edge.ScrapeSum("otelcol_exporter_diskqueue_write_errors", `error_type="enospc"`)
 		if err != nil {
 			return -1
 		}
@@ -103,7 +104,7 @@ func filesystemDrill(t *testing.T, policy string) {
 	}
 	full := time.Now()
 	ballast := fillUp(t, disk, size)
-	waitUntil(t, 30*time.Second, 20*time.Millisecond, func() (bool, string) {
+	harness.WaitUntil(t, 30*time.Second, 20*time.Millisecond, func() (bool, string) {
 		return enospc() > 0, fmt.Sprintf("enospc write errors: %v", enospc())
 	})
 	detect := time.Since(full)
@@ -136,7 +137,7 @@ func filesystemDrill(t *testing.T, policy string) {
 			alertState = fmt.Sprintf("no alert within %s: the blocked pipeline also holds the edge's own metrics", waitFor)
 		}
 	}
-	require.False(t, edge.proc.Exited(), "the edge died on a full disk")
+	require.False(t, edge.Proc.Exited(), "the edge died on a full disk")
 
 	freed := time.Now()
 	require.NoError(t, os.Remove(ballast))
@@ -144,8 +145,8 @@ func filesystemDrill(t *testing.T, policy string) {
 	firstAfter := records.sent
 	records.mu.Unlock()
 	// Normal again when a record sent after the space returned reaches the gateway.
-	waitUntil(t, 60*time.Second, 50*time.Millisecond, func() (bool, string) {
-		for _, n := range recordArrivals(t, sink, records.run) {
+	harness.WaitUntil(t, 60*time.Second, 50*time.Millisecond, func() (bool, string) {
+		for _, n := range harness.RecordArrivals(t, sink, records.run) {
 			if n >= firstAfter {
 				return true, ""
 			}
@@ -160,12 +161,12 @@ func filesystemDrill(t *testing.T, policy string) {
 	records.stop()
 	// drop_oldest has lost what it dropped for good: once the edge's logs queue is empty,
 	// nothing more can arrive, so waiting out the whole timeout would measure nothing.
-	waitUntil(t, 30*time.Second, 100*time.Millisecond, func() (bool, string) {
-		v, err := scrapeSum(edge, "otelcol_exporter_diskqueue_records", `signal="logs"`)
+	harness.WaitUntil(t, 30*time.Second, 100*time.Millisecond, func() (bool, string) {
+		v, err := edge.ScrapeSum("otelcol_exporter_diskqueue_records", `signal="logs"`)
 		return err == nil && v == 0, fmt.Sprintf("logs backlog %v (%v)", v, err)
 	})
 	_, d := waitDelivered(t, sink, records, 5*time.Second)
-	dropped, err := scrapeSum(edge, "otelcol_exporter_diskqueue_dropped", `signal="logs"`, `reason="full"`)
+	dropped, err := edge.ScrapeSum("otelcol_exporter_diskqueue_dropped", `signal="logs"`, `reason="full"`)
 	require.NoError(t, err)
 	assert.Zero(t, d.outOfOrder, "records arrived out of order")
 	if policy == "drop_oldest" {
@@ -185,5 +186,5 @@ func filesystemDrill(t *testing.T, policy string) {
 		note: fmt.Sprintf("%.0f counted dropped (full), %d refused to the sender; loop safe %s after a fault on the full disk; %s",
 			dropped, refused, safeAfter.Round(time.Millisecond), alertState)}
 	fig.report(t)
-	edge.stop(t)
+	edge.Stop(t)
 }

@@ -1,4 +1,4 @@
-package e2e
+package drills
 
 import (
 	"context"
@@ -6,15 +6,14 @@ import (
 	"net/http"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 	"github.com/fieldcol/fieldcol/internal/otlpsink"
 	"github.com/fieldcol/fieldcol/internal/promtest"
 )
@@ -83,20 +82,26 @@ func ms(d time.Duration) string {
 	return d.Round(time.Millisecond).String()
 }
 
-// startDrillEdge runs fieldcol-edge with the shipped config, fast sensor and SLO intervals
-// (so Prometheus sees changes within seconds) and the drill's device id.
-func startDrillEdge(t *testing.T, extraConfigs []string, env ...string) *collector {
+// drillEdge is fieldcol-edge with the shipped config, fast sensor and SLO intervals (so
+// Prometheus sees changes within seconds) and the drill's device id.
+func drillEdge(t *testing.T, extraConfigs []string, env ...string) harness.CollectorSpec {
 	t.Helper()
-	configs := append([]string{shipped("distributions/edge/config.yaml")}, extraConfigs...)
+	configs := append([]string{harness.Shipped("distributions/edge/config.yaml")}, extraConfigs...)
 	base := []string{"FIELDCOL_HW_INTERVAL=1s", "FIELDCOL_SLO_EMIT_INTERVAL=2s", "FIELDCOL_DEVICE_ID=" + drillDevice}
-	return startCollector(t, binary(t, "fieldcol-edge"), configs, append(base, env...)...)
+	return harness.CollectorSpec{Bin: harness.Binary(t, "fieldcol-edge"), Configs: configs, Env: append(base, env...)}
+}
+
+// startDrillEdge starts a drillEdge on free ports.
+func startDrillEdge(t *testing.T, extraConfigs []string, env ...string) *harness.Collector {
+	t.Helper()
+	return drillEdge(t, extraConfigs, env...).Start(t)
 }
 
 // startDrillProm starts Prometheus scraping metricsAddr with every shipped rule file, so the
 // alerts a drill reports are the ones production would fire.
 func startDrillProm(t *testing.T, metricsAddr string) *promtest.Server {
 	t.Helper()
-	return promtest.Start(t, promtest.Options{ScrapeTargets: []string{metricsAddr}, RuleFiles: shippedRuleFiles(t)})
+	return promtest.Start(t, promtest.Options{ScrapeTargets: []string{metricsAddr}, RuleFiles: harness.ShippedRuleFiles(t)})
 }
 
 // alertWatch records every alert that Prometheus reports firing, and when it first did,
@@ -172,7 +177,7 @@ func (w *alertWatch) firedSinceAll(since time.Time) []string {
 func (w *alertWatch) waitFiring(t *testing.T, prefix string, timeout time.Duration) time.Time {
 	t.Helper()
 	var at time.Time
-	waitUntil(t, timeout, 250*time.Millisecond, func() (bool, string) {
+	harness.WaitUntil(t, timeout, 250*time.Millisecond, func() (bool, string) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		for k, first := range w.first {
@@ -206,9 +211,9 @@ func (v loopView) isLatched(alarm string) bool {
 	return false
 }
 
-func getLoop(t *testing.T, edge *collector, name string) loopView {
+func getLoop(t *testing.T, edge *harness.Collector, name string) loopView {
 	t.Helper()
-	status, answer := apiCall(t, edge, http.MethodGet, "/api/v1/loops/"+name, apiToken, "")
+	status, answer := edge.Call(t, http.MethodGet, "/api/v1/loops/"+name, harness.APIToken, "")
 	require.Equal(t, http.StatusOK, status, "GET loop %s: %v", name, answer)
 	v := loopView{}
 	v.state, _ = answer["state"].(string)
@@ -228,10 +233,10 @@ func getLoop(t *testing.T, edge *collector, name string) loopView {
 
 // waitLoop polls a loop every 5 ms until cond holds and returns the view that satisfied it;
 // the fine polling is what makes detection times measured to a few milliseconds.
-func waitLoop(t *testing.T, edge *collector, name string, timeout time.Duration, cond func(loopView) bool) loopView {
+func waitLoop(t *testing.T, edge *harness.Collector, name string, timeout time.Duration, cond func(loopView) bool) loopView {
 	t.Helper()
 	var v loopView
-	waitUntil(t, timeout, 5*time.Millisecond, func() (bool, string) {
+	harness.WaitUntil(t, timeout, 5*time.Millisecond, func() (bool, string) {
 		v = getLoop(t, edge, name)
 		return cond(v), fmt.Sprintf("loop %s: %+v", name, v)
 	})
@@ -239,18 +244,18 @@ func waitLoop(t *testing.T, edge *collector, name string, timeout time.Duration,
 }
 
 // simFault injects or clears a fault of the sim plant through the command API.
-func simFault(t *testing.T, edge *collector, body string) {
+func simFault(t *testing.T, edge *harness.Collector, body string) {
 	t.Helper()
-	status, answer := apiCall(t, edge, http.MethodPost, "/api/v1/sim/faults", apiToken, body)
+	status, answer := edge.Call(t, http.MethodPost, "/api/v1/sim/faults", harness.APIToken, body)
 	require.Equal(t, http.StatusOK, status, "%s: %v", body, answer)
 }
 
 // ackUntilAccepted sends ACK_ALARM until the loop accepts it: the first tries may meet the
 // fault's last invalid reading (409). Bounded by the timeout, paced below the rate limit.
-func ackUntilAccepted(t *testing.T, edge *collector, loop string, timeout time.Duration) {
+func ackUntilAccepted(t *testing.T, edge *harness.Collector, loop string, timeout time.Duration) {
 	t.Helper()
-	waitUntil(t, timeout, 300*time.Millisecond, func() (bool, string) {
-		status, answer := apiCall(t, edge, http.MethodPost, "/api/v1/commands", apiToken,
+	harness.WaitUntil(t, timeout, 300*time.Millisecond, func() (bool, string) {
+		status, answer := edge.Call(t, http.MethodPost, "/api/v1/commands", harness.APIToken,
 			fmt.Sprintf(`{"command":"ACK_ALARM","loop":%q}`, loop))
 		return status == http.StatusOK, fmt.Sprintf("ACK_ALARM %s: %d %v", loop, status, answer)
 	})
@@ -280,12 +285,8 @@ func startRecords(t *testing.T, addr, run string, interval time.Duration, max in
 		defer close(s.done)
 		defer client.Close()
 		for i := 0; i < max; i++ {
-			ld := plog.NewLogs()
-			rl := ld.ResourceLogs().AppendEmpty()
-			rl.Resource().Attributes().PutStr(runKey, run)
-			rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr(fmt.Sprintf("record %d", i))
 			sctx, scancel := context.WithTimeout(ctx, 3*time.Second)
-			err := client.SendLogs(sctx, ld)
+			err := client.SendLogs(sctx, harness.Record(run, i))
 			scancel()
 			s.mu.Lock()
 			s.sent = i + 1
@@ -311,18 +312,6 @@ func (s *recordStream) ackedCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.acked)
-}
-
-// recordArrivals lists the record numbers of run that reached the sink, in arrival order.
-func recordArrivals(t *testing.T, sink *otlpsink.Sink, run string) []int {
-	t.Helper()
-	var seen []int
-	for _, body := range otlpsink.LogBodies(pickLogs(sink.Logs(), run)) {
-		n, err := strconv.Atoi(strings.TrimPrefix(body, "record "))
-		require.NoError(t, err, "body %q", body)
-		seen = append(seen, n)
-	}
-	return seen
 }
 
 // delivery judges a stopped stream against what arrived: acknowledged records missing,
@@ -360,7 +349,7 @@ func waitDelivered(t *testing.T, sink *otlpsink.Sink, s *recordStream, timeout t
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		d := judgeDelivery(s, recordArrivals(t, sink, s.run))
+		d := judgeDelivery(s, harness.RecordArrivals(t, sink, s.run))
 		if d.lost == 0 || time.Now().After(deadline) {
 			return time.Now(), d
 		}

@@ -1,9 +1,6 @@
-package e2e
+package edge
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"net/http"
 	"syscall"
 	"testing"
@@ -12,39 +9,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 	"github.com/fieldcol/fieldcol/internal/promtest"
 )
-
-// apiCall sends a request to the control loop's command API and returns the status and the
-// decoded JSON answer.
-func apiCall(t *testing.T, c *collector, method, path, token, body string) (int, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest(method, "http://"+c.api+path, bytes.NewBufferString(body))
-	require.NoError(t, err)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	var answer map[string]any
-	_ = json.Unmarshal(raw, &answer)
-	return resp.StatusCode, answer
-}
 
 // The edge as `make run` starts it: both loops run on the sim plant and their telemetry and
 // SLO reach Prometheus; a sensor fault injected through the API forces the oven safe and
 // latches its alarm; ACK_ALARM after the fault returns it to auto; a command without the
 // token is refused and counted.
 func TestEdgeControlLoopFaultLatchAck(t *testing.T) {
-	edge := startCollector(t, binary(t, "fieldcol-edge"), []string{shipped("distributions/edge/config.yaml")},
+	edge := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"), []string{harness.Shipped("distributions/edge/config.yaml")},
 		"FIELDCOL_HW_INTERVAL=1s", "FIELDCOL_SLO_EMIT_INTERVAL=2s")
-	prom := promtest.Start(t, promtest.Options{ScrapeTargets: []string{edge.metrics}})
+	prom := promtest.Start(t, promtest.Options{ScrapeTargets: []string{edge.Metrics}})
 
 	for _, series := range []string{
 		`controlloop_cycles_total{loop="oven",outcome="ok"}`,
@@ -62,17 +38,17 @@ func TestEdgeControlLoopFaultLatchAck(t *testing.T) {
 	require.Eventually(t, func() bool { return value(ovenSafe) == 0 }, 30*time.Second, 250*time.Millisecond,
 		"the oven does not leave its start-up safe state")
 
-	status, _ := apiCall(t, edge, http.MethodPost, "/api/v1/sim/faults", "", `{"device":"oven_temp","kind":"nan"}`)
+	status, _ := edge.Call(t, http.MethodPost, "/api/v1/sim/faults", "", `{"device":"oven_temp","kind":"nan"}`)
 	assert.Equal(t, http.StatusUnauthorized, status, "a command without the token is refused")
-	status, _ = apiCall(t, edge, http.MethodPost, "/api/v1/sim/faults", "wrong-token", `{"device":"oven_temp","kind":"nan"}`)
+	status, _ = edge.Call(t, http.MethodPost, "/api/v1/sim/faults", "wrong-token", `{"device":"oven_temp","kind":"nan"}`)
 	assert.Equal(t, http.StatusUnauthorized, status)
 
-	status, answer := apiCall(t, edge, http.MethodPost, "/api/v1/sim/faults", apiToken, `{"device":"oven_temp","kind":"nan"}`)
+	status, answer := edge.Call(t, http.MethodPost, "/api/v1/sim/faults", harness.APIToken, `{"device":"oven_temp","kind":"nan"}`)
 	require.Equal(t, http.StatusOK, status, "injecting a fault: %v", answer)
 
 	// Within one period the API shows the oven tripped; Prometheus sees it at the next scrape.
 	require.Eventually(t, func() bool {
-		_, loop := apiCall(t, edge, http.MethodGet, "/api/v1/loops/oven", apiToken, "")
+		_, loop := edge.Call(t, http.MethodGet, "/api/v1/loops/oven", harness.APIToken, "")
 		return loop["state"] == "sensor_fault" || loop["state"] == "tripped"
 	}, 5*time.Second, 20*time.Millisecond, "the oven did not trip on a NaN reading")
 	require.Eventually(t, func() bool { return value(ovenSafe) == 1 }, 20*time.Second, 250*time.Millisecond)
@@ -81,21 +57,21 @@ func TestEdgeControlLoopFaultLatchAck(t *testing.T) {
 	}, 20*time.Second, 250*time.Millisecond, "sensor_fault not latched")
 
 	// ACK while the fault is still there is refused, and the loop stays safe.
-	status, _ = apiCall(t, edge, http.MethodPost, "/api/v1/commands", apiToken, `{"command":"ACK_ALARM","loop":"oven"}`)
+	status, _ = edge.Call(t, http.MethodPost, "/api/v1/commands", harness.APIToken, `{"command":"ACK_ALARM","loop":"oven"}`)
 	assert.Equal(t, http.StatusConflict, status)
 
-	status, _ = apiCall(t, edge, http.MethodPost, "/api/v1/sim/faults", apiToken, `{"device":"oven_temp","clear":true}`)
+	status, _ = edge.Call(t, http.MethodPost, "/api/v1/sim/faults", harness.APIToken, `{"device":"oven_temp","clear":true}`)
 	require.Equal(t, http.StatusOK, status)
 	// The latch holds after the fault is gone, until ACK_ALARM.
-	_, loop := apiCall(t, edge, http.MethodGet, "/api/v1/loops/oven", apiToken, "")
+	_, loop := edge.Call(t, http.MethodGet, "/api/v1/loops/oven", harness.APIToken, "")
 	assert.NotEqual(t, "running", loop["state"], "a latched alarm must hold the loop safe until acknowledged")
 
 	require.Eventually(t, func() bool {
-		status, _ := apiCall(t, edge, http.MethodPost, "/api/v1/commands", apiToken, `{"command":"ACK_ALARM","loop":"oven"}`)
+		status, _ := edge.Call(t, http.MethodPost, "/api/v1/commands", harness.APIToken, `{"command":"ACK_ALARM","loop":"oven"}`)
 		return status == http.StatusOK
 	}, 10*time.Second, 500*time.Millisecond, "ACK_ALARM was not accepted after the fault cleared")
 	require.Eventually(t, func() bool {
-		_, loop := apiCall(t, edge, http.MethodGet, "/api/v1/loops/oven", apiToken, "")
+		_, loop := edge.Call(t, http.MethodGet, "/api/v1/loops/oven", harness.APIToken, "")
 		return loop["state"] == "running" && loop["mode"] == "auto"
 	}, 5*time.Second, 50*time.Millisecond, "the oven did not return to auto")
 	require.Eventually(t, func() bool { return value(ovenSafe) == 0 }, 20*time.Second, 250*time.Millisecond)
@@ -107,22 +83,22 @@ func TestEdgeControlLoopFaultLatchAck(t *testing.T) {
 		return value(`sum(controlloop_commands_total{result="unauthorized"})`) >= 2
 	}, 20*time.Second, 250*time.Millisecond, "unauthorized commands are counted")
 
-	edge.stop(t)
+	edge.Stop(t)
 }
 
 // A stalled edge (SIGSTOP for a few seconds, as a starved or frozen Pi) misses control-loop
 // deadlines; the skipped cycles burn the deadline SLO's budget fast enough to page locally.
 func TestEdgeMissedDeadlinesPageTheDeadlineSLO(t *testing.T) {
-	edge := startCollector(t, binary(t, "fieldcol-edge"), []string{shipped("distributions/edge/config.yaml")},
+	edge := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"), []string{harness.Shipped("distributions/edge/config.yaml")},
 		"FIELDCOL_HW_INTERVAL=1s", "FIELDCOL_SLO_EMIT_INTERVAL=2s")
-	prom := promtest.Start(t, promtest.Options{ScrapeTargets: []string{edge.metrics}})
+	prom := promtest.Start(t, promtest.Options{ScrapeTargets: []string{edge.Metrics}})
 	page := `slo_alert{slo="controlloop-deadline",loop="oven",severity="page"}`
 	prom.WaitFor(t, page, 60*time.Second)
 	require.Equal(t, 0.0, prom.Value(page), "a healthy loop must not page")
 
-	require.NoError(t, edge.proc.Signal(syscall.SIGSTOP))
+	require.NoError(t, edge.Proc.Signal(syscall.SIGSTOP))
 	time.Sleep(5 * time.Second) // the stall itself, not a wait for a condition
-	require.NoError(t, edge.proc.Signal(syscall.SIGCONT))
+	require.NoError(t, edge.Proc.Signal(syscall.SIGCONT))
 
 	assert.Eventually(t, func() bool {
 		return prom.Value(`sum(controlloop_cycles_total{loop="oven",outcome=~"overrun|skipped"})`) >= 20
@@ -135,5 +111,5 @@ func TestEdgeMissedDeadlinesPageTheDeadlineSLO(t *testing.T) {
 	}, 30*time.Second, 250*time.Millisecond, "burn 5m=%v 1h=%v page=%v",
 		prom.Value(`slo_burn_rate{slo="controlloop-deadline",loop="oven",window="5m"}`),
 		prom.Value(`slo_burn_rate{slo="controlloop-deadline",loop="oven",window="1h"}`), prom.Value(page))
-	edge.stop(t)
+	edge.Stop(t)
 }

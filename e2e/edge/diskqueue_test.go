@@ -1,17 +1,16 @@
-package e2e
+package edge
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"google.golang.org/grpc/codes"
 
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 	"github.com/fieldcol/fieldcol/internal/otlpsink"
 )
 
@@ -24,12 +23,12 @@ func TestEdgeKeepsAcknowledgedLogsThroughOutageAndCrash(t *testing.T) {
 
 	state := t.TempDir()
 	stateEnv := []string{
-		gatewayAt(gateway),
+		harness.GatewayAt(gateway),
 		"FIELDCOL_DISKQUEUE_DIR=" + filepath.Join(state, "diskqueue"),
 		"FIELDCOL_LATCH_FILE=" + filepath.Join(state, "latches.json"),
 	}
-	edge := startCollector(t, binary(t, "fieldcol-edge"), []string{shipped("distributions/edge/config.yaml")}, stateEnv...)
-	client, err := otlpsink.Dial(edge.otlpGRPC)
+	edge := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"), []string{harness.Shipped("distributions/edge/config.yaml")}, stateEnv...)
+	client, err := otlpsink.Dial(edge.OTLPGRPC)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -37,24 +36,20 @@ func TestEdgeKeepsAcknowledgedLogsThroughOutageAndCrash(t *testing.T) {
 	const records = 60
 	run := t.Name()
 	for i := range records {
-		ld := plog.NewLogs()
-		rl := ld.ResourceLogs().AppendEmpty()
-		rl.Resource().Attributes().PutStr(runKey, run)
-		rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr(fmt.Sprintf("record %d", i))
 		// A nil answer is the edge's acknowledgement: the record is on disk.
-		require.NoError(t, client.SendLogs(ctx, ld), "record %d", i)
+		require.NoError(t, client.SendLogs(ctx, harness.Record(run, i)), "record %d", i)
 	}
 	require.NoError(t, client.Close())
-	assert.Zero(t, pickLogs(sink.Logs(), run).LogRecordCount(), "the gateway is down: nothing can have arrived")
+	assert.Zero(t, harness.PickLogs(sink.Logs(), run).LogRecordCount(), "the gateway is down: nothing can have arrived")
 
-	edge.proc.Kill()
+	edge.Proc.Kill()
 
 	sink.Refuse(codes.OK)
-	restarted := startCollector(t, binary(t, "fieldcol-edge"), []string{shipped("distributions/edge/config.yaml")}, stateEnv...)
+	restarted := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"), []string{harness.Shipped("distributions/edge/config.yaml")}, stateEnv...)
 
 	var seen []int
 	require.Eventually(t, func() bool {
-		seen = recordArrivals(t, sink, run)
+		seen = harness.RecordArrivals(t, sink, run)
 		return distinct(seen) == records
 	}, time.Minute, 200*time.Millisecond, "acknowledged records were lost: %d of %d arrived", distinct(seen), records)
 
@@ -69,7 +64,7 @@ func TestEdgeKeepsAcknowledgedLogsThroughOutageAndCrash(t *testing.T) {
 		assert.Equal(t, last+1, n, "records arrived out of order: %v", seen)
 		last = n
 	}
-	restarted.stop(t)
+	restarted.Stop(t)
 }
 
 func distinct(ns []int) int {

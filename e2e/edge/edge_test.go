@@ -1,4 +1,4 @@
-package e2e
+package edge
 
 import (
 	"context"
@@ -13,11 +13,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 	"github.com/fieldcol/fieldcol/internal/otlpsink"
 )
-
-// gatewayAt points the edge's disk queue at an OTLP/HTTP endpoint, as an operator does.
-func gatewayAt(url string) string { return "FIELDCOL_GATEWAY_ENDPOINT=" + url }
 
 // stripAdded removes the resource attributes the edge adds, leaving what the client sent.
 func stripAdded(attrs pcommon.Map, t *testing.T) {
@@ -34,60 +32,60 @@ func stripAdded(attrs pcommon.Map, t *testing.T) {
 
 func TestEdgeForwardsOTLPUnchanged(t *testing.T) {
 	sink := otlpsink.Start(t)
-	edge := startCollector(t, binary(t, "fieldcol-edge"), []string{shipped("distributions/edge/config.yaml")},
-		gatewayAt(sink.ServeHTTP(t)), "FIELDCOL_HOST_NAME=e2e-host", "FIELDCOL_DEVICE_ID=pi-oven-7")
+	edge := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"), []string{harness.Shipped("distributions/edge/config.yaml")},
+		harness.GatewayAt(sink.ServeHTTP(t)), "FIELDCOL_HOST_NAME=e2e-host", "FIELDCOL_DEVICE_ID=pi-oven-7")
 
-	client, err := otlpsink.Dial(edge.otlpGRPC)
+	client, err := otlpsink.Dial(edge.OTLPGRPC)
 	require.NoError(t, err)
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
 	run := t.Name()
-	require.NoError(t, client.SendTraces(ctx, sampleTraces(run)))
-	require.NoError(t, client.SendMetrics(ctx, sampleMetrics(run)))
-	require.NoError(t, client.SendLogs(ctx, sampleLogs(run)))
+	require.NoError(t, client.SendTraces(ctx, harness.SampleTraces(run)))
+	require.NoError(t, client.SendMetrics(ctx, harness.SampleMetrics(run)))
+	require.NoError(t, client.SendLogs(ctx, harness.SampleLogs(run)))
 
 	require.Eventually(t, func() bool {
-		return pickTraces(sink.Traces(), run).SpanCount() == 3 &&
-			pickMetrics(sink.Metrics(), run).DataPointCount() == 2 &&
-			pickLogs(sink.Logs(), run).LogRecordCount() == 3
+		return harness.PickTraces(sink.Traces(), run).SpanCount() == 3 &&
+			harness.PickMetrics(sink.Metrics(), run).DataPointCount() == 2 &&
+			harness.PickLogs(sink.Logs(), run).LogRecordCount() == 3
 	}, 30*time.Second, 100*time.Millisecond, "the sink did not get everything that was sent")
 
-	gotTraces := pickTraces(sink.Traces(), run)
+	gotTraces := harness.PickTraces(sink.Traces(), run)
 	stripAdded(gotTraces.ResourceSpans().At(0).Resource().Attributes(), t)
-	assertSameTraces(t, sampleTraces(run), gotTraces)
+	assertSameTraces(t, harness.SampleTraces(run), gotTraces)
 
-	gotMetrics := pickMetrics(sink.Metrics(), run)
+	gotMetrics := harness.PickMetrics(sink.Metrics(), run)
 	stripAdded(gotMetrics.ResourceMetrics().At(0).Resource().Attributes(), t)
-	assertSameMetrics(t, sampleMetrics(run), gotMetrics)
+	assertSameMetrics(t, harness.SampleMetrics(run), gotMetrics)
 
-	gotLogs := pickLogs(sink.Logs(), run)
+	gotLogs := harness.PickLogs(sink.Logs(), run)
 	stripAdded(gotLogs.ResourceLogs().At(0).Resource().Attributes(), t)
-	assertSameLogs(t, sampleLogs(run), gotLogs)
+	assertSameLogs(t, harness.SampleLogs(run), gotLogs)
 
-	edge.stop(t)
+	edge.Stop(t)
 }
 
 func TestEdgeServesHealthAndMetrics(t *testing.T) {
-	edge := startCollector(t, binary(t, "fieldcol-edge"),
-		[]string{shipped("distributions/edge/config.yaml")},
+	edge := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"),
+		[]string{harness.Shipped("distributions/edge/config.yaml")},
 		"FIELDCOL_DEVICE_ID=pi-oven-7")
 
-	assert.Contains(t, httpGet(t, "http://"+edge.health+"/"), "Server available")
+	assert.Contains(t, harness.HTTPGet(t, "http://"+edge.Health+"/"), "Server available")
 
-	client, err := otlpsink.Dial(edge.otlpGRPC)
+	client, err := otlpsink.Dial(edge.OTLPGRPC)
 	require.NoError(t, err)
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	require.NoError(t, client.SendMetrics(ctx, sampleMetrics(t.Name())))
+	require.NoError(t, client.SendMetrics(ctx, harness.SampleMetrics(t.Name())))
 
 	// The collector's own metrics reach the pipeline through its OTLP push (every 15 s) and
 	// every series carries the device's id.
 	var body string
 	require.Eventually(t, func() bool {
-		body = httpGet(t, "http://"+edge.metrics+"/metrics")
+		body = harness.HTTPGet(t, "http://"+edge.Metrics+"/metrics")
 		return strings.Contains(body, "otelcol_receiver_accepted_metric_points") &&
 			strings.Contains(body, "e2e_belt_speed")
 	}, 60*time.Second, 500*time.Millisecond, "self-telemetry or the sent metric did not reach the prometheus exporter")
@@ -99,10 +97,10 @@ func TestEdgeServesHealthAndMetrics(t *testing.T) {
 	}
 
 	// The collector's own metrics are also served for a direct scrape.
-	assert.Contains(t, httpGet(t, "http://"+edge.telemetry+"/metrics"), "otelcol_process_uptime")
+	assert.Contains(t, harness.HTTPGet(t, "http://"+edge.Telemetry+"/metrics"), "otelcol_process_uptime")
 
-	edge.stop(t)
-	assert.Contains(t, edge.proc.Log(), "Shutdown complete")
+	edge.Stop(t)
+	assert.Contains(t, edge.Proc.Log(), "Shutdown complete")
 }
 
 func assertSameTraces(t *testing.T, want, got ptrace.Traces) {
@@ -137,10 +135,10 @@ func assertSameLogs(t *testing.T, want, got plog.Logs) {
 
 // What `make run` runs: the full distribution with the edge config.
 func TestFullDistributionRunsTheEdgeConfig(t *testing.T) {
-	c := startCollector(t, binary(t, "fieldcol"), []string{shipped("distributions/edge/config.yaml")})
-	assert.Contains(t, httpGet(t, "http://"+c.health+"/"), "Server available")
+	c := harness.StartCollector(t, harness.Binary(t, "fieldcol"), []string{harness.Shipped("distributions/edge/config.yaml")})
+	assert.Contains(t, harness.HTTPGet(t, "http://"+c.Health+"/"), "Server available")
 	require.Eventually(t, func() bool {
-		return strings.Contains(httpGet(t, "http://"+c.metrics+"/metrics"), "otelcol_")
+		return strings.Contains(harness.HTTPGet(t, "http://"+c.Metrics+"/metrics"), "otelcol_")
 	}, 60*time.Second, 500*time.Millisecond, "no metrics on the prometheus exporter")
-	c.stop(t)
+	c.Stop(t)
 }

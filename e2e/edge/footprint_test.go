@@ -1,4 +1,4 @@
-package e2e
+package edge
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 	"github.com/fieldcol/fieldcol/internal/otlpsink"
 )
 
@@ -113,7 +114,7 @@ func TestFootprint(t *testing.T) {
 
 	var sizes []string
 	for _, dir := range []string{"dist", "bin"} {
-		entries, err := filepath.Glob(filepath.Join(repoRoot, dir, "fieldcol*"))
+		entries, err := filepath.Glob(filepath.Join(harness.Root(), dir, "fieldcol*"))
 		require.NoError(t, err)
 		sort.Strings(entries)
 		for _, p := range entries {
@@ -126,11 +127,11 @@ func TestFootprint(t *testing.T) {
 		}
 	}
 
-	edge := startCollector(t, binary(t, "fieldcol-edge"), []string{shipped("distributions/edge/config.yaml")}, "GOMEMLIMIT=80MiB")
-	pid := edge.proc.Pid()
+	edge := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"), []string{harness.Shipped("distributions/edge/config.yaml")}, "GOMEMLIMIT=80MiB")
+	pid := edge.Proc.Pid()
 	idleLast, idlePeak := watchRSS(t, pid, phase)
 
-	client, err := otlpsink.Dial(edge.otlpGRPC)
+	client, err := otlpsink.Dial(edge.OTLPGRPC)
 	require.NoError(t, err)
 	defer client.Close()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -173,5 +174,5 @@ func TestFootprint(t *testing.T) {
 	assert.Zero(t, r.failed, "the edge refused load (memory_limiter?)")
 	assert.GreaterOrEqual(t, r.sent, int(phase.Seconds())*footprintRate*9/10, "the load generator fell behind")
 	assert.LessOrEqual(t, loadPeak, int64(footprintMaxLoadRSS), "RSS under load is over 80 MiB")
-	edge.stop(t)
+	edge.Stop(t)
 }

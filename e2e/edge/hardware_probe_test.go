@@ -1,4 +1,4 @@
-package e2e
+package edge
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 	"github.com/fieldcol/fieldcol/internal/hardware/probe"
 )
 
@@ -27,7 +28,7 @@ func hardwareProbe(t *testing.T, bin string, args ...string) (stdout, stderr str
 // test machine (a container, no Pi): it names every section, says what it did not find,
 // prints no trace and exits 0; only a bad flag makes it exit 1.
 func TestHardwareProbeBinary(t *testing.T) {
-	bin := binary(t, "fieldcol-edge")
+	bin := harness.Binary(t, "fieldcol-edge")
 	stdout, stderr, err := hardwareProbe(t, bin)
 	require.NoError(t, err, stderr)
 	t.Log("\n" + stdout)

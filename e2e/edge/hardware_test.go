@@ -1,4 +1,4 @@
-package e2e
+package edge
 
 import (
 	"testing"
@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 	"github.com/fieldcol/fieldcol/internal/promtest"
 )
 
@@ -15,7 +16,7 @@ import (
 func TestEdgeSimSensorsAndScriptedBusTimeout(t *testing.T) {
 	// The controlloop extension opens the sim plant, so scripted faults go in its section;
 	// a fault may name any device of the plant, here one the hardware receiver reads.
-	fault := overlay(t, `
+	fault := harness.Overlay(t, `
 extensions:
   controlloop:
     hardware:
@@ -23,9 +24,9 @@ extensions:
         faults:
           - {at: 8s, duration: 15s, device: room_temp, kind: bus_timeout}
 `)
-	edge := startCollector(t, binary(t, "fieldcol-edge"),
-		[]string{shipped("distributions/edge/config.yaml"), fault}, "FIELDCOL_HW_INTERVAL=1s")
-	prom := promtest.Start(t, promtest.Options{ScrapeTargets: []string{edge.metrics}})
+	edge := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"),
+		[]string{harness.Shipped("distributions/edge/config.yaml"), fault}, "FIELDCOL_HW_INTERVAL=1s")
+	prom := promtest.Start(t, promtest.Options{ScrapeTargets: []string{edge.Metrics}})
 
 	for _, series := range []string{
 		`hw_temperature_celsius{hw_name="room_temp"}`,
@@ -53,5 +54,5 @@ extensions:
 	time.Sleep(3 * time.Second)
 	assert.Equal(t, settled, value(timeouts), "no more timeouts once the fault ended")
 
-	edge.stop(t)
+	edge.Stop(t)
 }

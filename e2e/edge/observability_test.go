@@ -1,8 +1,7 @@
-package e2e
+package edge
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -24,10 +22,10 @@ import (
 
 	"github.com/fieldcol/fieldcol/alerts/contract"
 	"github.com/fieldcol/fieldcol/dashboards"
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 	"github.com/fieldcol/fieldcol/internal/faultfs"
 	"github.com/fieldcol/fieldcol/internal/otlpsink"
 	"github.com/fieldcol/fieldcol/internal/promtest"
-	"github.com/fieldcol/fieldcol/internal/testproc"
 )
 
 // runbookBase is the runbook_url prefix of every shipped alert (alerts/README.md).
@@ -124,8 +122,7 @@ func (w *webhook) firing(receiver, alertname string) []map[string]string {
 // test, one path per receiver. It returns Alertmanager's base URL.
 func startAlertmanager(t *testing.T, webhookURL string) string {
 	t.Helper()
-	bin := testproc.LookPath(t, "prometheus-alertmanager", "Debian package prometheus-alertmanager")
-	raw, err := os.ReadFile(shipped("alerts/alertmanager.yml"))
+	raw, err := os.ReadFile(harness.Shipped("alerts/alertmanager.yml"))
 	require.NoError(t, err)
 	var cfg map[string]any
 	require.NoError(t, yaml.Unmarshal(raw, &cfg))
@@ -150,20 +147,9 @@ func startAlertmanager(t *testing.T, webhookURL string) string {
 	out, err := yaml.Marshal(cfg)
 	require.NoError(t, err)
 
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "alertmanager.yml")
+	cfgPath := filepath.Join(t.TempDir(), "alertmanager.yml")
 	require.NoError(t, os.WriteFile(cfgPath, out, 0o600))
-	port := testproc.FreePort(t)
-	url := "http://127.0.0.1:" + strconv.Itoa(port)
-	proc := testproc.Start(t, bin, []string{
-		"--config.file=" + cfgPath,
-		"--storage.path=" + filepath.Join(dir, "data"),
-		"--web.listen-address=127.0.0.1:" + strconv.Itoa(port),
-		"--cluster.listen-address=", // a single instance: no gossip port
-		"--log.level=warn",
-	})
-	testproc.WaitHTTP(t, proc, url+"/-/ready", 30*time.Second)
-	return url
+	return harness.StartAlertmanager(t, cfgPath)
 }
 
 // amAlert is an alert as Alertmanager's API lists it.
@@ -188,20 +174,6 @@ func amAlerts(am string) ([]amAlert, error) {
 	return out, json.Unmarshal(raw, &out)
 }
 
-// shippedRuleFiles are the rule files Prometheus loads in production: alerts/rules, the
-// central SLO rules and every other rule file under alerts/ (backups included).
-func shippedRuleFiles(t *testing.T) []string {
-	t.Helper()
-	var files []string
-	for _, pattern := range []string{"alerts/rules/*.yaml", "alerts/slo/slo-rules.yaml"} {
-		m, err := filepath.Glob(shipped(pattern))
-		require.NoError(t, err)
-		files = append(files, m...)
-	}
-	require.NotEmpty(t, files)
-	return files
-}
-
 // The edge on the sim plant feeds a real Prometheus loaded with the shipped rules and a
 // real Alertmanager with the shipped routing. Commands and faults through the command API,
 // a gateway that rejects for a moment and a disk that fills up give every panel something
@@ -218,26 +190,26 @@ func TestObservabilityDashboardsAndAlertsOnTheSimEdge(t *testing.T) {
 	// The disk queue lives on a FUSE file system that can report a full disk on demand, so
 	// its write errors and the pipeline's failed exports are real, not assumed.
 	disk := faultfs.MountT(t, "", faultfs.Options{})
-	edge := startCollector(t, binary(t, "fieldcol-edge"), []string{shipped("distributions/edge/config.yaml")},
-		"FIELDCOL_HW_INTERVAL=1s", "FIELDCOL_SLO_EMIT_INTERVAL=2s", gatewayAt(gateway), "FIELDCOL_DEVICE_ID=e2e-pi-1",
+	edge := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"), []string{harness.Shipped("distributions/edge/config.yaml")},
+		"FIELDCOL_HW_INTERVAL=1s", "FIELDCOL_SLO_EMIT_INTERVAL=2s", harness.GatewayAt(gateway), "FIELDCOL_DEVICE_ID=e2e-pi-1",
 		"FIELDCOL_DISKQUEUE_DIR="+filepath.Join(disk.Dir(), "diskqueue"))
 	prom := promtest.Start(t, promtest.Options{
-		ScrapeTargets:    []string{edge.metrics},
-		RuleFiles:        shippedRuleFiles(t),
+		ScrapeTargets:    []string{edge.Metrics},
+		RuleFiles:        harness.ShippedRuleFiles(t),
 		AlertmanagerURLs: []string{am},
 	})
 	prom.WaitFor(t, `controlloop_safe_state{device_id="e2e-pi-1",loop="oven"} == 0`, 60*time.Second)
 
 	// Commands: accepted, invalid (setpoint beyond the loop's max of 80), and more than
 	// CommandsUnauthorizedRepeated's threshold of five without the token.
-	status, answer := apiCall(t, edge, http.MethodPost, "/api/v1/commands", apiToken, `{"command":"SET_TEMP_SETTINGS","loop":"oven","setpoint":62}`)
+	status, answer := edge.Call(t, http.MethodPost, "/api/v1/commands", harness.APIToken, `{"command":"SET_TEMP_SETTINGS","loop":"oven","setpoint":62}`)
 	require.Equal(t, http.StatusOK, status, "%v", answer)
-	status, _ = apiCall(t, edge, http.MethodPost, "/api/v1/commands", apiToken, `{"command":"SET_TEMP_SETTINGS","loop":"oven","setpoint":500}`)
+	status, _ = edge.Call(t, http.MethodPost, "/api/v1/commands", harness.APIToken, `{"command":"SET_TEMP_SETTINGS","loop":"oven","setpoint":500}`)
 	require.Equal(t, http.StatusBadRequest, status)
 	unauthorized := func(n int) {
 		t.Helper()
 		for range n {
-			status, _ := apiCall(t, edge, http.MethodPost, "/api/v1/commands", "", `{"command":"SET_MOTOR","loop":"conveyor","on":true}`)
+			status, _ := edge.Call(t, http.MethodPost, "/api/v1/commands", "", `{"command":"SET_MOTOR","loop":"conveyor","on":true}`)
 			require.Equal(t, http.StatusUnauthorized, status)
 		}
 	}
@@ -251,7 +223,7 @@ func TestObservabilityDashboardsAndAlertsOnTheSimEdge(t *testing.T) {
 	// actuator_fault. A NaN oven sensor: sensor_fault latches and the oven goes safe.
 	fault := func(body string) {
 		t.Helper()
-		status, answer := apiCall(t, edge, http.MethodPost, "/api/v1/sim/faults", apiToken, body)
+		status, answer := edge.Call(t, http.MethodPost, "/api/v1/sim/faults", harness.APIToken, body)
 		require.Equal(t, http.StatusOK, status, "%s: %v", body, answer)
 	}
 	fault(`{"device":"motor_speed","kind":"disconnected"}`)
@@ -314,7 +286,7 @@ func TestObservabilityDashboardsAndAlertsOnTheSimEdge(t *testing.T) {
 
 	t.Run("every metric of the dashboards and rules is in Prometheus", func(t *testing.T) {
 		names := map[string]bool{}
-		qs, err := dashboards.Queries(shipped("dashboards/json"))
+		qs, err := dashboards.Queries(harness.Shipped("dashboards/json"))
 		require.NoError(t, err)
 		for _, q := range qs {
 			for _, n := range contract.MetricNames(q.Expr) {
@@ -333,7 +305,7 @@ func TestObservabilityDashboardsAndAlertsOnTheSimEdge(t *testing.T) {
 			if failureOnlyMetrics[n] {
 				continue
 			}
-			if len(query(t, prom, fmt.Sprintf(`count({__name__=%q})`, n))) == 0 {
+			if len(harness.QueryNow(t, prom, fmt.Sprintf(`count({__name__=%q})`, n))) == 0 {
 				missing = append(missing, n)
 				continue
 			}
@@ -345,7 +317,7 @@ func TestObservabilityDashboardsAndAlertsOnTheSimEdge(t *testing.T) {
 	})
 
 	t.Run("every panel returns data", func(t *testing.T) {
-		qs, err := dashboards.Queries(shipped("dashboards/json"))
+		qs, err := dashboards.Queries(harness.Shipped("dashboards/json"))
 		require.NoError(t, err)
 		vars := map[string]string{"device_id": ".*", "loop": ".*", "datasource": "prometheus"}
 		withData := map[string]bool{}
@@ -356,7 +328,7 @@ func TestObservabilityDashboardsAndAlertsOnTheSimEdge(t *testing.T) {
 			panels[panel] = true
 			// 5m covers the whole run, so counters that moved once (a command) still rate.
 			expr := dashboards.Expand(q.Expr, vars, "5m")
-			if len(query(t, prom, expr)) > 0 {
+			if len(harness.QueryNow(t, prom, expr)) > 0 {
 				withData[panel] = true
 			} else {
 				emptyTargets = append(emptyTargets, panel+" / "+q.RefID)
@@ -370,7 +342,7 @@ func TestObservabilityDashboardsAndAlertsOnTheSimEdge(t *testing.T) {
 		t.Logf("%d of %d panels return data (%d of %d queries); empty queries: %v", len(withData), len(panels), len(qs)-len(emptyTargets), len(qs), emptyTargets)
 	})
 
-	edge.stop(t)
+	edge.Stop(t)
 }
 
 // ruleMetricNames returns the raw metric names the shipped rules read (alerts/rules and
@@ -378,7 +350,7 @@ func TestObservabilityDashboardsAndAlertsOnTheSimEdge(t *testing.T) {
 // not produce).
 func ruleMetricNames(t *testing.T) []string {
 	t.Helper()
-	all, err := filepath.Glob(shipped("alerts/rules/*.yaml"))
+	all, err := filepath.Glob(harness.Shipped("alerts/rules/*.yaml"))
 	require.NoError(t, err)
 	var files []string
 	for _, f := range all {
@@ -386,7 +358,7 @@ func ruleMetricNames(t *testing.T) []string {
 			files = append(files, f)
 		}
 	}
-	files = append(files, shipped("alerts/slo/slo-rules.yaml"))
+	files = append(files, harness.Shipped("alerts/slo/slo-rules.yaml"))
 	var out []string
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
@@ -406,17 +378,6 @@ func ruleMetricNames(t *testing.T) []string {
 		}
 	}
 	return out
-}
-
-// query evaluates expr now and fails the test when Prometheus refuses it (a panel or rule
-// with invalid PromQL must not pass as "no data").
-func query(t *testing.T, prom *promtest.Server, expr string) []promtest.Sample {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	samples, err := prom.Query(ctx, expr, time.Time{})
-	require.NoError(t, err, "%s", expr)
-	return samples
 }
 
 // Alertmanager with the shipped routing and inhibit rules, fed alerts directly through its

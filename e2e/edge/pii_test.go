@@ -1,4 +1,4 @@
-package e2e
+package edge
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 	"github.com/fieldcol/fieldcol/internal/otlpsink"
 )
 
@@ -22,7 +23,7 @@ const (
 func piiLogs(run string) plog.Logs {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
-	rl.Resource().Attributes().PutStr(runKey, run)
+	rl.Resource().Attributes().PutStr(harness.RunKey, run)
 	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
 	lr.Body().SetStr("call " + residentPhone + " or mail " + residentEmail + " about the oven")
 	lr.Attributes().PutStr("user.email", residentEmail)
@@ -32,7 +33,7 @@ func piiLogs(run string) plog.Logs {
 func piiTraces(run string) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr(runKey, run)
+	rs.Resource().Attributes().PutStr(harness.RunKey, run)
 	span := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
 	span.SetName("notify-resident")
 	span.Attributes().PutStr("contact", residentEmail)
@@ -43,9 +44,9 @@ func piiTraces(run string) ptrace.Traces {
 // what arrived at the gateway sink, as JSON text.
 func sendPII(t *testing.T, extraConfigs []string, env ...string) (logsJSON, tracesJSON string, ld plog.Logs, td ptrace.Traces) {
 	sink := otlpsink.Start(t)
-	configs := append([]string{shipped("distributions/edge/config.yaml")}, extraConfigs...)
-	edge := startCollector(t, binary(t, "fieldcol-edge"), configs, append(env, gatewayAt(sink.ServeHTTP(t)))...)
-	client, err := otlpsink.Dial(edge.otlpGRPC)
+	configs := append([]string{harness.Shipped("distributions/edge/config.yaml")}, extraConfigs...)
+	edge := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"), configs, append(env, harness.GatewayAt(sink.ServeHTTP(t)))...)
+	client, err := otlpsink.Dial(edge.OTLPGRPC)
 	require.NoError(t, err)
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -54,14 +55,14 @@ func sendPII(t *testing.T, extraConfigs []string, env ...string) (logsJSON, trac
 	require.NoError(t, client.SendLogs(ctx, piiLogs(run)))
 	require.NoError(t, client.SendTraces(ctx, piiTraces(run)))
 	require.Eventually(t, func() bool {
-		return pickLogs(sink.Logs(), run).LogRecordCount() == 1 && pickTraces(sink.Traces(), run).SpanCount() == 1
+		return harness.PickLogs(sink.Logs(), run).LogRecordCount() == 1 && harness.PickTraces(sink.Traces(), run).SpanCount() == 1
 	}, 30*time.Second, 100*time.Millisecond)
-	ld, td = pickLogs(sink.Logs(), run), pickTraces(sink.Traces(), run)
+	ld, td = harness.PickLogs(sink.Logs(), run), harness.PickTraces(sink.Traces(), run)
 	lj, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
 	require.NoError(t, err)
 	tj, err := (&ptrace.JSONMarshaler{}).MarshalTraces(td)
 	require.NoError(t, err)
-	edge.stop(t)
+	edge.Stop(t)
 	return string(lj), string(tj), ld, td
 }
 
@@ -76,7 +77,7 @@ func TestEdgeMasksPIIByDefault(t *testing.T) {
 }
 
 func TestEdgePseudonymsJoinAcrossSignals(t *testing.T) {
-	_, _, ld, td := sendPII(t, []string{shipped("distributions/pii-pseudonyms.yaml")}, testHMACKey)
+	_, _, ld, td := sendPII(t, []string{harness.Shipped("distributions/pii-pseudonyms.yaml")}, harness.TestHMACKey)
 	logAttr, ok := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().Get("user.email")
 	require.True(t, ok)
 	spanAttr, ok := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().Get("contact")

@@ -1,4 +1,4 @@
-package e2e
+package edge
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 )
 
 // safeOutputs runs `<bin> safe-outputs --config=<config>` as the unit's ExecStopPost does,
@@ -52,18 +54,18 @@ func assertEdgeDriven(t *testing.T, stdout string) {
 }
 
 func TestSafeOutputsShippedConfigs(t *testing.T) {
-	stdout, stderr, err := safeOutputs(t, binary(t, "fieldcol-edge"), shipped("distributions/edge/config.yaml"), commonEnv(t)...)
+	stdout, stderr, err := safeOutputs(t, harness.Binary(t, "fieldcol-edge"), harness.Shipped("distributions/edge/config.yaml"), harness.CommonEnv(t)...)
 	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
 	assertEdgeDriven(t, stdout)
 	assert.Empty(t, stderr)
 
 	// Without the optional environment file the token is unset: a warning, not a failure.
-	stdout, stderr, err = safeOutputs(t, binary(t, "fieldcol-edge"), shipped("distributions/edge/config.yaml"))
+	stdout, stderr, err = safeOutputs(t, harness.Binary(t, "fieldcol-edge"), harness.Shipped("distributions/edge/config.yaml"))
 	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
 	assertEdgeDriven(t, stdout)
 	assert.Contains(t, stderr, "FIELDCOL_API_TOKEN")
 
-	stdout, stderr, err = safeOutputs(t, binary(t, "fieldcol-gateway"), shipped("distributions/gateway/config.yaml"))
+	stdout, stderr, err = safeOutputs(t, harness.Binary(t, "fieldcol-gateway"), harness.Shipped("distributions/gateway/config.yaml"))
 	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
 	assert.Equal(t, "nothing to drive: the configuration has no controlloop extension with a loop\n", stdout)
 }
@@ -72,12 +74,12 @@ func TestSafeOutputsShippedConfigs(t *testing.T) {
 // runs safe-outputs with the unit's environment. The time from the kill to safe-outputs
 // having written and closed every actuator is what the README quotes.
 func TestSafeOutputsAfterKill(t *testing.T) {
-	bin := binary(t, "fieldcol-edge")
-	env := commonEnv(t)
-	c := startCollector(t, bin, []string{shipped("distributions/edge/config.yaml")}, env...)
+	bin := harness.Binary(t, "fieldcol-edge")
+	env := harness.CommonEnv(t)
+	c := harness.StartCollector(t, bin, []string{harness.Shipped("distributions/edge/config.yaml")}, env...)
 	killed := time.Now()
-	c.proc.Kill()
-	stdout, stderr, err := safeOutputs(t, bin, shipped("distributions/edge/config.yaml"),
+	c.Proc.Kill()
+	stdout, stderr, err := safeOutputs(t, bin, harness.Shipped("distributions/edge/config.yaml"),
 		append(env, "SERVICE_RESULT=signal", "EXIT_CODE=killed", "EXIT_STATUS=KILL")...)
 	took := time.Since(killed)
 	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", stdout, stderr)

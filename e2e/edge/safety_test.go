@@ -1,4 +1,4 @@
-package e2e
+package edge
 
 import (
 	"net/http"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 )
 
 // The findings of the safety-envelope issue (18), replayed on the built edge with the
@@ -18,11 +20,11 @@ import (
 // refused, detected or persisted; the time to the safe state is measured and logged.
 
 // waitSafe polls the API until the loop reports its outputs safe and returns how long it took.
-func waitSafe(t *testing.T, edge *collector, loop string, within time.Duration) time.Duration {
+func waitSafe(t *testing.T, edge *harness.Collector, loop string, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	require.Eventually(t, func() bool {
-		_, st := apiCall(t, edge, http.MethodGet, "/api/v1/loops/"+loop, apiToken, "")
+		_, st := edge.Call(t, http.MethodGet, "/api/v1/loops/"+loop, harness.APIToken, "")
 		return st["safe_state"] == true
 	}, within, 10*time.Millisecond, "loop %s never went safe", loop)
 	return time.Since(start)
@@ -30,7 +32,7 @@ func waitSafe(t *testing.T, edge *collector, loop string, within time.Duration) 
 
 func TestEdgeSafetyEnvelopeFindings(t *testing.T) {
 	// output_max 0.5 in the config, as in the report.
-	limited := overlay(t, `
+	limited := harness.Overlay(t, `
 extensions:
   controlloop:
     loops:
@@ -54,10 +56,10 @@ extensions:
           - {name: oven_not_overheated, loop: oven, below: 85}
 `)
 	latch := filepath.Join(t.TempDir(), "latches.json")
-	edge := startCollector(t, binary(t, "fieldcol-edge"), []string{shipped("distributions/edge/config.yaml"), limited},
+	edge := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"), []string{harness.Shipped("distributions/edge/config.yaml"), limited},
 		"FIELDCOL_LATCH_FILE="+latch)
 	post := func(body string) (int, map[string]any) {
-		return apiCall(t, edge, http.MethodPost, "/api/v1/commands", apiToken, body)
+		return edge.Call(t, http.MethodPost, "/api/v1/commands", harness.APIToken, body)
 	}
 
 	// Manual mode keeps the configured output_max; the API reports it.
@@ -66,7 +68,7 @@ extensions:
 	assert.Equal(t, "output", ans["field"])
 	code, ans = post(`{"command":"SET_TEMP_SETTINGS","loop":"oven","output_max":1}`)
 	assert.Equal(t, http.StatusBadRequest, code, "%v", ans)
-	_, st := apiCall(t, edge, http.MethodGet, "/api/v1/loops/oven", apiToken, "")
+	_, st := edge.Call(t, http.MethodGet, "/api/v1/loops/oven", harness.APIToken, "")
 	assert.InDelta(t, 0.5, st["output_max"], 1e-12)
 
 	// The ramp cannot be made faster than the configured 0.5/s.
@@ -76,33 +78,33 @@ extensions:
 
 	// A stuck oven sensor trips the loop with the shipped defaults. The oven is heating first.
 	require.Eventually(t, func() bool {
-		_, st := apiCall(t, edge, http.MethodGet, "/api/v1/loops/oven", apiToken, "")
+		_, st := edge.Call(t, http.MethodGet, "/api/v1/loops/oven", harness.APIToken, "")
 		return st["safe_state"] == false && st["state"] == "running"
 	}, 30*time.Second, 50*time.Millisecond, "the oven never started heating")
-	code, ans = apiCall(t, edge, http.MethodPost, "/api/v1/sim/faults", apiToken, `{"device":"oven_temp","kind":"stuck"}`)
+	code, ans = edge.Call(t, http.MethodPost, "/api/v1/sim/faults", harness.APIToken, `{"device":"oven_temp","kind":"stuck"}`)
 	require.Equal(t, http.StatusOK, code, "%v", ans)
 	stuck := waitSafe(t, edge, "oven", 30*time.Second)
 	t.Logf("stuck oven sensor: outputs safe %s after the fault (input.stuck.after defaults to 10s at a 100ms period)", stuck.Round(time.Millisecond))
 
 	// While tripped, a command that would energize the heater is refused with 409 naming the latch.
 	require.Eventually(t, func() bool {
-		_, st := apiCall(t, edge, http.MethodGet, "/api/v1/loops/oven", apiToken, "")
+		_, st := edge.Call(t, http.MethodGet, "/api/v1/loops/oven", harness.APIToken, "")
 		return st["state"] == "tripped"
 	}, 5*time.Second, 10*time.Millisecond)
 	code, ans = post(`{"command":"SET_MODE","loop":"oven","mode":"manual","output":0.5}`)
 	assert.Equal(t, http.StatusConflict, code, "%v", ans)
 	assert.Contains(t, ans["error"], "sensor_fault")
-	code, _ = apiCall(t, edge, http.MethodPost, "/api/v1/sim/faults", apiToken, `{"device":"oven_temp","clear":true}`)
+	code, _ = edge.Call(t, http.MethodPost, "/api/v1/sim/faults", harness.APIToken, `{"device":"oven_temp","clear":true}`)
 	require.Equal(t, http.StatusOK, code)
 	require.Eventually(t, func() bool {
 		code, _ := post(`{"command":"ACK_ALARM","loop":"oven"}`)
 		return code == http.StatusOK
 	}, 30*time.Second, 200*time.Millisecond)
-	_, st = apiCall(t, edge, http.MethodGet, "/api/v1/loops/oven", apiToken, "")
+	_, st = edge.Call(t, http.MethodGet, "/api/v1/loops/oven", harness.APIToken, "")
 	assert.Equal(t, "auto", st["mode"], "the refused manual command was not kept for the re-arming")
 
 	// A NaN reading: time to safe.
-	code, _ = apiCall(t, edge, http.MethodPost, "/api/v1/sim/faults", apiToken, `{"device":"oven_temp","kind":"nan","duration":"1s"}`)
+	code, _ = edge.Call(t, http.MethodPost, "/api/v1/sim/faults", harness.APIToken, `{"device":"oven_temp","kind":"nan","duration":"1s"}`)
 	require.Equal(t, http.StatusOK, code)
 	nan := waitSafe(t, edge, "oven", 5*time.Second)
 	t.Logf("NaN oven reading: outputs safe %s after the fault (period 100ms)", nan.Round(time.Millisecond))
@@ -110,27 +112,27 @@ extensions:
 	// The operator switches the oven off; a kill -9 and a restart keep it off (warm restart).
 	code, ans = post(`{"command":"SET_MODE","loop":"oven","mode":"off"}`)
 	require.Equal(t, http.StatusOK, code, "%v", ans)
-	edge.proc.Kill()
+	edge.Proc.Kill()
 
-	again := startCollector(t, binary(t, "fieldcol-edge"), []string{shipped("distributions/edge/config.yaml"), limited},
+	again := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"), []string{harness.Shipped("distributions/edge/config.yaml"), limited},
 		"FIELDCOL_LATCH_FILE="+latch)
-	_, st = apiCall(t, again, http.MethodGet, "/api/v1/loops/oven", apiToken, "")
+	_, st = again.Call(t, http.MethodGet, "/api/v1/loops/oven", harness.APIToken, "")
 	assert.Equal(t, "off", st["mode"], "a loop the operator stopped stays stopped after a kill -9")
 	unclean := regexp.MustCompile(`controlloop_restarts_total\{[^}]*clean="false"[^}]*\} 1\b`)
 	var metrics string
 	if !assert.Eventually(t, func() bool {
-		metrics = httpGet(t, "http://"+again.metrics+"/metrics")
+		metrics = harness.HTTPGet(t, "http://"+again.Metrics+"/metrics")
 		return unclean.MatchString(metrics)
 	}, 30*time.Second, 250*time.Millisecond, "the kill -9 is counted as an unclean stop") {
 		t.Log(grepLines(metrics, "controlloop_restarts"))
 	}
-	again.stop(t)
+	again.Stop(t)
 }
 
 // The shipped setpoint range of the last release (max 80 over a 78 high limit) is refused
 // by validate, naming the key.
 func TestEdgeValidateRefusesSetpointPastTheHighLimit(t *testing.T) {
-	bad := overlay(t, `
+	bad := harness.Overlay(t, `
 extensions:
   controlloop:
     loops:
@@ -142,8 +144,8 @@ extensions:
         setpoint: {value: 60, min: 0, max: 80}
         alarms: [{name: high_limit, type: high, limit: 78}]
 `)
-	cmd := exec.Command(binary(t, "fieldcol-edge"), "validate", "--config", shipped("distributions/edge/config.yaml"), "--config", bad)
-	cmd.Env = append(cmd.Environ(), "FIELDCOL_API_TOKEN="+apiToken)
+	cmd := exec.Command(harness.Binary(t, "fieldcol-edge"), "validate", "--config", harness.Shipped("distributions/edge/config.yaml"), "--config", bad)
+	cmd.Env = append(cmd.Environ(), "FIELDCOL_API_TOKEN="+harness.APIToken)
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err, "%s", out)
 	assert.True(t, strings.Contains(string(out), "setpoint.max: 80"), "%s", out)

@@ -1,4 +1,4 @@
-package e2e
+package gateway
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 )
 
 // There is no cluster here: the chart is checked with helm lint and helm template, every
@@ -26,7 +28,7 @@ const chartNamespace = "fleet-obs"
 func helmCmd(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
 	home := t.TempDir()
-	cmd := exec.Command(toolBinary(t, "helm"), args...)
+	cmd := exec.Command(harness.Tool(t, "helm"), args...)
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+filepath.Join(home, "cache"),
 		"HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_DATA_HOME="+filepath.Join(home, "data"))
 	return cmd
@@ -35,7 +37,7 @@ func helmCmd(t *testing.T, args ...string) *exec.Cmd {
 // render runs helm template on the chart with the given --set values.
 func render(t *testing.T, sets ...string) (string, error) {
 	t.Helper()
-	args := []string{"template", "fg", shipped("deploy/helm/fieldcol-gateway"), "--namespace", chartNamespace}
+	args := []string{"template", "fg", harness.Shipped("deploy/helm/fieldcol-gateway"), "--namespace", chartNamespace}
 	for _, s := range sets {
 		args = append(args, "--set", s)
 	}
@@ -102,20 +104,20 @@ func env(container any) map[string]map[string]any {
 }
 
 func TestGatewayChart(t *testing.T) {
-	k8sdecode := toolBinary(t, "k8sdecode")
+	k8sdecode := harness.Tool(t, "k8sdecode")
 
 	t.Run("the chart ships the distribution's configs unchanged", func(t *testing.T) {
 		for _, f := range []string{"lb.yaml", "sampler.yaml"} {
-			want, err := os.ReadFile(shipped("distributions/gateway/" + f))
+			want, err := os.ReadFile(harness.Shipped("distributions/gateway/" + f))
 			require.NoError(t, err)
-			got, err := os.ReadFile(shipped("deploy/helm/fieldcol-gateway/files/" + f))
+			got, err := os.ReadFile(harness.Shipped("deploy/helm/fieldcol-gateway/files/" + f))
 			require.NoError(t, err)
 			assert.Equal(t, string(want), string(got), "deploy/helm/fieldcol-gateway/files/%s differs from distributions/gateway/%s: copy it over", f, f)
 		}
 	})
 
 	t.Run("helm lint", func(t *testing.T) {
-		out, err := helmCmd(t, "lint", "--strict", shipped("deploy/helm/fieldcol-gateway"), "--set", "token.existingSecret=fleet-token").CombinedOutput()
+		out, err := helmCmd(t, "lint", "--strict", harness.Shipped("deploy/helm/fieldcol-gateway"), "--set", "token.existingSecret=fleet-token").CombinedOutput()
 		require.NoError(t, err, "%s", out)
 		assert.Contains(t, string(out), "0 chart(s) failed")
 	})
@@ -176,7 +178,7 @@ func TestGatewayChart(t *testing.T) {
 			for _, c := range configs {
 				args = append(args, "--config", filepath.Join(dir, c))
 			}
-			cmd := exec.Command(binary(t, "fieldcol-gateway"), args...)
+			cmd := exec.Command(harness.Binary(t, "fieldcol-gateway"), args...)
 			cmd.Env = append(os.Environ(), "FIELDCOL_GATEWAY_TOKEN=s3cret", "FIELDCOL_STORAGE_DIR="+t.TempDir())
 			out, err := cmd.CombinedOutput()
 			assert.NoError(t, err, "validate %v:\n%s", configs, out)

@@ -1,4 +1,4 @@
-package e2e
+package gateway
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 	"github.com/fieldcol/fieldcol/internal/otlpsink"
 	"github.com/fieldcol/fieldcol/internal/promtest"
 )
@@ -15,18 +16,18 @@ import (
 // The gateway accepts OTLP from the fleet and a real Prometheus scrapes what it serves,
 // including the RED metrics it derives from spans.
 func TestGatewayAcceptsOTLPAndPrometheusScrapes(t *testing.T) {
-	gw := startCollector(t, binary(t, "fieldcol-gateway"), []string{shipped("distributions/gateway/config.yaml")})
-	prom := promtest.Start(t, promtest.Options{ScrapeTargets: []string{gw.metrics}})
+	gw := harness.StartCollector(t, harness.Binary(t, "fieldcol-gateway"), []string{harness.Shipped("distributions/gateway/config.yaml")})
+	prom := promtest.Start(t, promtest.Options{ScrapeTargets: []string{gw.Metrics}})
 
-	client, err := otlpsink.Dial(gw.otlpGRPC)
+	client, err := otlpsink.Dial(gw.OTLPGRPC)
 	require.NoError(t, err)
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	run := t.Name()
-	require.NoError(t, client.SendMetrics(ctx, sampleMetrics(run)))
-	require.NoError(t, client.SendTraces(ctx, sampleTraces(run)))
-	require.NoError(t, client.SendLogs(ctx, sampleLogs(run)))
+	require.NoError(t, client.SendMetrics(ctx, harness.SampleMetrics(run)))
+	require.NoError(t, client.SendTraces(ctx, harness.SampleTraces(run)))
+	require.NoError(t, client.SendLogs(ctx, harness.SampleLogs(run)))
 
 	got := prom.WaitFor(t, `e2e_belt_speed_meters_per_second{belt="b1"}`, 60*time.Second)
 	require.Len(t, got, 1)
@@ -52,5 +53,5 @@ func TestGatewayAcceptsOTLPAndPrometheusScrapes(t *testing.T) {
 		return assert.ObjectsAreEqual(want, byStatus)
 	}, 60*time.Second, 500*time.Millisecond, "span metrics per status: got %v, want %v", byStatus, want)
 
-	gw.stop(t)
+	gw.Stop(t)
 }

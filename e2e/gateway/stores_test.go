@@ -1,4 +1,4 @@
-package e2e
+package gateway
 
 import (
 	"context"
@@ -16,22 +16,23 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 	"github.com/fieldcol/fieldcol/internal/otlpsink"
 	"github.com/fieldcol/fieldcol/internal/promtest"
 )
 
 // startStoreSampler runs sampler.yaml against real stores; an empty store address points
 // that exporter at a closed loopback port.
-func startStoreSampler(t testing.TB, tracesAddr, logsURL, remoteWriteURL string, env ...string) *collector {
+func startStoreSampler(t testing.TB, tracesAddr, logsURL, remoteWriteURL string, env ...string) *harness.Collector {
 	t.Helper()
 	if tracesAddr == "" {
-		tracesAddr = freeAddr(t)
+		tracesAddr = harness.ClosedAddr(t)
 	}
 	if logsURL == "" {
-		logsURL = "http://" + freeAddr(t) + "/insert/opentelemetry/v1/logs"
+		logsURL = "http://" + harness.ClosedAddr(t) + "/insert/opentelemetry/v1/logs"
 	}
 	if remoteWriteURL == "" {
-		remoteWriteURL = "http://" + freeAddr(t) + "/api/v1/write"
+		remoteWriteURL = "http://" + harness.ClosedAddr(t) + "/api/v1/write"
 	}
 	base := []string{
 		"FIELDCOL_STORAGE_DIR=" + t.TempDir(),
@@ -41,13 +42,13 @@ func startStoreSampler(t testing.TB, tracesAddr, logsURL, remoteWriteURL string,
 		"FIELDCOL_INSTANCE=sampler-0",
 		"FIELDCOL_DECISION_WAIT=2s",
 	}
-	return startCollector(t, binary(t, "fieldcol-gateway"), []string{shipped("distributions/gateway/sampler.yaml")}, append(base, env...)...)
+	return harness.StartCollector(t, harness.Binary(t, "fieldcol-gateway"), []string{harness.Shipped("distributions/gateway/sampler.yaml")}, append(base, env...)...)
 }
 
 // edgeToGateway gives the edge's disk queue the fleet's token for the load-balancing tier
 // (the shipped edge config sends to FIELDCOL_GATEWAY_ENDPOINT without one).
 func edgeToGateway(t testing.TB) string {
-	return overlay(t, fmt.Sprintf(`
+	return harness.Overlay(t, fmt.Sprintf(`
 exporters:
   diskqueue:
     http:
@@ -84,7 +85,7 @@ func deviceLogs(run string, bodies ...string) plog.Logs {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr("service.name", "conveyor-app")
-	rl.Resource().Attributes().PutStr(runKey, run)
+	rl.Resource().Attributes().PutStr(harness.RunKey, run)
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName("e2e")
 	for i, body := range bodies {
@@ -117,16 +118,16 @@ func tagValue(tags []struct {
 // and with the personal data the edge masked already masked.
 func TestGatewayTierDeliversIntoStores(t *testing.T) {
 	prom := promtest.Start(t, promtest.Options{RemoteWriteReceiver: true})
-	logs := startVictoriaLogs(t, "", "")
-	traces := startJaeger(t, "")
-	s := startStoreSampler(t, traces.otlpGRPC, logs.otlpLogsURL(), prom.URL()+"/api/v1/write")
-	lb, _ := startLB(t, []string{s.otlpGRPC})
-	edge := startCollector(t, binary(t, "fieldcol-edge"),
-		[]string{shipped("distributions/edge/config.yaml"), edgeToGateway(t)},
+	logs := harness.StartVictoriaLogs(t)
+	traces := harness.StartJaeger(t)
+	s := startStoreSampler(t, traces.OTLPGRPC, logs.OTLPLogsURL(), prom.URL()+"/api/v1/write")
+	lb, _ := startLB(t, []string{s.OTLPGRPC})
+	edge := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"),
+		[]string{harness.Shipped("distributions/edge/config.yaml"), edgeToGateway(t)},
 		"FIELDCOL_HOST_NAME=e2e-host", "FIELDCOL_DEVICE_ID=pi-oven-7",
-		"FIELDCOL_GATEWAY_ENDPOINT=http://"+lb.otlpHTTP)
+		harness.GatewayAt("http://"+lb.OTLPHTTP))
 
-	client, err := otlpsink.Dial(edge.otlpGRPC)
+	client, err := otlpsink.Dial(edge.OTLPGRPC)
 	require.NoError(t, err)
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -134,12 +135,12 @@ func TestGatewayTierDeliversIntoStores(t *testing.T) {
 	run := fmt.Sprintf("stores-%d", time.Now().UnixNano())
 	// Personal data the edge's piiredaction masks before anything leaves the device.
 	const email, resident = "jane.doe@example.com", "Hanako Sato"
-	md := sampleMetrics(run)
+	md := harness.SampleMetrics(run)
 	restamp(md)
 	md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints().At(0).Attributes().PutStr("resident_id", "R-20931")
 	require.NoError(t, client.SendMetrics(ctx, md))
 	// Three one-span traces; tail sampling keeps the one whose span has status ERROR.
-	td := sampleTraces(run)
+	td := harness.SampleTraces(run)
 	td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(2).Attributes().PutStr("resident_name", resident)
 	require.NoError(t, client.SendTraces(ctx, td))
 	ld := deviceLogs(run, "belt b1 jammed at station 4, operator "+email+" paged", "belt b1 restarted")
@@ -161,10 +162,10 @@ func TestGatewayTierDeliversIntoStores(t *testing.T) {
 	t.Run("Jaeger", func(t *testing.T) {
 		kept := pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 2}
 		id := hex.EncodeToString(kept[:])
-		var found []jaegerTrace
-		waitUntil(t, 90*time.Second, 500*time.Millisecond, func() (bool, string) {
+		var found []harness.JaegerTrace
+		harness.WaitUntil(t, 90*time.Second, 500*time.Millisecond, func() (bool, string) {
 			var err error
-			found, err = traces.traces(ctx, "/api/traces/"+id)
+			found, err = traces.Traces(ctx, "/api/traces/"+id)
 			return err == nil && len(found) == 1 && len(found[0].Spans) == 1, fmt.Sprintf("trace %s in Jaeger: %v %+v", id, err, found)
 		})
 		span := found[0].Spans[0]
@@ -175,10 +176,10 @@ func TestGatewayTierDeliversIntoStores(t *testing.T) {
 		assert.Equal(t, "conveyor-app", proc.ServiceName)
 		assert.Equal(t, "pi-oven-7", tagValue(proc.Tags, "device.id"))
 		assert.Equal(t, "e2e-host", tagValue(proc.Tags, "host.name"))
-		assert.Equal(t, run, tagValue(proc.Tags, runKey))
+		assert.Equal(t, run, tagValue(proc.Tags, harness.RunKey))
 
 		// By service over the spans' time range (2023-11-14), as a person searches.
-		search, err := traces.traces(ctx, "/api/traces?service=conveyor-app&start=1699999990000000&end=1700000010000000&limit=50")
+		search, err := traces.Traces(ctx, "/api/traces?service=conveyor-app&start=1699999990000000&end=1700000010000000&limit=50")
 		require.NoError(t, err)
 		var ids []string
 		for _, tr := range search {
@@ -188,11 +189,11 @@ func TestGatewayTierDeliversIntoStores(t *testing.T) {
 	})
 
 	t.Run("VictoriaLogs", func(t *testing.T) {
-		filter := fmt.Sprintf(`"device.id":="pi-oven-7" AND %q:=%q`, runKey, run)
+		filter := fmt.Sprintf(`"device.id":="pi-oven-7" AND %q:=%q`, harness.RunKey, run)
 		var rows []map[string]string
-		waitUntil(t, 90*time.Second, 500*time.Millisecond, func() (bool, string) {
+		harness.WaitUntil(t, 90*time.Second, 500*time.Millisecond, func() (bool, string) {
 			var err error
-			rows, err = logs.query(ctx, filter)
+			rows, err = logs.Query(ctx, filter)
 			return err == nil && len(rows) == 2, fmt.Sprintf("logs in VictoriaLogs for %s: %v %v", filter, err, rows)
 		})
 		msgs := map[string]map[string]string{}
@@ -214,9 +215,9 @@ func TestGatewayTierDeliversIntoStores(t *testing.T) {
 		}
 	})
 
-	edge.stop(t)
-	lb.stop(t)
-	s.stop(t)
+	edge.Stop(t)
+	lb.Stop(t)
+	s.Stop(t)
 }
 
 // storeOutage stops a store for 60 s while the test's load runs, sampling the sampler's
@@ -244,11 +245,11 @@ func storeOutage(t *testing.T, ctx context.Context, queued func() float64, stopS
 // takes the backlog, retries, and drains it when the store is back; every record the
 // gateway acknowledged is in the store afterwards.
 func TestGatewayTierLogStoreOutage(t *testing.T) {
-	store := startVictoriaLogs(t, "", "")
-	s := startStoreSampler(t, "", store.otlpLogsURL(), "")
-	lb, _ := startLB(t, []string{s.otlpGRPC})
+	store := harness.StartVictoriaLogs(t)
+	s := startStoreSampler(t, "", store.OTLPLogsURL(), "")
+	lb, _ := startLB(t, []string{s.OTLPGRPC})
 
-	client, err := otlpsink.Dial(lb.otlpGRPC)
+	client, err := otlpsink.Dial(lb.OTLPGRPC)
 	require.NoError(t, err)
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
@@ -281,35 +282,35 @@ func TestGatewayTierLogStoreOutage(t *testing.T) {
 			acked.Add(int64(len(bodies)))
 		}
 	}()
-	filter := fmt.Sprintf(`%q:=%q`, runKey, run)
+	filter := fmt.Sprintf(`%q:=%q`, harness.RunKey, run)
 	queued := func() float64 {
-		v, err := scrapeSum(s, "otelcol_exporter_queue_size", `exporter="otlp_http/logs"`)
+		v, err := s.ScrapeSum("otelcol_exporter_queue_size", `exporter="otlp_http/logs"`)
 		if err != nil {
 			return -1
 		}
 		return v
 	}
 
-	waitUntil(t, 60*time.Second, 500*time.Millisecond, func() (bool, string) {
-		n, err := store.count(ctx, filter)
+	harness.WaitUntil(t, 60*time.Second, 500*time.Millisecond, func() (bool, string) {
+		n, err := store.Count(ctx, filter)
 		return err == nil && n > 0, fmt.Sprintf("no record reached the store before the outage: %d, %v", n, err)
 	})
 
 	var ackedDuringOutage int64
 	_, maxQueued, up := storeOutage(t, ctx, queued,
-		func() { require.NoError(t, store.proc.Stop(15*time.Second), "stopping the log store") },
+		func() { require.NoError(t, store.Proc.Stop(15*time.Second), "stopping the log store") },
 		func() {
 			ackedDuringOutage = acked.Load()
-			store = startVictoriaLogs(t, store.addr, store.dir)
+			store = store.Restart(t)
 		})
 	close(stop)
 	wg.Wait()
 
 	want := acked.Load()
 	var got int
-	waitUntil(t, 3*time.Minute, time.Second, func() (bool, string) {
+	harness.WaitUntil(t, 3*time.Minute, time.Second, func() (bool, string) {
 		var err error
-		got, err = store.count(ctx, filter)
+		got, err = store.Count(ctx, filter)
 		q := queued()
 		return err == nil && got >= int(want) && q == 0,
 			fmt.Sprintf("records in the store: %d (%v), acknowledged by the gateway: %d; queue %v", got, err, want, q)
@@ -317,13 +318,13 @@ func TestGatewayTierLogStoreOutage(t *testing.T) {
 	drained := time.Since(up)
 	assert.Equal(t, int(want), got, "records in the store, acknowledged by the gateway")
 	assert.Greater(t, maxQueued, 0.0, "the sampler's logs queue never held a backlog during the outage")
-	assert.Zero(t, mustScrape(t, s, "otelcol_exporter_send_failed_log_records", `exporter="otlp_http/logs"`), "records the sampler gave up on")
+	assert.Zero(t, s.MustScrape(t, "otelcol_exporter_send_failed_log_records", `exporter="otlp_http/logs"`), "records the sampler gave up on")
 	assert.Zero(t, refused.Load(), "records the gateway refused (the disk queue should absorb a 60 s outage)")
 	t.Logf("log store down 60 s under 200 records/s: %d records acknowledged (%d by the end of the outage), largest backlog %.0f queued requests, drained %s after the store came back; %d in the store",
 		want, ackedDuringOutage, maxQueued, drained.Round(time.Second), got)
 
-	lb.stop(t)
-	s.stop(t)
+	lb.Stop(t)
+	s.Stop(t)
 }
 
 // The trace store goes down for 60 s while devices keep sending traces that tail sampling
@@ -331,11 +332,11 @@ func TestGatewayTierLogStoreOutage(t *testing.T) {
 // storage forgets what it had when it stops, so the check is on every trace the gateway
 // acknowledged after the store went down: none may be missing.
 func TestGatewayTierTraceStoreOutage(t *testing.T) {
-	store := startJaeger(t, "")
-	s := startStoreSampler(t, store.otlpGRPC, "", "")
-	lb, _ := startLB(t, []string{s.otlpGRPC})
+	store := harness.StartJaeger(t)
+	s := startStoreSampler(t, store.OTLPGRPC, "", "")
+	lb, _ := startLB(t, []string{s.OTLPGRPC})
 
-	client, err := otlpsink.Dial(lb.otlpGRPC)
+	client, err := otlpsink.Dial(lb.OTLPGRPC)
 	require.NoError(t, err)
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
@@ -396,7 +397,7 @@ func TestGatewayTierTraceStoreOutage(t *testing.T) {
 		}
 	}()
 	stored := func() (map[string]bool, error) {
-		found, err := store.traces(ctx, fmt.Sprintf("/api/traces?service=%s&start=%d&end=%d&limit=100000",
+		found, err := store.Traces(ctx, fmt.Sprintf("/api/traces?service=%s&start=%d&end=%d&limit=100000",
 			service, begin.Add(-time.Minute).UnixMicro(), time.Now().Add(time.Minute).UnixMicro()))
 		ids := map[string]bool{}
 		for _, tr := range found {
@@ -405,20 +406,20 @@ func TestGatewayTierTraceStoreOutage(t *testing.T) {
 		return ids, err
 	}
 	queued := func() float64 {
-		v, err := scrapeSum(s, "otelcol_exporter_queue_size", `exporter="otlp_grpc/traces"`)
+		v, err := s.ScrapeSum("otelcol_exporter_queue_size", `exporter="otlp_grpc/traces"`)
 		if err != nil {
 			return -1
 		}
 		return v
 	}
 
-	waitUntil(t, 60*time.Second, 500*time.Millisecond, func() (bool, string) {
+	harness.WaitUntil(t, 60*time.Second, 500*time.Millisecond, func() (bool, string) {
 		ids, err := stored()
 		return err == nil && len(ids) > 0, fmt.Sprintf("no trace reached the store before the outage: %v", err)
 	})
 	down, maxQueued, up := storeOutage(t, ctx, queued,
-		func() { require.NoError(t, store.proc.Stop(15*time.Second), "stopping the trace store") },
-		func() { store = startJaeger(t, store.otlpGRPC) })
+		func() { require.NoError(t, store.Proc.Stop(15*time.Second), "stopping the trace store") },
+		func() { store = store.Restart(t) })
 	close(stop)
 	wg.Wait()
 
@@ -432,7 +433,7 @@ func TestGatewayTierTraceStoreOutage(t *testing.T) {
 	mu.Unlock()
 	require.NotEmpty(t, want)
 	var missing []string
-	waitUntil(t, 3*time.Minute, time.Second, func() (bool, string) {
+	harness.WaitUntil(t, 3*time.Minute, time.Second, func() (bool, string) {
 		ids, err := stored()
 		missing = missing[:0]
 		for _, id := range want {
@@ -446,11 +447,11 @@ func TestGatewayTierTraceStoreOutage(t *testing.T) {
 	})
 	drained := time.Since(up)
 	assert.Greater(t, maxQueued, 0.0, "the sampler's traces queue never held a backlog during the outage")
-	assert.Zero(t, mustScrape(t, s, "otelcol_exporter_send_failed_spans", `exporter="otlp_grpc/traces"`), "spans the sampler gave up on")
+	assert.Zero(t, s.MustScrape(t, "otelcol_exporter_send_failed_spans", `exporter="otlp_grpc/traces"`), "spans the sampler gave up on")
 	assert.Zero(t, refused.Load(), "traces the gateway refused (the disk queue should absorb a 60 s outage)")
 	t.Logf("trace store down 60 s under 50 kept traces/s: %d traces acknowledged from the outage on, all in the store; largest backlog %.0f queued requests, drained %s after the store came back",
 		len(want), maxQueued, drained.Round(time.Second))
 
-	lb.stop(t)
-	s.stop(t)
+	lb.Stop(t)
+	s.Stop(t)
 }

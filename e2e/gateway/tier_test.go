@@ -1,14 +1,11 @@
-package e2e
+package gateway
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,9 +21,9 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 	"github.com/fieldcol/fieldcol/internal/otlpsink"
 	"github.com/fieldcol/fieldcol/internal/promtest"
-	"github.com/fieldcol/fieldcol/internal/testproc"
 )
 
 // gatewayToken is the bearer token the tests' devices present to the load-balancing tier.
@@ -34,7 +31,7 @@ const gatewayToken = "e2e-fleet-token"
 
 // sampler is a collector running sampler.yaml whose sampled traces go to sink.
 type sampler struct {
-	*collector
+	*harness.Collector
 	sink *otlpsink.Sink
 }
 
@@ -48,11 +45,11 @@ func startSampler(t testing.TB, name, remoteWrite string, env ...string) sampler
 		"FIELDCOL_TRACES_ENDPOINT=" + sink.Addr,
 		"FIELDCOL_REMOTE_WRITE_ENDPOINT=" + remoteWrite,
 		// No logs in these tests; a closed loopback port, never someone's real store.
-		"FIELDCOL_LOGS_ENDPOINT=http://" + freeAddr(t) + "/insert/opentelemetry/v1/logs",
+		"FIELDCOL_LOGS_ENDPOINT=http://" + harness.ClosedAddr(t) + "/insert/opentelemetry/v1/logs",
 		"FIELDCOL_INSTANCE=" + name,
 	}
-	c := startCollector(t, binary(t, "fieldcol-gateway"), []string{shipped("distributions/gateway/sampler.yaml")}, append(base, env...)...)
-	return sampler{collector: c, sink: sink}
+	c := harness.StartCollector(t, harness.Binary(t, "fieldcol-gateway"), []string{harness.Shipped("distributions/gateway/sampler.yaml")}, append(base, env...)...)
+	return sampler{Collector: c, sink: sink}
 }
 
 // lbRouting writes the overlay that lists the samplers the load-balancing tier routes to.
@@ -73,12 +70,12 @@ func routingYAML(list string) string {
 }
 
 // startLB runs lb.yaml routing to samplers; routing is the overlay file it reads them from.
-func startLB(t testing.TB, samplers []string) (lb *collector, routing string) {
+func startLB(t testing.TB, samplers []string) (lb *harness.Collector, routing string) {
 	t.Helper()
-	routing = overlay(t, "")
+	routing = harness.Overlay(t, "")
 	lbRouting(t, routing, samplers)
-	lb = startCollector(t, binary(t, "fieldcol-gateway"),
-		[]string{shipped("distributions/gateway/lb.yaml"), routing},
+	lb = harness.StartCollector(t, harness.Binary(t, "fieldcol-gateway"),
+		[]string{harness.Shipped("distributions/gateway/lb.yaml"), routing},
 		"FIELDCOL_GATEWAY_TOKEN="+gatewayToken, "FIELDCOL_STORAGE_DIR="+t.TempDir())
 	return lb, routing
 }
@@ -88,59 +85,12 @@ func withToken(ctx context.Context) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+gatewayToken)
 }
 
-// scrapeSum adds up the samples of one metric on a collector's own /metrics whose labels
-// contain every pair in match (e.g. `exporter="otlp_http/logs"`). It does not fail the
-// test, so that it can run inside assert.Eventually.
-func scrapeSum(c *collector, name string, match ...string) (float64, error) {
-	resp, err := http.Get("http://" + c.telemetry + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET %s/metrics: %s", c.telemetry, resp.Status)
-	}
-	total := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-lines:
-	for sc.Scan() {
-		line := sc.Text()
-		// The pull reader names counters without _total here; accept both spellings.
-		metric, _, _ := strings.Cut(line, "{")
-		metric, _, _ = strings.Cut(metric, " ")
-		if metric != name && metric != name+"_total" {
-			continue
-		}
-		for _, m := range match {
-			if !strings.Contains(line, m) {
-				continue lines
-			}
-		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err != nil {
-			return 0, fmt.Errorf("metric line %q: %w", line, err)
-		}
-		total += v
-	}
-	return total, sc.Err()
-}
-
-// mustScrape is scrapeSum for the test's own goroutine.
-func mustScrape(t testing.TB, c *collector, name string, match ...string) float64 {
-	t.Helper()
-	v, err := scrapeSum(c, name, match...)
-	require.NoError(t, err)
-	return v
-}
-
 // acceptedSpans totals the spans the samplers' OTLP receivers accepted (-1 when one of
 // them cannot be scraped).
 func acceptedSpans(samplers []sampler) float64 {
 	sum := 0.0
 	for _, s := range samplers {
-		v, err := scrapeSum(s.collector, "otelcol_receiver_accepted_spans", `transport="grpc"`)
+		v, err := s.ScrapeSum("otelcol_receiver_accepted_spans", `transport="grpc"`)
 		if err != nil {
 			return -1
 		}
@@ -149,28 +99,11 @@ func acceptedSpans(samplers []sampler) float64 {
 	return sum
 }
 
-// waitUntil polls cond every tick until it holds, and fails the test after timeout with the
-// message of cond's last try (assert.Eventually formats its message before the first try).
-func waitUntil(t testing.TB, timeout, tick time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", timeout, msg)
-		}
-		time.Sleep(tick)
-	}
-}
-
 func TestGatewayTierConfigsValidate(t *testing.T) {
 	for _, bin := range []string{"fieldcol-gateway", "fieldcol"} {
 		for _, cfg := range []string{"lb.yaml", "sampler.yaml"} {
 			t.Run(bin+"/"+cfg, func(t *testing.T) {
-				cmd := exec.Command(binary(t, bin), "validate", "--config", shipped("distributions/gateway/"+cfg))
+				cmd := exec.Command(harness.Binary(t, bin), "validate", "--config", harness.Shipped("distributions/gateway/"+cfg))
 				cmd.Env = append(os.Environ(), "FIELDCOL_GATEWAY_TOKEN="+gatewayToken, "FIELDCOL_STORAGE_DIR="+t.TempDir())
 				out, err := cmd.CombinedOutput()
 				assert.NoError(t, err, "%s validate --config %s:\n%s", bin, cfg, out)
@@ -180,7 +113,7 @@ func TestGatewayTierConfigsValidate(t *testing.T) {
 	// The load balancers face the fleet: without a token they refuse to start rather than
 	// accept anyone.
 	t.Run("lb.yaml without a token", func(t *testing.T) {
-		cmd := exec.Command(binary(t, "fieldcol-gateway"), "validate", "--config", shipped("distributions/gateway/lb.yaml"))
+		cmd := exec.Command(harness.Binary(t, "fieldcol-gateway"), "validate", "--config", harness.Shipped("distributions/gateway/lb.yaml"))
 		cmd.Env = append(os.Environ(), "FIELDCOL_GATEWAY_TOKEN=", "FIELDCOL_STORAGE_DIR="+t.TempDir())
 		out, err := cmd.CombinedOutput()
 		require.Error(t, err)
@@ -193,17 +126,17 @@ func TestGatewayTierLBRequiresTheToken(t *testing.T) {
 	prom := promtest.Start(t, promtest.Options{RemoteWriteReceiver: true})
 	s := startSampler(t, "sampler-0", prom.URL()+"/api/v1/write", "FIELDCOL_SAMPLE_PERCENTAGE=100", "FIELDCOL_DECISION_WAIT=1s")
 	// The samplers from the environment, as on a VM without an overlay.
-	lb := startCollector(t, binary(t, "fieldcol-gateway"), []string{shipped("distributions/gateway/lb.yaml")},
+	lb := harness.StartCollector(t, harness.Binary(t, "fieldcol-gateway"), []string{harness.Shipped("distributions/gateway/lb.yaml")},
 		"FIELDCOL_GATEWAY_TOKEN="+gatewayToken, "FIELDCOL_STORAGE_DIR="+t.TempDir(),
-		"FIELDCOL_SAMPLER_ENDPOINTS=["+s.otlpGRPC+"]")
+		"FIELDCOL_SAMPLER_ENDPOINTS=["+s.OTLPGRPC+"]")
 
-	client, err := otlpsink.Dial(lb.otlpGRPC)
+	client, err := otlpsink.Dial(lb.OTLPGRPC)
 	require.NoError(t, err)
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	td := sampleTraces(t.Name())
+	td := harness.SampleTraces(t.Name())
 	err = client.SendTraces(ctx, td)
 	require.Error(t, err)
 	assert.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
@@ -211,12 +144,12 @@ func TestGatewayTierLBRequiresTheToken(t *testing.T) {
 	assert.Equal(t, codes.Unauthenticated, status.Code(client.SendTraces(bad, td)))
 
 	require.NoError(t, client.SendTraces(withToken(ctx), td))
-	waitUntil(t, 60*time.Second, 200*time.Millisecond, func() (bool, string) {
+	harness.WaitUntil(t, 60*time.Second, 200*time.Millisecond, func() (bool, string) {
 		n := s.sink.SpanCount()
 		return n == td.SpanCount(), fmt.Sprintf("spans at the sampler's trace store: %d, want %d", n, td.SpanCount())
 	})
-	lb.stop(t)
-	s.stop(t)
+	lb.Stop(t)
+	s.Stop(t)
 }
 
 // The workload of the scale-out tests: traces of 5 to 20 spans from a few services. Each
@@ -272,7 +205,7 @@ func spanID(trace, span int) pcommon.SpanID {
 func appendPart(td ptrace.Traces, run string, i int, w workTrace, from, to int) {
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", fmt.Sprintf("robot-nav-%d", i%4))
-	rs.Resource().Attributes().PutStr(runKey, run)
+	rs.Resource().Attributes().PutStr(harness.RunKey, run)
 	ss := rs.ScopeSpans().AppendEmpty()
 	ss.Scope().SetName("e2e.scaleout")
 	base := time.Now().Add(-time.Minute)
@@ -415,7 +348,7 @@ func collectArrivals(samplers []sampler, run string) arrivals {
 	for si, s := range samplers {
 		for _, td := range s.sink.Traces() {
 			for _, rs := range td.ResourceSpans().All() {
-				if !hasRun(rs.Resource(), run) {
+				if !harness.HasRun(rs.Resource(), run) {
 					continue
 				}
 				for _, ss := range rs.ScopeSpans().All() {
@@ -502,7 +435,7 @@ func runScaleOut(t *testing.T, n int) float64 {
 	for i := range n {
 		s := startSampler(t, fmt.Sprintf("sampler-%d", i), prom.URL()+"/api/v1/write")
 		samplers = append(samplers, s)
-		addrs = append(addrs, s.otlpGRPC)
+		addrs = append(addrs, s.OTLPGRPC)
 	}
 	lb, _ := startLB(t, addrs)
 
@@ -516,28 +449,28 @@ func runScaleOut(t *testing.T, n int) float64 {
 
 	// Sizing figures: CPU seconds of both tiers and the samplers' heap while they hold the
 	// traces (all of them arrive well within the 10 s decision_wait).
-	sum := func(name string, cs ...*collector) float64 {
+	sum := func(name string, cs ...*harness.Collector) float64 {
 		total := 0.0
 		for _, c := range cs {
-			total += mustScrape(t, c, name)
+			total += c.MustScrape(t, name)
 		}
 		return total
 	}
-	samplerCs := make([]*collector, len(samplers))
+	samplerCs := make([]*harness.Collector, len(samplers))
 	for i, s := range samplers {
-		samplerCs[i] = s.collector
+		samplerCs[i] = s.Collector
 	}
 	cpuLB, cpuSamplers := sum("otelcol_process_cpu_seconds", lb), sum("otelcol_process_cpu_seconds", samplerCs...)
 	heapBefore := sum("otelcol_process_runtime_heap_alloc_bytes", samplerCs...)
 
 	start := time.Now()
-	acked := sendAll(t, lb.otlpGRPC, waveA, scaleClients, nil)
+	acked := sendAll(t, lb.OTLPGRPC, waveA, scaleClients, nil)
 	time.Sleep(wavePause) // the gap between the two halves of every trace, see waves
-	acked += sendAll(t, lb.otlpGRPC, waveB, scaleClients, nil)
+	acked += sendAll(t, lb.OTLPGRPC, waveB, scaleClients, nil)
 	sendTime := time.Since(start) - wavePause
 	require.EqualValues(t, total, acked, "spans acknowledged by the load-balancing tier")
 
-	waitUntil(t, 3*time.Minute, 100*time.Millisecond, func() (bool, string) {
+	harness.WaitUntil(t, 3*time.Minute, 100*time.Millisecond, func() (bool, string) {
 		n := acceptedSpans(samplers)
 		return n >= float64(total), fmt.Sprintf("spans accepted by the samplers: %v of %d", n, total)
 	})
@@ -553,7 +486,7 @@ func runScaleOut(t *testing.T, n int) float64 {
 
 	// Every kept trace arrives whole at exactly one sampler once decision_wait (10 s) passed.
 	var v verdict
-	waitUntil(t, 2*time.Minute, time.Second, func() (bool, string) {
+	harness.WaitUntil(t, 2*time.Minute, time.Second, func() (bool, string) {
 		v = judge(work, collectArrivals(samplers, run))
 		return len(v.lostKept) == 0 && len(v.incomplete) == 0,
 			fmt.Sprintf("kept traces lost: %d %v; incomplete: %d %v", len(v.lostKept), first(v.lostKept), len(v.incomplete), first(v.incomplete))
@@ -565,7 +498,7 @@ func runScaleOut(t *testing.T, n int) float64 {
 	// span_metrics counts every span, before sampling, on whichever sampler got it.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	waitUntil(t, 90*time.Second, time.Second, func() (bool, string) {
+	harness.WaitUntil(t, 90*time.Second, time.Second, func() (bool, string) {
 		got, err := prom.Query(ctx, fmt.Sprintf(`sum(traces_span_metrics_calls_total{e2e_run=%q})`, run), time.Time{})
 		if err != nil || len(got) != 1 {
 			return false, fmt.Sprintf("span metrics calls in Prometheus: %v %v", got, err)
@@ -581,9 +514,9 @@ func runScaleOut(t *testing.T, n int) float64 {
 
 	t.Logf("%d samplers: %d traces, %d spans; load balancer acknowledged all in %s; samplers accepted all at %.0f spans/s; kept %d traces (%d plain of %d)",
 		n, len(work), total, sendTime.Round(time.Millisecond), throughput, v.complete, v.keptPlain, v.plain)
-	lb.stop(t)
+	lb.Stop(t)
 	for _, s := range samplers {
-		s.stop(t)
+		s.Stop(t)
 	}
 	return throughput
 }
@@ -626,7 +559,7 @@ func TestGatewayTierReroutesWhenASamplerLeaves(t *testing.T) {
 		// trace split by the re-route is seen on both samplers.
 		s := startSampler(t, fmt.Sprintf("sampler-%d", i), prom.URL()+"/api/v1/write", "FIELDCOL_SAMPLE_PERCENTAGE=100")
 		samplers = append(samplers, s)
-		addrs = append(addrs, s.otlpGRPC)
+		addrs = append(addrs, s.OTLPGRPC)
 	}
 	lb, routing := startLB(t, addrs)
 
@@ -641,11 +574,11 @@ func TestGatewayTierReroutesWhenASamplerLeaves(t *testing.T) {
 	leaving := samplers[2]
 	var rerouted time.Time
 	var reloadErr error
-	acked := sendAll(t, lb.otlpGRPC, reqs, scaleClients, func() {
+	acked := sendAll(t, lb.OTLPGRPC, reqs, scaleClients, func() {
 		// Runs on a sender goroutine: errors are checked on the test's own.
 		list := "[" + strings.Join(addrs[:2], ", ") + "]"
 		if reloadErr = os.WriteFile(routing, []byte(routingYAML(list)), 0o600); reloadErr == nil {
-			reloadErr = lb.proc.Signal(syscall.SIGHUP)
+			reloadErr = lb.Proc.Signal(syscall.SIGHUP)
 		}
 		rerouted = time.Now()
 	})
@@ -655,8 +588,8 @@ func TestGatewayTierReroutesWhenASamplerLeaves(t *testing.T) {
 
 	// The load balancer reloads with the shorter list: wait until it routes again, then
 	// let the leaving sampler decide what it holds (decision_wait 10 s) before it stops.
-	testproc.WaitHTTP(t, lb.proc, "http://"+lb.health+"/", 60*time.Second)
-	waitUntil(t, 3*time.Minute, 200*time.Millisecond, func() (bool, string) {
+	lb.WaitHealthy(t, 60*time.Second)
+	harness.WaitUntil(t, 3*time.Minute, 200*time.Millisecond, func() (bool, string) {
 		n := acceptedSpans(samplers)
 		return n >= float64(total), fmt.Sprintf("spans accepted by the samplers: %v of %d acknowledged by the load balancer", n, total)
 	})
@@ -664,14 +597,14 @@ func TestGatewayTierReroutesWhenASamplerLeaves(t *testing.T) {
 	time.Sleep(12 * time.Second) // decision_wait and a margin: the drain a preStop hook does
 	assert.Equal(t, before, acceptedSpans(samplers[2:]), "the leaving sampler still received spans after the re-route")
 	leftBehind := acceptedSpans(samplers)
-	leaving.stop(t)
+	leaving.Stop(t)
 
 	assert.GreaterOrEqual(t, leftBehind, float64(total), "every span the load balancer acknowledged reached a sampler")
-	assert.Zero(t, mustScrape(t, lb, "otelcol_exporter_enqueue_failed_spans"), "spans the load balancer could not queue")
-	assert.Zero(t, mustScrape(t, lb, "otelcol_exporter_send_failed_spans", `exporter="load_balancing/traces"`), "spans the load balancer gave up on")
+	assert.Zero(t, lb.MustScrape(t, "otelcol_exporter_enqueue_failed_spans"), "spans the load balancer could not queue")
+	assert.Zero(t, lb.MustScrape(t, "otelcol_exporter_send_failed_spans", `exporter="load_balancing/traces"`), "spans the load balancer gave up on")
 
 	var v verdict
-	waitUntil(t, 2*time.Minute, time.Second, func() (bool, string) {
+	harness.WaitUntil(t, 2*time.Minute, time.Second, func() (bool, string) {
 		v = judge(work, collectArrivals(samplers, run))
 		return v.absent == 0 && len(v.incomplete) == 0 && v.splitIncomplete == 0,
 			fmt.Sprintf("traces lost: %d; incomplete (not split): %d %v; split and incomplete: %d",
@@ -681,9 +614,9 @@ func TestGatewayTierReroutesWhenASamplerLeaves(t *testing.T) {
 	assert.Less(t, v.split, len(work)/10, "traces split by the re-route")
 	t.Logf("re-route at %s after the first request: %d of %d traces split across samplers; sampler-2 accepted %.0f spans before it left; %d traces kept whole",
 		rerouted.Format(time.TimeOnly), v.split, len(work), before, v.complete)
-	lb.stop(t)
+	lb.Stop(t)
 	for _, s := range samplers[:2] {
-		s.stop(t)
+		s.Stop(t)
 	}
 }
 
@@ -699,7 +632,7 @@ func TestGatewayTierSamplerCrash(t *testing.T) {
 	for i := range 3 {
 		s := startSampler(t, fmt.Sprintf("sampler-%d", i), prom.URL()+"/api/v1/write", "FIELDCOL_SAMPLE_PERCENTAGE=100")
 		samplers = append(samplers, s)
-		addrs = append(addrs, s.otlpGRPC)
+		addrs = append(addrs, s.OTLPGRPC)
 	}
 	lb, routing := startLB(t, addrs)
 
@@ -717,35 +650,35 @@ func TestGatewayTierSamplerCrash(t *testing.T) {
 	crashed := samplers[2]
 	var crashedAccepted float64
 	var crashErr error
-	acked := sendAll(t, lb.otlpGRPC, reqs, scaleClients, func() {
-		if crashErr = lb.proc.Signal(syscall.SIGSTOP); crashErr != nil {
+	acked := sendAll(t, lb.OTLPGRPC, reqs, scaleClients, func() {
+		if crashErr = lb.Proc.Signal(syscall.SIGSTOP); crashErr != nil {
 			return
 		}
 		time.Sleep(300 * time.Millisecond) // requests already on the wire are answered
-		crashedAccepted, crashErr = scrapeSum(crashed.collector, "otelcol_receiver_accepted_spans", `transport="grpc"`)
-		crashed.proc.Kill()
-		if err := lb.proc.Signal(syscall.SIGCONT); crashErr == nil {
+		crashedAccepted, crashErr = crashed.ScrapeSum("otelcol_receiver_accepted_spans", `transport="grpc"`)
+		crashed.Proc.Kill()
+		if err := lb.Proc.Signal(syscall.SIGCONT); crashErr == nil {
 			crashErr = err
 		}
 		time.Sleep(2 * time.Second) // until the resolver notices
 		list := "[" + strings.Join(addrs[:2], ", ") + "]"
 		if err := os.WriteFile(routing, []byte(routingYAML(list)), 0o600); err == nil && crashErr == nil {
-			crashErr = lb.proc.Signal(syscall.SIGHUP)
+			crashErr = lb.Proc.Signal(syscall.SIGHUP)
 		}
 	})
 	require.NoError(t, crashErr)
 	require.EqualValues(t, total, acked, "spans acknowledged by the load-balancing tier")
-	testproc.WaitHTTP(t, lb.proc, "http://"+lb.health+"/", 60*time.Second)
+	lb.WaitHealthy(t, 60*time.Second)
 
 	// Every span the load balancer acknowledged was accepted by a live sampler or by the
 	// crashed one before it died.
 	live := samplers[:2]
-	waitUntil(t, 3*time.Minute, 200*time.Millisecond, func() (bool, string) {
+	harness.WaitUntil(t, 3*time.Minute, 200*time.Millisecond, func() (bool, string) {
 		n := acceptedSpans(live)
 		return n+crashedAccepted >= float64(total),
 			fmt.Sprintf("spans accepted: %v by the live samplers + %v by the crashed one, of %d acknowledged by the load balancer", n, crashedAccepted, total)
 	})
-	assert.Zero(t, mustScrape(t, lb, "otelcol_exporter_enqueue_failed_spans"), "spans the load balancer could not queue")
+	assert.Zero(t, lb.MustScrape(t, "otelcol_exporter_enqueue_failed_spans"), "spans the load balancer could not queue")
 
 	// What reaches the trace stores once the live samplers decided (decision_wait 10 s):
 	// every span not held by the crashed sampler. Wait for the decisions, then for the
@@ -753,7 +686,7 @@ func TestGatewayTierSamplerCrash(t *testing.T) {
 	allAccepted := time.Now()
 	var stored, last int
 	var v verdict
-	waitUntil(t, 2*time.Minute, time.Second, func() (bool, string) {
+	harness.WaitUntil(t, 2*time.Minute, time.Second, func() (bool, string) {
 		got := collectArrivals(samplers, run)
 		last, stored = stored, 0
 		for _, bySampler := range got {
@@ -773,8 +706,8 @@ func TestGatewayTierSamplerCrash(t *testing.T) {
 	assert.LessOrEqual(t, float64(lost), crashedAccepted, "lost spans are bounded by what the crashed sampler acknowledged")
 	t.Logf("sampler-2 killed after acknowledging %.0f spans: %d of %d spans lost with it (%d traces absent, %d incomplete, %d split), none between the tiers",
 		crashedAccepted, lost, total, v.absent, len(v.incomplete), v.split)
-	lb.stop(t)
+	lb.Stop(t)
 	for _, s := range live {
-		s.stop(t)
+		s.Stop(t)
 	}
 }

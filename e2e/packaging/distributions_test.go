@@ -1,4 +1,4 @@
-package e2e
+package packaging
 
 import (
 	"os"
@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 )
 
 // components is what `<binary> components` lists, by kind.
@@ -81,7 +83,7 @@ func TestDistributionsListTheirComponents(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.binary, func(t *testing.T) {
-			out, err := exec.Command(binary(t, tt.binary), "components").CombinedOutput()
+			out, err := exec.Command(harness.Binary(t, tt.binary), "components").CombinedOutput()
 			require.NoError(t, err, string(out))
 			var got components
 			require.NoError(t, yaml.Unmarshal(out, &got), string(out))
@@ -111,9 +113,6 @@ type shippedConfig struct {
 	env      []string
 }
 
-// testHMACKey stands in for the fleet's FIELDCOL_PII_HMAC_KEY (32 bytes or more).
-const testHMACKey = "FIELDCOL_PII_HMAC_KEY=e2e-key-0123456789abcdef0123456789abcdef"
-
 var shippedConfigs = []shippedConfig{
 	{files: []string{"distributions/edge/config.yaml"}, binaries: []string{"fieldcol", "fieldcol-edge"}},
 	{files: []string{"distributions/gateway/config.yaml"}, binaries: []string{"fieldcol", "fieldcol-gateway"}},
@@ -121,9 +120,9 @@ var shippedConfigs = []shippedConfig{
 	{files: []string{"distributions/gateway/lb.yaml"}, binaries: []string{"fieldcol", "fieldcol-gateway"},
 		env: []string{"FIELDCOL_GATEWAY_TOKEN=e2e-fleet-token"}},
 	{files: []string{"distributions/edge/config.yaml", "distributions/pii-pseudonyms.yaml"},
-		binaries: []string{"fieldcol", "fieldcol-edge"}, env: []string{testHMACKey}},
+		binaries: []string{"fieldcol", "fieldcol-edge"}, env: []string{harness.TestHMACKey}},
 	{files: []string{"distributions/gateway/config.yaml", "distributions/pii-pseudonyms.yaml"},
-		binaries: []string{"fieldcol", "fieldcol-gateway"}, env: []string{testHMACKey}},
+		binaries: []string{"fieldcol", "fieldcol-gateway"}, env: []string{harness.TestHMACKey}},
 }
 
 func TestShippedConfigsValidate(t *testing.T) {
@@ -132,12 +131,12 @@ func TestShippedConfigsValidate(t *testing.T) {
 			var args []string
 			var name string
 			for _, f := range cfg.files {
-				args = append(args, "--config", shipped(f))
+				args = append(args, "--config", harness.Shipped(f))
 				name += filepath.Base(filepath.Dir(f)) + "_" + filepath.Base(f) + "+"
 			}
 			t.Run(name+bin, func(t *testing.T) {
-				cmd := exec.Command(binary(t, bin), append([]string{"validate"}, args...)...)
-				cmd.Env = append(append(os.Environ(), commonEnv(t)...), cfg.env...)
+				cmd := exec.Command(harness.Binary(t, bin), append([]string{"validate"}, args...)...)
+				cmd.Env = append(append(os.Environ(), harness.CommonEnv(t)...), cfg.env...)
 				out, err := cmd.CombinedOutput()
 				assert.NoError(t, err, "%s validate %v:\n%s", bin, args, out)
 			})
@@ -147,9 +146,9 @@ func TestShippedConfigsValidate(t *testing.T) {
 
 // Pseudonyms refuse to start without their key, and say which key is missing.
 func TestPseudonymsNeedTheirKey(t *testing.T) {
-	cmd := exec.Command(binary(t, "fieldcol-edge"), "validate", "--config", shipped("distributions/edge/config.yaml"),
-		"--config", shipped("distributions/pii-pseudonyms.yaml"))
-	cmd.Env = append(append(os.Environ(), commonEnv(t)...), "FIELDCOL_PII_HMAC_KEY=")
+	cmd := exec.Command(harness.Binary(t, "fieldcol-edge"), "validate", "--config", harness.Shipped("distributions/edge/config.yaml"),
+		"--config", harness.Shipped("distributions/pii-pseudonyms.yaml"))
+	cmd.Env = append(append(os.Environ(), harness.CommonEnv(t)...), "FIELDCOL_PII_HMAC_KEY=")
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
 	assert.Contains(t, string(out), "hmac_key")
@@ -157,9 +156,9 @@ func TestPseudonymsNeedTheirKey(t *testing.T) {
 
 // A broken config is refused with a message that names the key.
 func TestValidateNamesTheBadKey(t *testing.T) {
-	bad := overlay(t, "processors:\n  memory_limiter:\n    check_interval: soon\n")
-	cmd := exec.Command(binary(t, "fieldcol-edge"), "validate", "--config", shipped("distributions/edge/config.yaml"), "--config", bad)
-	cmd.Env = append(os.Environ(), commonEnv(t)...)
+	bad := harness.Overlay(t, "processors:\n  memory_limiter:\n    check_interval: soon\n")
+	cmd := exec.Command(harness.Binary(t, "fieldcol-edge"), "validate", "--config", harness.Shipped("distributions/edge/config.yaml"), "--config", bad)
+	cmd.Env = append(os.Environ(), harness.CommonEnv(t)...)
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
 	assert.Contains(t, string(out), "check_interval")

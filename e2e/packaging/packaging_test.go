@@ -1,4 +1,4 @@
-package e2e
+package packaging
 
 import (
 	"bufio"
@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 	"github.com/fieldcol/fieldcol/internal/testproc"
 )
 
@@ -31,7 +32,7 @@ import (
 // Without it the test is skipped on a developer's machine and fails under CI.
 func distFiles(t *testing.T) map[string]string {
 	t.Helper()
-	dir := filepath.Join(repoRoot, "dist")
+	dir := filepath.Join(harness.Root(), "dist")
 	f, err := os.Open(filepath.Join(dir, "SHA256SUMS"))
 	if err != nil {
 		msg := fmt.Sprintf("dist/SHA256SUMS: %v (scripts/dist.sh --test builds it; make test runs it)", err)
@@ -58,7 +59,7 @@ func distDeb(t *testing.T, files map[string]string, arch string) (path, version 
 	re := regexp.MustCompile(`^fieldcol-edge_(.+)-1_` + regexp.QuoteMeta(arch) + `\.deb$`)
 	for name := range files {
 		if m := re.FindStringSubmatch(name); m != nil {
-			return filepath.Join(repoRoot, "dist", name), m[1]
+			return filepath.Join(harness.Root(), "dist", name), m[1]
 		}
 	}
 	t.Fatalf("dist/SHA256SUMS lists no fieldcol-edge .deb for %s", arch)
@@ -80,7 +81,7 @@ func TestDistChecksumsAndStaticBinaries(t *testing.T) {
 	}
 	for name, sum := range files {
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(repoRoot, "dist", name)
+			path := filepath.Join(harness.Root(), "dist", name)
 			f, err := os.Open(path)
 			require.NoError(t, err)
 			defer f.Close()
@@ -110,7 +111,7 @@ func TestDistChecksumsAndStaticBinaries(t *testing.T) {
 	}
 	// The version make dist stamps is the one the binary reports and the package carries.
 	_, version := distDeb(t, files, "amd64")
-	out, err := exec.Command(filepath.Join(repoRoot, "dist", "fieldcol-edge_linux_amd64"), "--version").CombinedOutput()
+	out, err := exec.Command(filepath.Join(harness.Root(), "dist", "fieldcol-edge_linux_amd64"), "--version").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Equal(t, "fieldcol-edge version "+version, strings.TrimSpace(string(out)))
 }
@@ -119,11 +120,11 @@ func TestDistChecksumsAndStaticBinaries(t *testing.T) {
 // systemd-analyze verify checks that the command exists and is executable.
 func unitForVerify(t *testing.T) string {
 	t.Helper()
-	unit, err := os.ReadFile(shipped("distributions/edge/fieldcol.service"))
+	unit, err := os.ReadFile(harness.Shipped("distributions/edge/fieldcol.service"))
 	require.NoError(t, err)
 	const exec = "ExecStart=/usr/bin/fieldcol-edge "
 	require.Contains(t, string(unit), exec)
-	edited := strings.Replace(string(unit), exec, "ExecStart="+binary(t, "fieldcol-edge")+" ", 1)
+	edited := strings.Replace(string(unit), exec, "ExecStart="+harness.Binary(t, "fieldcol-edge")+" ", 1)
 	p := filepath.Join(t.TempDir(), "fieldcol.service")
 	require.NoError(t, os.WriteFile(p, []byte(edited), 0o644))
 	return p
@@ -151,7 +152,7 @@ func TestSystemdUnitVerifiesAndIsHardened(t *testing.T) {
 	assert.Equal(t, "OK", m[2])
 
 	// What the unit promises the control loop and the operator, beyond the score.
-	text := readFile(t, shipped("distributions/edge/fieldcol.service"))
+	text := harness.ReadFile(t, harness.Shipped("distributions/edge/fieldcol.service"))
 	for _, line := range []string{
 		"Type=notify", "WatchdogSec=10s", "Restart=always", "StateDirectory=fieldcol fieldcol/controlloop",
 		"ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "NoNewPrivileges=yes",
@@ -173,7 +174,7 @@ func TestPackageLintian(t *testing.T) {
 		}
 		n++
 		t.Run(name, func(t *testing.T) {
-			cmd := exec.Command(lintian, "--tag-display-limit", "0", filepath.Join(repoRoot, "dist", name))
+			cmd := exec.Command(lintian, "--tag-display-limit", "0", filepath.Join(harness.Root(), "dist", name))
 			out, err := cmd.CombinedOutput()
 			t.Logf("lintian %s:\n%s", name, out)
 			for _, l := range strings.Split(string(out), "\n") {
@@ -199,38 +200,24 @@ func TestArmBinariesRunUnderQemu(t *testing.T) {
 			qemu := testproc.LookPath(t, tc.qemu, "Debian package qemu-user-static")
 			name := "fieldcol-edge_linux_" + tc.arch
 			require.Contains(t, files, name)
-			bin := filepath.Join(repoRoot, "dist", name)
-			config := shipped("distributions/edge/config.yaml")
+			bin := filepath.Join(harness.Root(), "dist", name)
+			config := harness.Shipped("distributions/edge/config.yaml")
 
 			cmd := exec.Command(qemu, bin, "validate", "--config", config)
-			cmd.Env = append(os.Environ(), commonEnv(t)...)
+			cmd.Env = append(os.Environ(), harness.CommonEnv(t)...)
 			out, err := cmd.CombinedOutput()
 			require.NoError(t, err, "%s validate under %s: %s", name, tc.qemu, out)
 
-			c := &collector{
-				otlpGRPC: freeAddr(t), otlpHTTP: freeAddr(t), health: freeAddr(t),
-				metrics: freeAddr(t), telemetry: freeAddr(t), api: freeAddr(t),
-			}
-			_, telemetryPort, _ := strings.Cut(c.telemetry, ":")
-			env := append([]string{
-				"FIELDCOL_OTLP_GRPC_ENDPOINT=" + c.otlpGRPC,
-				"FIELDCOL_OTLP_HTTP_ENDPOINT=" + c.otlpHTTP,
-				"FIELDCOL_HEALTH_ENDPOINT=" + c.health,
-				"FIELDCOL_METRICS_ENDPOINT=" + c.metrics,
-				"FIELDCOL_TELEMETRY_PORT=" + telemetryPort,
-				"FIELDCOL_API_ENDPOINT=" + c.api,
-			}, commonEnv(t)...)
 			start := time.Now()
-			c.proc = testproc.Start(t, qemu, []string{bin, "--config", config}, env...)
 			// Emulated start-up is several times slower than native.
-			testproc.WaitHTTP(t, c.proc, "http://"+c.health+"/", 3*time.Minute)
+			c := harness.CollectorSpec{Bin: bin, Via: qemu, Configs: []string{config}, Ready: 3 * time.Minute}.Start(t)
 			t.Logf("%s under %s: healthy %s after start", name, tc.qemu, time.Since(start).Round(100*time.Millisecond))
 			// The loops run and the pipeline serves their metrics.
 			require.Eventually(t, func() bool {
-				body, err := getBody("http://" + c.metrics + "/metrics")
+				body, err := getBody("http://" + c.Metrics + "/metrics")
 				return err == nil && strings.Contains(body, "controlloop_cycles_total")
 			}, 2*time.Minute, time.Second, "no controlloop_cycles_total on the prometheus exporter")
-			c.stop(t)
+			c.Stop(t)
 		})
 	}
 }
@@ -314,7 +301,7 @@ func TestDebInstallRemovePurge(t *testing.T) {
 	st, err = os.Stat(envFile)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "the secrets file must be root-only")
-	secrets := readFile(t, envFile)
+	secrets := harness.ReadFile(t, envFile)
 	assert.Regexp(t, `(?m)^FIELDCOL_API_TOKEN=[0-9a-f]{48}$`, string(secrets))
 	assert.FileExists(t, "/usr/lib/systemd/system/fieldcol.service")
 	assert.FileExists(t, "/usr/bin/fieldcol-backup")
@@ -331,8 +318,8 @@ func TestDebInstallRemovePurge(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	pkgRun(t, dpkg, "-i", "--force-confold", deb)
-	assert.Contains(t, string(readFile(t, "/etc/fieldcol/config.yaml")), edit)
-	assert.Equal(t, string(secrets), string(readFile(t, envFile)), "reinstalling rewrote the API token")
+	assert.Contains(t, string(harness.ReadFile(t, "/etc/fieldcol/config.yaml")), edit)
+	assert.Equal(t, string(secrets), string(harness.ReadFile(t, envFile)), "reinstalling rewrote the API token")
 
 	// Remove keeps the state (latched alarms, the disk queue) and the config; purge does not.
 	latches := "/var/lib/fieldcol/controlloop/latches.json"
@@ -351,7 +338,7 @@ func TestDebInstallRemovePurge(t *testing.T) {
 // TestAnsiblePlaybookSyntax checks the fleet rollout example of docs/install-pi.md.
 func TestAnsiblePlaybookSyntax(t *testing.T) {
 	ap := testproc.LookPath(t, "ansible-playbook", "Debian package ansible")
-	dir := shipped("deploy/ansible")
+	dir := harness.Shipped("deploy/ansible")
 	cmd := exec.Command(ap, "--syntax-check", "-i", filepath.Join(dir, "inventory.example.yml"), filepath.Join(dir, "fieldcol-edge.yml"))
 	// Ansible writes its temporary files under HOME; keep them in the test's directory.
 	home := t.TempDir()
@@ -374,7 +361,7 @@ func TestDebContents(t *testing.T) {
 		}
 		n++
 		t.Run(name, func(t *testing.T) {
-			deb := filepath.Join(repoRoot, "dist", name)
+			deb := filepath.Join(harness.Root(), "dist", name)
 			arch := strings.TrimSuffix(name[strings.LastIndex(name, "_")+1:], ".deb")
 			assert.Equal(t, arch, strings.TrimSpace(pkgRun(t, dpkgDeb, "-f", deb, "Architecture")))
 			assert.Equal(t, "fieldcol-edge", strings.TrimSpace(pkgRun(t, dpkgDeb, "-f", deb, "Package")))
@@ -390,7 +377,7 @@ func TestDebContents(t *testing.T) {
 				assert.Regexp(t, `(?m) `+regexp.QuoteMeta(p)+`$`, listing, "%s is not in %s", p, name)
 			}
 			// The packaged binary is the one built for the package's architecture.
-			bin := filepath.Join(repoRoot, "dist", "fieldcol-edge_linux_"+arch)
+			bin := filepath.Join(harness.Root(), "dist", "fieldcol-edge_linux_"+arch)
 			want, ok := files[filepath.Base(bin)]
 			require.True(t, ok, "SHA256SUMS has no %s", filepath.Base(bin))
 			out, err := exec.Command("sh", "-c", `"$0" --fsys-tarfile "$1" | tar -xOf - ./usr/bin/fieldcol-edge | sha256sum`, dpkgDeb, deb).Output()

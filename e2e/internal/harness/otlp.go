@@ -1,22 +1,31 @@
-package e2e
+package harness
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/fieldcol/fieldcol/internal/otlpsink"
 )
 
-// runKey marks the resources a test sends, so it can find them among what else the
+// RunKey marks the resources a test sends, so it can find them among what else the
 // collector forwards (host metrics, its own telemetry).
-const runKey = "e2e.run"
+const RunKey = "e2e.run"
 
-// sampleTraces is a small trace with attributes of every kind, events and a link.
-func sampleTraces(run string) ptrace.Traces {
+// SampleTraces are three spans of one service with attributes of every kind and an event
+// each; the third has status ERROR.
+func SampleTraces(run string) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", "conveyor-app")
-	rs.Resource().Attributes().PutStr(runKey, run)
+	rs.Resource().Attributes().PutStr(RunKey, run)
 	ss := rs.ScopeSpans().AppendEmpty()
 	ss.Scope().SetName("e2e")
 	ss.Scope().SetVersion("1.0.0")
@@ -42,11 +51,12 @@ func sampleTraces(run string) ptrace.Traces {
 	return td
 }
 
-func sampleMetrics(run string) pmetric.Metrics {
+// SampleMetrics is a gauge and a cumulative sum of the conveyor, one point each.
+func SampleMetrics(run string) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	rm := md.ResourceMetrics().AppendEmpty()
 	rm.Resource().Attributes().PutStr("service.name", "conveyor-app")
-	rm.Resource().Attributes().PutStr(runKey, run)
+	rm.Resource().Attributes().PutStr(RunKey, run)
 	sm := rm.ScopeMetrics().AppendEmpty()
 	sm.Scope().SetName("e2e")
 	g := sm.Metrics().AppendEmpty()
@@ -70,11 +80,12 @@ func sampleMetrics(run string) pmetric.Metrics {
 	return md
 }
 
-func sampleLogs(run string) plog.Logs {
+// SampleLogs are two text records and one with a map body.
+func SampleLogs(run string) plog.Logs {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr("service.name", "conveyor-app")
-	rl.Resource().Attributes().PutStr(runKey, run)
+	rl.Resource().Attributes().PutStr(RunKey, run)
 	sl := rl.ScopeLogs().AppendEmpty()
 	for i, body := range []string{"belt started", "belt stopped"} {
 		lr := sl.LogRecords().AppendEmpty()
@@ -89,18 +100,18 @@ func sampleLogs(run string) plog.Logs {
 	return ld
 }
 
-// hasRun reports whether a resource was sent by the test run.
-func hasRun(res pcommon.Resource, run string) bool {
-	v, ok := res.Attributes().Get(runKey)
+// HasRun reports whether a resource was sent by the test run.
+func HasRun(res pcommon.Resource, run string) bool {
+	v, ok := res.Attributes().Get(RunKey)
 	return ok && v.Str() == run
 }
 
-// pickTraces collects the resources of one run from what a sink received.
-func pickTraces(all []ptrace.Traces, run string) ptrace.Traces {
+// PickTraces collects the resources of one run from what a sink received.
+func PickTraces(all []ptrace.Traces, run string) ptrace.Traces {
 	out := ptrace.NewTraces()
 	for _, td := range all {
 		for i := 0; i < td.ResourceSpans().Len(); i++ {
-			if rs := td.ResourceSpans().At(i); hasRun(rs.Resource(), run) {
+			if rs := td.ResourceSpans().At(i); HasRun(rs.Resource(), run) {
 				rs.CopyTo(out.ResourceSpans().AppendEmpty())
 			}
 		}
@@ -108,11 +119,12 @@ func pickTraces(all []ptrace.Traces, run string) ptrace.Traces {
 	return out
 }
 
-func pickMetrics(all []pmetric.Metrics, run string) pmetric.Metrics {
+// PickMetrics is PickTraces for metrics.
+func PickMetrics(all []pmetric.Metrics, run string) pmetric.Metrics {
 	out := pmetric.NewMetrics()
 	for _, md := range all {
 		for i := 0; i < md.ResourceMetrics().Len(); i++ {
-			if rm := md.ResourceMetrics().At(i); hasRun(rm.Resource(), run) {
+			if rm := md.ResourceMetrics().At(i); HasRun(rm.Resource(), run) {
 				rm.CopyTo(out.ResourceMetrics().AppendEmpty())
 			}
 		}
@@ -120,14 +132,38 @@ func pickMetrics(all []pmetric.Metrics, run string) pmetric.Metrics {
 	return out
 }
 
-func pickLogs(all []plog.Logs, run string) plog.Logs {
+// PickLogs is PickTraces for logs.
+func PickLogs(all []plog.Logs, run string) plog.Logs {
 	out := plog.NewLogs()
 	for _, ld := range all {
 		for i := 0; i < ld.ResourceLogs().Len(); i++ {
-			if rl := ld.ResourceLogs().At(i); hasRun(rl.Resource(), run) {
+			if rl := ld.ResourceLogs().At(i); HasRun(rl.Resource(), run) {
 				rl.CopyTo(out.ResourceLogs().AppendEmpty())
 			}
 		}
 	}
 	return out
+}
+
+// Record is log record number n of run, one a request, as an application on the Pi sends
+// it; RecordArrivals reads the numbers back.
+func Record(run string, n int) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr(RunKey, run)
+	rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr(fmt.Sprintf("record %d", n))
+	return ld
+}
+
+// RecordArrivals lists the numbers of the records of run that reached the sink, in arrival
+// order.
+func RecordArrivals(t testing.TB, sink *otlpsink.Sink, run string) []int {
+	t.Helper()
+	var seen []int
+	for _, body := range otlpsink.LogBodies(PickLogs(sink.Logs(), run)) {
+		n, err := strconv.Atoi(strings.TrimPrefix(body, "record "))
+		require.NoError(t, err, "body %q", body)
+		seen = append(seen, n)
+	}
+	return seen
 }

@@ -1,4 +1,4 @@
-package e2e
+package harness
 
 import (
 	"bufio"
@@ -18,58 +18,53 @@ import (
 	"github.com/fieldcol/fieldcol/internal/testproc"
 )
 
-// toolBinary is a store built into .tools/ by make tools-stores. A test that needs a
-// missing one is skipped on a developer's machine and fails under CI, where `make test`
-// builds it first.
-func toolBinary(t testing.TB, name string) string {
-	t.Helper()
-	p := filepath.Join(repoRoot, ".tools", name)
-	if _, err := os.Stat(p); err != nil {
-		msg := fmt.Sprintf("%s is not built (make .tools/%s): %v", p, name, err)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return p
+// VictoriaLogs is a running VictoriaLogs, the log store.
+type VictoriaLogs struct {
+	Proc *testproc.Process
+	Addr string // host:port of its HTTP API
+	Dir  string // its data
 }
 
-// victoriaLogs is a running VictoriaLogs, the log store.
-type victoriaLogs struct {
-	proc *testproc.Process
-	addr string // host:port of its HTTP API
-	dir  string
-}
-
-// startVictoriaLogs runs VictoriaLogs on addr (a free port when empty) with its data in dir
-// (a new one when empty); starting it again with the same two is a restart.
-func startVictoriaLogs(t testing.TB, addr, dir string) *victoriaLogs {
+// StartVictoriaLogs runs VictoriaLogs (.tools/victoria-logs) on a free port with its data
+// in a new directory.
+func StartVictoriaLogs(t testing.TB) *VictoriaLogs {
 	t.Helper()
-	bin := toolBinary(t, "victoria-logs")
-	if addr == "" {
-		addr = freeAddr(t)
-	}
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	v := &victoriaLogs{addr: addr, dir: dir}
-	v.proc = testproc.Start(t, bin, []string{
-		"-httpListenAddr=" + addr,
-		"-storageDataPath=" + dir,
-		"-loggerLevel=WARN",
+	bin := Tool(t, "victoria-logs")
+	v := &VictoriaLogs{Dir: t.TempDir()}
+	v.Proc = testproc.Retry(t, func() (*testproc.Process, error) {
+		v.Addr = testproc.FreeAddr(t)
+		p := v.start(t, bin)
+		return p, testproc.WaitHTTPErr(p, "http://"+v.Addr+"/health", 30*time.Second)
 	})
-	testproc.WaitHTTP(t, v.proc, "http://"+addr+"/health", 30*time.Second)
 	return v
 }
 
-// otlpLogsURL is where an OTLP/HTTP exporter sends logs.
-func (v *victoriaLogs) otlpLogsURL() string {
-	return "http://" + v.addr + "/insert/opentelemetry/v1/logs"
+// Restart starts a stopped VictoriaLogs again on its address and data, where the
+// exporters that were sending to it still send: it cannot move to a new port.
+func (v *VictoriaLogs) Restart(t testing.TB) *VictoriaLogs {
+	t.Helper()
+	again := &VictoriaLogs{Addr: v.Addr, Dir: v.Dir}
+	again.Proc = again.start(t, Tool(t, "victoria-logs"))
+	testproc.WaitHTTP(t, again.Proc, "http://"+again.Addr+"/health", 30*time.Second)
+	return again
 }
 
-// query runs a LogsQL query and returns the rows, each a map of field to value.
-func (v *victoriaLogs) query(ctx context.Context, logsql string) ([]map[string]string, error) {
-	u := "http://" + v.addr + "/select/logsql/query?" + url.Values{"query": {logsql}}.Encode()
+func (v *VictoriaLogs) start(t testing.TB, bin string) *testproc.Process {
+	return testproc.Start(t, bin, []string{
+		"-httpListenAddr=" + v.Addr,
+		"-storageDataPath=" + v.Dir,
+		"-loggerLevel=WARN",
+	})
+}
+
+// OTLPLogsURL is where an OTLP/HTTP exporter sends logs.
+func (v *VictoriaLogs) OTLPLogsURL() string {
+	return "http://" + v.Addr + "/insert/opentelemetry/v1/logs"
+}
+
+// Query runs a LogsQL query and returns the rows, each a map of field to value.
+func (v *VictoriaLogs) Query(ctx context.Context, logsql string) ([]map[string]string, error) {
+	u := "http://" + v.Addr + "/select/logsql/query?" + url.Values{"query": {logsql}}.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -99,9 +94,9 @@ func (v *victoriaLogs) query(ctx context.Context, logsql string) ([]map[string]s
 	return rows, sc.Err()
 }
 
-// count returns how many log records match a LogsQL filter.
-func (v *victoriaLogs) count(ctx context.Context, filter string) (int, error) {
-	rows, err := v.query(ctx, filter+" | stats count() as n")
+// Count returns how many log records match a LogsQL filter.
+func (v *VictoriaLogs) Count(ctx context.Context, filter string) (int, error) {
+	rows, err := v.Query(ctx, filter+" | stats count() as n")
 	if err != nil {
 		return 0, err
 	}
@@ -111,26 +106,58 @@ func (v *victoriaLogs) count(ctx context.Context, filter string) (int, error) {
 	return strconv.Atoi(rows[0]["n"])
 }
 
-// jaeger is a running Jaeger v2 all-in-one with memory storage, the trace store.
-type jaeger struct {
-	proc     *testproc.Process
-	otlpGRPC string // host:port of its OTLP/gRPC receiver
-	query    string // base URL of its query API
+// Jaeger is a running Jaeger v2 all-in-one with memory storage, the trace store.
+type Jaeger struct {
+	Proc     *testproc.Process
+	OTLPGRPC string // host:port of its OTLP/gRPC receiver
+	QueryURL string // base URL of its query API
 }
 
-// startJaeger runs Jaeger with a config that puts every listener on a loopback port: its
-// OTLP receiver on otlpAddr (a free port when empty, the same one for a restart), the others
-// on free ports (run without a config it would take 4317, 4318, 13133 and 16686).
-func startJaeger(t testing.TB, otlpAddr string) *jaeger {
+// StartJaeger runs Jaeger (.tools/jaeger) with a config that puts every listener on a free
+// loopback port (run without a config it would take 4317, 4318, 13133 and 16686).
+func StartJaeger(t testing.TB) *Jaeger {
 	t.Helper()
-	bin := toolBinary(t, "jaeger")
-	if otlpAddr == "" {
-		otlpAddr = freeAddr(t)
-	}
-	j := &jaeger{otlpGRPC: otlpAddr}
-	queryAddr, health := freeAddr(t), freeAddr(t)
-	j.query = "http://" + queryAddr
-	cfg := fmt.Sprintf(`
+	return startJaeger(t, "")
+}
+
+// Restart starts a stopped Jaeger again with its OTLP receiver on the same address, where
+// the exporters that were sending to it still send; its memory storage starts empty.
+func (j *Jaeger) Restart(t testing.TB) *Jaeger {
+	t.Helper()
+	return startJaeger(t, j.OTLPGRPC)
+}
+
+// startJaeger runs Jaeger with its OTLP receiver on otlpAddr, a free port when empty, and
+// every other listener on a free port.
+func startJaeger(t testing.TB, otlpAddr string) *Jaeger {
+	t.Helper()
+	bin := Tool(t, "jaeger")
+	dir := t.TempDir()
+	j := &Jaeger{}
+	j.Proc = testproc.Retry(t, func() (*testproc.Process, error) {
+		j.OTLPGRPC = otlpAddr
+		if j.OTLPGRPC == "" {
+			j.OTLPGRPC = testproc.FreeAddr(t)
+		}
+		queryAddr, queryGRPC, health := testproc.FreeAddr(t), testproc.FreeAddr(t), testproc.FreeAddr(t)
+		j.QueryURL = "http://" + queryAddr
+		path := filepath.Join(dir, "jaeger.yaml")
+		if err := os.WriteFile(path, []byte(jaegerConfig(queryAddr, queryGRPC, health, j.OTLPGRPC)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p := testproc.Start(t, bin, []string{"--config", path})
+		if err := testproc.WaitHTTPErr(p, "http://"+health+"/status", 60*time.Second); err != nil {
+			return p, err
+		}
+		return p, testproc.WaitHTTPErr(p, j.QueryURL+"/api/services", 30*time.Second)
+	})
+	return j
+}
+
+// jaegerConfig is Jaeger's config with its query API on queryHTTP and queryGRPC, its health
+// check on health and its OTLP/gRPC receiver on otlp.
+func jaegerConfig(queryHTTP, queryGRPC, health, otlp string) string {
+	return fmt.Sprintf(`
 service:
   extensions: [jaeger_storage, jaeger_query, healthcheckv2]
   pipelines:
@@ -172,19 +199,11 @@ processors:
 exporters:
   jaeger_storage_exporter:
     trace_storage: memstore
-`, queryAddr, freeAddr(t), health, j.otlpGRPC)
-	path := filepath.Join(t.TempDir(), "jaeger.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	j.proc = testproc.Start(t, bin, []string{"--config", path})
-	testproc.WaitHTTP(t, j.proc, "http://"+health+"/status", 60*time.Second)
-	testproc.WaitHTTP(t, j.proc, j.query+"/api/services", 30*time.Second)
-	return j
+`, queryHTTP, queryGRPC, health, otlp)
 }
 
-// jaegerTrace is one trace as Jaeger's /api/traces answers it.
-type jaegerTrace struct {
+// JaegerTrace is one trace as Jaeger's /api/traces answers it.
+type JaegerTrace struct {
 	TraceID string `json:"traceID"`
 	Spans   []struct {
 		SpanID        string `json:"spanID"`
@@ -204,9 +223,9 @@ type jaegerTrace struct {
 	} `json:"processes"`
 }
 
-// traces asks Jaeger's query API, e.g. "/api/traces/<id>" or "/api/traces?service=...".
-func (j *jaeger) traces(ctx context.Context, path string) ([]jaegerTrace, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.query+path, nil)
+// Traces asks Jaeger's query API, e.g. "/api/traces/<id>" or "/api/traces?service=...".
+func (j *Jaeger) Traces(ctx context.Context, path string) ([]JaegerTrace, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.QueryURL+path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +242,7 @@ func (j *jaeger) traces(ctx context.Context, path string) ([]jaegerTrace, error)
 		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, body)
 	}
 	var answer struct {
-		Data []jaegerTrace `json:"data"`
+		Data []JaegerTrace `json:"data"`
 	}
 	if err := json.Unmarshal(body, &answer); err != nil {
 		return nil, fmt.Errorf("GET %s: decoding %q: %w", path, body, err)

@@ -1,0 +1,91 @@
+package harness
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fieldcol/fieldcol/internal/testproc"
+)
+
+// S3Store is versitygw serving a temporary directory as S3 over TLS on a loopback port.
+type S3Store struct {
+	URL                  string // https://127.0.0.1:port
+	CAFile               string // its certificate, which is its own CA (restic --cacert)
+	AccessKey, SecretKey string // its root credentials
+}
+
+// StartS3Store runs .tools/versitygw (scripts/ensure-backup-tools.sh builds it) on a free
+// port and waits until it serves TLS.
+func StartS3Store(t testing.TB) *S3Store {
+	t.Helper()
+	bin := Tool(t, "versitygw")
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	require.NoError(t, os.Mkdir(data, 0o700))
+	cert, key := selfSignedCert(t, dir)
+	pemBytes, err := os.ReadFile(cert)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(pemBytes))
+	s := &S3Store{CAFile: cert, AccessKey: "fieldcol-e2e", SecretKey: "e2e-secret-5b1d93c0"}
+	testproc.Retry(t, func() (*testproc.Process, error) {
+		addr := testproc.FreeAddr(t)
+		s.URL = "https://" + addr
+		// The root keys go through the environment, not the command line.
+		p := testproc.Start(t, bin, []string{"--port", addr, "--cert", cert, "--key", key, "--quiet", "posix", data},
+			"ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
+		return p, waitTLS(p, addr, pool, 30*time.Second)
+	})
+	return s
+}
+
+// waitTLS dials addr until it completes a TLS handshake with a certificate of pool.
+func waitTLS(p *testproc.Process, addr string, pool *x509.CertPool, timeout time.Duration) error {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if p.Exited() {
+			return fmt.Errorf("%s exited before it served TLS on %s:\n%s", p.Name, addr, p.Log())
+		}
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+		if err == nil {
+			return conn.Close()
+		}
+	}
+	return fmt.Errorf("%s did not serve TLS on %s within %s", p.Name, addr, timeout)
+}
+
+// selfSignedCert writes a certificate for 127.0.0.1 and its key; the certificate is also
+// the CA that restic is given with --cacert.
+func selfSignedCert(t testing.TB, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	certFile, keyFile = filepath.Join(dir, "store.pem"), filepath.Join(dir, "store-key.pem")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
+	return certFile, keyFile
+}
