@@ -102,21 +102,25 @@ test: deps-test tools-stores build dist-test unit e2e
 unit:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -e /e2e -e /bench/looptiming)
 
-# bench/looptiming's short form runs the built edge next to cyclictest: after the e2e
-# package, not beside it, so that neither loads the machine under the other.
+# The e2e tiers (e2e/edge, gateway, drills, packaging) run one after the other (-p 1), each
+# alone on the machine as the one e2e package did. bench/looptiming's short form runs the
+# built edge next to cyclictest: after the e2e tiers, not beside them, so that neither loads
+# the machine under the other.
 e2e: deps-test tools-stores build dist-test
-	FIELDCOL_E2E_NO_BUILD=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./e2e/...
+	FIELDCOL_E2E_NO_BUILD=1 $(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./e2e/...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./bench/looptiming/
 
 # Longer crash, outage and fuzz runs than make test affords.
 soak: deps-test tools-stores build
-	FIELDCOL_SOAK=1 $(GO) test -count=1 -timeout 3h ./...
+	FIELDCOL_SOAK=1 $(GO) test -count=1 -timeout 3h $$($(GO) list ./... | grep -v /e2e)
+	FIELDCOL_SOAK=1 FIELDCOL_E2E_NO_BUILD=1 $(GO) test -p 1 -count=1 -timeout 3h ./e2e/...
 
 # bench/looptiming runs the built edge next to cyclictest (rt-tests, installed when missing);
-# FIELDCOL_BENCH_DURATION (default 60s) is the measured time of each policy.
+# FIELDCOL_BENCH_DURATION (default 60s) is the measured time of each policy. The e2e tiers
+# have no benchmarks: FIELDCOL_E2E_NO_BUILD keeps their TestMain from building for nothing.
 bench: bin/fieldcol-edge
 	scripts/ensure-debs.sh
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+	FIELDCOL_E2E_NO_BUILD=1 $(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 
 # gofmt; go.mod and go.sum tidy (a direct dependency marked // indirect, a missing or a stale
 # one fails); nothing that make generate would change (the whole work tree is compared with
@@ -139,7 +143,7 @@ generate: $(MDATAGEN)
 # figures each. A short form of four of them runs in make test.
 drills: deps-test build
 	@mkdir -p .run
-	FIELDCOL_DRILLS=1 FIELDCOL_E2E_NO_BUILD=1 $(GO) test -count=1 -timeout 30m -run '^TestDrill' -v ./e2e/ 2>&1 | tee .run/drills.log
+	FIELDCOL_DRILLS=1 FIELDCOL_E2E_NO_BUILD=1 $(GO) test -count=1 -timeout 30m -run '^TestDrill' -v ./e2e/drills/ 2>&1 | tee .run/drills.log
 	@grep '^DRILL' .run/drills.log
 
 # Regenerates the committed Grafana dashboards from the Go generator (dashboards/).

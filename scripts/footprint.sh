@@ -13,4 +13,4 @@ cd "$root"
 	echo "footprint: bin/fieldcol-edge is not built (make build)" >&2
 	exit 1
 }
-FIELDCOL_FOOTPRINT=1 FIELDCOL_E2E_NO_BUILD=1 go test -count=1 -v -timeout 10m -run '^TestFootprint$' ./e2e/
+FIELDCOL_FOOTPRINT=1 FIELDCOL_E2E_NO_BUILD=1 go test -count=1 -v -timeout 10m -run '^TestFootprint$' ./e2e/edge/

@@ -41,7 +41,7 @@ var failureOnlyMetrics = map[string]bool{
 	"otelcol_exporter_send_failed_spans_total":         true,
 	"otelcol_exporter_send_failed_log_records_total":   true,
 	// Pushed by the backup job (deploy/backup), which this test does not run; the backup
-	// e2e (e2e/backup_test.go) shows them reaching the pipeline.
+	// e2e (e2e/drills/backup_test.go) shows them reaching the pipeline.
 	"backup_last_success_seconds": true,
 	"backup_runs_total":           true,
 }
