@@ -110,10 +110,12 @@ e2e: deps-test tools-stores build dist-test
 	FIELDCOL_E2E_NO_BUILD=1 $(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./e2e/...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./bench/looptiming/
 
-# Longer crash, outage and fuzz runs than make test affords.
+# Longer crash, outage and fuzz runs than make test affords; the e2e tiers and looptiming
+# after the rest, in the order make e2e runs them.
 soak: deps-test tools-stores build
-	FIELDCOL_SOAK=1 $(GO) test -count=1 -timeout 3h $$($(GO) list ./... | grep -v /e2e)
+	FIELDCOL_SOAK=1 $(GO) test -count=1 -timeout 3h $$($(GO) list ./... | grep -v -e /e2e -e /bench/looptiming)
 	FIELDCOL_SOAK=1 FIELDCOL_E2E_NO_BUILD=1 $(GO) test -p 1 -count=1 -timeout 3h ./e2e/...
+	FIELDCOL_SOAK=1 $(GO) test -count=1 -timeout 3h ./bench/looptiming/
 
 # bench/looptiming runs the built edge next to cyclictest (rt-tests, installed when missing);
 # FIELDCOL_BENCH_DURATION (default 60s) is the measured time of each policy. The e2e tiers

@@ -28,7 +28,7 @@ type S3Store struct {
 	AccessKey, SecretKey string // its root credentials
 }
 
-// StartS3Store runs .tools/versitygw (scripts/ensure-backup-tools.sh builds it) on a free
+// StartS3Store runs .tools/versitygw (make .tools/versitygw builds it) on a free
 // port and waits until it serves TLS.
 func StartS3Store(t testing.TB) *S3Store {
 	t.Helper()
