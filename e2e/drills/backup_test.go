@@ -260,8 +260,25 @@ func TestBackupRestoreIntoDryRun(t *testing.T) {
 	rto := time.Since(restoreStart)
 	t.Logf("restore: snapshot fetched, config validated, edge healthy in dry run after %s", rto)
 	for p, b := range want {
+		if p == m.latchFile {
+			continue // the restored edge has already written its start into it
+		}
 		assert.Equal(t, string(b), string(harness.ReadFile(t, p)), "%s is not restored byte for byte", p)
 	}
+	// The latch file: the latches and the operator's state are the backup's; the edge that
+	// fieldcol-restore started has counted one more start (unclean: the backup was taken
+	// from a running edge) and marked itself running.
+	var before, after struct {
+		Running bool                         `json:"running"`
+		Starts  struct{ Clean, Unclean int } `json:"starts"`
+		Loops   json.RawMessage              `json:"loops"`
+	}
+	require.NoError(t, json.Unmarshal(want[m.latchFile], &before))
+	require.NoError(t, json.Unmarshal(harness.ReadFile(t, m.latchFile), &after))
+	assert.JSONEq(t, string(before.Loops), string(after.Loops), "the latches and the operator's state are restored")
+	assert.True(t, after.Running)
+	assert.Equal(t, before.Starts.Clean, after.Starts.Clean)
+	assert.Equal(t, before.Starts.Unclean+1, after.Starts.Unclean, "the restored start counts as unclean")
 	_, oven := restored.Call(t, http.MethodGet, "/api/v1/loops/oven", harness.APIToken, "")
 	assert.Equal(t, true, oven["dry_run"], "%v", oven)
 	assert.Equal(t, "tripped", oven["state"], "the backup's latched alarm is back")

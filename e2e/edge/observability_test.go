@@ -190,7 +190,11 @@ func TestObservabilityDashboardsAndAlertsOnTheSimEdge(t *testing.T) {
 	// The disk queue lives on a FUSE file system that can report a full disk on demand, so
 	// its write errors and the pipeline's failed exports are real, not assumed.
 	disk := faultfs.MountT(t, "", faultfs.Options{})
-	edge := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"), []string{harness.Shipped("distributions/edge/config.yaml")},
+	// The test sends its unauthorized burst and then goes on using the API from the same
+	// address: the shipped auth_throttle would block it for a minute after five failures
+	// (the throttle has its own tests), so it allows ten here.
+	throttle := harness.Overlay(t, "extensions:\n  controlloop:\n    api:\n      auth_throttle:\n        max_failures: 10\n")
+	edge := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"), []string{harness.Shipped("distributions/edge/config.yaml"), throttle},
 		"FIELDCOL_HW_INTERVAL=1s", "FIELDCOL_SLO_EMIT_INTERVAL=2s", harness.GatewayAt(gateway), "FIELDCOL_DEVICE_ID=e2e-pi-1",
 		"FIELDCOL_DISKQUEUE_DIR="+filepath.Join(disk.Dir(), "diskqueue"))
 	prom := promtest.Start(t, promtest.Options{
