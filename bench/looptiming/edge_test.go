@@ -94,6 +94,7 @@ func timingOf(config []byte, loop string) (loopTiming, error) {
 type edge struct {
 	proc                             *testproc.Process
 	otlpGRPC, otlpHTTP, metrics, api string
+	started                          time.Time // about when the process started (gctrace's @ times count from it)
 }
 
 // startEdge runs the built edge with the shipped config. The variables are the ones the
@@ -131,6 +132,7 @@ func startEdge(tb testing.TB, realtime bool) *edge {
 			args = append(args, "--config", o)
 		}
 		env = append(env, strings.Fields(os.Getenv("FIELDCOL_LOOPTIMING_EDGE_ENV"))...)
+		e.started = time.Now()
 		p := testproc.Start(tb, bin, args, env...)
 		return p, testproc.WaitHTTPErr(p, "http://"+health+"/", 60*time.Second)
 	})

@@ -66,6 +66,7 @@ type run struct {
 	fifo       int       // edge threads at SCHED_FIFO with the loop's priority
 	load       loadStats
 	cyclicArgs []string
+	gc         *gcSummary // with GODEBUG=gctrace=1 in FIELDCOL_LOOPTIMING_EDGE_ENV
 }
 
 // measure starts the edge with realtime, puts the OTLP load on it, and runs cyclictest for
@@ -125,6 +126,7 @@ func measure(tb testing.TB, realtime bool, d time.Duration) run {
 	time.Sleep(warmup)
 	prev := scrape("a scrape under load", func(histogram) bool { return true })
 	before := scrape("a fresh collection before cyclictest", func(h histogram) bool { return h.count() != prev.count() })
+	from := time.Since(e.started)
 
 	r.cyclicArgs = cyclictestArgs(lt.period, d, prio)
 	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
@@ -136,8 +138,16 @@ func measure(tb testing.TB, realtime bool, d time.Duration) run {
 	after := scrape("the loop's cycles of cyclictest's window", func(h histogram) bool {
 		return h.count() >= before.count()+uint64(r.cyclic.n)
 	})
+	to := time.Since(e.started)
 	r.load = ld.stop()
 	stopped = true
+	if strings.Contains(os.Getenv("FIELDCOL_LOOPTIMING_EDGE_ENV"), "gctrace=1") {
+		g, err := parseGCTrace(e.proc.Log(), from, to)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		r.gc = &g
+	}
 	if r.hist, err = after.since(before); err != nil {
 		tb.Fatal(err)
 	}
@@ -203,6 +213,21 @@ func (r run) table() []string {
 	}
 }
 
+// extra names the knobs of the run and what gctrace saw, when they were used.
+func (r run) extra() string {
+	var out string
+	if o := os.Getenv("FIELDCOL_LOOPTIMING_OVERLAY"); o != "" {
+		out += "; overlay " + o
+	}
+	if env := os.Getenv("FIELDCOL_LOOPTIMING_EDGE_ENV"); env != "" {
+		out += "; edge environment " + env
+	}
+	if r.gc != nil {
+		out += "; " + r.gc.String()
+	}
+	return out
+}
+
 const tableHeader = "| | cycles | p50 | p99 | max |\n| --- | ---: | ---: | ---: | ---: |"
 
 func BenchmarkLoopTiming(b *testing.B) {
@@ -224,7 +249,7 @@ func BenchmarkLoopTiming(b *testing.B) {
 			b.ReportMetric(float64(r.loop.max)/float64(r.cyclic.max), "max-ratio")
 			b.ReportMetric(r.load.spansPerSec, "spans/s")
 			b.ReportMetric(r.load.logsPerSec, "logs/s")
-			b.Logf("%s under %s; cyclictest %s\n%s\n%s", p.name, r.load, strings.Join(r.cyclicArgs, " "), tableHeader, strings.Join(r.table(), "\n"))
+			b.Logf("%s under %s; cyclictest %s%s\n%s\n%s", p.name, r.load, strings.Join(r.cyclicArgs, " "), r.extra(), tableHeader, strings.Join(r.table(), "\n"))
 		})
 	}
 }

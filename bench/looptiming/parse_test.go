@@ -156,3 +156,22 @@ func TestTimingOfShippedConfig(t *testing.T) {
 	_, err = timingOf([]byte("extensions: {}\n"), "conveyor")
 	assert.Error(t, err)
 }
+
+func TestParseGCTrace(t *testing.T) {
+	log := `2026-12-06T17:00:00.000Z	info	something else
+gc 1 @0.512s 1%: 0.021+1.1+0.030 ms clock, 0.043+0.2/0.9/0+0.060 ms cpu, 3->4->2 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P
+gc 2 @3.250s 2%: 0.40+2.5+1.5 ms clock, 0.80+0.5/1.1/0+3.0 ms cpu, 40->45->20 MB, 42 MB goal, 0 MB stacks, 0 MB globals, 2 P
+gc 3 @4.100s 2%: 0.10+2.0+0.20 ms clock, 0.20+0.5/1.1/0+0.40 ms cpu, 40->45->20 MB, 42 MB goal, 0 MB stacks, 0 MB globals, 2 P
+gc 4 @9.000s 2%: 9.0+2.0+9.0 ms clock, 0.20+0.5/1.1/0+0.40 ms cpu, 40->45->20 MB, 42 MB goal, 0 MB stacks, 0 MB globals, 2 P
+`
+	g, err := parseGCTrace(log, 3*time.Second, 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, 2, g.n)
+	assert.Equal(t, 1500*time.Microsecond, g.stwMax)
+	assert.Equal(t, 2200*time.Microsecond, g.stwSum)
+	assert.Contains(t, g.String(), "2 GCs")
+
+	g, err = parseGCTrace("no trace here\n", 0, time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, "no GC in the window", g.String())
+}
