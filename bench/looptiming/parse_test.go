@@ -169,6 +169,7 @@ gc 4 @9.000s 2%: 9.0+2.0+9.0 ms clock, 0.20+0.5/1.1/0+0.40 ms cpu, 40->45->20 MB
 	assert.Equal(t, 2, g.n)
 	assert.Equal(t, 1500*time.Microsecond, g.stwMax)
 	assert.Equal(t, 2200*time.Microsecond, g.stwSum)
+	assert.Equal(t, 20, g.liveMax)
 	assert.Contains(t, g.String(), "2 GCs")
 
 	g, err = parseGCTrace("no trace here\n", 0, time.Hour)
