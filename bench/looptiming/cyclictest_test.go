@@ -24,14 +24,16 @@ import (
 // shipped, and a setting that cyclictest made would change it for the loop too. -d 0: the
 // default 500 µs "distance" lengthens even a single thread's interval.
 func cyclictestArgs(period, d time.Duration, priority int) []string {
-	loops := max(1, int64(d/period))
 	args := []string{"-q", "--default-system", "-t1", "-d0", "-v", "-N",
-		"-i", strconv.FormatInt(period.Microseconds(), 10), "-l", strconv.FormatInt(loops, 10)}
+		"-i", strconv.FormatInt(period.Microseconds(), 10), "-l", strconv.FormatInt(cycles(period, d), 10)}
 	if priority > 0 {
 		return append(args, "--policy=fifo", "-p", strconv.Itoa(priority), "-m")
 	}
 	return append(args, "--policy=other")
 }
+
+// cycles is how many periods fit in d, at least one.
+func cycles(period, d time.Duration) int64 { return max(1, int64(d/period)) }
 
 // runCyclictest runs cyclictest with args and returns its figures.
 func runCyclictest(ctx context.Context, path string, args []string) (figures, error) {

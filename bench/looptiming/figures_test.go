@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"sort"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -14,18 +15,30 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// figures are p50, p99 and max of a lateness distribution, in ns.
+// figures are p50, p99 and max of a lateness distribution, in ns, and how many cycles
+// were later than each of exceedBounds (-1 where a histogram has no such bound).
 type figures struct {
 	n             int64
 	p50, p99, max int64
+	over          [len(exceedBounds)]int64
 }
+
+// exceedBounds are bucket bounds of the loop's histogram (ns) at which the share of later
+// cycles is compared: the VM's or the kernel's stalls delay both sides alike, so a share
+// the loop has beyond cyclictest's is the loop's own.
+var exceedBounds = [...]int64{100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000}
 
 // stats takes nearest-rank percentiles of exact samples (cyclictest's).
 func stats(samples []int64) figures {
 	s := slices.Clone(samples)
 	slices.Sort(s)
 	at := func(q float64) int64 { return s[max(0, int(math.Ceil(q*float64(len(s))))-1)] }
-	return figures{n: int64(len(s)), p50: at(0.50), p99: at(0.99), max: s[len(s)-1]}
+	f := figures{n: int64(len(s)), p50: at(0.50), p99: at(0.99), max: s[len(s)-1]}
+	for i, b := range exceedBounds {
+		// The samples after the last one at or below b.
+		f.over[i] = int64(len(s) - sort.Search(len(s), func(j int) bool { return s[j] > b }))
+	}
+	return f
 }
 
 // histogram is one series of a Prometheus histogram: cumulative counts at each upper
@@ -85,7 +98,16 @@ func (h histogram) figures() figures {
 		}
 		return int64(math.Round(s * 1e9))
 	}
-	return figures{n: int64(h.count()), p50: ns(h.quantile(0.5)), p99: ns(h.quantile(0.99)), max: ns(h.quantile(1))}
+	f := figures{n: int64(h.count()), p50: ns(h.quantile(0.5)), p99: ns(h.quantile(0.99)), max: ns(h.quantile(1))}
+	for i, b := range exceedBounds {
+		f.over[i] = -1
+		for j, hb := range h.bounds {
+			if ns(hb) == b {
+				f.over[i] = int64(h.count() - h.counts[j])
+			}
+		}
+	}
+	return f
 }
 
 // bucketOf is the upper bound (ns) of the bucket of h that holds v ns: where a value of

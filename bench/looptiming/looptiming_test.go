@@ -62,6 +62,7 @@ type run struct {
 	realtime   bool
 	loop       figures   // the edge's histogram, bucket upper bounds
 	cyclic     figures   // cyclictest's samples, exact
+	probe      figures   // a Go loop thread in a process of its own, exact
 	hist       histogram // the loop's window
 	fifo       int       // edge threads at SCHED_FIFO with the loop's priority
 	load       loadStats
@@ -129,10 +130,17 @@ func measure(tb testing.TB, realtime bool, d time.Duration) run {
 	from := time.Since(e.started)
 
 	r.cyclicArgs = cyclictestArgs(lt.period, d, prio)
+	waitProbe, err := startProbe(lt.period, cycles(lt.period, d), prio)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
 	r.cyclic, err = runCyclictest(ctx, cyclictest, r.cyclicArgs)
 	cancel()
 	if err != nil {
+		tb.Fatal(err)
+	}
+	if r.probe, err = waitProbe(); err != nil {
 		tb.Fatal(err)
 	}
 	after := scrape("the loop's cycles of cyclictest's window", func(h histogram) bool {
@@ -197,6 +205,13 @@ func ratio(loop, cyclic int64) string {
 	return fmt.Sprintf("≤ %.2f", float64(loop)/float64(cyclic))
 }
 
+func exact(a, b int64) string {
+	if b <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", float64(a)/float64(b))
+}
+
 // table is the run as Markdown rows: the loop's figures are the upper bounds of the
 // histogram buckets that hold them (the true value is at most that); cyclictest's are exact,
 // with the loop's bucket they fall in; the ratios divide the first by the second.
@@ -210,6 +225,8 @@ func (r run) table() []string {
 		fmt.Sprintf("| %s loop, `realtime: %s` (histogram) | %d | ≤ %s | ≤ %s | ≤ %s |", measuredLoop, rt, r.loop.n, ns(r.loop.p50), ns(r.loop.p99), ns(r.loop.max)),
 		fmt.Sprintf("| cyclictest, %s, %s period | %d | %s | %s | %s |", pol, r.timing.period, r.cyclic.n, in(r.cyclic.p50), in(r.cyclic.p99), in(r.cyclic.max)),
 		fmt.Sprintf("| ratio loop / cyclictest | | %s | %s | %s |", ratio(r.loop.p50, r.cyclic.p50), ratio(r.loop.p99, r.cyclic.p99), ratio(r.loop.max, r.cyclic.max)),
+		fmt.Sprintf("| Go loop thread in a process of its own (probe), %s | %d | %s | %s | %s |", pol, r.probe.n, in(r.probe.p50), in(r.probe.p99), in(r.probe.max)),
+		fmt.Sprintf("| ratio probe / cyclictest | | %s | %s | %s |", exact(r.probe.p50, r.cyclic.p50), exact(r.probe.p99, r.cyclic.p99), exact(r.probe.max, r.cyclic.max)),
 	}
 }
 
@@ -226,6 +243,31 @@ func (r run) extra() string {
 		out += "; " + r.gc.String()
 	}
 	return out
+}
+
+// exceedance is the share of cycles later than each of exceedBounds, as Markdown rows.
+func (r run) exceedance() string {
+	var b strings.Builder
+	b.WriteString("| later than |")
+	for _, v := range exceedBounds {
+		fmt.Fprintf(&b, " %s |", ns(v))
+	}
+	b.WriteString("\n| --- |" + strings.Repeat(" ---: |", len(exceedBounds)) + "\n")
+	row := func(name string, f figures) {
+		fmt.Fprintf(&b, "| %s |", name)
+		for _, o := range f.over {
+			if o < 0 || f.n == 0 {
+				b.WriteString(" n/a |")
+				continue
+			}
+			fmt.Fprintf(&b, " %.2f%% |", 100*float64(o)/float64(f.n))
+		}
+		b.WriteString("\n")
+	}
+	row(measuredLoop+" loop", r.loop)
+	row("cyclictest", r.cyclic)
+	row("probe", r.probe)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 const tableHeader = "| | cycles | p50 | p99 | max |\n| --- | ---: | ---: | ---: | ---: |"
@@ -245,11 +287,14 @@ func BenchmarkLoopTiming(b *testing.B) {
 			b.ReportMetric(us(r.cyclic.p50), "cyclictest-p50-µs")
 			b.ReportMetric(us(r.cyclic.p99), "cyclictest-p99-µs")
 			b.ReportMetric(us(r.cyclic.max), "cyclictest-max-µs")
+			b.ReportMetric(us(r.probe.p99), "probe-p99-µs")
+			b.ReportMetric(us(r.probe.max), "probe-max-µs")
 			b.ReportMetric(float64(r.loop.p99)/float64(r.cyclic.p99), "p99-ratio")
 			b.ReportMetric(float64(r.loop.max)/float64(r.cyclic.max), "max-ratio")
 			b.ReportMetric(r.load.spansPerSec, "spans/s")
 			b.ReportMetric(r.load.logsPerSec, "logs/s")
-			b.Logf("%s under %s; cyclictest %s%s\n%s\n%s", p.name, r.load, strings.Join(r.cyclicArgs, " "), r.extra(), tableHeader, strings.Join(r.table(), "\n"))
+			// On stdout: the testing package cuts a benchmark's log after ten lines.
+			fmt.Printf("\n%s under %s; cyclictest %s%s\n\n%s\n%s\n\n%s\n\n", p.name, r.load, strings.Join(r.cyclicArgs, " "), r.extra(), tableHeader, strings.Join(r.table(), "\n"), r.exceedance())
 		})
 	}
 }
@@ -262,6 +307,7 @@ func TestSideBySide(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			r := measure(t, p.realtime, 3*time.Second)
 			assert.Positive(t, r.cyclic.n, "cyclictest samples")
+			assert.Positive(t, r.probe.n, "probe samples")
 			assert.Positive(t, r.loop.n, "cycles the edge's histogram counted in cyclictest's window")
 			assert.GreaterOrEqual(t, r.loop.n, r.cyclic.n, "the loop's window covers cyclictest's")
 			assert.NoError(t, resolution(r.hist.bounds[:len(r.hist.bounds)-1]), "lateness buckets of the exposition")
@@ -270,7 +316,7 @@ func TestSideBySide(t *testing.T) {
 			if p.realtime {
 				assert.Positive(t, r.fifo, "edge threads at the loop's SCHED_FIFO priority")
 			}
-			t.Logf("%s\n%s\n%s", r.load, tableHeader, strings.Join(r.table(), "\n"))
+			t.Logf("%s\n%s\n%s\n\n%s", r.load, tableHeader, strings.Join(r.table(), "\n"), r.exceedance())
 		})
 	}
 }

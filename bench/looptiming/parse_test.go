@@ -27,14 +27,14 @@ T: 0 (15721) P: 0 I:50000 C:      5 Min:  92482 Act:  107305 Avg:  101974 Max:  
 func TestParseVerbose(t *testing.T) {
 	got, err := parseVerbose([]byte(verboseOutput))
 	require.NoError(t, err)
-	assert.Equal(t, figures{n: 5, p50: 104160, p99: 107305, max: 107305}, got)
+	assert.Equal(t, figures{n: 5, p50: 104160, p99: 107305, max: 107305, over: [7]int64{4}}, got)
 
 	// The run ended after the last cycle was counted but before it was printed: the
 	// summary's count and max stand for it.
 	cut := strings.Replace(verboseOutput, "       0:       4:  107305\n", "", 1)
 	got, err = parseVerbose([]byte(cut))
 	require.NoError(t, err)
-	assert.Equal(t, figures{n: 5, p50: 101597, p99: 104326, max: 107305}, got)
+	assert.Equal(t, figures{n: 5, p50: 101597, p99: 104326, max: 107305, over: [7]int64{3}}, got)
 
 	for name, out := range map[string]string{
 		"two samples missing": strings.Replace(cut, "       0:       2:  104326\n", "", 1),
@@ -64,6 +64,8 @@ func TestStats(t *testing.T) {
 	}
 	assert.Equal(t, figures{n: 1000, p50: 500, p99: 990, max: 1000}, stats(s))
 	assert.Equal(t, figures{n: 1, p50: 7, p99: 7, max: 7}, stats([]int64{7}))
+	f := stats([]int64{50_000, 100_000, 100_001, 600_000, 20_000_000})
+	assert.Equal(t, [7]int64{3, 2, 2, 1, 1, 1, 1}, f.over, "strictly later than 100 µs, 200 µs ... 10 ms")
 }
 
 const exposition = `# HELP controlloop_cycle_lateness_seconds Wake-up minus deadline of each cycle.
@@ -103,7 +105,8 @@ func TestLatenessFromExposition(t *testing.T) {
 	d, err := h.since(earlier)
 	require.NoError(t, err)
 	assert.Equal(t, []uint64{0, 2, 50, 59, 60}, d.counts)
-	assert.Equal(t, figures{n: 60, p50: 30_000, p99: math.MaxInt64, max: math.MaxInt64}, d.figures())
+	assert.Equal(t, figures{n: 60, p50: 30_000, p99: math.MaxInt64, max: math.MaxInt64,
+		over: [7]int64{-1, -1, -1, 1, -1, -1, -1}}, d.figures(), "only 1 ms is a bound of this histogram")
 
 	_, err = h.since(histogram{bounds: h.bounds, counts: []uint64{0, 4, 90, 99, 100}})
 	assert.Error(t, err, "a bucket that went down: the edge restarted")
@@ -175,4 +178,14 @@ gc 4 @9.000s 2%: 9.0+2.0+9.0 ms clock, 0.20+0.5/1.1/0+0.40 ms cpu, 40->45->20 MB
 	g, err = parseGCTrace("no trace here\n", 0, time.Hour)
 	require.NoError(t, err)
 	assert.Equal(t, "no GC in the window", g.String())
+}
+
+func TestParseProbe(t *testing.T) {
+	got, err := parseProbe([]byte("52000\n61000\n1200000\n"))
+	require.NoError(t, err)
+	assert.Equal(t, []int64{52000, 61000, 1200000}, got)
+	_, err = parseProbe([]byte("probe: not permitted\n"))
+	assert.Error(t, err)
+	_, err = parseProbe(nil)
+	assert.Error(t, err)
 }
