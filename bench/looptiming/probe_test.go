@@ -30,6 +30,9 @@ const (
 	// probeWindowEnv, when set by whoever runs the benchmark, is the probe's precise window
 	// instead of the loop's default: 0s sleeps all the way in a plain syscall.
 	probeWindowEnv = "FIELDCOL_LOOPTIMING_PROBE_WINDOW"
+	// probeAllFIFOEnv, when set, runs every thread of the probe's process at SCHED_FIFO
+	// (chrt), as a loop process of its own could be started.
+	probeAllFIFOEnv = "FIELDCOL_LOOPTIMING_PROBE_ALL_FIFO"
 )
 
 func TestMain(m *testing.M) {
@@ -107,6 +110,11 @@ func startProbe(period time.Duration, cycles int64, priority int) (wait func() (
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cycles+1)*period+time.Minute)
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, self)
+	if os.Getenv(probeAllFIFOEnv) != "" && priority > 0 {
+		// Every thread of the probe's runtime at the loop's priority, not only the loop's:
+		// chrt sets the policy before the runtime starts its threads, which inherit it.
+		cmd = exec.CommandContext(ctx, "chrt", "-f", strconv.Itoa(priority), self)
+	}
 	cmd.Env = append(os.Environ(), probePeriodEnv+"="+period.String(),
 		probeCyclesEnv+"="+strconv.FormatInt(cycles, 10), probePriorityEnv+"="+strconv.Itoa(priority))
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
