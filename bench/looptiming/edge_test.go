@@ -107,16 +107,16 @@ func startEdge(tb testing.TB, realtime bool) *edge {
 	tb.Helper()
 	bin, config := edgeBinary(tb), shippedConfig(tb)
 	e := &edge{}
-	e.proc = testproc.Retry(tb, func() (*testproc.Process, error) {
-		health := testproc.FreeAddr(tb)
-		*e = edge{otlpGRPC: testproc.FreeAddr(tb), otlpHTTP: testproc.FreeAddr(tb), metrics: testproc.FreeAddr(tb), api: testproc.FreeAddr(tb)}
+	e.proc = testproc.Retry(tb, func(ports *testproc.Ports) (*testproc.Process, error) {
+		health := ports.Addr()
+		*e = edge{otlpGRPC: ports.Addr(), otlpHTTP: ports.Addr(), metrics: ports.Addr(), api: ports.Addr()}
 		state := tb.TempDir()
 		env := []string{
 			"FIELDCOL_OTLP_GRPC_ENDPOINT=" + e.otlpGRPC,
 			"FIELDCOL_OTLP_HTTP_ENDPOINT=" + e.otlpHTTP,
 			"FIELDCOL_HEALTH_ENDPOINT=" + health,
 			"FIELDCOL_METRICS_ENDPOINT=" + e.metrics,
-			"FIELDCOL_TELEMETRY_PORT=" + strconv.Itoa(testproc.FreePort(tb)),
+			"FIELDCOL_TELEMETRY_PORT=" + strconv.Itoa(ports.Port()),
 			"FIELDCOL_API_ENDPOINT=" + e.api,
 			"FIELDCOL_API_TOKEN=looptiming-bench-token",
 			"FIELDCOL_LATCH_FILE=" + filepath.Join(state, "latches.json"),

@@ -65,8 +65,8 @@ func Start(t testing.TB, o Options) *Server {
 		t.Fatalf("writing the Prometheus config: %v", err)
 	}
 	s := &Server{}
-	s.Proc = testproc.Retry(t, func() (*testproc.Process, error) {
-		port := testproc.FreePort(t)
+	s.Proc = testproc.Retry(t, func(ports *testproc.Ports) (*testproc.Process, error) {
+		port := ports.Port()
 		args := []string{
 			"--config.file=" + cfgPath,
 			"--storage.tsdb.path=" + filepath.Join(dir, "data"),

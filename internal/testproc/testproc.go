@@ -145,10 +145,10 @@ func exitError(err error) error {
 	return fmt.Errorf("exited: %w", err)
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. Anything else on
-// the machine may take it before the process it is meant for binds it: start that process
-// through Retry.
-func FreePort(t testing.TB) int {
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago. Anything else on
+// the machine may take it before the process it is meant for binds it, which is why it is
+// only handed out through Retry's Ports.
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -161,21 +161,31 @@ func FreePort(t testing.TB) int {
 	return port
 }
 
-// FreeAddr is FreePort as "127.0.0.1:port".
-func FreeAddr(t testing.TB) string { return fmt.Sprintf("127.0.0.1:%d", FreePort(t)) }
+// Ports hands out free loopback ports to one attempt of a Retry.
+type Ports struct{ t testing.TB }
+
+// Port is a TCP port on 127.0.0.1 that was free a moment ago.
+func (p *Ports) Port() int { return freePort(p.t) }
+
+// Addr is Port as "127.0.0.1:port".
+func (p *Ports) Addr() string { return fmt.Sprintf("127.0.0.1:%d", p.Port()) }
+
+// ClosedAddr is a loopback address nothing listened on a moment ago, for a client that must
+// fail to connect (a store a test does not run), never for a server to bind.
+func ClosedAddr(t testing.TB) string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
 
 // retries bounds Retry: losing five races in a row means something holds ports on purpose.
 const retries = 5
 
-// Retry runs start, which picks its ports (FreePort), starts a server and waits until it is
+// Retry runs start, which picks its ports from ports, starts a server and waits until it is
 // ready, until the server does not lose a port race: when start fails because the process
 // exited saying "address already in use", that attempt is abandoned and start runs again
 // with new ports. Any other failure fails the test at once. It is the one place where the
-// tests handle the window between FreePort and the bind.
-func Retry(t testing.TB, start func() (*Process, error)) *Process {
+// tests handle the window between finding a free port and the bind.
+func Retry(t testing.TB, start func(ports *Ports) (*Process, error)) *Process {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		p, err := start()
+		p, err := start(&Ports{t: t})
 		if err == nil {
 			return p
 		}

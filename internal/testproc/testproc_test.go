@@ -39,11 +39,11 @@ func TestRetryAfterAPortRace(t *testing.T) {
 	require.NoError(t, err)
 	defer taken.Close()
 	attempts := 0
-	p := Retry(t, func() (*Process, error) {
+	p := Retry(t, func(ports *Ports) (*Process, error) {
 		attempts++
-		addr := FreeAddr(t)
+		addr := ports.Addr()
 		if attempts == 1 {
-			addr = taken.Addr().String() // another program took it after FreePort
+			addr = taken.Addr().String() // another program took it after it was found free
 		}
 		p := Start(t, os.Args[0], nil, "TESTPROC_LISTEN="+addr)
 		return p, WaitHTTPErr(p, "http://"+addr+"/", 10*time.Second)
@@ -58,7 +58,7 @@ func TestRetryDoesNotRetryOtherFailures(t *testing.T) {
 	attempts := 0
 	func() {
 		defer func() { _ = recover() }()
-		Retry(ft, func() (*Process, error) {
+		Retry(ft, func(*Ports) (*Process, error) {
 			attempts++
 			return nil, fmt.Errorf("the config is wrong")
 		})

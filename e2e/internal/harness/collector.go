@@ -92,8 +92,8 @@ func (s CollectorSpec) Start(t testing.TB) *Collector {
 		ready = 60 * time.Second
 	}
 	c := &Collector{}
-	c.Proc = testproc.Retry(t, func() (*testproc.Process, error) {
-		c.Listeners = s.At.filled(t)
+	c.Proc = testproc.Retry(t, func(ports *testproc.Ports) (*testproc.Process, error) {
+		c.Listeners = s.At.filled(ports)
 		_, telemetryPort, _ := strings.Cut(c.Telemetry, ":")
 		env := []string{
 			"FIELDCOL_OTLP_GRPC_ENDPOINT=" + c.OTLPGRPC,
@@ -111,10 +111,10 @@ func (s CollectorSpec) Start(t testing.TB) *Collector {
 }
 
 // filled returns l with a free address in every empty field.
-func (l Listeners) filled(t testing.TB) Listeners {
+func (l Listeners) filled(ports *testproc.Ports) Listeners {
 	for _, a := range []*string{&l.OTLPGRPC, &l.OTLPHTTP, &l.Health, &l.Metrics, &l.Telemetry, &l.API} {
 		if *a == "" {
-			*a = testproc.FreeAddr(t)
+			*a = ports.Addr()
 		}
 	}
 	return l

@@ -155,4 +155,4 @@ func WaitUntil(t testing.TB, timeout, tick time.Duration, cond func() (bool, str
 
 // ClosedAddr is a loopback address nothing listened on a moment ago, for an exporter whose
 // store a test does not run: it fails to send there, never reaching someone's real store.
-func ClosedAddr(t testing.TB) string { return testproc.FreeAddr(t) }
+func ClosedAddr(t testing.TB) string { return testproc.ClosedAddr(t) }

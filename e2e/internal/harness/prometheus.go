@@ -44,8 +44,8 @@ func StartAlertmanager(t testing.TB, config string) string {
 	bin := testproc.LookPath(t, "prometheus-alertmanager", "Debian package prometheus-alertmanager")
 	dir := t.TempDir()
 	var url string
-	testproc.Retry(t, func() (*testproc.Process, error) {
-		addr := testproc.FreeAddr(t)
+	testproc.Retry(t, func(ports *testproc.Ports) (*testproc.Process, error) {
+		addr := ports.Addr()
 		url = "http://" + addr
 		p := testproc.Start(t, bin, []string{
 			"--config.file=" + config,

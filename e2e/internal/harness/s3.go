@@ -42,8 +42,8 @@ func StartS3Store(t testing.TB) *S3Store {
 	pool := x509.NewCertPool()
 	require.True(t, pool.AppendCertsFromPEM(pemBytes))
 	s := &S3Store{CAFile: cert, AccessKey: "fieldcol-e2e", SecretKey: "e2e-secret-5b1d93c0"}
-	testproc.Retry(t, func() (*testproc.Process, error) {
-		addr := testproc.FreeAddr(t)
+	testproc.Retry(t, func(ports *testproc.Ports) (*testproc.Process, error) {
+		addr := ports.Addr()
 		s.URL = "https://" + addr
 		// The root keys go through the environment, not the command line.
 		p := testproc.Start(t, bin, []string{"--port", addr, "--cert", cert, "--key", key, "--quiet", "posix", data},

@@ -31,8 +31,8 @@ func StartVictoriaLogs(t testing.TB) *VictoriaLogs {
 	t.Helper()
 	bin := Tool(t, "victoria-logs")
 	v := &VictoriaLogs{Dir: t.TempDir()}
-	v.Proc = testproc.Retry(t, func() (*testproc.Process, error) {
-		v.Addr = testproc.FreeAddr(t)
+	v.Proc = testproc.Retry(t, func(ports *testproc.Ports) (*testproc.Process, error) {
+		v.Addr = ports.Addr()
 		p := v.start(t, bin)
 		return p, testproc.WaitHTTPErr(p, "http://"+v.Addr+"/health", 30*time.Second)
 	})
@@ -134,12 +134,12 @@ func startJaeger(t testing.TB, otlpAddr string) *Jaeger {
 	bin := Tool(t, "jaeger")
 	dir := t.TempDir()
 	j := &Jaeger{}
-	j.Proc = testproc.Retry(t, func() (*testproc.Process, error) {
+	j.Proc = testproc.Retry(t, func(ports *testproc.Ports) (*testproc.Process, error) {
 		j.OTLPGRPC = otlpAddr
 		if j.OTLPGRPC == "" {
-			j.OTLPGRPC = testproc.FreeAddr(t)
+			j.OTLPGRPC = ports.Addr()
 		}
-		queryAddr, queryGRPC, health := testproc.FreeAddr(t), testproc.FreeAddr(t), testproc.FreeAddr(t)
+		queryAddr, queryGRPC, health := ports.Addr(), ports.Addr(), ports.Addr()
 		j.QueryURL = "http://" + queryAddr
 		path := filepath.Join(dir, "jaeger.yaml")
 		if err := os.WriteFile(path, []byte(jaegerConfig(queryAddr, queryGRPC, health, j.OTLPGRPC)), 0o600); err != nil {
