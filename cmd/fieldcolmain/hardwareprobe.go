@@ -2,7 +2,6 @@ package fieldcolmain
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -34,14 +33,8 @@ func hardwareProbe(args []string, command string, opts probe.Options, stdout, st
 			"command line.\n\n", command, hardwareProbeCommand)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseFlags(fs, args, "--json, --root and --no-scan are"); help || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: only --json, --root and --no-scan are accepted", fs.Arg(0))
 	}
 	if st, err := os.Stat(opts.Root); err != nil || !st.IsDir() {
 		return fmt.Errorf("--root %s: not a directory", opts.Root)

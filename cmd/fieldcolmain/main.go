@@ -2,6 +2,8 @@ package fieldcolmain
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -51,4 +53,19 @@ func dispatch(args []string, set otelcol.CollectorSettings, run func(otelcol.Col
 		return err
 	}
 	return ForgiveSelfTelemetryFlush(run(set))
+}
+
+// parseFlags parses a subcommand's command line, which takes flags only. help is true when
+// -h or --help printed the usage: the subcommand then does nothing and succeeds.
+func parseFlags(fs *flag.FlagSet, args []string, accepted string) (help bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, err
+	}
+	if fs.NArg() > 0 {
+		return false, fmt.Errorf("unexpected argument %q: only %s accepted", fs.Arg(0), accepted)
+	}
+	return false, nil
 }

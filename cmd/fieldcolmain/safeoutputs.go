@@ -47,14 +47,8 @@ func safeOutputs(ctx context.Context, args []string, set otelcol.CollectorSettin
 			"could not be driven, after every other one was tried.\n\n", set.BuildInfo.Command, safeOutputsCommand)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseFlags(fs, args, "--config is"); help || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: only --config is accepted", fs.Arg(0))
 	}
 	if len(configs) == 0 {
 		return errors.New("at least one --config is required (the service's, e.g. --config=/etc/fieldcol/config.yaml)")
