@@ -14,6 +14,7 @@ import (
 	"github.com/fieldcol/fieldcol/controlloop/internal/loop"
 	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
 	"github.com/fieldcol/fieldcol/controlloop/schedule"
+	"github.com/fieldcol/fieldcol/internal/confenum"
 	"github.com/fieldcol/fieldcol/internal/hardware"
 )
 
@@ -251,7 +252,7 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.LatchFile) == "" {
 		add("latch_file: must be set: latched alarms have to survive a restart")
 	}
-	if err := checkEnum(c.Restart, restartModes, restartChoices); err != nil {
+	if err := confenum.Check(c.Restart, restartModes, restartChoices); err != nil {
 		add("restart: %w", err)
 	}
 	if c.Realtime && (c.RealtimePriority < 1 || c.RealtimePriority > 99) {
@@ -415,7 +416,7 @@ func (c *Config) validateLoop(i int, devices map[string]*hardware.DeviceConfig, 
 		if o.Hysteresis < 0 || math.IsNaN(o.Hysteresis) {
 			add("controller.onoff.hysteresis: must be >= 0, got %g", o.Hysteresis)
 		}
-		if err := checkEnum(o.Action, onOffActions, actionChoices); err != nil {
+		if err := confenum.Check(o.Action, onOffActions, actionChoices); err != nil {
 			add("controller.onoff.action: %w", err)
 		}
 	}
@@ -430,7 +431,7 @@ func (c *Config) validateLoop(i int, devices map[string]*hardware.DeviceConfig, 
 	if sp.MaxRate < 0 {
 		add("setpoint.max_rate: must not be negative, got %g", sp.MaxRate)
 	}
-	if err := checkEnum(l.Mode, loopModes, modeChoices); err != nil {
+	if err := confenum.Check(l.Mode, loopModes, modeChoices); err != nil {
 		add("mode: %w", err)
 	}
 
@@ -505,7 +506,7 @@ func (c *Config) validateLoop(i int, devices map[string]*hardware.DeviceConfig, 
 			add("%s.name: %q is already used (sensor_fault, actuator_fault, plausibility and interlock_<name> are built in)", ak, a.Name)
 		}
 		names[a.Name] = true
-		if err := checkEnum(a.Type, alarmTypes, alarmChoices); err != nil {
+		if err := confenum.Check(a.Type, alarmTypes, alarmChoices); err != nil {
 			add("%s.type: %w", ak, err)
 		}
 		if a.Type == AlarmDeviation && a.Limit <= 0 {

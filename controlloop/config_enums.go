@@ -1,11 +1,10 @@
 package controlloop
 
 import (
-	"fmt"
-
 	"github.com/fieldcol/fieldcol/controlloop/internal/loop"
 	"github.com/fieldcol/fieldcol/controlloop/internal/onoff"
 	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
+	"github.com/fieldcol/fieldcol/internal/confenum"
 )
 
 // The enum-like keys are typed values: UnmarshalText refuses an unknown value while the
@@ -34,7 +33,7 @@ const restartChoices = "warm, cold"
 
 // UnmarshalText refuses anything but warm and cold.
 func (r *RestartMode) UnmarshalText(b []byte) error {
-	return unmarshalEnum(r, b, restartModes, restartChoices)
+	return confenum.Unmarshal(r, b, restartModes, restartChoices)
 }
 
 // LoopMode is a loop's mode at start (loops[].mode); empty is auto.
@@ -53,7 +52,7 @@ const modeChoices = "auto, manual, off"
 
 // UnmarshalText refuses an unknown mode.
 func (m *LoopMode) UnmarshalText(b []byte) error {
-	return unmarshalEnum(m, b, loopModes, modeChoices)
+	return confenum.Unmarshal(m, b, loopModes, modeChoices)
 }
 
 // OnOffAction says which side of the setpoint switches an on/off output on
@@ -78,7 +77,7 @@ const actionChoices = "heating, cooling"
 
 // UnmarshalText refuses an unknown action.
 func (a *OnOffAction) UnmarshalText(b []byte) error {
-	return unmarshalEnum(a, b, onOffActions, actionChoices)
+	return confenum.Unmarshal(a, b, onOffActions, actionChoices)
 }
 
 // AlarmType is what a process alarm watches (loops[].alarms[].type).
@@ -97,22 +96,5 @@ const alarmChoices = "high, low, deviation (sensor faults always raise the built
 
 // UnmarshalText refuses an unknown alarm type.
 func (t *AlarmType) UnmarshalText(b []byte) error {
-	return unmarshalEnum(t, b, alarmTypes, alarmChoices)
-}
-
-// checkEnum refuses a value that is not a key of known; the caller prefixes the key.
-func checkEnum[E ~string, V any](v E, known map[E]V, choices string) error {
-	if _, ok := known[v]; !ok {
-		return fmt.Errorf("%q is not one of %s", string(v), choices)
-	}
-	return nil
-}
-
-// unmarshalEnum sets *v to text when text is one of the keys of known.
-func unmarshalEnum[E ~string, V any](v *E, text []byte, known map[E]V, choices string) error {
-	if err := checkEnum(E(text), known, choices); err != nil {
-		return err
-	}
-	*v = E(text)
-	return nil
+	return confenum.Unmarshal(t, b, alarmTypes, alarmChoices)
 }

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 	"time"
+
+	"github.com/fieldcol/fieldcol/internal/confenum"
 )
 
 // BackendName selects the Backend behind the interfaces.
@@ -295,7 +296,7 @@ const pullChoices = "up, down, off, none"
 // UnmarshalText refuses an unknown pull while the configuration is decoded, so the error
 // names the key.
 func (p *Pull) UnmarshalText(text []byte) error {
-	return unmarshalEnum(p, text, []Pull{"", PullUp, PullDown, PullOff, PullNone}, pullChoices)
+	return confenum.Unmarshal(p, text, map[Pull]bool{"": true, PullUp: true, PullDown: true, PullOff: true, PullNone: true}, pullChoices)
 }
 
 // Edge is the edge a gpio_input counts.
@@ -312,31 +313,29 @@ const edgeChoices = "rising, falling, both"
 
 // UnmarshalText refuses an unknown edge while the configuration is decoded.
 func (e *Edge) UnmarshalText(text []byte) error {
-	return unmarshalEnum(e, text, []Edge{"", EdgeRising, EdgeFalling, EdgeBoth}, edgeChoices)
+	return confenum.Unmarshal(e, text, map[Edge]bool{"": true, EdgeRising: true, EdgeFalling: true, EdgeBoth: true}, edgeChoices)
 }
 
 // UnmarshalText refuses an unknown backend while the configuration is decoded.
 func (b *BackendName) UnmarshalText(text []byte) error {
-	return unmarshalEnum(b, text, []BackendName{"", BackendSim, BackendPeriph}, "sim, periph")
+	return confenum.Unmarshal(b, text, map[BackendName]bool{"": true, BackendSim: true, BackendPeriph: true}, "sim, periph")
 }
 
 // UnmarshalText refuses an unknown kind while the configuration is decoded.
 func (k *Kind) UnmarshalText(text []byte) error {
-	names := make([]string, 0, len(Kinds()))
-	for _, k := range Kinds() {
-		names = append(names, string(k))
-	}
-	return unmarshalEnum(k, text, Kinds(), strings.Join(names, ", "))
+	return unmarshalListed(k, text, Kinds())
 }
 
-// unmarshalEnum sets *v to text when it is one of known; Validate keeps the same check for
-// a configuration built in code.
-func unmarshalEnum[E ~string](v *E, text []byte, known []E, choices string) error {
-	if !slices.Contains(known, E(text)) {
-		return fmt.Errorf("%q is not one of %s", string(text), choices)
+// unmarshalListed is confenum.Unmarshal for a key whose values are listed in order, which
+// the error repeats.
+func unmarshalListed[E ~string](v *E, text []byte, values []E) error {
+	known := make(map[E]bool, len(values))
+	names := make([]string, 0, len(values))
+	for _, x := range values {
+		known[x] = true
+		names = append(names, string(x))
 	}
-	*v = E(text)
-	return nil
+	return confenum.Unmarshal(v, text, known, strings.Join(names, ", "))
 }
 
 // maxDebounce is the longest debounce the kernel takes: debounce_period_us is a __u32.

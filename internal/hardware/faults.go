@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 )
@@ -37,11 +36,7 @@ func FaultKinds() []FaultKind {
 
 // UnmarshalText refuses an unknown fault kind while the configuration is decoded.
 func (k *FaultKind) UnmarshalText(text []byte) error {
-	names := make([]string, 0, len(FaultKinds()))
-	for _, f := range FaultKinds() {
-		names = append(names, string(f))
-	}
-	return unmarshalEnum(k, text, FaultKinds(), strings.Join(names, ", "))
+	return unmarshalListed(k, text, FaultKinds())
 }
 
 // DefaultSlowReadDelay is the delay of a slow_read fault that sets none.
