@@ -291,12 +291,19 @@ const (
 	PullOff Pull = "off"
 )
 
+// The values each key takes; empty is the default.
+var (
+	pulls        = map[Pull]bool{"": true, PullUp: true, PullDown: true, PullOff: true, PullNone: true}
+	edges        = map[Edge]bool{"": true, EdgeRising: true, EdgeFalling: true, EdgeBoth: true}
+	backendNames = map[BackendName]bool{"": true, BackendSim: true, BackendPeriph: true}
+)
+
 const pullChoices = "up, down, off, none"
 
 // UnmarshalText refuses an unknown pull while the configuration is decoded, so the error
 // names the key.
 func (p *Pull) UnmarshalText(text []byte) error {
-	return confenum.Unmarshal(p, text, map[Pull]bool{"": true, PullUp: true, PullDown: true, PullOff: true, PullNone: true}, pullChoices)
+	return confenum.Unmarshal(p, text, pulls, pullChoices)
 }
 
 // Edge is the edge a gpio_input counts.
@@ -313,12 +320,12 @@ const edgeChoices = "rising, falling, both"
 
 // UnmarshalText refuses an unknown edge while the configuration is decoded.
 func (e *Edge) UnmarshalText(text []byte) error {
-	return confenum.Unmarshal(e, text, map[Edge]bool{"": true, EdgeRising: true, EdgeFalling: true, EdgeBoth: true}, edgeChoices)
+	return confenum.Unmarshal(e, text, edges, edgeChoices)
 }
 
 // UnmarshalText refuses an unknown backend while the configuration is decoded.
 func (b *BackendName) UnmarshalText(text []byte) error {
-	return confenum.Unmarshal(b, text, map[BackendName]bool{"": true, BackendSim: true, BackendPeriph: true}, "sim, periph")
+	return confenum.Unmarshal(b, text, backendNames, "sim, periph")
 }
 
 // UnmarshalText refuses an unknown kind while the configuration is decoded.
