@@ -220,22 +220,17 @@ func (d *DeviceConfig) validate(backend BackendName) error {
 			return fmt.Errorf("pin: must name the GPIO (e.g. GPIO17) for %s", d.Kind)
 		}
 	}
-	switch d.Pull {
-	case "":
-		if backend == BackendPeriph && d.Kind == KindGPIOInput {
-			return errors.New("pull: required for gpio_input with backend periph: up, down, off (no pull) or none (leave the board's pull as it is)")
-		}
-	case PullNone, PullUp, PullDown, PullOff:
-	default:
-		return fmt.Errorf("pull: %q is not one of %s", d.Pull, pullChoices)
+	if d.Pull == "" && backend == BackendPeriph && d.Kind == KindGPIOInput {
+		return errors.New("pull: required for gpio_input with backend periph: up, down, off (no pull) or none (leave the board's pull as it is)")
+	}
+	if err := confenum.Check(d.Pull, pulls, pullChoices); err != nil {
+		return fmt.Errorf("pull: %w", err)
 	}
 	if err := d.validateTiming(); err != nil {
 		return err
 	}
-	switch d.Edge {
-	case "", EdgeRising, EdgeFalling, EdgeBoth:
-	default:
-		return fmt.Errorf("edge: %q is not one of %s", d.Edge, edgeChoices)
+	if err := confenum.Check(d.Edge, edges, edgeChoices); err != nil {
+		return fmt.Errorf("edge: %w", err)
 	}
 	if math.IsNaN(d.Scale) || math.IsInf(d.Scale, 0) || math.IsNaN(d.Offset) || math.IsInf(d.Offset, 0) {
 		return errors.New("scale: scale and offset must be finite")
