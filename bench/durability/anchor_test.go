@@ -359,6 +359,7 @@ type childRun struct {
 type child struct {
 	cmd         *exec.Cmd
 	exited      chan struct{}
+	firstAck    chan struct{} // closed at the child's first acknowledged record
 	run         childRun
 	startFailed atomic.Bool
 }
@@ -376,7 +377,7 @@ func spawn(t *testing.T, fsys *faultfs.FS, subj, endpoint string, cycle int, dra
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	c := &child{cmd: cmd, exited: make(chan struct{}), run: childRun{logs: map[string]int{}}}
+	c := &child{cmd: cmd, exited: make(chan struct{}), firstAck: make(chan struct{}), run: childRun{logs: map[string]int{}}}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
@@ -385,6 +386,9 @@ func spawn(t *testing.T, fsys *faultfs.FS, subj, endpoint string, cycle int, dra
 		for sc.Scan() {
 			line := sc.Text()
 			if id, ok := strings.CutPrefix(line, "ack "); ok && strings.HasSuffix(id, ";") {
+				if len(c.run.acked) == 0 {
+					close(c.firstAck)
+				}
 				c.run.acked = append(c.run.acked, strings.TrimSuffix(id, ";"))
 			} else if msg, ok := strings.CutPrefix(line, "startfail "); ok {
 				c.run.startErr = msg
@@ -418,11 +422,20 @@ func spawn(t *testing.T, fsys *faultfs.FS, subj, endpoint string, cycle int, dra
 	return c
 }
 
-// runChild starts a child on the mount and cuts the power 10 to 120 ms later (at once
-// when the child failed to start or crashed).
+// runChild starts a child on the mount and cuts the power 10 to 120 ms later, counted from
+// the start or, every other cycle, from its first acknowledged record (at once when the
+// child failed to start or crashed).
 func runChild(t *testing.T, fsys *faultfs.FS, subj, endpoint string, cycle int) childRun {
 	t.Helper()
 	c := spawn(t, fsys, subj, endpoint, cycle, false)
+	// Every other cut is timed from the child's first acknowledged record, so that cuts land
+	// in steady writing even when a loaded machine makes start-up take the whole window.
+	if cycle%2 == 1 {
+		select {
+		case <-c.firstAck:
+		case <-c.exited:
+		}
+	}
 	delay := time.Duration(10+rand.IntN(110)) * time.Millisecond //nolint:gosec // test timing
 	select {
 	case <-time.After(delay):

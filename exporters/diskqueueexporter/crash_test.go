@@ -94,10 +94,20 @@ func runCrashChild(t *testing.T, dir, endpoint string, cycle int) []string {
 	require.NoError(t, err)
 	cmd.Stderr = nil
 	require.NoError(t, cmd.Start())
-	// 3 to 60 ms covers start-up (exec, open, tail repair) as well as steady writing.
+	// 3 to 60 ms covers start-up (exec, open, tail repair) as well as steady writing. Every
+	// fourth kill counts from the child's first acknowledged record, so that kills land in
+	// steady writing even when a loaded machine makes start-up take the whole window.
 	delay := time.Duration(3+rand.IntN(58)) * time.Millisecond //nolint:gosec // test timing
-	timer := time.AfterFunc(delay, func() { _ = cmd.Process.Kill() })
-	defer timer.Stop()
+	kill := func() { _ = cmd.Process.Kill() }
+	var timer *time.Timer
+	if cycle%4 != 3 {
+		timer = time.AfterFunc(delay, kill)
+	}
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 
 	var ids []string
 	sc := bufio.NewScanner(out)
@@ -105,6 +115,9 @@ func runCrashChild(t *testing.T, dir, endpoint string, cycle int) []string {
 		// A line cut by the kill has no "ack " prefix match or is incomplete; the scanner
 		// only hands out complete lines, and a partial last line fails the parse below.
 		if id, ok := strings.CutPrefix(sc.Text(), "ack "); ok && strings.HasSuffix(id, ";") {
+			if timer == nil {
+				timer = time.AfterFunc(delay, kill)
+			}
 			ids = append(ids, strings.TrimSuffix(id, ";"))
 		}
 	}
