@@ -57,6 +57,16 @@ var Tools = map[string]string{
 	"backup_added_bytes":          "backup.added (fieldcol-backup)",
 }
 
+// Apps holds the names the fleet's own applications send over OTLP (the robots' software,
+// which is no fieldcol component): docs/fleet-telemetry.md is their contract, with the
+// OpenTelemetry semantic conventions where one exists (http.server.request.duration).
+var Apps = map[string]Declared{
+	"missions_total":                       {Name: "missions", Unit: "{mission}", Kind: "counter", Component: "fleet app"},
+	"vehicle_battery_level_ratio":          {Name: "vehicle.battery.level", Unit: "1", Kind: "gauge", Component: "fleet app"},
+	"vehicle_heartbeat_total":              {Name: "vehicle.heartbeat", Unit: "{heartbeat}", Kind: "counter", Component: "fleet app"},
+	"http_server_request_duration_seconds": {Name: "http.server.request.duration", Unit: "s", Kind: "histogram", Component: "fleet app (semconv)"},
+}
+
 // Allowed reports whether a dashboard or rule may read name: a contract or collector
 // name, a histogram series of one, or a recording rule's output (named level:metric:ops).
 func Allowed(name string, recorded map[string]bool) bool {
@@ -84,12 +94,13 @@ func known(name string) bool {
 	_, c := Contract[name]
 	_, o := Collector[name]
 	_, f := Tools[name]
-	return c || o || f
+	_, a := Apps[name]
+	return c || o || f || a
 }
 
 // isHistogram reports whether name is a declared histogram; Collector and Tools list none.
 func isHistogram(name string) bool {
-	return Contract[name].Kind == "histogram"
+	return Contract[name].Kind == "histogram" || Apps[name].Kind == "histogram"
 }
 
 var (
