@@ -1,7 +1,6 @@
 package piiredactionprocessor
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -45,11 +44,6 @@ func fuzzDetector(f *testing.F, kind detect.Kind, seeds ...string) {
 		if v != verdictChanged {
 			require.Empty(t, ms)
 			return
-		}
-		for val := range found {
-			if len(val) >= minRepeatLen && !strings.Contains(val, "*") {
-				require.NotContains(t, out, val)
-			}
 		}
 		for _, m := range detect.Scan(out, rs.scan, nil) {
 			require.False(t, found[out[m.Start:m.End]], "found again after masking: %q", out[m.Start:m.End])

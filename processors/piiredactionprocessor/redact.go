@@ -246,24 +246,8 @@ func (w *walker) text(s string) (string, verdict) {
 	}
 	out = append(out, s[last:]...)
 	w.out = out
-	res := string(out)
-	// A value found once is replaced everywhere in the string, also where the detector did not
-	// see it (glued to a word, say): the output must not keep a copy of anything it found.
-	for _, m := range ms {
-		v := s[m.Start:m.End]
-		if len(v) < minRepeatLen || strings.IndexByte(v, '*') >= 0 || !strings.Contains(res, v) {
-			continue
-		}
-		r := w.ruleOf(m)
-		repl := string(w.apply(nil, &rs.rules[r], v, m.Kind))
-		res = strings.ReplaceAll(res, v, repl)
-	}
-	return res, verdictChanged
+	return string(out), verdictChanged
 }
-
-// minRepeatLen is the shortest found value that is also replaced where it repeats; shorter
-// ones ("a" from password=a) would mangle ordinary words.
-const minRepeatLen = 6
 
 func (w *walker) ruleOf(m detect.Match) int {
 	if m.Rule >= 0 {

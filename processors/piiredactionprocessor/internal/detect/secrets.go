@@ -111,7 +111,9 @@ func scanBearer(s string, i int, dst []Match) ([]Match, int) {
 		}
 		b := i + len(tp.prefix)
 		e := b
-		for e < n && (isB64URL(s[e])) && (!tp.upper || class[s[e]]&(cUpper|cDigit) != 0) {
+		// An exact-length body is read one byte past its length at most: "AIza-AIza-..." must
+		// not make every word start read to the end of the string.
+		for e < n && (tp.exact == 0 || e-b <= tp.exact) && isB64URL(s[e]) && (!tp.upper || class[s[e]]&(cUpper|cDigit) != 0) {
 			e++
 		}
 		body := e - b
