@@ -251,6 +251,30 @@ func TestGatewayChart(t *testing.T) {
 		assert.Equal(t, "fleet-token", dig(env(c)["FIELDCOL_GATEWAY_TOKEN"], "valueFrom", "secretKeyRef", "name"))
 	})
 
+	t.Run("the load balancers serve TLS from a Secret", func(t *testing.T) {
+		spec := dig(objs["Deployment/fg-fieldcol-gateway-lb"], "spec", "template", "spec")
+		mounts := map[string]string{}
+		for _, m := range dig(spec, "containers", 0, "volumeMounts").([]any) {
+			mounts[dig(m, "name").(string)] = dig(m, "mountPath").(string)
+		}
+		// lb.yaml's default certificate paths, the keys of a kubernetes.io/tls Secret.
+		assert.Equal(t, "/etc/fieldcol-gateway/tls", mounts["tls"])
+		var secret any
+		for _, v := range dig(spec, "volumes").([]any) {
+			if dig(v, "name") == "tls" {
+				secret = dig(v, "secret", "secretName")
+			}
+		}
+		assert.Equal(t, "fg-fieldcol-gateway-tls", secret)
+		assert.NotContains(t, env(dig(spec, "containers", 0)), "FIELDCOL_TLS_CLIENT_CA_FILE", "mTLS is off by default")
+
+		out, err := render(t, "token.value=x", "tls.secretName=fleet-door", "tls.clientAuth=true")
+		require.NoError(t, err)
+		c := dig(objects(t, out)["Deployment/fg-fieldcol-gateway-lb"], "spec", "template", "spec", "containers", 0)
+		assert.Equal(t, "/etc/fieldcol-gateway/tls/ca.crt", env(c)["FIELDCOL_TLS_CLIENT_CA_FILE"]["value"])
+		assert.Contains(t, out, "secretName: fleet-door")
+	})
+
 	t.Run("a leaving sampler drains before SIGTERM", func(t *testing.T) {
 		spec := dig(objs["Deployment/fg-fieldcol-gateway-sampler"], "spec", "template", "spec")
 		c := dig(spec, "containers", 0)

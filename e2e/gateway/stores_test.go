@@ -121,11 +121,11 @@ func TestGatewayTierDeliversIntoStores(t *testing.T) {
 	logs := harness.StartVictoriaLogs(t)
 	traces := harness.StartJaeger(t)
 	s := startStoreSampler(t, traces.OTLPGRPC, logs.OTLPLogsURL(), prom.URL()+"/api/v1/write")
-	lb, _ := startLB(t, []string{s.OTLPGRPC})
+	lb := startLB(t, []string{s.OTLPGRPC})
 	edge := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"),
 		[]string{harness.Shipped("distributions/edge/config.yaml"), edgeToGateway(t)},
 		"FIELDCOL_HOST_NAME=e2e-host", "FIELDCOL_DEVICE_ID=pi-oven-7",
-		harness.GatewayAt("http://"+lb.OTLPHTTP))
+		harness.GatewayAt("https://"+lb.OTLPHTTP), "FIELDCOL_GATEWAY_CA_FILE="+lb.pki.CAFile)
 
 	client, err := otlpsink.Dial(edge.OTLPGRPC)
 	require.NoError(t, err)
@@ -247,11 +247,8 @@ func storeOutage(t *testing.T, ctx context.Context, queued func() float64, stopS
 func TestGatewayTierLogStoreOutage(t *testing.T) {
 	store := harness.StartVictoriaLogs(t)
 	s := startStoreSampler(t, "", store.OTLPLogsURL(), "")
-	lb, _ := startLB(t, []string{s.OTLPGRPC})
-
-	client, err := otlpsink.Dial(lb.OTLPGRPC)
-	require.NoError(t, err)
-	defer client.Close()
+	lb := startLB(t, []string{s.OTLPGRPC})
+	client := lb.dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	run := fmt.Sprintf("outage-%d", time.Now().UnixNano())
@@ -334,11 +331,8 @@ func TestGatewayTierLogStoreOutage(t *testing.T) {
 func TestGatewayTierTraceStoreOutage(t *testing.T) {
 	store := harness.StartJaeger(t)
 	s := startStoreSampler(t, store.OTLPGRPC, "", "")
-	lb, _ := startLB(t, []string{s.OTLPGRPC})
-
-	client, err := otlpsink.Dial(lb.OTLPGRPC)
-	require.NoError(t, err)
-	defer client.Close()
+	lb := startLB(t, []string{s.OTLPGRPC})
+	client := lb.dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	service := fmt.Sprintf("robot-nav-%d", time.Now().UnixNano())

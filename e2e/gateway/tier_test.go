@@ -69,15 +69,37 @@ func routingYAML(list string) string {
 	return b.String()
 }
 
-// startLB runs lb.yaml routing to samplers; routing is the overlay file it reads them from.
-func startLB(t testing.TB, samplers []string) (lb *harness.Collector, routing string) {
+// door is a load balancer of the tier as the fleet sees it: lb.yaml serving TLS with a
+// certificate from pki, a CA the test made.
+type door struct {
+	*harness.Collector
+	pki     *harness.PKI
+	routing string // the overlay file the samplers are listed in
+}
+
+// startLB runs lb.yaml routing to samplers, serving TLS with a CA of the test's own.
+func startLB(t testing.TB, samplers []string) door { return startDoor(t, samplers, false) }
+
+// startDoor is startLB; with clientCA the load balancer also requires a client
+// certificate signed by the same CA (mTLS).
+func startDoor(t testing.TB, samplers []string, clientCA bool) door {
 	t.Helper()
-	routing = harness.Overlay(t, "")
-	lbRouting(t, routing, samplers)
-	lb = harness.StartCollector(t, harness.Binary(t, "fieldcol-gateway"),
-		[]string{harness.Shipped("distributions/gateway/lb.yaml"), routing},
-		"FIELDCOL_GATEWAY_TOKEN="+gatewayToken, "FIELDCOL_STORAGE_DIR="+t.TempDir())
-	return lb, routing
+	d := door{pki: harness.NewPKI(t, "fleet-gateway-ca"), routing: harness.Overlay(t, "")}
+	lbRouting(t, d.routing, samplers)
+	env := append([]string{"FIELDCOL_GATEWAY_TOKEN=" + gatewayToken, "FIELDCOL_STORAGE_DIR=" + t.TempDir()},
+		d.pki.ServerEnv(clientCA)...)
+	d.Collector = harness.StartCollector(t, harness.Binary(t, "fieldcol-gateway"),
+		[]string{harness.Shipped("distributions/gateway/lb.yaml"), d.routing}, env...)
+	return d
+}
+
+// dial connects to the load balancer's OTLP/gRPC receiver as a device that trusts its CA.
+func (d door) dial(t testing.TB) *otlpsink.Client {
+	t.Helper()
+	client, err := otlpsink.DialTLS(d.OTLPGRPC, d.pki.ClientTLS(false))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Close() })
+	return client
 }
 
 // withToken adds the bearer token to an outgoing OTLP/gRPC call.
@@ -126,11 +148,12 @@ func TestGatewayTierLBRequiresTheToken(t *testing.T) {
 	prom := promtest.Start(t, promtest.Options{RemoteWriteReceiver: true})
 	s := startSampler(t, "sampler-0", prom.URL()+"/api/v1/write", "FIELDCOL_SAMPLE_PERCENTAGE=100", "FIELDCOL_DECISION_WAIT=1s")
 	// The samplers from the environment, as on a VM without an overlay.
+	pki := harness.NewPKI(t, "fleet-gateway-ca")
 	lb := harness.StartCollector(t, harness.Binary(t, "fieldcol-gateway"), []string{harness.Shipped("distributions/gateway/lb.yaml")},
-		"FIELDCOL_GATEWAY_TOKEN="+gatewayToken, "FIELDCOL_STORAGE_DIR="+t.TempDir(),
-		"FIELDCOL_SAMPLER_ENDPOINTS=["+s.OTLPGRPC+"]")
+		append(pki.ServerEnv(false), "FIELDCOL_GATEWAY_TOKEN="+gatewayToken, "FIELDCOL_STORAGE_DIR="+t.TempDir(),
+			"FIELDCOL_SAMPLER_ENDPOINTS=["+s.OTLPGRPC+"]")...)
 
-	client, err := otlpsink.Dial(lb.OTLPGRPC)
+	client, err := otlpsink.DialTLS(lb.OTLPGRPC, pki.ClientTLS(false))
 	require.NoError(t, err)
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -283,7 +306,7 @@ const wavePause = 3 * time.Second
 // and retries a refused request (a reloading or overloaded tier) a bounded number of
 // times. It returns how many spans the tier acknowledged. onHalf, when not nil, runs once
 // half of the requests were acknowledged.
-func sendAll(t *testing.T, addr string, reqs []ptrace.Traces, clients int, onHalf func()) int64 {
+func sendAll(t *testing.T, lb door, reqs []ptrace.Traces, clients int, onHalf func()) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -294,9 +317,7 @@ func sendAll(t *testing.T, addr string, reqs []ptrace.Traces, clients int, onHal
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
 	for range clients {
-		client, err := otlpsink.Dial(addr)
-		require.NoError(t, err)
-		defer client.Close()
+		client := lb.dial(t)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -437,7 +458,7 @@ func runScaleOut(t *testing.T, n int) float64 {
 		samplers = append(samplers, s)
 		addrs = append(addrs, s.OTLPGRPC)
 	}
-	lb, _ := startLB(t, addrs)
+	lb := startLB(t, addrs)
 
 	run := fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
 	work := makeWorkload(uint64(n)*7919, scaleTraces)
@@ -460,13 +481,13 @@ func runScaleOut(t *testing.T, n int) float64 {
 	for i, s := range samplers {
 		samplerCs[i] = s.Collector
 	}
-	cpuLB, cpuSamplers := sum("otelcol_process_cpu_seconds", lb), sum("otelcol_process_cpu_seconds", samplerCs...)
+	cpuLB, cpuSamplers := sum("otelcol_process_cpu_seconds", lb.Collector), sum("otelcol_process_cpu_seconds", samplerCs...)
 	heapBefore := sum("otelcol_process_runtime_heap_alloc_bytes", samplerCs...)
 
 	start := time.Now()
-	acked := sendAll(t, lb.OTLPGRPC, waveA, scaleClients, nil)
+	acked := sendAll(t, lb, waveA, scaleClients, nil)
 	time.Sleep(wavePause) // the gap between the two halves of every trace, see waves
-	acked += sendAll(t, lb.OTLPGRPC, waveB, scaleClients, nil)
+	acked += sendAll(t, lb, waveB, scaleClients, nil)
 	sendTime := time.Since(start) - wavePause
 	require.EqualValues(t, total, acked, "spans acknowledged by the load-balancing tier")
 
@@ -478,7 +499,7 @@ func runScaleOut(t *testing.T, n int) float64 {
 	throughput := float64(total) / (time.Since(start) - wavePause).Seconds()
 	held := sum("otelcol_processor_tail_sampling_sampling_traces_on_memory", samplerCs...)
 	heapHeld := sum("otelcol_process_runtime_heap_alloc_bytes", samplerCs...) - heapBefore
-	cpuLB = sum("otelcol_process_cpu_seconds", lb) - cpuLB
+	cpuLB = sum("otelcol_process_cpu_seconds", lb.Collector) - cpuLB
 	cpuSamplers = sum("otelcol_process_cpu_seconds", samplerCs...) - cpuSamplers
 	t.Logf("%d samplers: CPU %.1f s in the load balancer (%.0f spans per CPU-second), %.1f s in the samplers (%.0f spans per CPU-second); %.0f traces held, heap +%.1f MiB (%.0f bytes a span)",
 		n, cpuLB, float64(total)/cpuLB, cpuSamplers, float64(total)/cpuSamplers, held, heapHeld/(1<<20), heapHeld/float64(total))
@@ -561,7 +582,7 @@ func TestGatewayTierReroutesWhenASamplerLeaves(t *testing.T) {
 		samplers = append(samplers, s)
 		addrs = append(addrs, s.OTLPGRPC)
 	}
-	lb, routing := startLB(t, addrs)
+	lb := startLB(t, addrs)
 
 	run := fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
 	work := makeWorkload(4242, scaleTraces)
@@ -574,10 +595,10 @@ func TestGatewayTierReroutesWhenASamplerLeaves(t *testing.T) {
 	leaving := samplers[2]
 	var rerouted time.Time
 	var reloadErr error
-	acked := sendAll(t, lb.OTLPGRPC, reqs, scaleClients, func() {
+	acked := sendAll(t, lb, reqs, scaleClients, func() {
 		// Runs on a sender goroutine: errors are checked on the test's own.
 		list := "[" + strings.Join(addrs[:2], ", ") + "]"
-		if reloadErr = os.WriteFile(routing, []byte(routingYAML(list)), 0o600); reloadErr == nil {
+		if reloadErr = os.WriteFile(lb.routing, []byte(routingYAML(list)), 0o600); reloadErr == nil {
 			reloadErr = lb.Proc.Signal(syscall.SIGHUP)
 		}
 		rerouted = time.Now()
@@ -634,7 +655,7 @@ func TestGatewayTierSamplerCrash(t *testing.T) {
 		samplers = append(samplers, s)
 		addrs = append(addrs, s.OTLPGRPC)
 	}
-	lb, routing := startLB(t, addrs)
+	lb := startLB(t, addrs)
 
 	run := fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
 	work := makeWorkload(777, scaleTraces)
@@ -650,7 +671,7 @@ func TestGatewayTierSamplerCrash(t *testing.T) {
 	crashed := samplers[2]
 	var crashedAccepted float64
 	var crashErr error
-	acked := sendAll(t, lb.OTLPGRPC, reqs, scaleClients, func() {
+	acked := sendAll(t, lb, reqs, scaleClients, func() {
 		if crashErr = lb.Proc.Signal(syscall.SIGSTOP); crashErr != nil {
 			return
 		}
@@ -662,7 +683,7 @@ func TestGatewayTierSamplerCrash(t *testing.T) {
 		}
 		time.Sleep(2 * time.Second) // until the resolver notices
 		list := "[" + strings.Join(addrs[:2], ", ") + "]"
-		if err := os.WriteFile(routing, []byte(routingYAML(list)), 0o600); err == nil && crashErr == nil {
+		if err := os.WriteFile(lb.routing, []byte(routingYAML(list)), 0o600); err == nil && crashErr == nil {
 			crashErr = lb.Proc.Signal(syscall.SIGHUP)
 		}
 	})

@@ -332,7 +332,7 @@ func (e *diskQueueExporter) count(res outcome, n int64) {
 // the exporter stops.
 func (e *diskQueueExporter) send(ctx context.Context, body []byte, newest time.Time, bo *backoff) outcome {
 	bo.reset()
-	for {
+	for attempt := 0; ; attempt++ {
 		sendCtx, cancel := ctx, context.CancelFunc(func() {})
 		if e.cfg.Timeout > 0 {
 			sendCtx, cancel = context.WithTimeout(ctx, e.cfg.Timeout)
@@ -352,7 +352,14 @@ func (e *diskQueueExporter) send(ctx context.Context, body []byte, newest time.T
 			return outcomeExpired
 		}
 		wait := max(bo.next(), otlpsend.Throttle(err))
-		e.set.Logger.Debug("diskqueue send failed; retrying", zap.Duration("wait", wait), zap.Error(err))
+		// A request's first failure is a warning, so that an operator sees why nothing
+		// leaves (an unknown certificate authority, a wrong token, a gateway down); its
+		// retries are debug, since the request stays at the head until it goes through.
+		log := e.set.Logger.Debug
+		if attempt == 0 {
+			log = e.set.Logger.Warn
+		}
+		log("diskqueue send failed; retrying", zap.Duration("wait", wait), zap.Error(err))
 		if !sleep(ctx, wait) {
 			return outcomeStopped
 		}

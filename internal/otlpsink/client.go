@@ -2,6 +2,7 @@ package otlpsink
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -11,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -24,7 +26,16 @@ type Client struct {
 
 // Dial connects to addr (host:port) without TLS.
 func Dial(addr string) (*Client, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return dial(addr, insecure.NewCredentials())
+}
+
+// DialTLS connects to addr (host:port) over TLS with cfg.
+func DialTLS(addr string, cfg *tls.Config) (*Client, error) {
+	return dial(addr, credentials.NewTLS(cfg))
+}
+
+func dial(addr string, creds credentials.TransportCredentials) (*Client, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, fmt.Errorf("dialling %s: %w", addr, err)
 	}

@@ -51,6 +51,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{- define "fieldcol-gateway.tlsSecretName" -}}
+{{- default (printf "%s-tls" (include "fieldcol-gateway.fullname" .)) .Values.tls.secretName }}
+{{- end }}
+
 {{- define "fieldcol-gateway.samplerHeadless" -}}
 {{- include "fieldcol-gateway.fullname" . }}-sampler-headless
 {{- end }}
