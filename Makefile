@@ -37,6 +37,17 @@ $(TOOLS)/%: tools/%/go.mod $$(wildcard tools/$$*/*)
 
 tools: $(patsubst tools/%/go.mod,$(TOOLS)/%,$(wildcard tools/*/go.mod))
 
+# The dashboards' type check (dashboards/schema_test.go): Grafana's own types
+# (@grafana/schema) and typescript at the versions of tools/dashboard-check's committed
+# package-lock.json, installed with npm ci into .tools/ (node and npm from Debian when missing).
+DASHBOARD_CHECK := $(TOOLS)/dashboard-check/.installed
+$(DASHBOARD_CHECK): tools/dashboard-check/package.json tools/dashboard-check/package-lock.json
+	scripts/ensure-debs.sh
+	rm -rf $(TOOLS)/dashboard-check && mkdir -p $(TOOLS)/dashboard-check
+	cp tools/dashboard-check/package.json tools/dashboard-check/package-lock.json $(TOOLS)/dashboard-check/
+	cd $(TOOLS)/dashboard-check && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
 # ocb generates the distribution's main module under _build/<name>; custom components come
 # from this repository through the manifest's replace, and the main is wired to
 # cmd/fieldcolmain without editing generated code (see scripts/ocb-build.sh).
@@ -86,7 +97,7 @@ validate: build
 
 # Debian packages the tests use, and the S3 server of the backup tests (versitygw) and nfpm
 # of the packaging tests.
-deps-test: $(TOOLS)/versitygw $(NFPM)
+deps-test: $(TOOLS)/versitygw $(NFPM) $(DASHBOARD_CHECK)
 	scripts/ensure-debs.sh
 	scripts/ensure-backup-tools.sh
 	scripts/ensure-packaging-tools.sh

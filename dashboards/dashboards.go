@@ -48,6 +48,13 @@ func Render(b *builder) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the dashboard: %w", err)
 	}
+	// The SDK gives every variable the interval variable's auto fields; Grafana's schema
+	// knows them on interval variables only.
+	for i := range d.Templating.List {
+		if v := &d.Templating.List[i]; v.Type != dashboard.VariableTypeInterval {
+			v.Auto, v.AutoMin, v.AutoCount = nil, nil, nil
+		}
+	}
 	// Panel ids are what Grafana's links and panel-view URLs use: number them in layout
 	// order so they stay the same from one generation to the next.
 	var id uint32
@@ -91,23 +98,28 @@ func base(uid, title, description string, withLoop bool) *builder {
 							Tooltip(dashboard.DashboardCursorSyncCrosshair).
 							WithVariable(dashboard.NewDatasourceVariableBuilder("datasource").
 								Label("Data source").
-								Type("prometheus")).
-							WithVariable(dashboard.NewQueryVariableBuilder("device_id").
-								Label("Device").
-								Description("device.id of the edge devices to show").
-								Datasource(dsRef()).
-								Query(dashboard.StringOrMap{String: cog.ToPtr("label_values(hw_status_ratio, device_id)")}).
-								Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
-								Sort(dashboard.VariableSortAlphabeticalAsc).
-								Multi(true).
-								IncludeAll(true).
-								AllValue(".*"))
+								Type("prometheus").
+								Current(option("default", "default"))).
+		// Every series a device sends carries device_id, whichever
+		// components it runs: the label's values, not one metric's.
+		WithVariable(dashboard.NewQueryVariableBuilder("device_id").
+			Label("Device").
+			Description("device.id of the devices to show").
+			Datasource(dsRef()).
+			Query(dashboard.StringOrMap{String: cog.ToPtr("label_values(device_id)")}).
+			Current(option("All", "$__all")).
+			Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
+			Sort(dashboard.VariableSortAlphabeticalAsc).
+			Multi(true).
+			IncludeAll(true).
+			AllValue(".*"))
 	if withLoop {
 		b = b.WithVariable(dashboard.NewQueryVariableBuilder("loop").
 			Label("Loop").
 			Description("control loops of the selected devices").
 			Datasource(dsRef()).
 			Query(dashboard.StringOrMap{String: cog.ToPtr(`label_values(controlloop_cycles_total{device_id=~"$device_id"}, loop)`)}).
+			Current(option("All", "$__all")).
 			Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
 			Sort(dashboard.VariableSortAlphabeticalAsc).
 			Multi(true).
@@ -115,6 +127,15 @@ func base(uid, title, description string, withLoop bool) *builder {
 			AllValue(".*"))
 	}
 	return b
+}
+
+// option is a variable's selected value: what a dashboard shows before anyone picks one.
+func option(text, value string) dashboard.VariableOption {
+	return dashboard.VariableOption{
+		Selected: cog.ToPtr(true),
+		Text:     dashboard.StringOrArrayOfString{String: cog.ToPtr(text)},
+		Value:    dashboard.StringOrArrayOfString{String: cog.ToPtr(value)},
+	}
 }
 
 // q is one Prometheus target; refIDs are assigned in order by the panel helpers.
@@ -146,11 +167,52 @@ func ts(title, description, unit string, w, h uint32, qs ...q) *timeseries.Panel
 		Legend(common.NewVizLegendOptionsBuilder().
 			DisplayMode(common.LegendDisplayModeList).
 			Placement(common.LegendPlacementBottom).
-			ShowLegend(true))
+			ShowLegend(true)).
+		Tooltip(common.NewVizTooltipOptionsBuilder().
+			Mode(common.TooltipDisplayModeMulti).
+			Sort(common.SortOrderDescending))
 }
 
-// st is a single-value stat panel of the latest value.
-func st(title, description, unit string, w, h uint32, qs ...q) *stat.PanelBuilder {
+// unitOf gives the query refID its own unit, so Grafana draws it on an axis of its own.
+func unitOf(unit string) []dashboard.DynamicConfigValue {
+	return []dashboard.DynamicConfigValue{{Id: "unit", Value: unit}}
+}
+
+// step is a threshold: from value at on, the stat shows color.
+type step struct {
+	at    float64
+	color string
+}
+
+// thresholds are absolute steps over a base color (the color below the first step).
+func thresholds(base string, steps ...step) *dashboard.ThresholdsConfigBuilder {
+	out := []dashboard.Threshold{{Color: base}}
+	for _, s := range steps {
+		out = append(out, dashboard.Threshold{Value: cog.ToPtr(s.at), Color: s.color})
+	}
+	return dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps(out)
+}
+
+// Thresholds of the stats: zero is good and any is bad (alarms, loops forced safe, alerts
+// firing); a ratio of successes is red under 95% and green from 99%.
+var (
+	anyIsBad     = thresholds("green", step{1, "red"})
+	successRatio = thresholds("red", step{0.95, "yellow"}, step{0.99, "green"})
+)
+
+// noData says what an empty ratio means (0/0 is NaN in PromQL: nothing happened).
+func noData(text string) []dashboard.ValueMapping {
+	return []dashboard.ValueMapping{{SpecialValueMap: &dashboard.SpecialValueMap{
+		Type: dashboard.MappingTypeSpecialValue,
+		Options: dashboard.DashboardSpecialValueMapOptions{
+			Match:  dashboard.SpecialValueMatchNullAndNan,
+			Result: dashboard.ValueMappingResult{Text: cog.ToPtr(text), Color: cog.ToPtr("text")},
+		},
+	}}}
+}
+
+// st is a single-value stat panel of the latest value, colored by its thresholds.
+func st(title, description, unit string, w, h uint32, th *dashboard.ThresholdsConfigBuilder, qs ...q) *stat.PanelBuilder {
 	return stat.NewPanelBuilder().
 		Title(title).
 		Description(description).
@@ -159,6 +221,9 @@ func st(title, description, unit string, w, h uint32, qs ...q) *stat.PanelBuilde
 		Span(w).
 		Height(h).
 		Targets(targets(qs)).
+		Thresholds(th).
+		ColorMode(common.BigValueColorModeBackground).
+		Orientation(common.VizOrientationAuto).
 		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}))
 }
 

@@ -199,7 +199,7 @@ func TestDecodeRefusesWhatGrafanaWouldNotKnow(t *testing.T) {
 	require.NoError(t, err)
 	for name, edit := range map[string][2]string{
 		"top level": {`"uid": "fieldcol-fleet",`, `"uid": "fieldcol-fleet", "uidd": "x",`},
-		"panel":     {`"title": "Devices reporting",`, `"title": "Devices reporting", "descripton": "typo",`},
+		"panel":     {`"title": "Devices silent",`, `"title": "Devices silent", "descripton": "typo",`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			require.Contains(t, string(raw), edit[0])

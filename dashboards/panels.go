@@ -8,17 +8,18 @@ func fleet() *builder {
 	return base("fieldcol-fleet", "fieldcol / Fleet overview",
 		"Every edge device at a glance: which report, how fresh their data is, heat, disk and uplink backlog.", false).
 		WithRow(row("Commands")).
-		WithPanel(st("Command success rate", "Share of command API requests accepted across the selected devices; the rest were invalid, unauthorized, failed or rate limited.", "percentunit", 6, 4,
-			q{`sum(rate(controlloop_commands_total{` + devSel + `,result="accepted"}` + rate + `)) / sum(rate(controlloop_commands_total{` + devSel + `}` + rate + `))`, "accepted"})).
-		WithPanel(st("Devices reporting", "Devices whose hardware receiver reported in the last scrape (hw_status_ratio present).", "short", 6, 4,
-			q{`count(group by (device_id) (hw_status_ratio{` + devSel + `}))`, "devices"})).
-		WithPanel(st("Loops forced safe", "Control loops whose outputs are forced to their safe state now (a latched alarm, a sensor fault or start-up).", "short", 6, 4,
+		WithPanel(st("Command success rate", "Share of command API requests accepted across the selected devices; the rest were invalid, unauthorized, failed or rate limited.", "percentunit", 6, 4, successRatio,
+			q{`sum(rate(controlloop_commands_total{` + devSel + `,result="accepted"}` + rate + `)) / sum(rate(controlloop_commands_total{` + devSel + `}` + rate + `))`, "accepted"}).
+			Mappings(noData("no commands"))).
+		WithPanel(st("Devices silent", "Devices the fleet knows (device:last_seen:timestamp, alerts/rules/fleet.yaml) that sent nothing for more than 5 minutes: each one pages as DeviceSilent until it reports again or is retired.", "short", 6, 4, anyIsBad,
+			q{`count(time() - device:last_seen:timestamp{` + devSel + `} > 300) or vector(0)`, "devices"})).
+		WithPanel(st("Loops forced safe", "Control loops whose outputs are forced to their safe state now (a latched alarm, a sensor fault or start-up).", "short", 6, 4, anyIsBad,
 			q{`sum(controlloop_safe_state{` + devSel + `})`, "loops"})).
-		WithPanel(st("Latched alarms", "Alarms that hold a loop safe until ACK_ALARM.", "short", 6, 4,
+		WithPanel(st("Latched alarms", "Alarms that hold a loop safe until ACK_ALARM.", "short", 6, 4, anyIsBad,
 			q{`sum(controlloop_alarms_active{` + devSel + `,latched="true"})`, "alarms"})).
 		WithRow(row("Devices")).
-		WithPanel(ts("Time since last data", "Seconds since each device's last sample reached Prometheus; DeviceSilent fires after 5 minutes.", "s", 12, 8,
-			q{`time() - max by (device_id) (timestamp(hw_status_ratio{` + devSel + `}))`, "{{device_id}}"})).
+		WithPanel(ts("Time since last data", "Seconds since each device's last sample reached Prometheus, from the fleet's memory of its devices (device:last_seen:timestamp), so a silent device keeps its line rising; DeviceSilent fires after 5 minutes.", "s", 12, 8,
+			q{`time() - device:last_seen:timestamp{` + devSel + `}`, "{{device_id}}"})).
 		WithPanel(ts("SoC temperature", "The Pi's SoC temperature; the firmware throttles from 80 °C (SoCTemperatureHigh warns at 75 °C).", "celsius", 12, 8,
 			q{`max by (device_id) (hw_temperature_celsius{` + devSel + `,hw_id=~"thermal_zone[0-9]+"})`, "{{device_id}}"})).
 		WithPanel(ts("Free disk space", "Lowest share of free space over each device's filesystems (host_metrics); FilesystemSpaceLow warns under 15%.", "percentunit", 12, 8,
@@ -27,7 +28,7 @@ func fleet() *builder {
 			q{`max by (device_id) (otelcol_exporter_diskqueue_oldest_age_seconds{` + devSel + `})`, "{{device_id}}"})).
 		WithRow(row("Backups")).
 		WithPanel(ts("Time since last successful backup", "Seconds since each device's last successful backup (every 15 min, deploy/backup); BackupStale warns after 30 minutes.", "s", 12, 8,
-			q{`time() - max by (device_id) (max_over_time(backup_last_success_seconds{` + devSel + `,kind="backup"}[1h]))`, "{{device_id}}"})).
+			q{`time() - device:backup_last_success:timestamp{` + devSel + `}`, "{{device_id}}"})).
 		WithPanel(ts("Backup runs", "Backup and prune runs in the last hour by result.", "short", 12, 8,
 			q{`sum by (device_id, kind, result) (increase(backup_runs_total{` + devSel + `}[1h]))`, "{{device_id}} {{kind}} {{result}}"}))
 }
@@ -65,9 +66,13 @@ func controlLoop() *builder {
 		WithPanel(ts("Safe state", "1 while a loop's outputs are forced to their safe state.", "short", 12, 8,
 			q{`controlloop_safe_state{` + loopSel + `}`, "{{device_id}} {{loop}}"})).
 		WithRow(row("Regulation")).
-		WithPanel(ts("Process value and setpoint", "Each loop's measured value (temperature for the oven, speed for the conveyor) and its working setpoint.", "short", 12, 8,
-			q{`controlloop_process_value{` + loopSel + `}`, "pv {{device_id}} {{loop}}"},
-			q{`controlloop_setpoint{` + loopSel + `}`, "sp {{device_id}} {{loop}}"})).
+		// One panel per loop: each loop has its own unit (distributions/edge/config.yaml).
+		WithPanel(ts("Oven temperature and setpoint", "The oven loop's measured temperature and its working setpoint.", "celsius", 12, 8,
+			q{`controlloop_process_value{device_id=~"$device_id",loop="oven"}`, "pv {{device_id}}"},
+			q{`controlloop_setpoint{device_id=~"$device_id",loop="oven"}`, "sp {{device_id}}"})).
+		WithPanel(ts("Conveyor speed and setpoint", "The conveyor loop's measured motor speed and its working setpoint.", "rotrpm", 12, 8,
+			q{`controlloop_process_value{device_id=~"$device_id",loop="conveyor"}`, "pv {{device_id}}"},
+			q{`controlloop_setpoint{device_id=~"$device_id",loop="conveyor"}`, "sp {{device_id}}"})).
 		WithPanel(ts("Temperature against its stability band", "Oven temperature minus setpoint; a regulated oven stays inside the ±2 °C band drawn by the two limits.", "celsius", 12, 8,
 			q{`controlloop_process_value{device_id=~"$device_id",loop="oven"} - controlloop_setpoint{device_id=~"$device_id",loop="oven"}`, "deviation {{device_id}}"},
 			q{`2 + 0 * controlloop_setpoint{device_id=~"$device_id",loop="oven"}`, "+2 °C {{device_id}}"},
@@ -132,17 +137,18 @@ func pipeline() *builder {
 		WithPanel(ts("fsync latency and write errors", "p99 and p50 of the group commit's fsync, and failed writes or fsyncs per second (enospc, io).", "s", 12, 8,
 			q{`histogram_quantile(0.99, sum by (device_id, le) (rate(otelcol_exporter_diskqueue_fsync_duration_seconds_bucket{` + devSel + `}` + rate + `)))`, "p99 {{device_id}}"},
 			q{`histogram_quantile(0.5, sum by (device_id, le) (rate(otelcol_exporter_diskqueue_fsync_duration_seconds_bucket{` + devSel + `}` + rate + `)))`, "p50 {{device_id}}"},
-			q{`sum by (device_id, error_type) (rate(otelcol_exporter_diskqueue_write_errors_total{` + devSel + `}` + rate + `))`, "errors/s {{device_id}} {{error_type}}"})).
-		WithPanel(ts("Time since last successful send", "Seconds since the gateway last accepted a batch, per signal (none before the first success).", "s", 12, 8,
-			q{`time() - (otelcol_exporter_diskqueue_send_last_success_seconds{` + devSel + `} > 0)`, "{{device_id}} {{signal}}"}))
+			q{`sum by (device_id, error_type) (rate(otelcol_exporter_diskqueue_write_errors_total{` + devSel + `}` + rate + `))`, "errors/s {{device_id}} {{error_type}}"}).
+			OverrideByQuery("C", unitOf("ops"))).
+		WithPanel(ts("Time since last successful send", "Seconds since the gateway last accepted a batch from each device (none before the first success), remembered while the device is silent (device:diskqueue_send_last_success:timestamp).", "s", 12, 8,
+			q{`time() - device:diskqueue_send_last_success:timestamp{` + devSel + `}`, "{{device_id}}"}))
 }
 
 func slo() *builder {
 	return base("fieldcol-slo", "fieldcol / SLOs and error budgets",
 		"Burn rates and error budgets, as each device's sloburn processor computes them and as the central rules (alerts/slo) recompute them over the fleet.", false).
-		WithPanel(st("SLO alerts firing on devices", "Devices' own multiwindow alert conditions that hold now, by severity (page, ticket).", "short", 12, 4,
+		WithPanel(st("SLO alerts firing on devices", "Devices' own multiwindow alert conditions that hold now, by severity (page, ticket).", "short", 12, 4, anyIsBad,
 			q{`sum by (severity) (slo_alert{` + devSel + `})`, "{{severity}}"})).
-		WithPanel(st("Fleet budget remaining", "Share of each SLO's 30-day error budget left, over the whole fleet (central rules).", "percentunit", 12, 4,
+		WithPanel(st("Fleet budget remaining", "Share of each SLO's 30-day error budget left, over the whole fleet (central rules).", "percentunit", 12, 4, thresholds("red", step{0, "yellow"}, step{0.25, "green"}),
 			q{`slo:period_error_budget_remaining:ratio`, "{{slo}}"})).
 		WithPanel(ts("Burn rate per window", "Each device's burn rate by window: 1 spends the budget exactly over the period; the page threshold is 14.4 over 1h and 5m.", "short", 12, 8,
 			q{`slo_burn_rate{` + devSel + `}`, "{{device_id}} {{slo}} {{loop}} {{window}}"})).
@@ -158,8 +164,9 @@ func slo() *builder {
 func commands() *builder {
 	return base("fieldcol-commands", "fieldcol / Command API",
 		"Rate, errors and duration of the control loop's command API (RED), per command.", false).
-		WithPanel(st("Success rate", "Share of requests accepted.", "percentunit", 24, 4,
-			q{`sum(rate(controlloop_commands_total{` + devSel + `,result="accepted"}` + rate + `)) / sum(rate(controlloop_commands_total{` + devSel + `}` + rate + `))`, "accepted"})).
+		WithPanel(st("Success rate", "Share of requests accepted.", "percentunit", 24, 4, successRatio,
+			q{`sum(rate(controlloop_commands_total{` + devSel + `,result="accepted"}` + rate + `)) / sum(rate(controlloop_commands_total{` + devSel + `}` + rate + `))`, "accepted"}).
+			Mappings(noData("no commands"))).
 		WithPanel(ts("Rate per command", "Requests per second by command, whatever their result.", "reqps", 12, 8,
 			q{`sum by (command) (rate(controlloop_commands_total{` + devSel + `}` + rate + `))`, "{{command}}"})).
 		WithPanel(ts("Errors per command", "Requests per second that were not accepted, by command and result (invalid, unauthorized, failed, rate_limited).", "reqps", 12, 8,

@@ -2,7 +2,8 @@
 # Installs the Debian packages the tests use, only when a command is missing:
 # prometheus + promtool (package prometheus), prometheus-alertmanager + amtool
 # (package prometheus-alertmanager), cyclictest (package rt-tests: the machine's wake-up
-# limit that bench/looptiming measures the control loop against).
+# limit that bench/looptiming measures the control loop against), node and npm (the
+# dashboards' type check against Grafana's own types, tools/dashboard-check).
 set -euo pipefail
 
 declare -A pkg_of=(
@@ -11,6 +12,8 @@ declare -A pkg_of=(
   [prometheus-alertmanager]=prometheus-alertmanager
   [amtool]=prometheus-alertmanager
   [cyclictest]=rt-tests
+  [node]=nodejs
+  [npm]=npm
 )
 
 missing=()
