@@ -102,31 +102,27 @@ func base(uid, title, description string, withLoop bool) *builder {
 								Current(option("default", "default"))).
 		// Every series a device sends carries device_id, whichever
 		// components it runs: the label's values, not one metric's.
-		WithVariable(dashboard.NewQueryVariableBuilder("device_id").
-			Label("Device").
-			Description("device.id of the devices to show").
-			Datasource(dsRef()).
-			Query(dashboard.StringOrMap{String: cog.ToPtr("label_values(device_id)")}).
-			Current(option("All", "$__all")).
-			Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
-			Sort(dashboard.VariableSortAlphabeticalAsc).
-			Multi(true).
-			IncludeAll(true).
-			AllValue(".*"))
+		WithVariable(multiVar("device_id", "Device", "device.id of the devices to show", "label_values(device_id)"))
 	if withLoop {
-		b = b.WithVariable(dashboard.NewQueryVariableBuilder("loop").
-			Label("Loop").
-			Description("control loops of the selected devices").
-			Datasource(dsRef()).
-			Query(dashboard.StringOrMap{String: cog.ToPtr(`label_values(controlloop_cycles_total{device_id=~"$device_id"}, loop)`)}).
-			Current(option("All", "$__all")).
-			Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
-			Sort(dashboard.VariableSortAlphabeticalAsc).
-			Multi(true).
-			IncludeAll(true).
-			AllValue(".*"))
+		b = b.WithVariable(multiVar("loop", "Loop", "control loops of the selected devices",
+			`label_values(controlloop_cycles_total{device_id=~"$device_id"}, loop)`))
 	}
 	return b
+}
+
+// multiVar is a query variable of several values, All (any value) when opened.
+func multiVar(name, label, description, query string) *dashboard.QueryVariableBuilder {
+	return dashboard.NewQueryVariableBuilder(name).
+		Label(label).
+		Description(description).
+		Datasource(dsRef()).
+		Query(dashboard.StringOrMap{String: cog.ToPtr(query)}).
+		Current(option("All", "$__all")).
+		Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
+		Sort(dashboard.VariableSortAlphabeticalAsc).
+		Multi(true).
+		IncludeAll(true).
+		AllValue(".*")
 }
 
 // option is a variable's selected value: what a dashboard shows before anyone picks one.
