@@ -395,3 +395,32 @@ func TestNonStringAndVersionValues(t *testing.T) {
 	v, _ = attrs.Get("peer")
 	assert.Equal(t, mask, v.Str())
 }
+
+// TestKeysMaskOnlyWhatTheyName: a key named like a credential, a phone or an address decides
+// for its whole value only when the value looks like one; other values are still scanned.
+func TestKeysMaskOnlyWhatTheyName(t *testing.T) {
+	h := newHarness(t, createDefaultConfig().(*Config))
+	ld := plog.NewLogs()
+	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	a := lr.Attributes()
+	a.PutInt("sessid", 42)
+	a.PutStr("session.started", "2025-12-17T10:30:00Z")
+	a.PutStr("session_id", "2025-12-17")
+	a.PutStr("session", "8f14e45fceea167a5a36dedd4bea2543")
+	a.PutBool("notify.email", true)
+	a.PutStr("user.phone", "n/a")
+	a.PutStr("http.request.header.authorization", "Bearer abc123def456 keep-this")
+	a.PutStr("token", "expired")
+	require.NoError(t, h.lp.ConsumeLogs(context.Background(), ld))
+	got := h.logs.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes()
+	want := map[string]string{
+		"session": mask, "session.started": "2025-12-17T10:30:00Z", "session_id": "2025-12-17",
+		"notify.email": "true", "user.phone": "n/a", "http.request.header.authorization": mask,
+		"token": "expired", "sessid": "42",
+	}
+	for k, w := range want {
+		v, ok := got.Get(k)
+		require.True(t, ok, k)
+		assert.Equal(t, w, v.AsString(), k)
+	}
+}

@@ -103,7 +103,7 @@ func (w *walker) attrs(m pcommon.Map) {
 		if _, ok := w.rs.allow[k]; ok || k == summaryAttribute {
 			return false
 		}
-		if r := w.rs.keyRule(k); r >= 0 {
+		if r, byName := w.rs.keyRule(k); r >= 0 && (!byName || w.fits(k, v, r)) {
 			return w.whole(v, r)
 		}
 		if !detect.VersionKey(k) {
@@ -151,6 +151,25 @@ func (w *walker) value(v pcommon.Value) bool {
 		})
 	}
 	return false
+}
+
+// fits reports whether v looks like what its key names (detect.ValueFitsKey); maps and slices
+// are walked instead, so that their own keys decide.
+func (w *walker) fits(key string, v pcommon.Value, r int) bool {
+	kind := w.rs.rules[r].kind
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return detect.ValueFitsKey(key, kind, v.Str())
+	case pcommon.ValueTypeInt:
+		var buf [24]byte
+		return detect.ValueFitsKey(key, kind, string(strconv.AppendInt(buf[:0], v.Int(), 10)))
+	case pcommon.ValueTypeDouble:
+		var buf [32]byte
+		return detect.ValueFitsKey(key, kind, string(strconv.AppendFloat(buf[:0], v.Double(), 'g', -1, 64)))
+	case pcommon.ValueTypeBool, pcommon.ValueTypeMap, pcommon.ValueTypeSlice:
+		return false
+	}
+	return true
 }
 
 // whole applies rule r to the entire value of a key rule (resident_name, password, lat ...).

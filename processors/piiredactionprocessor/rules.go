@@ -127,9 +127,10 @@ func compileRules(cfg *Config) (*ruleSet, error) {
 	return rs, nil
 }
 
-// keyRule returns the rule that owns a key's whole value, or -1. It lower-cases on the stack:
-// it runs for every attribute of every record.
-func (rs *ruleSet) keyRule(key string) int {
+// keyRule returns the rule that owns a key's whole value, or -1, and whether the rule came from
+// the key's name (user.email, session) rather than from a configured key rule. It lower-cases
+// on the stack: it runs for every attribute of every record.
+func (rs *ruleSet) keyRule(key string) (int, bool) {
 	if len(rs.keys) > 0 {
 		var buf [64]byte
 		if len(key) <= len(buf) {
@@ -142,16 +143,16 @@ func (rs *ruleSet) keyRule(key string) int {
 				b[i] = c
 			}
 			if r, ok := rs.keys[string(b)]; ok {
-				return r
+				return r, false
 			}
 		} else if r, ok := rs.keys[strings.ToLower(key)]; ok {
-			return r
+			return r, false
 		}
 	}
 	if rs.keyKinds {
 		if kind, ok := detect.KeyKind(key); ok {
-			return rs.kindRule[kind]
+			return rs.kindRule[kind], true
 		}
 	}
-	return -1
+	return -1, false
 }

@@ -12,6 +12,10 @@ import (
 // when they look like an e-mail address.
 func Canonical(dst []byte, k Kind, v string) []byte {
 	switch k {
+	case Phone, CreditCard, SSN, IBAN, IPv4:
+		v = FoldDigits(v)
+	}
+	switch k {
 	case Email:
 		return appendLower(dst, v)
 	case Phone:

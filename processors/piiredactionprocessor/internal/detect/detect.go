@@ -79,11 +79,27 @@ type Match struct {
 // Scan appends to dst the matches of the detectors in set found in s, sorted by Start and
 // without overlaps (overlapping matches are merged into the earliest one). It does not
 // allocate unless dst must grow.
+//
+// Digits and separators written with other Unicode characters (fullwidth digits, no-break
+// spaces, en dashes ...) are folded to ASCII first, and the matches mapped back onto the
+// original text.
 func Scan(s string, set Set, dst []Match) []Match {
 	base := len(dst)
 	if len(s) == 0 || set == 0 {
 		return dst
 	}
+	if f, ok := fold(s); ok {
+		dst = scan(f.s, set, dst)
+		for i := base; i < len(dst); i++ {
+			dst[i].Start, dst[i].End = int(f.off[dst[i].Start]), int(f.off[dst[i].End])
+		}
+		return dst
+	}
+	return scan(s, set, dst)
+}
+
+func scan(s string, set Set, dst []Match) []Match {
+	base := len(dst)
 	if set&(1<<Phone|1<<IPv4|1<<CreditCard|1<<SSN|1<<IBAN|1<<JWT|1<<BearerToken) != 0 {
 		dst = scanWords(s, set, dst)
 	}

@@ -307,3 +307,43 @@ func TestKindNames(t *testing.T) {
 	}
 	assert.Equal(t, "unknown", NumKinds.String())
 }
+
+func TestAuthorizationEndsWithTheCredential(t *testing.T) {
+	runCases(t, Credentials, []detectorCase{
+		{"Authorization: Bearer abc123def456 rest of line", []string{"Bearer abc123def456"}},
+		{"authorization=Basic dXNlcjpwYXNz== next=1", []string{"Basic dXNlcjpwYXNz=="}},
+		{`{"Authorization":"Bearer abc.def.ghi trailing words"}`, []string{"Bearer abc.def.ghi"}},
+		{"Authorization: abc123def456 x", []string{"abc123def456"}},
+		{`Authorization: Digest username="bob", realm="r", response="6629fae4"`, []string{`Digest username="bob", realm="r", response="6629fae4"`}},
+		{"Proxy-Authorization: Bearer tok3n-value, user=x", []string{"Bearer tok3n-value"}},
+	})
+}
+
+func TestOpaqueCredentialKeys(t *testing.T) {
+	runCases(t, Credentials, []detectorCase{
+		{"session=42 ok", nil},
+		{"session=2025-12-17T10:30:00Z", nil},
+		{"session: expired", nil},
+		{"token=true", nil},
+		{"session_id=1h30m", nil},
+		{"session=8f14e45fceea167a5a36dedd4bea2543", []string{"8f14e45fceea167a5a36dedd4bea2543"}},
+		{"session_id=550e8400-e29b-41d4-a716-446655440000", []string{"550e8400-e29b-41d4-a716-446655440000"}},
+		{"cookie=sid=abc123", []string{"sid=abc123"}},
+		{"password=hunter", []string{"hunter"}},
+		{"secret: 42", []string{"42"}},
+	})
+	for _, tc := range []struct {
+		key, v string
+		kind   Kind
+		want   bool
+	}{
+		{"session", "42", Credentials, false}, {"session", "1765967400", Credentials, false},
+		{"session", "17.12.2025 10:30", Credentials, false}, {"session", "Zm9vYmFyYmF6cXV4", Credentials, true},
+		{"user.phone", "2", Phone, false}, {"user.phone", "+44 20 7946 0958", Phone, true},
+		{"user.email", "true", Email, false}, {"user.email", "jane@example.com", Email, true},
+		{"gps.lat", "n/a", Geo, false}, {"gps.lat", "35.68", Geo, true},
+		{"db.password", "x", Credentials, true}, {"db.password", "", Credentials, false},
+	} {
+		assert.Equal(t, tc.want, ValueFitsKey(tc.key, tc.kind, tc.v), "%s=%q", tc.key, tc.v)
+	}
+}

@@ -130,6 +130,9 @@ func scanNumber(s string, i int, set Set, dst []Match) ([]Match, int) {
 		case (c == '-' || c == '.' || c == '_') && end+1 < n && isLetter(s[end+1]):
 			// "07556481-8041-c0c3-...": the identifier goes on with letters.
 			return dst, skipNumberish(s, end)
+		case (c == '+' || c == '~') && end+1 < n && isWord(s[end+1]):
+			// "1.2.3.4+build.7", "10.0.0.1~rc1": a version with build metadata.
+			return dst, skipNumberish(s, end+1)
 		case isWord(c):
 			// "35ms", "555 123 4567 5x": the last group belongs to a word.
 			ng--
@@ -170,7 +173,7 @@ func scanNumber(s string, i int, set Set, dst []Match) ([]Match, int) {
 				found = true
 				break
 			}
-			if v != match || ((startDash || endDash) && k != IPv4) {
+			if v != match || ((startDash || endDash) && (k != IPv4 || !dottedQuadAt(gs[:ng], a, b, startDash, endDash))) {
 				continue
 			}
 			mend := gs[b].end
@@ -187,6 +190,27 @@ func scanNumber(s string, i int, set Set, dst []Match) ([]Match, int) {
 		}
 	}
 	return dst, tokenEnd
+}
+
+// dottedQuadAt reports whether the runs beside the dotted quad gs[a:b+1] across a dash are
+// dotted quads too: "10.0.0.1-10.0.0.9" is a range of addresses, "1.2.3.4-20250101" a version
+// with a build number.
+func dottedQuadAt(gs []group, a, b int, startDash, endDash bool) bool {
+	quad := func(from int) bool {
+		if from < 0 || from+3 >= len(gs) {
+			return false
+		}
+		for j := from + 1; j <= from+3; j++ {
+			if gs[j].sep != '.' {
+				return false
+			}
+		}
+		return from+4 == len(gs) || gs[from+4].sep != '.'
+	}
+	if startDash && !quad(a-4) {
+		return false
+	}
+	return !endDash || quad(b+1)
 }
 
 // thousandsGroup reports whether the digits at i are a three-digit group of a number written
@@ -280,6 +304,9 @@ func isPhone(s string, gs []group, plus bool, digits int, seps uint8, start int)
 	}
 	ng := len(gs)
 	g0 := s[gs[0].start:gs[0].end]
+	if ng == 6 && digits == 12 && (seps == sepBit('-') || seps == sepBit('.')) {
+		return false // "01-23-45-67-89-10": a MAC address written with decimal digits only
+	}
 	if plus {
 		return digits >= 8 && digits <= 15
 	}

@@ -1,26 +1,91 @@
 package detect
 
-import "strings"
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+)
 
-// scanJWT matches a JSON Web Token (JWS with three parts, JWE with five) at the word start i.
+// scanJWT matches a JSON Web Token or another JOSE compact serialization at i (RFC 7515 JWS:
+// three parts, RFC 7516 JWE: five) by its structure: base64url parts joined by dots, whose first
+// part decodes to a JSON object header (any members, order and whitespace). The prefix "eyJ" is
+// only the most common case of that. It returns the end of the match, or -1.
 func scanJWT(s string, i int, dst []Match) ([]Match, int) {
+	// A header starts at the start of a base64url run: any other start would read the same run
+	// again. '{' and the JSON whitespace before it encode to 'e', 'I', 'C' or 'D'.
+	if i > 0 && isB64URL(s[i-1]) {
+		return dst, -1
+	}
+	switch s[i] {
+	case 'e', 'I', 'C', 'D':
+	default:
+		return dst, -1
+	}
 	n := len(s)
-	if !strings.HasPrefix(s[i:], "eyJ") {
+	h := b64urlRun(s, i)
+	if h-i < 4 || h >= n || s[h] != '.' {
 		return dst, -1
 	}
-	j := b64urlRun(s, i)
-	if j-i < 10 || j >= n || s[j] != '.' {
+	// The other parts may be empty: a detached payload, an unsigned token, a JWE without an
+	// encrypted key.
+	var ends [5]int
+	parts, e := 1, h
+	for parts < 5 && e < n && s[e] == '.' {
+		e = b64urlRun(s, e+1)
+		ends[parts] = e
+		parts++
+	}
+	if parts < 3 {
 		return dst, -1
 	}
-	k := b64urlRun(s, j+1)
-	if k-(j+1) < 2 || k >= n || s[k] != '.' {
+	jwe, ok := joseHeader(s[i:h])
+	if !ok {
 		return dst, -1
 	}
-	m := b64urlRun(s, k+1)
-	for parts := 3; parts < 5 && m+1 < n && s[m] == '.' && isB64URL(s[m+1]); parts++ {
-		m = b64urlRun(s, m+1)
+	end := ends[2]
+	if jwe {
+		if parts < 5 {
+			return dst, -1
+		}
+		end = ends[4]
 	}
-	return add(dst, i, m, JWT), m
+	if end == ends[1]+1 && ends[1] == h+1 {
+		return dst, -1 // "hdr.." is not a token
+	}
+	return add(dst, i, end, JWT), end
+}
+
+// maxJOSEHeader bounds the header that is decoded (x5c certificate chains make large ones).
+const maxJOSEHeader = 16 << 10
+
+// joseHeader reports whether b64 is the base64url (unpadded) encoding of a JSON object with at
+// least one member, and whether that header names a content encryption ("enc": a JWE).
+func joseHeader(b64 string) (jwe, ok bool) {
+	if len(b64) > maxJOSEHeader || len(b64)%4 == 1 {
+		return false, false
+	}
+	var buf [768]byte
+	dec := buf[:]
+	if n := base64.RawURLEncoding.DecodedLen(len(b64)); n > len(dec) {
+		dec = make([]byte, n)
+	}
+	var sbuf [1024]byte // a copy on the stack: []byte(b64) would allocate for every candidate
+	src := sbuf[:0]
+	if len(b64) <= len(sbuf) {
+		src = append(src, b64...)
+	} else {
+		src = []byte(b64)
+	}
+	n, err := base64.RawURLEncoding.Decode(dec, src)
+	if err != nil {
+		return false, false
+	}
+	hdr := bytes.TrimSpace(dec[:n])
+	if len(hdr) < 7 || hdr[0] != '{' || hdr[len(hdr)-1] != '}' || bytes.IndexByte(hdr, ':') < 0 || !json.Valid(hdr) {
+		return false, false // the shortest header with a member is {"a":1}
+	}
+	return bytes.Contains(hdr, []byte(`"enc"`)), true
 }
 
 func b64urlRun(s string, i int) int {
@@ -218,29 +283,83 @@ func keyValueAt(s string, e int, set Set, dst []Match) ([]Match, int) {
 		for ve < n && s[ve] != q && s[ve] != '\\' {
 			ve++
 		}
-		if ve > v && !masked(s[v:ve]) {
-			return add(dst, v, ve, kind), ve
+		end := ve
+		if kind == Credentials && hasSuffixFold(s[ks:ke], "authorization") {
+			end = authorizationEnd(s, v, ve)
+		}
+		if end > v && ValueFitsKey(s[ks:ke], kind, s[v:end]) {
+			return add(dst, v, end, kind), ve
 		}
 		return dst, -1
 	}
 	ve := v
-	if kind == Credentials && equalFoldASCII(s[ks:ke], "authorization") {
-		// "Authorization: Bearer x" carries its scheme and credential separated by a space.
-		for ve < n && s[ve] != '\n' && s[ve] != '\r' && s[ve] != '"' && s[ve] != ',' && s[ve] != ';' && s[ve] != '&' {
-			ve++
+	if kind == Credentials && hasSuffixFold(s[ks:ke], "authorization") {
+		limit := v
+		for limit < n && s[limit] != '\n' && s[limit] != '\r' && s[limit] != '&' {
+			limit++
 		}
-		for ve > v && isSpace(s[ve-1]) {
-			ve--
-		}
+		ve = authorizationEnd(s, v, limit)
 	} else {
 		for ve < n && !isTokenEnd(s[ve]) {
 			ve++
 		}
 	}
-	if ve > v && !masked(s[v:ve]) {
+	if ve > v && ValueFitsKey(s[ks:ke], kind, s[v:ve]) {
 		return add(dst, v, ve, kind), ve
 	}
 	return dst, -1
+}
+
+// authorizationEnd returns the end of an HTTP Authorization value that starts at v and cannot
+// go past limit (RFC 9110 section 11.4): a scheme and a token68 credential ("Bearer abc.def=")
+// end with the credential, so the text after it is kept; a scheme with auth-params (Digest
+// username="x", realm="y") runs to limit.
+func authorizationEnd(s string, v, limit int) int {
+	// A scheme is a word of letters (Bearer, Basic, Digest, Negotiate) or a dashed name
+	// (AWS4-HMAC-SHA256); "abc123 x" starts with a credential.
+	se, digits, dash := v, false, false
+	for se < limit && (isWord(s[se]) || s[se] == '-') {
+		digits = digits || isDigit(s[se])
+		dash = dash || s[se] == '-'
+		se++
+	}
+	if digits && !dash {
+		se = v
+	}
+	t := se
+	for t < limit && isSpace(s[t]) {
+		t++
+	}
+	if se == v || t == se || t == limit {
+		// One credential without a scheme.
+		for se < limit && !isTokenEnd(s[se]) {
+			se++
+		}
+		return se
+	}
+	if te := token68End(s[:limit], t); te > t && (te == limit || s[te] != '=') {
+		return te
+	}
+	for limit > t && isSpace(s[limit-1]) {
+		limit--
+	}
+	return limit
+}
+
+// token68End returns the end of the RFC 9110 token68 at t: [A-Za-z0-9-._~+/]+ then '=' padding.
+func token68End(s string, t int) int {
+	n := len(s)
+	for t < n && (isB64URL(s[t]) || s[t] == '.' || s[t] == '~' || s[t] == '+' || s[t] == '/') {
+		t++
+	}
+	p := t
+	for p < n && s[p] == '=' {
+		p++
+	}
+	if p > t && (p == n || !isWord(s[p]) && s[p] != '"') {
+		return p
+	}
+	return t
 }
 
 // masked reports whether a value is already a mask (so a second pass changes nothing).
@@ -258,9 +377,14 @@ func masked(v string) bool {
 // Email, Phone, SSN, IBAN or CreditCard for keys that name them (user.email, phone_number). It runs
 // on every attribute key, so it dispatches on the last byte before comparing any word.
 func KeyKind(key string) (Kind, bool) {
+	w, ok := keyWordOf(key)
+	return w.kind, ok
+}
+
+func keyWordOf(key string) (keyWord, bool) {
 	n := len(key)
 	if n < 3 {
-		return 0, false
+		return keyWord{}, false
 	}
 	var cands []keyWord
 	switch toLower(key[n-1]) {
@@ -289,57 +413,61 @@ func KeyKind(key string) (Kind, bool) {
 	case 'w':
 		cands = keyWordsW
 	default:
-		return 0, false
+		return keyWord{}, false
 	}
 	for _, w := range cands {
 		switch {
 		case w.exact && equalFoldASCII(key, w.word):
-			return w.kind, true
+			return w, true
 		case w.suffix && hasSuffixFold(key, w.word):
-			return w.kind, true
+			return w, true
 		case w.segment && hasSuffixFold(key, w.word):
 			// A whole segment: "geo.lat", "gps_lon", "homeLng", but not "flat" or "salon".
 			if n == len(w.word) {
-				return w.kind, true
+				return w, true
 			}
 			b := key[n-len(w.word)-1]
 			if b == '.' || b == '_' || b == '-' || b == '/' || (class[b]&cLower != 0 && class[key[n-len(w.word)]]&cUpper != 0) {
-				return w.kind, true
+				return w, true
 			}
 		}
 	}
-	return 0, false
+	return keyWord{}, false
 }
 
 type keyWord struct {
 	word                   string
 	kind                   Kind
 	exact, suffix, segment bool
+	// opaque marks credential keys whose values are also counters, dates or states
+	// ("session": 42, "token": "expired"): only a value that looks like a secret is one.
+	opaque bool
 }
 
 func suffix(w string) keyWord { return keyWord{word: w, kind: Credentials, suffix: true} }
 func exact(w string) keyWord  { return keyWord{word: w, kind: Credentials, exact: true} }
+func opaque(k keyWord) keyWord { k.opaque = true; return k }
 func geoSuf(w string) keyWord { return keyWord{word: w, kind: Geo, suffix: true} }
 func geoSeg(w string) keyWord { return keyWord{word: w, kind: Geo, segment: true} }
 
 var (
-	keyWordsD = []keyWord{suffix("password"), suffix("passwd"), exact("pwd"), suffix("sessionid"), suffix("session_id"), suffix("sessid")}
+	keyWordsD = []keyWord{suffix("password"), suffix("passwd"), exact("pwd"), opaque(suffix("sessionid")), opaque(suffix("session_id")), opaque(suffix("sessid"))}
 	keyWordsE = []keyWord{
-		suffix("passphrase"), suffix("passcode"), suffix("signature"), suffix("cookie"), geoSuf("latitude"), geoSuf("longitude"),
+		suffix("passphrase"), suffix("passcode"), opaque(suffix("signature")), opaque(suffix("cookie")), geoSuf("latitude"), geoSuf("longitude"),
 		named("phone", Phone), named("telephone", Phone), named("mobile", Phone),
 	}
 	keyWordsT = []keyWord{suffix("secret"), geoSeg("lat")}
 	keyWordsN = []keyWord{
-		suffix("token"), suffix("authorization"), geoSeg("lon"), exact("session"),
+		opaque(suffix("token")), opaque(suffix("authorization")), geoSeg("lon"), opaque(exact("session")),
 		named("ssn", SSN), named("iban", IBAN), named("msisdn", Phone),
 	}
 	keyWordsY = []keyWord{
 		suffix("apikey"), suffix("api_key"), suffix("api-key"), suffix("access_key"), suffix("private_key"),
 		suffix("secret_key"), suffix("secretkey"), suffix("signing_key"), suffix("encryption_key"), suffix("master_key"),
 	}
-	keyWordsH = []keyWord{exact("auth")}
-	keyWordsL = []keyWord{suffix("credential"), named("email", Email), named("e-mail", Email), named("mail", Email), named("tel", Phone)}
-	keyWordsS = []keyWord{suffix("credentials"), named("email_address", Email), named("emailaddress", Email), exact("pass")}
+	keyWordsH = []keyWord{opaque(exact("auth"))}
+	keyWordsL = []keyWord{opaque(suffix("credential")), named("email", Email), named("e-mail", Email), named("mail", Email), named("tel", Phone)}
+	keyWordsS = []keyWord{opaque(suffix("credentials")), named("email_address", Email), named("emailaddress", Email), exact("pass")}
 	keyWordsW = []keyWord{exact("pw")}
 	keyWordsR = []keyWord{
 		named("phone_number", Phone), named("phonenumber", Phone), named("mobile_number", Phone),

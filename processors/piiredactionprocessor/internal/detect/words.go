@@ -31,7 +31,7 @@ func scanWords(s string, set Set, dst []Match) []Match {
 			if set.Has(IBAN) {
 				dst, end = scanIBAN(s, i, dst)
 			}
-			if end < 0 && set.Has(JWT) && c == 'e' {
+			if end < 0 && set.Has(JWT) {
 				dst, end = scanJWT(s, i, dst)
 			}
 			if end < 0 && set.Has(BearerToken) {
