@@ -444,11 +444,11 @@ type keyWord struct {
 	opaque bool
 }
 
-func suffix(w string) keyWord { return keyWord{word: w, kind: Credentials, suffix: true} }
-func exact(w string) keyWord  { return keyWord{word: w, kind: Credentials, exact: true} }
+func suffix(w string) keyWord  { return keyWord{word: w, kind: Credentials, suffix: true} }
+func exact(w string) keyWord   { return keyWord{word: w, kind: Credentials, exact: true} }
 func opaque(k keyWord) keyWord { k.opaque = true; return k }
-func geoSuf(w string) keyWord { return keyWord{word: w, kind: Geo, suffix: true} }
-func geoSeg(w string) keyWord { return keyWord{word: w, kind: Geo, segment: true} }
+func geoSuf(w string) keyWord  { return keyWord{word: w, kind: Geo, suffix: true} }
+func geoSeg(w string) keyWord  { return keyWord{word: w, kind: Geo, segment: true} }
 
 var (
 	keyWordsD = []keyWord{suffix("password"), suffix("passwd"), exact("pwd"), opaque(suffix("sessionid")), opaque(suffix("session_id")), opaque(suffix("sessid"))}
