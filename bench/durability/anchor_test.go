@@ -75,7 +75,7 @@ func startSubject(name, dir, endpoint string, logger *zap.Logger) (*running, err
 	if strings.HasPrefix(name, "diskqueue") {
 		f := diskqueueexporter.NewFactory()
 		cfg := f.CreateDefaultConfig()
-		if err := confmap.NewFromStringMap(map[string]any{
+		settings := map[string]any{
 			"directory":            dir,
 			"segment_size":         4096,
 			"fsync":                "batch",
@@ -84,7 +84,12 @@ func startSubject(name, dir, endpoint string, logger *zap.Logger) (*running, err
 			"send_batch_max_bytes": 2048,
 			"http":                 map[string]any{"endpoint": endpoint, "compression": "none"},
 			"retry_on_failure":     map[string]any{"initial_interval": "5ms", "max_interval": "20ms"},
-		}).Unmarshal(cfg); err != nil {
+		}
+		// What a power cut resends is bounded by checkpoint_interval: a run can set it.
+		if v := os.Getenv("FIELDCOL_ANCHOR_CHECKPOINT_INTERVAL"); v != "" {
+			settings["checkpoint_interval"] = v
+		}
+		if err := confmap.NewFromStringMap(settings).Unmarshal(cfg); err != nil {
 			return nil, err
 		}
 		set := exportertest.NewNopSettings(f.Type())
@@ -181,6 +186,41 @@ func (s *sink) count(ids map[string]bool) (delivered, dupes int) {
 	return delivered, dupes
 }
 
+// outOfOrder counts records that first arrived after a later record of the same sender
+// (one of a child's four writers, whose records it numbers in order).
+func (s *sink) outOfOrder() int {
+	seen := map[string]bool{}
+	furthest := map[string]int{}
+	n := 0
+	for _, ld := range s.Logs() {
+		for _, body := range otlpsink.LogBodies(ld) {
+			if seen[body] {
+				continue
+			}
+			seen[body] = true
+			// c<cycle>-w<writer>-<i>-<a|b>
+			parts := strings.Split(body, "-")
+			if len(parts) != 4 {
+				continue
+			}
+			i, err := strconv.Atoi(parts[2])
+			if err != nil {
+				continue
+			}
+			idx, sender := 2*i, parts[0]+"-"+parts[1]
+			if parts[3] == "b" {
+				idx++
+			}
+			if f, ok := furthest[sender]; ok && idx < f {
+				n++
+				continue
+			}
+			furthest[sender] = idx
+		}
+	}
+	return n
+}
+
 // result is what one subject's run measured.
 type result struct {
 	subject        string
@@ -193,6 +233,7 @@ type result struct {
 	logs           map[string]int // warning and error messages of the children, by message
 	blocksLost     int
 	entriesUndone  int
+	outOfOrder     int // records a sender acknowledged after another that arrived before them
 }
 
 // TestPowerCutAnchors cuts the power under each subject on the same harness and reports
@@ -201,24 +242,42 @@ type result struct {
 // open; the anchors' losses are findings, reported, not failures.
 func TestPowerCutAnchors(t *testing.T) {
 	faultfs.Require(t)
-	cuts := 20
+	compare(t, "cuts", cycles(t, 20, 200), runCuts)
+}
+
+// TestKillAnchors is TestPowerCutAnchors with kill -9 instead of power cuts, on a plain
+// directory: the page cache survives, so what is resent is what was in flight (diskqueue
+// records every delivered batch) or what the queue had not yet recorded as delivered.
+func TestKillAnchors(t *testing.T) {
+	compare(t, "kills", cycles(t, 40, 1000), runKills)
+}
+
+// cycles is the number of cuts or kills per subject: short, soak, or FIELDCOL_ANCHOR_CUTS.
+func cycles(t *testing.T, short, soak int) int {
+	n := short
 	if os.Getenv("FIELDCOL_SOAK") == "1" {
-		cuts = 200
+		n = soak
 	}
 	if v := os.Getenv("FIELDCOL_ANCHOR_CUTS"); v != "" {
-		n, err := strconv.Atoi(v)
+		var err error
+		n, err = strconv.Atoi(v)
 		require.NoError(t, err, "FIELDCOL_ANCHOR_CUTS")
-		cuts = n
 	}
+	return n
+}
+
+// compare runs every subject through n cuts or kills and logs their results side by side,
+// duplicates also as a share of the records acknowledged.
+func compare(t *testing.T, what string, n int, run func(t *testing.T, subj string, n int) result) {
 	var results []result
 	for _, subj := range subjects {
 		t.Run(strings.ReplaceAll(subj, " ", "_"), func(t *testing.T) {
-			res := runCuts(t, subj, cuts)
+			res := run(t, subj, n)
 			results = append(results, res)
-			require.Positive(t, res.acked, "the harness must get records acknowledged between cuts")
+			require.Positive(t, res.acked, "the harness must get records acknowledged between %s", what)
 			if strings.HasPrefix(subj, "diskqueue") {
 				assert.Zero(t, res.lost, "diskqueue lost acknowledged records")
-				assert.Zero(t, res.openFailures, "diskqueue failed to open after a cut")
+				assert.Zero(t, res.openFailures, "diskqueue failed to open after one of the %s", what)
 			}
 		})
 	}
@@ -228,8 +287,8 @@ func TestPowerCutAnchors(t *testing.T) {
 			msgs = append(msgs, fmt.Sprintf("%dx %q", n, m))
 		}
 		sort.Strings(msgs)
-		t.Logf("%-26s cuts %d, acked %d, lost %d, duplicates %d, failed to open %d (%s); %d unsynced blocks dropped, %d directory entries undone; logs: %s",
-			r.subject, r.cuts, r.acked, r.lost, r.dupes, r.openFailures, r.firstOpenError, r.blocksLost, r.entriesUndone, strings.Join(msgs, "; "))
+		t.Logf("%-26s %s %d, acked %d, lost %d, duplicates %d (%.3f %%), out of order %d, failed to open %d (%s); %d unsynced blocks dropped, %d directory entries undone; logs: %s",
+			r.subject, what, r.cuts, r.acked, r.lost, r.dupes, 100*float64(r.dupes)/float64(max(r.acked, 1)), r.outOfOrder, r.openFailures, r.firstOpenError, r.blocksLost, r.entriesUndone, strings.Join(msgs, "; "))
 	}
 }
 
@@ -280,33 +339,71 @@ func TestFirstStartPowerCut(t *testing.T) {
 	}
 }
 
+// disk is where a child's queue lives: a faultfs mount (power cuts) or a plain directory
+// (kill -9). CutWith ends the child with kill and, on a mount, rolls back what was not
+// durable.
+type disk interface {
+	Dir() string
+	Backing() string
+	CutWith(kill func()) (faultfs.CutReport, error)
+}
+
+// plainDir is a disk where the end of a child is only a kill -9.
+type plainDir string
+
+func (d plainDir) Dir() string     { return string(d) }
+func (d plainDir) Backing() string { return string(d) }
+func (plainDir) CutWith(kill func()) (faultfs.CutReport, error) {
+	kill()
+	return faultfs.CutReport{}, nil
+}
+
 // runCuts runs one subject through cuts power cuts on one directory, then drains.
 func runCuts(t *testing.T, subj string, cuts int) result {
+	root := t.TempDir()
+	return runCycles(t, subj, cuts, func(cycle int) (disk, func()) {
+		opts := faultfs.Options{}
+		if cycle >= 0 {
+			opts = faultfs.Options{Seed: uint64(cycle), TornWrites: cycle%2 == 1} //nolint:gosec // cycle >= 0
+		}
+		fsys := faultfs.MountT(t, root, opts)
+		return fsys, func() { require.NoError(t, fsys.Unmount()) }
+	})
+}
+
+// runKills runs one subject through kills kill -9s on one directory, then drains.
+func runKills(t *testing.T, subj string, kills int) result {
+	dir := plainDir(t.TempDir())
+	return runCycles(t, subj, kills, func(int) (disk, func()) { return dir, func() {} })
+}
+
+// runCycles runs one subject through n ends of a child on one directory, then drains.
+// attach gives the disk for a cycle (-1 for the first start and the drain) and its release.
+func runCycles(t *testing.T, subj string, n int, attach func(cycle int) (disk, func())) result {
 	res := result{subject: subj, logs: map[string]int{}}
 	s := newSink(t)
 	s.RefuseShare(100)
-	root := t.TempDir()
 	acked := map[string]bool{}
 
 	// A first clean start and stop creates the queue's files and makes their names
 	// durable, as a collector that ran once before its first power cut has.
-	fsys := faultfs.MountT(t, root, faultfs.Options{})
-	r, err := startSubject(subj, fsys.Dir(), s.url, zap.NewNop())
+	d, release := attach(-1)
+	r, err := startSubject(subj, d.Dir(), s.url, zap.NewNop())
 	require.NoError(t, err)
 	require.NoError(t, r.stop())
-	require.NoError(t, fsys.Unmount())
+	release()
 
-	limit := time.Duration(cuts)*1200*time.Millisecond + time.Minute // about 0.3 s a cut here
+	limit := time.Duration(n)*1200*time.Millisecond + time.Minute // about 0.3 s a cycle here
 	deadline := time.Now().Add(limit)
-	for cycle := range cuts {
-		require.True(t, time.Now().Before(deadline), "%s: only %d of %d cuts in %v", subj, cycle, cuts, limit)
-		fsys := faultfs.MountT(t, root, faultfs.Options{Seed: uint64(cycle), TornWrites: cycle%2 == 1}) //nolint:gosec // cycle >= 0
-		c := runChild(t, fsys, subj, s.url, cycle)
+	for cycle := range n {
+		require.True(t, time.Now().Before(deadline), "%s: only %d of %d cycles in %v", subj, cycle, n, limit)
+		d, release := attach(cycle)
+		c := runChild(t, d, subj, s.url, cycle)
 		for _, id := range c.acked {
 			acked[id] = true
 		}
-		for m, n := range c.logs {
-			res.logs[m] += n
+		for m, k := range c.logs {
+			res.logs[m] += k
 		}
 		res.blocksLost += c.report.BlocksLost
 		res.entriesUndone += c.report.EntriesUndone
@@ -318,32 +415,34 @@ func runCuts(t *testing.T, subj string, cuts int) result {
 			}
 			// The queue cannot open: an operator deletes it so the collector runs
 			// again. Whatever it held is lost, which the final count shows.
-			entries, err := os.ReadDir(fsys.Backing())
+			entries, err := os.ReadDir(d.Backing())
 			require.NoError(t, err)
 			for _, e := range entries {
-				require.NoError(t, os.RemoveAll(filepath.Join(fsys.Backing(), e.Name())))
+				require.NoError(t, os.RemoveAll(filepath.Join(d.Backing(), e.Name())))
 			}
 		}
+		release()
 	}
 
 	// Power back for good: drain to a healthy sink until everything acknowledged arrived
 	// or nothing new arrived for two seconds. The drain runs in a child too: a queue that
 	// a cut corrupted may panic on open (bbolt does), which must not take the test down.
 	s.RefuseShare(0)
-	fsys = faultfs.MountT(t, root, faultfs.Options{})
-	d := drainChild(t, fsys, subj, s, acked)
-	for m, n := range d.logs {
-		res.logs[m] += n
+	d, release = attach(-1)
+	dr := drainChild(t, d, subj, s, acked)
+	for m, k := range dr.logs {
+		res.logs[m] += k
 	}
-	if d.startErr != "" {
+	if dr.startErr != "" {
 		res.openFailures++
 		if res.firstOpenError == "" {
-			res.firstOpenError = d.startErr
+			res.firstOpenError = dr.startErr
 		}
 	}
-	require.NoError(t, fsys.Unmount())
+	release()
 	delivered, dupes := s.count(acked)
 	res.acked, res.lost, res.dupes = len(acked), len(acked)-delivered, dupes
+	res.outOfOrder = s.outOfOrder()
 	return res
 }
 
@@ -365,7 +464,7 @@ type child struct {
 }
 
 // spawn starts a child on the mount; drain children send their backlog and write nothing.
-func spawn(t *testing.T, fsys *faultfs.FS, subj, endpoint string, cycle int, drain bool) *child {
+func spawn(t *testing.T, fsys disk, subj, endpoint string, cycle int, drain bool) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestPowerCutChild$")
 	cmd.Env = append(os.Environ(), childEnv+"="+subj, dirEnv+"="+fsys.Dir(), endpointEnv+"="+endpoint, cycleEnv+"="+strconv.Itoa(cycle))
@@ -422,10 +521,10 @@ func spawn(t *testing.T, fsys *faultfs.FS, subj, endpoint string, cycle int, dra
 	return c
 }
 
-// runChild starts a child on the mount and cuts the power 10 to 120 ms later, counted from
+// runChild starts a child on the disk and cuts the power (or kills it) 10 to 120 ms later, counted from
 // the start or, every other cycle, from its first acknowledged record (at once when the
 // child failed to start or crashed).
-func runChild(t *testing.T, fsys *faultfs.FS, subj, endpoint string, cycle int) childRun {
+func runChild(t *testing.T, fsys disk, subj, endpoint string, cycle int) childRun {
 	t.Helper()
 	c := spawn(t, fsys, subj, endpoint, cycle, false)
 	// Every other cut is timed from the child's first acknowledged record, so that cuts land
@@ -436,7 +535,7 @@ func runChild(t *testing.T, fsys *faultfs.FS, subj, endpoint string, cycle int) 
 		case <-c.exited:
 		}
 	}
-	delay := time.Duration(10+rand.IntN(110)) * time.Millisecond //nolint:gosec // test timing
+	delay := 10*time.Millisecond + rand.N(window(t)) //nolint:gosec // test timing
 	select {
 	case <-time.After(delay):
 	case <-c.exited:
@@ -452,9 +551,22 @@ func runChild(t *testing.T, fsys *faultfs.FS, subj, endpoint string, cycle int) 
 	return c.run
 }
 
+// window is the range of the random delay before a cut or kill: 110 ms, or
+// FIELDCOL_ANCHOR_WINDOW (a duration) for runs where each child acknowledges more.
+func window(t *testing.T) time.Duration {
+	v := os.Getenv("FIELDCOL_ANCHOR_WINDOW")
+	if v == "" {
+		return 110 * time.Millisecond
+	}
+	d, err := time.ParseDuration(v)
+	require.NoError(t, err, "FIELDCOL_ANCHOR_WINDOW")
+	require.Positive(t, d, "FIELDCOL_ANCHOR_WINDOW")
+	return d
+}
+
 // drainChild runs a drain child until every acknowledged record arrived, nothing new
 // arrived for two seconds, or the child died; then stops it.
-func drainChild(t *testing.T, fsys *faultfs.FS, subj string, s *sink, acked map[string]bool) childRun {
+func drainChild(t *testing.T, fsys disk, subj string, s *sink, acked map[string]bool) childRun {
 	t.Helper()
 	c := spawn(t, fsys, subj, s.url, -1, true)
 	last, lastChange := -1, time.Now()

@@ -62,13 +62,15 @@ func fillUp(t *testing.T, dir string, size int64) string {
 // control loop keeps running and still goes safe on a sensor fault, though its latch cannot
 // be persisted; once space returns, forwarding resumes by itself.
 //
-// Two policies: the shipped `drop_oldest`, which on a disk full of someone else's data has
-// nothing of its own to delete and so drops (and counts) the incoming batches it already
-// answered, and `block`, whose backpressure refuses them instead, so nothing acknowledged
-// is lost.
+// Three policies. The shipped `drop_oldest` deletes only the queue's own oldest data; on a
+// disk full of someone else's data it soon has nothing of its own left and then refuses
+// the incoming batches with a retryable error (refused{reason="full"}) instead of answering
+// success for what it did not keep. `drop_newest` refuses at once. `block`'s backpressure
+// holds the senders until their deadline. Under none of them may an acknowledged record be
+// lost beyond what drop_oldest counted as dropped from its own data.
 func TestDrillFilesystemExhaustion(t *testing.T) {
 	fullDrillOnly(t)
-	for _, policy := range []string{"drop_oldest", "block"} {
+	for _, policy := range []string{"drop_oldest", "drop_newest", "block"} {
 		t.Run(policy, func(t *testing.T) { filesystemDrill(t, policy) })
 	}
 }
@@ -123,7 +125,7 @@ func filesystemDrill(t *testing.T, policy string) {
 
 	// The alert that pages for a full disk, through the pipeline into Prometheus.
 	alertState := "DiskQueueWriteErrors fired"
-	if policy == "drop_oldest" {
+	if policy != "block" {
 		alerts.waitFiring(t, "DiskQueueWriteErrors", 120*time.Second)
 	} else {
 		// With block, the metrics pipeline that carries the edge's own counters to
@@ -168,13 +170,15 @@ func filesystemDrill(t *testing.T, policy string) {
 	_, d := waitDelivered(t, sink, records, 5*time.Second)
 	dropped, err := edge.ScrapeSum("otelcol_exporter_diskqueue_dropped", `signal="logs"`, `reason="full"`)
 	require.NoError(t, err)
+	refusedFull, err := edge.ScrapeSum("otelcol_exporter_diskqueue_refused", `signal="logs"`, `reason="full"`)
+	require.NoError(t, err)
 	assert.Zero(t, d.outOfOrder, "records arrived out of order")
-	if policy == "drop_oldest" {
-		// Whatever was lost was dropped by the policy and counted (the logs queue also
-		// carries the control loop's events, so the counter may exceed the loss).
-		assert.LessOrEqual(t, float64(d.lost), dropped, "acknowledged records lost beyond what when_full counted")
-	} else {
-		assert.Zero(t, d.lost, "acknowledged records lost under backpressure")
+	// Whatever was lost was the queue's own data, dropped by drop_oldest and counted (the
+	// logs queue also carries the control loop's events, so the counter may exceed the
+	// loss); drop_newest and block never drop what they acknowledged.
+	assert.LessOrEqual(t, float64(d.lost), dropped, "acknowledged records lost beyond what when_full counted")
+	if policy != "drop_oldest" {
+		assert.Zero(t, d.lost, "acknowledged records lost under %s", policy)
 	}
 	refused := 0
 	records.mu.Lock()
@@ -183,8 +187,8 @@ func filesystemDrill(t *testing.T, policy string) {
 
 	fig := drillFigures{name: "fs-full/" + policy, detect: detect, recover: recover, lost: d.lost, duplicated: d.duplicated, acked: d.acked,
 		alerts: alerts.firedSinceAll(begin),
-		note: fmt.Sprintf("%.0f counted dropped (full), %d refused to the sender; loop safe %s after a fault on the full disk; %s",
-			dropped, refused, safeAfter.Round(time.Millisecond), alertState)}
+		note: fmt.Sprintf("%.0f counted dropped (full), %.0f batches counted refused (full), %d records refused to the sender; loop safe %s after a fault on the full disk; %s",
+			dropped, refusedFull, refused, safeAfter.Round(time.Millisecond), alertState)}
 	fig.report(t)
 	edge.Stop(t)
 }

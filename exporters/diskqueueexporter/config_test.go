@@ -28,6 +28,7 @@ func TestLoadConfig(t *testing.T) {
 	full.SegmentSize = 8 << 20
 	full.Fsync = "always"
 	full.FsyncInterval = 5 * time.Millisecond
+	full.CheckpointInterval = 250 * time.Millisecond
 	full.WhenFull = "drop_oldest"
 	full.MaxAge = 24 * time.Hour
 	full.Compression = "zstd"
@@ -52,6 +53,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad_compression", wantErr: `'compression' unknown value "lz4": use none or zstd`},
 		{name: "no_directory", wantErr: "directory must not be empty"},
 		{name: "bad_consumers", wantErr: "num_consumers must be at least 1, got 0"},
+		{name: "bad_checkpoint_interval", wantErr: "checkpoint_interval must be positive, got 0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
 	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/metadata"
 )
@@ -41,7 +42,9 @@ func crashConfig(dir, endpoint string) *Config {
 	cfg.SegmentSize = 4 << 10
 	cfg.FsyncInterval = time.Millisecond
 	cfg.NumConsumers = 2
-	cfg.SendBatchMaxBytes = 2 << 10
+	// One queue record (two log records) a request: a kill must resend at most the
+	// num_consumers requests in flight, four records, which the count below checks.
+	cfg.SendBatchMaxBytes = 1
 	return cfg
 }
 
@@ -79,8 +82,35 @@ func TestCrashRecovery(t *testing.T) {
 	}, 30*time.Second, 20*time.Millisecond)
 	require.NoError(t, exp.Shutdown(context.Background()))
 	require.Empty(t, missing, "records acknowledged to the pipeline were lost")
-	t.Logf("%d cycles, %d records acknowledged, %d delivered (duplicates allowed), all acknowledged records delivered",
-		cycles, len(acked), len(sink.received()))
+
+	// Every delivered batch is recorded, so a kill resends at most the requests in flight:
+	// num_consumers of them, each of at most perRequest records.
+	dupes := 0
+	for _, n := range countIDs(sink.received()) {
+		dupes += n - 1
+	}
+	cfg := crashConfig(dir, sink.srv.URL)
+	perRequest := 2 * (cfg.SendBatchMaxBytes/minCrashBody(t) + 1)
+	bound := cycles * cfg.NumConsumers * perRequest
+	t.Logf("%d cycles, %d records acknowledged, all delivered; %d duplicates (%.3f %% of acknowledged; bound %d: %d requests of at most %d records in flight a kill)",
+		cycles, len(acked), dupes, 100*float64(dupes)/float64(len(acked)), bound, cfg.NumConsumers, perRequest)
+	assert.LessOrEqual(t, dupes, bound, "a kill resent more than what was in flight")
+}
+
+func countIDs(ids []string) map[string]int {
+	n := map[string]int{}
+	for _, id := range ids {
+		n[id]++
+	}
+	return n
+}
+
+// minCrashBody is the smallest queue record the crash child writes: two log records with
+// the shortest ids it prints.
+func minCrashBody(t *testing.T) int {
+	body, err := plogotlp.NewExportRequestFromLogs(makeLogs("c0-w0-0-a", "c0-w0-0-b")).MarshalProto()
+	require.NoError(t, err)
+	return len(body)
 }
 
 // runCrashChild starts one child and kills it after a random delay; it returns the ids the

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/queue"
@@ -38,9 +40,21 @@ type degradedState struct {
 	on atomic.Bool
 }
 
+// Reasons a batch is refused, the refused counter's reason attribute.
+const (
+	reasonDegraded = "degraded"
+	reasonFull     = "full"
+)
+
+// countRefused counts a batch the exporter answered with a retryable error.
+func (e *diskQueueExporter) countRefused(ctx context.Context, reason string) {
+	e.telemetry.ExporterDiskqueueRefused.Add(ctx, 1,
+		metric.WithAttributes(attribute.String("signal", e.signal.String()), attribute.String("reason", reason)))
+}
+
 // refuse answers a consume while degraded: counted, never acknowledged.
 func (e *diskQueueExporter) refuse(ctx context.Context) error {
-	e.telemetry.ExporterDiskqueueRefused.Add(ctx, 1, e.signalSet)
+	e.countRefused(ctx, reasonDegraded)
 	e.degraded.refused.Add(1)
 	e.degraded.mu.Lock()
 	cause := e.degraded.cause

@@ -110,16 +110,17 @@ func (e *diskQueueExporter) openQueue() (*queue.Queue, error) {
 	// Validate already refused any other value, so these cannot fail here.
 	syncPolicy, fullPolicy, compression := fsyncModes[e.cfg.Fsync], fullModes[e.cfg.WhenFull], compressions[e.cfg.Compression]
 	q, err := queue.Open(queue.Config{
-		Dir:          e.queueDir(),
-		SegmentSize:  e.cfg.SegmentSize,
-		MaxSize:      e.cfg.MaxSize,
-		Sync:         syncPolicy,
-		SyncInterval: e.cfg.FsyncInterval,
-		WhenFull:     fullPolicy,
-		MaxAge:       e.cfg.MaxAge,
-		Compression:  compression,
-		Logger:       e.set.Logger,
-		Events:       (*queueEvents)(e),
+		Dir:                e.queueDir(),
+		SegmentSize:        e.cfg.SegmentSize,
+		MaxSize:            e.cfg.MaxSize,
+		Sync:               syncPolicy,
+		SyncInterval:       e.cfg.FsyncInterval,
+		CheckpointInterval: e.cfg.CheckpointInterval,
+		WhenFull:           fullPolicy,
+		MaxAge:             e.cfg.MaxAge,
+		Compression:        compression,
+		Logger:             e.set.Logger,
+		Events:             (*queueEvents)(e),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the disk queue in directory %s: %w", e.queueDir(), err)
@@ -235,8 +236,10 @@ func (e *diskQueueExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	return e.enqueue(ctx, body)
 }
 
-// enqueue returns only once the batch is durable per the fsync policy (or was dropped and
-// counted by when_full), which is what makes an upstream acknowledgement trustworthy.
+// enqueue returns nil only once the batch is durable per the fsync policy, which is what
+// makes an upstream acknowledgement trustworthy. A batch the queue did not keep gets a
+// retryable error, counted as refused: the sender keeps it and retries (OTLP clients get
+// 503 / UNAVAILABLE).
 func (e *diskQueueExporter) enqueue(ctx context.Context, body []byte) error {
 	q := e.q.Load()
 	if q == nil {
@@ -247,8 +250,9 @@ func (e *diskQueueExporter) enqueue(ctx context.Context, body []byte) error {
 	case err == nil:
 		e.telemetry.ExporterDiskqueueEnqueued.Add(ctx, 1, e.signalSet)
 		return nil
-	case errors.Is(err, queue.ErrDropped):
-		return nil
+	case errors.Is(err, queue.ErrFull):
+		e.countRefused(ctx, reasonFull)
+		return err
 	case errors.Is(err, queue.ErrTooLarge):
 		return consumererror.NewPermanent(err)
 	default:

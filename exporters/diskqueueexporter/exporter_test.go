@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -175,5 +176,38 @@ func TestRejectedRecordDoesNotTakeItsBatchNeighboursDown(t *testing.T) {
 	exp = startLogs(t, testExporterConfig(dir, sink.srv.URL), set)
 	assert.Eventually(t, func() bool { return len(sink.received()) >= 2 }, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, []string{"before", "after"}, sink.received())
+	require.NoError(t, exp.Shutdown(context.Background()))
+}
+
+// TestFullQueueRefusesWhatItDoesNotKeep: with when_full: drop_newest a full queue answers
+// with a retryable error, counted as refused (full), and every batch it acknowledged is
+// delivered once the gateway is back.
+func TestFullQueueRefusesWhatItDoesNotKeep(t *testing.T) {
+	sink := newSink(t)
+	sink.mode.Store(sinkDown)
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	set, _ := observedSettings(tel)
+	cfg := testExporterConfig(t.TempDir(), sink.srv.URL)
+	cfg.SegmentSize, cfg.MaxSize, cfg.WhenFull = 1<<10, 2<<10, FullDropNewest
+	exp := startLogs(t, cfg, set)
+	var acked []string
+	refused := 0
+	for _, id := range ids("rec", 0, 100) {
+		err := exp.ConsumeLogs(context.Background(), makeLogs(id))
+		if err != nil {
+			assert.False(t, consumererror.IsPermanent(err), "the sender must keep and retry a refused batch: %v", err)
+			refused++
+			continue
+		}
+		acked = append(acked, id)
+	}
+	require.Positive(t, refused, "the queue must fill")
+	metadatatest.AssertEqualExporterDiskqueueRefused(t, tel, []metricdata.DataPoint[int64]{{
+		Attributes: attribute.NewSet(attribute.String("signal", "logs"), attribute.String("reason", "full")), Value: int64(refused),
+	}}, metricdatatestIgnore()...)
+	sink.mode.Store(sinkUp)
+	assert.Eventually(t, func() bool { return len(sink.received()) >= len(acked) }, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, acked, sink.received(), "every acknowledged batch, nothing else")
 	require.NoError(t, exp.Shutdown(context.Background()))
 }

@@ -34,20 +34,21 @@ func createDefaultConfig() component.Config {
 	grpcCfg := configgrpc.NewDefaultClientConfig()
 	grpcCfg.Compression = configcompression.TypeGzip
 	return &Config{
-		Directory:         "/var/lib/fieldcol/diskqueue",
-		MaxSize:           512 << 20,
-		SegmentSize:       16 << 20,
-		Fsync:             FsyncBatch,
-		FsyncInterval:     0,
-		WhenFull:          FullBlock,
-		Compression:       CompressionNone,
-		Protocol:          ProtocolHTTP,
-		HTTP:              httpCfg,
-		GRPC:              grpcCfg,
-		RetryConfig:       configretry.NewDefaultBackOffConfig(),
-		NumConsumers:      1,
-		SendBatchMaxBytes: 2 << 20,
-		Timeout:           30 * time.Second,
+		Directory:          "/var/lib/fieldcol/diskqueue",
+		MaxSize:            512 << 20,
+		SegmentSize:        16 << 20,
+		Fsync:              FsyncBatch,
+		FsyncInterval:      0,
+		CheckpointInterval: time.Second,
+		WhenFull:           FullBlock,
+		Compression:        CompressionNone,
+		Protocol:           ProtocolHTTP,
+		HTTP:               httpCfg,
+		GRPC:               grpcCfg,
+		RetryConfig:        configretry.NewDefaultBackOffConfig(),
+		NumConsumers:       1,
+		SendBatchMaxBytes:  2 << 20,
+		Timeout:            30 * time.Second,
 	}
 }
 

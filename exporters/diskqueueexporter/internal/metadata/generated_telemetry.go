@@ -173,7 +173,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ExporterDiskqueueDropped, err = builder.meter.Int64Counter(
 		"otelcol.exporter.diskqueue.dropped",
-		metric.WithDescription("Records dropped, by reason (full, corrupt, expired, rejected). [Alpha]"),
+		metric.WithDescription("Records the queue held and dropped, by reason (full - drop_oldest deleted its oldest segment; corrupt; expired - older than max_age; rejected - refused by the receiver as invalid). [Alpha]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
@@ -204,7 +204,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ExporterDiskqueueRefused, err = builder.meter.Int64Counter(
 		"otelcol.exporter.diskqueue.refused",
-		metric.WithDescription("Records refused to the pipeline with a retryable error because the queue was degraded (never acknowledged, never stored). [Alpha]"),
+		metric.WithDescription("Records (pipeline batches) refused to the pipeline with a retryable error, never stored nor acknowledged, by reason - degraded (the queue directory cannot be used) or full (max_size or the disk reached and when_full leaves nothing of the queue's own to drop). [Alpha]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)

@@ -38,7 +38,7 @@ func AssertEqualExporterDiskqueueDegraded(t *testing.T, tt *componenttest.Teleme
 func AssertEqualExporterDiskqueueDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol.exporter.diskqueue.dropped",
-		Description: "Records dropped, by reason (full, corrupt, expired, rejected). [Alpha]",
+		Description: "Records the queue held and dropped, by reason (full - drop_oldest deleted its oldest segment; corrupt; expired - older than max_age; rejected - refused by the receiver as invalid). [Alpha]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -113,7 +113,7 @@ func AssertEqualExporterDiskqueueRecords(t *testing.T, tt *componenttest.Telemet
 func AssertEqualExporterDiskqueueRefused(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol.exporter.diskqueue.refused",
-		Description: "Records refused to the pipeline with a retryable error because the queue was degraded (never acknowledged, never stored). [Alpha]",
+		Description: "Records (pipeline batches) refused to the pipeline with a retryable error, never stored nor acknowledged, by reason - degraded (the queue directory cannot be used) or full (max_size or the disk reached and when_full leaves nothing of the queue's own to drop). [Alpha]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -34,8 +34,9 @@ func (q *Queue) checkpointer() {
 	}
 }
 
-// checkpoint stores the acknowledged position if it moved. Only the checkpointer goroutine
-// calls it, and Close once that goroutine has ended.
+// checkpoint stores the acknowledged position durably if it moved, then empties the
+// delivered log it now covers and deletes fully acknowledged segments. Only the
+// checkpointer goroutine calls it, and open and Close while that goroutine is not running.
 func (q *Queue) checkpoint() {
 	q.mu.Lock()
 	acked := q.acked
@@ -44,16 +45,58 @@ func (q *Queue) checkpoint() {
 		return
 	}
 	if err := wal.WriteCheckpoint(q.cfg.FS, q.cfg.Dir, acked); err != nil {
-		if IsNoSpace(err) {
-			q.cfg.Events.WriteFailed("enospc")
-		} else {
-			q.cfg.Events.WriteFailed("io")
-		}
+		q.writeFailed(err)
 		q.cfg.Logger.Warn("Disk queue could not write its checkpoint; records may be sent again after a crash", zap.Error(err))
 		return
 	}
 	q.checkpointed = &acked
+	q.markMu.Lock()
+	if q.delivered != nil && q.delivered.Size() > 0 {
+		// An acknowledgement that came after acked was read must stay recorded.
+		if err := q.delivered.Reset(false); err == nil && acked.Less(q.marked) {
+			// A failure here only widens what a kill -9 resends, until the next mark.
+			_ = q.delivered.Append(q.marked)
+		}
+	}
+	q.markMu.Unlock()
 	q.removeAcked(acked)
+}
+
+// deliveredResetSize is the size of the delivered log at which the checkpointer is woken
+// early, so that a burst of small acknowledgements never grows it far.
+const deliveredResetSize = 64 << 10
+
+// mark appends p to the delivered log: the cheap per-batch record of progress that a
+// kill -9 cannot take away (it is in the page cache), so a restart resends only what was
+// in flight. A power cut may take it; the fsynced checkpoint bounds the resend then.
+func (q *Queue) mark(p wal.Position) {
+	q.markMu.Lock()
+	defer q.markMu.Unlock()
+	if q.delivered == nil || !q.marked.Less(p) {
+		return
+	}
+	if err := q.delivered.Append(p); err != nil {
+		q.writeFailed(err)
+		if !q.markFailing {
+			q.markFailing = true
+			q.cfg.Logger.Warn("Disk queue could not record a delivered batch; until the next checkpoint more may be sent again after a crash", zap.Error(err))
+		}
+		return
+	}
+	q.markFailing = false
+	q.marked = p
+	if q.delivered.Size() >= deliveredResetSize {
+		q.wakeCheckpointer()
+	}
+}
+
+// writeFailed counts a failed write by its error type.
+func (q *Queue) writeFailed(err error) {
+	if IsNoSpace(err) {
+		q.cfg.Events.WriteFailed("enospc")
+	} else {
+		q.cfg.Events.WriteFailed("io")
+	}
 }
 
 // removeAcked deletes the sealed segments whose every record is before acked. A sealed

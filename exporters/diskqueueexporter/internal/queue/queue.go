@@ -16,8 +16,11 @@ import (
 // ErrClosed is returned by Append and Read once the queue is closed.
 var ErrClosed = errors.New("queue: closed")
 
-// ErrDropped is returned by Append when when_full dropped the batch; it was counted.
-var ErrDropped = errors.New("queue: batch dropped because the queue is full")
+// ErrFull is returned by Append when the batch was not stored because the queue is at
+// max_size or the disk is full and when_full leaves nothing of the queue's own to drop
+// (drop_newest, or drop_oldest with no data of its own left). The batch is the caller's
+// to retry or to drop: it was never acknowledged.
+var ErrFull = errors.New("queue: full, and when_full leaves nothing of its own to drop: the batch was not stored; retry later")
 
 // ErrTooLarge is returned by Append for a batch that could never fit in max_size.
 var ErrTooLarge = errors.New("queue: batch larger than max_size")
@@ -85,6 +88,11 @@ type Queue struct {
 
 	checkpointed *wal.Position // last position stored; nil until the first write
 
+	markMu      sync.Mutex        // serializes the delivered log
+	delivered   *wal.DeliveredLog // nil once closed
+	marked      wal.Position      // furthest position appended to delivered
+	markFailing bool              // the last append failed; logged once per episode
+
 	readMu sync.Mutex // serializes Read's file I/O
 	rf     wal.File
 	rfSeg  uint64
@@ -126,7 +134,17 @@ func open(cfg Config, lock *os.File) (*Queue, error) {
 	default:
 		return nil, cpErr
 	}
-	l, repair, err := wal.Open(cfg.FS, cfg.Dir, wal.Options{SegmentSize: cfg.SegmentSize, SyncOnRotate: cfg.Sync != SyncNever, FirstSeq: cp.Seq})
+	// The delivered log is usually ahead of the checkpoint: it was appended after every
+	// acknowledged batch, the checkpoint only every checkpoint interval.
+	from, haveFrom := cp, cpErr == nil
+	dp, haveDP, err := wal.ReadDelivered(cfg.FS, cfg.Dir)
+	if err != nil {
+		cfg.Logger.Warn("Disk queue could not read its delivered log; resuming from the checkpoint", zap.String("directory", cfg.Dir), zap.Error(err))
+	}
+	if haveDP && (!haveFrom || from.Less(dp)) {
+		from, haveFrom = dp, true
+	}
+	l, repair, err := wal.Open(cfg.FS, cfg.Dir, wal.Options{SegmentSize: cfg.SegmentSize, SyncOnRotate: cfg.Sync != SyncNever, FirstSeq: from.Seq})
 	if err != nil {
 		return nil, err
 	}
@@ -136,8 +154,14 @@ func open(cfg Config, lock *os.File) (*Queue, error) {
 			zap.Int64("dropped_bytes", repair.DroppedBytes), zap.Error(repair.Err))
 		cfg.Events.Dropped(ReasonCorrupt, 1)
 	}
+	delivered, err := wal.OpenDelivered(cfg.FS, cfg.Dir)
+	if err != nil {
+		_ = l.Close(false)
+		return nil, err
+	}
 	cd, err := newCodec(cfg.Compression)
 	if err != nil {
+		_ = delivered.Close()
 		_ = l.Close(false)
 		return nil, err
 	}
@@ -146,6 +170,7 @@ func open(cfg Config, lock *os.File) (*Queue, error) {
 		log:        l,
 		codec:      cd,
 		lock:       lock,
+		delivered:  delivered,
 		reqs:       make(chan *request, 1024),
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
@@ -156,14 +181,23 @@ func open(cfg Config, lock *os.File) (*Queue, error) {
 	}
 	q.cond = sync.NewCond(&q.mu)
 	q.head = l.Head()
-	q.readPos = resume(l.Segments(), q.head, cp, cpErr == nil)
+	q.readPos = resume(l.Segments(), q.head, from, haveFrom)
 	q.acked = q.readPos
-	// A checkpoint is written at the first tick unless the stored one already says where
-	// we resumed (or there is none and we resumed from the oldest segment, as a missing one
-	// would). A checkpoint ahead of a truncated tail must be rewritten at once: once new
-	// records fill the truncated range its offset would no longer be a record boundary.
+	q.marked = q.readPos
 	resumed := q.readPos
-	if (cpErr == nil && resumed == cp) || errors.Is(cpErr, wal.ErrNoCheckpoint) {
+	// The old positions go before anything new is acknowledged, durably: one ahead of a
+	// truncated tail would skip the records that come to fill that range.
+	if delivered.Size() > 0 {
+		if err := delivered.Reset(true); err != nil {
+			_ = q.closeFiles()
+			return nil, err
+		}
+	}
+	// A checkpoint is written at once unless the stored one already says where we resumed
+	// (or there is none and we resumed from the oldest segment, as a missing one would).
+	// A checkpoint ahead of a truncated tail must be rewritten at once too: once new
+	// records fill the truncated range its offset would no longer be a record boundary.
+	if (cpErr == nil && resumed == cp) || (errors.Is(cpErr, wal.ErrNoCheckpoint) && !haveDP) {
 		q.checkpointed = &resumed
 	} else {
 		q.checkpoint()
@@ -244,11 +278,23 @@ func (q *Queue) Close() error {
 		}
 		q.readMu.Unlock()
 		q.checkpoint()
-		q.closeErr = q.log.Close(q.cfg.Sync != SyncNever)
-		q.codec.close()
-		if q.lock != nil {
-			_ = q.lock.Close()
-		}
+		q.closeErr = q.closeFiles()
 	})
 	return q.closeErr
+}
+
+// closeFiles closes the log, the delivered log and the lock.
+func (q *Queue) closeFiles() error {
+	err := q.log.Close(q.cfg.Sync != SyncNever)
+	q.markMu.Lock()
+	if q.delivered != nil {
+		err = errors.Join(err, q.delivered.Close())
+		q.delivered = nil
+	}
+	q.markMu.Unlock()
+	q.codec.close()
+	if q.lock != nil {
+		_ = q.lock.Close()
+	}
+	return err
 }

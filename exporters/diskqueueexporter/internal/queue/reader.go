@@ -204,17 +204,21 @@ func (q *Queue) skipCorrupt(b *Batch, ce *wal.CorruptionError, sealedNext uint64
 func (q *Queue) Ack(b *Batch) {
 	q.mu.Lock()
 	b.done = true
-	crossed := false
+	crossed, moved := false, false
 	for len(q.inflight) > 0 && q.inflight[0].done {
 		end := q.inflight[0].end
 		q.inflight[0] = nil
 		q.inflight = q.inflight[1:]
 		if q.acked.Less(end) {
 			crossed = crossed || end.Segment != q.acked.Segment
-			q.acked = end
+			q.acked, moved = end, true
 		}
 	}
+	acked := q.acked
 	q.mu.Unlock()
+	if moved {
+		q.mark(acked)
+	}
 	if crossed {
 		q.wakeCheckpointer()
 	}

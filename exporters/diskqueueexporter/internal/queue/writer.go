@@ -13,7 +13,7 @@ import (
 )
 
 // Append stores data durably (per the sync policy) and returns once it is, or when ctx
-// ends. A batch dropped by when_full returns ErrDropped (already counted). data is written
+// ends. A batch when_full does not let in returns ErrFull: it is not stored. data is written
 // as it is, possibly after Append returned on a cancelled ctx: the caller must never reuse it.
 func (q *Queue) Append(ctx context.Context, data []byte) error {
 	prefix, payload, err := q.codec.frame(data, q.cfg.Now())
@@ -179,19 +179,20 @@ func (q *Queue) commit(group []*request) {
 }
 
 // makeRoom applies when_full. It returns true when the group should be tried again and
-// false when the group was answered (dropped or refused).
+// false when the group was answered (refused). Only data the queue holds is ever dropped:
+// a batch it did not store is refused, never acknowledged.
 func (q *Queue) makeRoom(group []*request) bool {
 	switch q.cfg.WhenFull {
 	case DropNewest:
-		q.cfg.Events.Dropped(ReasonFull, int64(len(group)))
-		reply(group, ErrDropped)
+		reply(group, ErrFull)
 		return false
 	case DropOldest:
 		if q.dropOldest() {
 			return true
 		}
-		q.cfg.Events.Dropped(ReasonFull, int64(len(group)))
-		reply(group, ErrDropped)
+		// Nothing of its own left (another program filled the disk): refusing is the
+		// only honest answer.
+		reply(group, ErrFull)
 		return false
 	default:
 		q.sealIfDrained()
@@ -258,6 +259,8 @@ func (q *Queue) dropOldest() bool {
 	}
 	if lost > 0 {
 		q.cfg.Events.Dropped(ReasonFull, int64(lost))
+		q.cfg.Logger.Warn("Disk queue is full and dropped its oldest records (when_full: drop_oldest); they had been acknowledged and are lost",
+			zap.String("segment", wal.SegmentName(victim.First)), zap.Uint64("records", lost))
 	}
 	q.wakeCheckpointer()
 	return true

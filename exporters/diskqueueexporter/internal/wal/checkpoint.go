@@ -45,17 +45,36 @@ var ErrBadCheckpoint = errors.New("wal: checkpoint is corrupt")
 // WriteCheckpoint stores p atomically: write a temporary file, fsync it, rename it over the
 // old checkpoint and fsync the directory, so a crash leaves either the old or the new one.
 func WriteCheckpoint(fsys FS, dir string, p Position) error {
-	var buf [checkpointSize]byte
-	copy(buf[0:4], checkpointMagic[:])
-	binary.LittleEndian.PutUint64(buf[4:12], p.Segment)
-	binary.LittleEndian.PutUint64(buf[12:20], uint64(p.Offset))
-	binary.LittleEndian.PutUint64(buf[20:28], p.Seq)
-	binary.LittleEndian.PutUint32(buf[28:32], crc32.Checksum(buf[:28], castagnoli))
-
+	buf := encodePosition(checkpointMagic, p)
 	if err := durable.WriteFile(fsys, filepath.Join(dir, checkpointName), filepath.Join(dir, checkpointTmp), buf[:], 0o600); err != nil {
 		return fmt.Errorf("wal: writing checkpoint: %w", err)
 	}
 	return nil
+}
+
+// encodePosition frames p as one checkpoint-sized record: magic, the three fields, CRC32C.
+func encodePosition(magic [4]byte, p Position) [checkpointSize]byte {
+	var buf [checkpointSize]byte
+	copy(buf[0:4], magic[:])
+	binary.LittleEndian.PutUint64(buf[4:12], p.Segment)
+	binary.LittleEndian.PutUint64(buf[12:20], uint64(p.Offset))
+	binary.LittleEndian.PutUint64(buf[20:28], p.Seq)
+	binary.LittleEndian.PutUint32(buf[28:32], crc32.Checksum(buf[:28], castagnoli))
+	return buf
+}
+
+// decodePosition is the inverse of encodePosition; ok is false for a record with another
+// magic, a bad checksum or an offset no segment can have.
+func decodePosition(magic [4]byte, buf []byte) (p Position, ok bool) {
+	if len(buf) < checkpointSize || [4]byte(buf[0:4]) != magic || crc32.Checksum(buf[:28], castagnoli) != binary.LittleEndian.Uint32(buf[28:32]) {
+		return Position{}, false
+	}
+	p = Position{
+		Segment: binary.LittleEndian.Uint64(buf[4:12]),
+		Offset:  int64(binary.LittleEndian.Uint64(buf[12:20])),
+		Seq:     binary.LittleEndian.Uint64(buf[20:28]),
+	}
+	return p, p.Offset >= 0
 }
 
 // ReadCheckpoint loads the checkpoint. It returns ErrNoCheckpoint when there is none and an
@@ -73,12 +92,9 @@ func ReadCheckpoint(fsys FS, dir string) (Position, error) {
 	if _, err := io.ReadFull(f, buf[:]); err != nil {
 		return Position{}, fmt.Errorf("%w: %v", ErrBadCheckpoint, err)
 	}
-	if [4]byte(buf[0:4]) != checkpointMagic || crc32.Checksum(buf[:28], castagnoli) != binary.LittleEndian.Uint32(buf[28:32]) {
+	p, ok := decodePosition(checkpointMagic, buf[:])
+	if !ok {
 		return Position{}, fmt.Errorf("%w: bad magic or checksum", ErrBadCheckpoint)
 	}
-	return Position{
-		Segment: binary.LittleEndian.Uint64(buf[4:12]),
-		Offset:  int64(binary.LittleEndian.Uint64(buf[12:20])),
-		Seq:     binary.LittleEndian.Uint64(buf[20:28]),
-	}, nil
+	return p, nil
 }
