@@ -20,7 +20,7 @@ GO_SOURCES := $(shell find . -path ./_build -prune -o -path ./.tools -prune -o -
 EDGE_CONFIG ?= distributions/edge/config.yaml
 TEST_TIMEOUT ?= 40m
 
-.PHONY: build run test unit e2e soak bench lint fmt generate tools deps-test tools-stores validate dashboards rules-test drills dist dist-test footprint clean
+.PHONY: build run test unit e2e soak bench lint fmt generate tools deps-test tools-stores validate dashboards rules-test drills dist dist-test image image-test footprint clean
 
 build: bin/fieldcol bin/fieldcol-edge bin/fieldcol-gateway
 
@@ -86,6 +86,19 @@ dist: bin/fieldcol-edge bin/fieldcol-gateway $(NFPM)
 dist-test: bin/fieldcol-edge $(NFPM)
 	scripts/dist.sh --test
 
+# The fieldcol-gateway OCI image, built without a container runtime (scripts/image.sh,
+# tools/ociimage): a linux/amd64 + linux/arm64 image index with CycloneDX SBOMs attached, as an
+# OCI layout in dist/image/oci and one archive, dist/image/fieldcol-gateway-VERSION.oci.tar.
+# Push with `crane push --index dist/image/oci REGISTRY/fieldcol-gateway:TAG` (docs/gateway.md).
+image: bin/fieldcol-gateway $(TOOLS)/ociimage $(TOOLS)/cyclonedx-gomod
+	scripts/dist.sh --gateway
+	scripts/image.sh
+
+# What the packaging e2e tier checks: the same image for linux/amd64 only, from bin/ (no cross
+# build), in dist/image-test/.
+image-test: bin/fieldcol-gateway $(TOOLS)/ociimage $(TOOLS)/cyclonedx-gomod
+	scripts/image.sh --test
+
 # Sizes of every binary, RSS idle and under 1,000 OTLP points/s, CPU share (docs/footprint.md).
 footprint: dist
 	scripts/footprint.sh
@@ -108,7 +121,7 @@ tools-stores: $(TOOLS)/victoria-logs $(TOOLS)/helm $(TOOLS)/k8sdecode $(TOOLS)/j
 
 # Unit, component and end-to-end tests. The e2e tests run after the others, alone, against
 # the binaries built here once.
-test: deps-test tools-stores build dist-test unit e2e
+test: deps-test tools-stores build dist-test image-test unit e2e
 
 unit:
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -e /e2e -e /bench/looptiming)
@@ -117,7 +130,7 @@ unit:
 # alone on the machine as the one e2e package did. bench/looptiming's short form runs the
 # built edge next to cyclictest: after the e2e tiers, not beside them, so that neither loads
 # the machine under the other.
-e2e: deps-test tools-stores build dist-test
+e2e: deps-test tools-stores build dist-test image-test
 	FIELDCOL_E2E_NO_BUILD=1 $(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./e2e/...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./bench/looptiming/
 

@@ -6,6 +6,8 @@
 #   scripts/dist.sh --test     what make test needs: fieldcol-edge for amd64, arm64 and armv7,
 #                              and the amd64 .deb (the gateway's cross builds and the arm
 #                              .debs are release work, not test work)
+#   scripts/dist.sh --gateway  fieldcol-gateway for amd64 and arm64 only: what make image
+#                              puts into the image (no .deb, no SHA256SUMS)
 #
 # It builds from the sources ocb generated under _build/<name> (make build generates them;
 # make dist and make test depend on it), so a cross build reuses them and the Go build cache
@@ -26,6 +28,7 @@ mode=all
 case ${1:-} in
 "") ;;
 --test) mode=test ;;
+--gateway) mode=gateway ;;
 *)
 	echo "usage: $0 [--test]" >&2
 	exit 2
@@ -54,6 +57,12 @@ if [ "$mode" = test ]; then
 		"fieldcol-edge arm 7 armhf"
 	)
 	debs=(amd64)
+elif [ "$mode" = gateway ]; then
+	targets=(
+		"fieldcol-gateway amd64 - amd64"
+		"fieldcol-gateway arm64 - arm64"
+	)
+	debs=()
 else
 	targets=(
 		"fieldcol-edge amd64 - amd64"
@@ -99,6 +108,11 @@ for t in "${targets[@]}"; do
 	echo "dist: $bin ($(stat -c %s "$bin") bytes) in $(($(date +%s) - start)) s" >&2
 	built+=("$bin")
 done
+if [ "$mode" = gateway ]; then
+	# dist/SHA256SUMS stays that of the last full or test run.
+	echo "dist: $VERSION: ${built[*]}" >&2
+	exit 0
+fi
 
 [ -x "$nfpm" ] || {
 	echo "dist: $nfpm is not built (make $nfpm)" >&2

@@ -3,7 +3,8 @@
 # prometheus + promtool (package prometheus), prometheus-alertmanager + amtool
 # (package prometheus-alertmanager), cyclictest (package rt-tests: the machine's wake-up
 # limit that bench/looptiming measures the control loop against), node and npm (the
-# dashboards' type check against Grafana's own types, tools/dashboard-check).
+# dashboards' type check against Grafana's own types, tools/dashboard-check), skopeo (reads
+# the gateway's OCI image as a registry client would, in e2e/packaging).
 set -euo pipefail
 
 declare -A pkg_of=(
@@ -14,6 +15,7 @@ declare -A pkg_of=(
   [cyclictest]=rt-tests
   [node]=nodejs
   [npm]=npm
+  [skopeo]=skopeo
 )
 
 missing=()

@@ -11,8 +11,9 @@ import (
 )
 
 // TestMain builds the three distributions and what make dist-test puts into dist/
-// (scripts/dist.sh --test: the edge for three architectures and the amd64 .deb), so that the
-// tier never checks a dist/ older than the sources.
+// (scripts/dist.sh --test: the edge for three architectures and the amd64 .deb) and the
+// gateway's linux/amd64 image (make image-test), so that the tier never checks a dist/ older
+// than the sources.
 func TestMain(m *testing.M) {
-	harness.Main(m, "build", "dist-test")
+	harness.Main(m, "build", "dist-test", "image-test")
 }
