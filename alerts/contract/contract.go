@@ -44,6 +44,20 @@ var Collector = map[string]string{
 	"otelcol_exporter_send_failed_spans_total":         "otelcol.exporter.send_failed.spans (core)",
 	"otelcol_exporter_send_failed_log_records_total":   "otelcol.exporter.send_failed.log_records (core)",
 	"system_filesystem_usage_bytes":                    "system.filesystem.usage (host_metrics)",
+	// The gateway tiers' own telemetry as Prometheus scrapes it from their pull exporter
+	// (:8888), which adds neither unit nor _total suffix (checked on a running sampler).
+	"otelcol_exporter_queue_size":                    "otelcol.exporter.queue.size (core, gateway scrape)",
+	"otelcol_exporter_queue_capacity":                "otelcol.exporter.queue.capacity (core, gateway scrape)",
+	"otelcol_exporter_enqueue_failed_spans":          "otelcol.exporter.enqueue_failed.spans (core, gateway scrape)",
+	"otelcol_exporter_enqueue_failed_metric_points":  "otelcol.exporter.enqueue_failed.metric_points (core, gateway scrape)",
+	"otelcol_exporter_enqueue_failed_log_records":    "otelcol.exporter.enqueue_failed.log_records (core, gateway scrape)",
+	"otelcol_exporter_send_failed_spans":             "otelcol.exporter.send_failed.spans (core, gateway scrape)",
+	"otelcol_exporter_send_failed_metric_points":     "otelcol.exporter.send_failed.metric_points (core, gateway scrape)",
+	"otelcol_exporter_send_failed_log_records":       "otelcol.exporter.send_failed.log_records (core, gateway scrape)",
+	"otelcol_exporter_prometheusremotewrite_wal_lag": "otelcol.exporter.prometheusremotewrite.wal_lag (contrib, gateway scrape)",
+	// Prometheus's own: a scrape target's health, and the alerts it holds.
+	"up":     "up (Prometheus, per scrape target)",
+	"ALERTS": "ALERTS (Prometheus, firing and pending alerts)",
 }
 
 // Tools holds names that fieldcol's own tools emit, which are no collector component and
