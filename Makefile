@@ -108,9 +108,9 @@ validate: build
 	  FIELDCOL_API_TOKEN=validate bin/fieldcol validate --config $$c; done
 	FIELDCOL_GATEWAY_TOKEN=validate bin/fieldcol validate --config distributions/gateway/lb.yaml
 
-# Debian packages the tests use, and the S3 server of the backup tests (versitygw) and nfpm
-# of the packaging tests.
-deps-test: $(TOOLS)/versitygw $(NFPM) $(DASHBOARD_CHECK)
+# Debian packages the tests use, the S3 server of the backup tests (versitygw), nfpm of the
+# packaging tests, and Sloth, the SLO rule generator the sloburn and alerts tests compare with.
+deps-test: $(TOOLS)/versitygw $(NFPM) $(DASHBOARD_CHECK) $(TOOLS)/sloth
 	scripts/ensure-debs.sh
 	scripts/ensure-backup-tools.sh
 	scripts/ensure-packaging-tools.sh

@@ -149,14 +149,14 @@ func slo() *builder {
 		WithPanel(st("SLO alerts firing on devices", "Devices' own multiwindow alert conditions that hold now, by severity (page, ticket).", "short", 12, 4, anyIsBad,
 			q{`sum by (severity) (slo_alert{` + devSel + `})`, "{{severity}}"})).
 		WithPanel(st("Fleet budget remaining", "Share of each SLO's 30-day error budget left, over the whole fleet (central rules).", "percentunit", 12, 4, thresholds("red", step{0, "yellow"}, step{0.25, "green"}),
-			q{`slo:period_error_budget_remaining:ratio`, "{{slo}}"})).
+			q{`fieldcol_slo:period_error_budget_remaining:ratio`, "{{slo}}"})).
 		WithPanel(ts("Burn rate per window", "Each device's burn rate by window: 1 spends the budget exactly over the period; the page threshold is 14.4 over 1h and 5m.", "short", 12, 8,
 			q{`slo_burn_rate{` + devSel + `}`, "{{device_id}} {{slo}} {{loop}} {{window}}"})).
 		WithPanel(ts("Budget remaining per device", "Share of the error budget each device has left over the period (negative when overspent).", "percentunit", 12, 8,
 			q{`slo_error_budget_remaining{` + devSel + `}`, "{{device_id}} {{slo}} {{loop}}"})).
 		WithPanel(ts("Fleet burn rates", "Burn rates over the fleet from the central rules, short and long windows of the page condition.", "short", 12, 8,
-			q{`slo:burn_rate:ratio_rate5m`, "5m {{slo}}"},
-			q{`slo:burn_rate:ratio_rate1h`, "1h {{slo}}"})).
+			q{`fieldcol_slo:burn_rate:ratio_rate5m`, "5m {{slo}}"},
+			q{`fieldcol_slo:burn_rate:ratio_rate1h`, "1h {{slo}}"})).
 		WithPanel(ts("Good and bad events", "SLI events per second by outcome.", "ops", 12, 8,
 			q{`sum by (slo, outcome) (rate(slo_events_total{` + devSel + `}` + rate + `))`, "{{slo}} {{outcome}}"}))
 }

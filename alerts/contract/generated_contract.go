@@ -50,4 +50,5 @@ var Contract = map[string]Declared{
 	"slo_error_budget_remaining": {Name: "slo.error_budget.remaining", Unit: "", Kind: "gauge", Component: "sloburn"},
 	"slo_events_total":           {Name: "slo.events", Unit: "{event}", Kind: "counter", Component: "sloburn"},
 	"slo_objective":              {Name: "slo.objective", Unit: "", Kind: "gauge", Component: "sloburn"},
+	"slo_window_coverage":        {Name: "slo.window.coverage", Unit: "", Kind: "gauge", Component: "sloburn"},
 }

@@ -86,18 +86,36 @@ func TestEdgeControlLoopFaultLatchAck(t *testing.T) {
 	edge.Stop(t)
 }
 
-// A stalled edge (SIGSTOP for a few seconds, as a starved or frozen Pi) misses control-loop
-// deadlines; the skipped cycles burn the deadline SLO's budget fast enough to page locally.
+// A stalled edge (SIGSTOP, as a starved or frozen Pi) misses control-loop deadlines; the
+// skipped cycles burn the deadline SLO's budget fast enough to page locally. The edge has just
+// started without stored state, so its windows are only partly covered: a page must be earned
+// by what was seen (error ratio x coverage > 14.4 x budget), not by a near-empty window. With
+// minute-scale windows (2m long, 1m short) that takes more than 14.4 x 0.5% x 120 s = 8.6 s of
+// missed cycles; the stall lasts 12 s. The workbook's 1h window would need 4.3 minutes.
 func TestEdgeMissedDeadlinesPageTheDeadlineSLO(t *testing.T) {
-	edge := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"), []string{harness.Shipped("distributions/edge/config.yaml")},
+	overlay := harness.Overlay(t, `
+processors:
+  sloburn:
+    slos:
+      - name: controlloop-deadline
+        objective: 0.995
+        total: 'controlloop.cycles'
+        bad: 'controlloop.cycles{outcome=~"overrun|skipped"}'
+        group_by: [loop, service.name, host.name, device.id]
+        alerts:
+          - {severity: page, long_window: 2m, short_window: 1m, factor: 14.4}
+`)
+	edge := harness.StartCollector(t, harness.Binary(t, "fieldcol-edge"), []string{harness.Shipped("distributions/edge/config.yaml"), overlay},
 		"FIELDCOL_HW_INTERVAL=1s", "FIELDCOL_SLO_EMIT_INTERVAL=2s")
 	prom := promtest.Start(t, promtest.Options{ScrapeTargets: []string{edge.Metrics}})
 	page := `slo_alert{slo="controlloop-deadline",loop="oven",severity="page"}`
 	prom.WaitFor(t, page, 60*time.Second)
 	require.Equal(t, 0.0, prom.Value(page), "a healthy loop must not page")
+	assert.Less(t, prom.Value(`slo_window_coverage{slo="controlloop-deadline",loop="oven",window="2m"}`), 1.0,
+		"just started without stored state: the 2m window is not covered yet")
 
 	require.NoError(t, edge.Proc.Signal(syscall.SIGSTOP))
-	time.Sleep(5 * time.Second) // the stall itself, not a wait for a condition
+	time.Sleep(12 * time.Second) // the stall itself, not a wait for a condition
 	require.NoError(t, edge.Proc.Signal(syscall.SIGCONT))
 
 	assert.Eventually(t, func() bool {
@@ -105,11 +123,11 @@ func TestEdgeMissedDeadlinesPageTheDeadlineSLO(t *testing.T) {
 	},
 		30*time.Second, 250*time.Millisecond, "the stall was not counted as missed cycles")
 	assert.Eventually(t, func() bool {
-		return prom.Value(`slo_burn_rate{slo="controlloop-deadline",loop="oven",window="5m"}`) > 14.4 &&
-			prom.Value(`slo_burn_rate{slo="controlloop-deadline",loop="oven",window="1h"}`) > 14.4 &&
+		return prom.Value(`slo_burn_rate{slo="controlloop-deadline",loop="oven",window="1m"}`) > 14.4 &&
+			prom.Value(`slo_burn_rate{slo="controlloop-deadline",loop="oven",window="2m"}`) > 14.4 &&
 			prom.Value(page) == 1
-	}, 30*time.Second, 250*time.Millisecond, "burn 5m=%v 1h=%v page=%v",
-		prom.Value(`slo_burn_rate{slo="controlloop-deadline",loop="oven",window="5m"}`),
-		prom.Value(`slo_burn_rate{slo="controlloop-deadline",loop="oven",window="1h"}`), prom.Value(page))
+	}, 30*time.Second, 250*time.Millisecond, "burn 1m=%v 2m=%v page=%v",
+		prom.Value(`slo_burn_rate{slo="controlloop-deadline",loop="oven",window="1m"}`),
+		prom.Value(`slo_burn_rate{slo="controlloop-deadline",loop="oven",window="2m"}`), prom.Value(page))
 	edge.Stop(t)
 }

@@ -252,3 +252,42 @@ func LookPath(t testing.TB, name, installHint string) string {
 	t.Skipf("%s is not installed (%s); make test installs it", name, installHint)
 	return ""
 }
+
+// RepoRoot is the repository's top directory: the first directory above the working
+// directory (a test's package directory) that holds a go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Tool is a program `make .tools/NAME` builds into .tools/ from its tools module (sloth,
+// the stores, helm, versitygw). A test that needs a missing one is skipped on a developer's
+// machine and fails under CI, where `make test` builds it first.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatalf("finding the repository: %v", err)
+	}
+	p := filepath.Join(root, ".tools", name)
+	if _, err := os.Stat(p); err != nil {
+		msg := fmt.Sprintf("%s is not built (make .tools/%s): %v", p, name, err)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return p
+}

@@ -19,6 +19,7 @@ const (
 	defaultMaxStreams   = 10000
 	defaultPeriod       = 30 * 24 * time.Hour
 	defaultCheckpoint   = 5 * time.Minute
+	defaultMaxDelay     = 5 * time.Minute
 )
 
 // bucketsPerWindow is the resolution of every window: a window of length w is kept as 60
@@ -44,6 +45,10 @@ type Config struct {
 	// CheckpointInterval is how often the checkpoint is written when Storage is set; it is
 	// also written at shutdown. 0 writes it only at shutdown.
 	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
+	// MaxDelay is how old a point may be stamped and still count at its own time; an older
+	// one (a sender's clock behind, or data delayed in a queue) counts at its arrival. 0
+	// keeps every point at its own time.
+	MaxDelay time.Duration `mapstructure:"max_delay"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -117,6 +122,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.CheckpointInterval < 0 {
 		errs = append(errs, fmt.Errorf("checkpoint_interval must not be negative, got %v", cfg.CheckpointInterval))
+	}
+	if cfg.MaxDelay < 0 {
+		errs = append(errs, fmt.Errorf("max_delay must not be negative (0 keeps every point at its own time), got %v", cfg.MaxDelay))
 	}
 	names := map[string]bool{}
 	for i := range cfg.SLOs {
@@ -229,5 +237,6 @@ func createDefaultConfig() *Config {
 		MaxStreams:   defaultMaxStreams,
 
 		CheckpointInterval: defaultCheckpoint,
+		MaxDelay:           defaultMaxDelay,
 	}
 }

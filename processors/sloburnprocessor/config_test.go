@@ -28,7 +28,7 @@ func TestLoadConfig(t *testing.T) {
 			id: "edge",
 			expected: &Config{
 				EmitInterval: 10 * time.Second, MaxSeries: 50, MaxStreams: defaultMaxStreams,
-				Storage: &storageID, CheckpointInterval: 10 * time.Minute,
+				Storage: &storageID, CheckpointInterval: 10 * time.Minute, MaxDelay: 2 * time.Minute,
 				SLOs: []SLOConfig{{
 					Name: "oven-deadline", Objective: 0.995,
 					Total:   `controlloop.cycles{loop="oven"}`,
@@ -41,7 +41,7 @@ func TestLoadConfig(t *testing.T) {
 			id: "gateway",
 			expected: &Config{
 				EmitInterval: defaultEmitInterval, MaxSeries: defaultMaxSeries, MaxStreams: defaultMaxStreams,
-				CheckpointInterval: defaultCheckpoint,
+				CheckpointInterval: defaultCheckpoint, MaxDelay: defaultMaxDelay,
 				SLOs: []SLOConfig{
 					{
 						Name: "api-availability", Objective: 0.995, Period: 168 * time.Hour,
@@ -74,6 +74,7 @@ func TestLoadConfig(t *testing.T) {
 			"max_series must be positive, got 0",
 			"max_streams must be positive, got -1",
 			"checkpoint_interval must not be negative, got -1s",
+			"max_delay must not be negative (0 keeps every point at its own time), got -1s",
 			"slos[0].period must be a whole number of minutes, at least 1m, got 1m30s",
 			`slos[0].group_by[1] must be a non-empty attribute name listed once, got "device.id"`,
 		}},

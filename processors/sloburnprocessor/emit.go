@@ -25,6 +25,7 @@ const (
 	metricRemaining = "slo.error_budget.remaining"
 	metricObjective = "slo.objective"
 	metricAlert     = "slo.alert"
+	metricCoverage  = "slo.window.coverage"
 
 	overflowAttr = "otel.metric.overflow"
 )
@@ -32,7 +33,7 @@ const (
 // out collects the metrics of one resource (one value of the group_by attributes that were
 // found on resources) while collect walks the series.
 type out struct {
-	events, burnRate, remaining, objective, alert pmetric.Metric
+	events, burnRate, remaining, objective, alert, coverage pmetric.Metric
 }
 
 // collect computes every series at time now, and forgets series and streams that went idle.
@@ -90,12 +91,13 @@ func (p *sloburn) collectGroup(md pmetric.Metrics, outs map[string]*out, s *slo,
 	}
 
 	// slo.events must stay monotonic although bad and total may arrive in different batches,
-	// so the derived outcome never steps back.
+	// so the derived outcome never steps back; and across a crash restart, where the
+	// checkpoint's counts are older than the values last emitted (restored as the floor).
 	if s.goodForm {
-		g.good = g.cum.Part
+		g.good = max(g.good, g.cum.Part)
 		g.bad = max(g.bad, g.cum.Total-g.cum.Part)
 	} else {
-		g.bad = g.cum.Part
+		g.bad = max(g.bad, g.cum.Part)
 		g.good = max(g.good, g.cum.Total-g.cum.Part)
 	}
 	for _, e := range [...]struct {
@@ -110,18 +112,27 @@ func (p *sloburn) collectGroup(md pmetric.Metrics, outs map[string]*out, s *slo,
 		dp.SetDoubleValue(e.v)
 	}
 
-	rates := p.rates[:0]
+	// The alert conditions read each window's error ratio scaled by its coverage: the events
+	// seen over the traffic a full window would hold, as if the unseen part had had no bad
+	// events. Once the window is covered this is the plain ratio; before (after a restart
+	// without stored state) an alert fires only if what was seen proves the condition alone.
+	ratios := p.ratios[:0]
 	for _, w := range s.windows {
 		bad, total := s.badTotal(g.series.Sum(w, nowMs))
-		r := burn.Rate(bad, total, s.objective)
-		rates = append(rates, r)
+		cov := p.coverage(w, nowMs)
+		ratios = append(ratios, burn.ErrorRatio(bad, total)*cov)
 		dp := o.burnRate.Gauge().DataPoints().AppendEmpty()
 		attrs(dp.Attributes())
 		dp.Attributes().PutStr("window", windowLabel(w))
 		dp.SetTimestamp(ts)
-		dp.SetDoubleValue(r)
+		dp.SetDoubleValue(burn.Rate(bad, total, s.objective))
+		dp = o.coverage.Gauge().DataPoints().AppendEmpty()
+		attrs(dp.Attributes())
+		dp.Attributes().PutStr("window", windowLabel(w))
+		dp.SetTimestamp(ts)
+		dp.SetDoubleValue(cov)
 	}
-	p.rates = rates
+	p.ratios = ratios
 
 	bad, total := s.badTotal(g.series.Sum(s.period, nowMs))
 	dp := o.remaining.Gauge().DataPoints().AppendEmpty()
@@ -137,7 +148,7 @@ func (p *sloburn) collectGroup(md pmetric.Metrics, outs map[string]*out, s *slo,
 	for i, sev := range s.severities {
 		firing := 0.0
 		for j, c := range s.conds {
-			if s.condSeverity[j] == i && c.Holds(rates[s.condLong[j]], rates[s.condShort[j]]) {
+			if s.condSeverity[j] == i && c.Holds(ratios[s.condLong[j]], ratios[s.condShort[j]], s.objective) {
 				firing = 1
 				break
 			}
@@ -148,6 +159,14 @@ func (p *sloburn) collectGroup(md pmetric.Metrics, outs map[string]*out, s *slo,
 		dp.SetTimestamp(ts)
 		dp.SetDoubleValue(firing)
 	}
+}
+
+// coverage is the share of window w, ending at Unix millisecond now, that the state has
+// seen: 1 once the window lies after the origin (the processor's start, or that of the
+// checkpoint it restored), less before.
+func (p *sloburn) coverage(w time.Duration, nowMs int64) float64 {
+	seen := float64(nowMs-p.origin/int64(time.Millisecond)) / float64(w.Milliseconds())
+	return min(max(seen, 0), 1)
 }
 
 // badTotal reads a window pair as (bad, total) whichever counter the SLO keeps.
@@ -184,6 +203,7 @@ func newOut(md pmetric.Metrics, res []kv) *out {
 	o.remaining = gauge(metricRemaining, "Share of the period's error budget not yet spent (negative when overspent).")
 	o.objective = gauge(metricObjective, "Objective of the SLO, the share of good events.")
 	o.alert = gauge(metricAlert, "1 while a multiwindow burn-rate condition of this severity holds.")
+	o.coverage = gauge(metricCoverage, "Share of the window that the processor's state has seen (1 = the whole window; less after a restart without stored state).")
 	return o
 }
 

@@ -23,6 +23,11 @@ import (
 const (
 	checkpointKey     = "state"
 	checkpointVersion = 1
+	// emittedKey holds the slo.events values of the last emit, written before they are sent:
+	// after a crash the checkpoint is up to checkpoint_interval old, and restarting the
+	// counters from it would make them go backwards (Prometheus reads that as a reset and
+	// counts the lifetime totals again). They restart from these values instead.
+	emittedKey = "emitted"
 )
 
 type checkpoint struct {
@@ -32,6 +37,22 @@ type checkpoint struct {
 	Inputs  string
 	SLOs    []sloCheckpoint
 	Streams []streams.Saved
+	// Origin is the start of the windows' history (Unix ns); 0 in checkpoints written before
+	// it was kept, which then count from the oldest series start.
+	Origin int64
+}
+
+// emitted is the record under emittedKey.
+type emitted struct {
+	Series []emittedSeries
+}
+
+type emittedSeries struct {
+	SLO, Key  string
+	Res, DP   [][2]string
+	Good, Bad float64
+	Start     int64
+	Overflow  bool
 }
 
 type sloCheckpoint struct {
@@ -82,6 +103,80 @@ func (p *sloburn) openStorage(ctx context.Context, host component.Host) error {
 		}
 		p.logger.Info("Restored the SLO windows from the checkpoint", zap.Int("series", n))
 	}
+	data, err = client.Get(ctx, emittedKey)
+	switch {
+	case err != nil:
+		p.logger.Warn("Cannot read the slo.events values last emitted; after a crash they may step back once", zap.Error(err))
+	case data != nil:
+		if err := p.restoreEmitted(data); err != nil {
+			p.logger.Warn("Discarding unreadable slo.events values last emitted; after a crash they may step back once", zap.Error(err))
+		}
+	}
+	return nil
+}
+
+// saveEmitted writes the slo.events values that collect just computed, before they are sent.
+func (p *sloburn) saveEmitted(ctx context.Context) {
+	var rec emitted
+	p.mu.Lock()
+	for _, s := range p.slos {
+		for _, g := range s.allGroups() {
+			rec.Series = append(rec.Series, emittedSeries{SLO: s.name, Key: g.key, Res: pairs(g.res), DP: pairs(g.dp),
+				Good: g.good, Bad: g.bad, Start: g.start, Overflow: g.overflow})
+		}
+	}
+	p.mu.Unlock()
+	var buf bytes.Buffer
+	err := gob.NewEncoder(&buf).Encode(&rec)
+	if err == nil {
+		err = p.client.Set(ctx, emittedKey, buf.Bytes())
+	}
+	if err != nil {
+		p.logger.Warn("Cannot write the slo.events values being emitted; after a crash they may step back once", zap.Error(err))
+	}
+}
+
+// restoreEmitted raises each series' slo.events to the values last emitted, creating the
+// series that started after the last checkpoint: the counters continue from there and never
+// go backwards. Events that the lost part of the windows held are not counted twice: a
+// cumulative input's next point brings the counter up to date, and until the counter passes
+// the floor it stays at it.
+func (p *sloburn) restoreEmitted(data []byte) error {
+	var rec emitted
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&rec); err != nil {
+		return fmt.Errorf("decoding the slo.events values last emitted: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, e := range rec.Series {
+		i := slices.IndexFunc(p.slos, func(s *slo) bool { return s.name == e.SLO })
+		if i < 0 {
+			continue
+		}
+		s := p.slos[i]
+		var g *group
+		switch {
+		case e.Overflow && s.overflow != nil:
+			g = s.overflow
+		case e.Overflow:
+			g = &group{series: s.plan.NewSeries(), start: e.Start, lastSeen: e.Start, overflow: true}
+			s.overflow = g
+		case s.groups[e.Key] != nil:
+			g = s.groups[e.Key]
+		case p.nSeries >= p.cfg.MaxSeries:
+			continue
+		default:
+			g = &group{key: e.Key, res: kvs(e.Res), dp: kvs(e.DP), series: s.plan.NewSeries(), start: e.Start, lastSeen: p.now().UnixNano()}
+			for _, x := range g.res {
+				g.resKey += x.k + "=" + x.v + "\x00"
+			}
+			s.groups[g.key] = g
+			p.nSeries++
+		}
+		if g.start == e.Start {
+			g.good, g.bad = max(g.good, e.Good), max(g.bad, e.Bad)
+		}
+	}
 	return nil
 }
 
@@ -98,17 +193,10 @@ func (p *sloburn) saveCheckpoint(ctx context.Context) {
 
 func (p *sloburn) snapshot() ([]byte, error) {
 	p.mu.Lock()
-	cp := checkpoint{Version: checkpointVersion, Inputs: p.inputs, Streams: p.tracker.Save()}
+	cp := checkpoint{Version: checkpointVersion, Inputs: p.inputs, Streams: p.tracker.Save(), Origin: p.origin}
 	for _, s := range p.slos {
 		sc := sloCheckpoint{Name: s.name, Windows: s.plan.Windows(), GoodForm: s.goodForm}
-		groups := make([]*group, 0, len(s.groups)+1)
-		for _, g := range s.groups {
-			groups = append(groups, g)
-		}
-		if s.overflow != nil {
-			groups = append(groups, s.overflow)
-		}
-		for _, g := range groups {
+		for _, g := range s.allGroups() {
 			buckets, heads := g.series.State()
 			sc.Groups = append(sc.Groups, groupCheckpoint{
 				Key: g.key, Res: pairs(g.res), DP: pairs(g.dp), Cum: g.cum, Good: g.good, Bad: g.bad,
@@ -178,7 +266,32 @@ func (p *sloburn) restore(data []byte) (int, error) {
 	if cp.Inputs == p.inputs {
 		p.tracker.Restore(cp.Streams)
 	}
+	// The windows' history starts where the checkpoint's did (older checkpoints: at the
+	// oldest series they hold), unless nothing was restored.
+	origin := cp.Origin
+	for _, s := range p.slos {
+		for _, g := range s.allGroups() {
+			if origin == 0 || g.start < origin {
+				origin = g.start
+			}
+		}
+	}
+	if n > 0 && origin > 0 && origin < p.origin {
+		p.origin = origin
+	}
 	return n, errors.Join(errs...)
+}
+
+// allGroups lists the series of an SLO, its overflow series last.
+func (s *slo) allGroups() []*group {
+	out := make([]*group, 0, len(s.groups)+1)
+	for _, g := range s.groups {
+		out = append(out, g)
+	}
+	if s.overflow != nil {
+		out = append(out, s.overflow)
+	}
+	return out
 }
 
 func pairs(in []kv) [][2]string {

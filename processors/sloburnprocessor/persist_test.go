@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/fieldcol/fieldcol/processors/sloburnprocessor/internal/window"
 )
 
 // memStorage is a storage extension that keeps its values in memory, shared by every client,
@@ -138,7 +140,12 @@ func TestCheckpointOfChangedConfig(t *testing.T) {
 	changed.Storage = &storageID
 	changed.SLOs[0].Alerts = []AlertConfig{{Severity: "page", LongWindow: 2 * time.Hour, ShortWindow: 10 * time.Minute, Factor: 10}}
 	second := restartable(t, changed, mem)
-	assert.Empty(t, second.p.slos[0].groups, "other windows: the saved series do not fit and are left out")
+	// Other windows: the saved windows do not fit and are left out; slo.events continues
+	// from the values last emitted, since a counter must not go backwards.
+	for _, g := range second.p.slos[0].groups {
+		assert.Equal(t, window.Pair{}, g.series.Sum(2*time.Hour, first.clk.t.UnixMilli()), "other windows: the saved series do not fit and are left out")
+		assert.Equal(t, window.Pair{}, g.cum)
+	}
 	require.NoError(t, second.p.shutdown(context.Background()))
 }
 
@@ -165,5 +172,69 @@ func TestCheckpointErrors(t *testing.T) {
 		h = restartable(t, cfg, mem)
 		assert.Empty(t, h.p.slos[0].groups)
 		require.NoError(t, h.p.shutdown(context.Background()))
+	}
+}
+
+// TestCrashRestartKeepsCountersMonotonic: after a crash the checkpoint is older than the
+// slo.events values last emitted; the counters continue from those values instead of
+// stepping back (which Prometheus would read as a reset, counting the lifetime totals again),
+// and a cumulative input's next point brings them up to date without counting twice.
+func TestCrashRestartKeepsCountersMonotonic(t *testing.T) {
+	for _, temporality := range []pmetric.AggregationTemporality{pmetric.AggregationTemporalityCumulative, pmetric.AggregationTemporalityDelta} {
+		t.Run(temporality.String(), func(t *testing.T) {
+			cfg := ovenConfig()
+			cfg.Storage = &storageID
+			mem := &memStorage{values: map[string][]byte{}}
+			src := epoch.Add(-time.Hour)
+			var ok, overrun float64 = 1000, 10
+			send := func(h *harness, at time.Time, dOK, dOverrun float64) {
+				h.clk.t = at
+				ok, overrun = ok+dOK, overrun+dOverrun
+				vOK, vOverrun := ok, overrun
+				if temporality == pmetric.AggregationTemporalityDelta {
+					vOK, vOverrun = dOK, dOverrun
+				}
+				h.proc(counter("controlloop.cycles", temporality, src, at, nil,
+					sample{attrsOf("loop", "oven", "outcome", "ok"), vOK},
+					sample{attrsOf("loop", "oven", "outcome", "overrun"), vOverrun}))
+			}
+			first := restartable(t, cfg, mem)
+			// Its emit loop stops now (the test emits by hand); the end is a crash, no shutdown.
+			close(first.p.stop)
+			<-first.p.done
+			send(first, epoch.Add(time.Minute), 0, 0) // a baseline (cumulative)
+			send(first, epoch.Add(2*time.Minute), 900, 100)
+			first.p.saveCheckpoint(context.Background()) // the last checkpoint before the crash
+			send(first, epoch.Add(3*time.Minute), 900, 100)
+			send(first, epoch.Add(4*time.Minute), 900, 100)
+			first.p.emit(context.Background(), first.clk.t) // sent: bad 300 (delta) or 200
+			emittedBad := value(t, first.sink.AllMetrics()[len(first.sink.AllMetrics())-1], metricEvents, attrsOf("outcome", "bad"))
+			// kill -9: no shutdown, no checkpoint at the end.
+
+			second := restartable(t, cfg, mem)
+			second.clk.t = first.clk.t.Add(30 * time.Second)
+			after := second.p.collect(second.clk.t)
+			assert.Equal(t, emittedBad, value(t, after, metricEvents, attrsOf("outcome", "bad")), "continues from the value last emitted")
+			send(second, epoch.Add(5*time.Minute), 900, 100)
+			next := second.p.collect(second.clk.t)
+			if temporality == pmetric.AggregationTemporalityCumulative {
+				// The stream restored from the checkpoint sees +300 since it: exact, not 500.
+				assert.Equal(t, 400.0, value(t, next, metricEvents, attrsOf("outcome", "bad")))
+			} else {
+				// The two deltas after the checkpoint are lost with the crash (their senders
+				// had them acknowledged); the counter holds at the emitted value until what
+				// the processor counts passes it: the events of one checkpoint interval are
+				// absorbed, never counted twice.
+				assert.Equal(t, emittedBad, value(t, next, metricEvents, attrsOf("outcome", "bad")))
+				send(second, epoch.Add(6*time.Minute), 900, 100)
+				next = second.p.collect(second.clk.t)
+				assert.Equal(t, emittedBad, value(t, next, metricEvents, attrsOf("outcome", "bad")))
+				send(second, epoch.Add(7*time.Minute), 900, 100)
+				next = second.p.collect(second.clk.t)
+				assert.Equal(t, 400.0, value(t, next, metricEvents, attrsOf("outcome", "bad")))
+			}
+			assert.GreaterOrEqual(t, value(t, next, metricEvents, attrsOf("outcome", "bad")), emittedBad)
+			require.NoError(t, second.p.shutdown(context.Background()))
+		})
 	}
 }

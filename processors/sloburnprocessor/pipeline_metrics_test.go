@@ -24,7 +24,7 @@ func TestEmittedMetricsMatchMetadata(t *testing.T) {
 	for _, m := range all {
 		declared[m.Name] = m
 	}
-	require.Len(t, declared, 5)
+	require.Len(t, declared, 6)
 
 	// Two series of one SLO fill max_series, a third folds into the overflow series.
 	cfg := ovenConfig()

@@ -48,10 +48,19 @@ const (
 	resStreamOverflow
 	resNotABucketBound
 	resUnsupported
+	resFuture
+	resDelayed
 	numResults
 )
 
-var resultNames = [numResults]string{"accepted", "baseline", "reset", "out_of_order", "too_old", "stream_overflow", "not_a_bucket_bound", "unsupported"}
+var resultNames = [numResults]string{"accepted", "baseline", "reset", "out_of_order", "too_old", "stream_overflow", "not_a_bucket_bound", "unsupported", "future", "delayed"}
+
+// futureSlack is how far ahead of the processor's clock a point may be stamped before it
+// counts as from the future: clocks of one host or one LAN agree to well under a second.
+const futureSlack = int64(time.Second)
+
+// clockLogEvery spaces the log lines about senders' clocks.
+const clockLogEvery = int64(time.Minute)
 
 // input is one selector of one SLO.
 type input struct {
@@ -118,8 +127,13 @@ type sloburn struct {
 	warned     map[*slo]bool
 	counts     [numResults]int64
 	overflowed int64
-	rates      []float64 // scratch of collect
+	ratios     []float64 // scratch of collect: the error ratio of each window
 	inputs     string    // inputsFingerprint, for the checkpoint
+	// origin is the start of the state: windows hold nothing from before it (processor start,
+	// or the origin of the restored checkpoint). Window coverage is measured from it.
+	origin int64
+	// lastClockLog is when a sender's clock was last logged (Unix ns, processor clock).
+	lastClockLog int64
 
 	client storage.Client // nil without a storage extension
 
@@ -143,6 +157,7 @@ func newSLOBurn(cfg *Config, set processor.Settings, next consumer.Metrics, now 
 		byMetric: map[string][]input{},
 		warned:   map[*slo]bool{},
 	}
+	p.origin = p.started.UnixNano()
 	p.tracker = streams.New(cfg.MaxStreams, p.started)
 	var nextID uint64
 	var all []input
@@ -275,6 +290,9 @@ func (p *sloburn) emit(ctx context.Context, at time.Time) {
 	if md.DataPointCount() == 0 {
 		return
 	}
+	if p.client != nil {
+		p.saveEmitted(ctx)
+	}
 	if err := p.next.ConsumeMetrics(ctx, md); err != nil {
 		p.logger.Warn("The next consumer refused the slo.* metrics; they are computed again at the next emit", zap.Error(err))
 	}
@@ -326,6 +344,8 @@ type point struct {
 	resHash    uint64
 	cumulative bool
 	start, ts  int64
+	at         int64  // where the increase lands in the windows: placeInTime
+	clock      result // resAccepted, or resFuture / resDelayed when ts was not used
 	v          streams.Values
 	// The hash of the point's attributes, computed once for all the inputs that select it.
 	dpHash   uint64
@@ -375,6 +395,7 @@ func (p *sloburn) ingestMetric(m pmetric.Metric, ins []input, pt *point, now int
 				v = float64(dp.IntValue())
 			}
 			pt.dp, pt.start, pt.ts = dp.Attributes(), int64(dp.StartTimestamp()), int64(dp.Timestamp())
+			p.placeInTime(pt, now)
 			pt.v = streams.Values{v, 0}
 			pt.dpHashed = false
 			for _, in := range ins {
@@ -398,6 +419,7 @@ func (p *sloburn) ingestMetric(m pmetric.Metric, ins []input, pt *point, now int
 				continue
 			}
 			pt.dp, pt.start, pt.ts = dp.Attributes(), int64(dp.StartTimestamp()), int64(dp.Timestamp())
+			p.placeInTime(pt, now)
 			pt.dpHashed = false
 			for _, in := range ins {
 				if !in.sel.Matches(&pt.attrs) {
@@ -464,7 +486,12 @@ func (p *sloburn) observe(in input, pt *point, now int64) {
 		}
 		key := mix(mix(in.id^pt.resHash) ^ pt.dpHash)
 		var r streams.Result
-		d, r = p.tracker.Delta(key, streams.Point{Start: pt.start, Time: pt.ts, V: pt.v}, now)
+		// A stream from the future remembers the processor's now, not its own time.
+		at := pt.ts
+		if at <= 0 || at > now {
+			at = now
+		}
+		d, r = p.tracker.Delta(key, streams.Point{Start: pt.start, Time: at, V: pt.v}, now)
 		switch r {
 		case streams.OutOfOrder:
 			p.counts[resOutOfOrder]++
@@ -493,19 +520,47 @@ func (p *sloburn) observe(in input, pt *point, now int64) {
 		pair = window.Pair{Total: d[0], Part: d[1]}
 	}
 	g := p.groupFor(in.slo, &pt.attrs, now)
-	// A point from the future (a skewed clock) would move the rings past the present and
-	// clear what they hold; it counts as now instead. A point without a time also counts now.
-	ts := pt.ts
-	if ts <= 0 || ts > now {
-		ts = now
-	}
 	g.cum = g.cum.Add(pair)
 	switch {
-	case !g.series.Add(ts/int64(time.Millisecond), pair):
+	case !g.series.Add(pt.at/int64(time.Millisecond), pair):
 		// Still in slo.events: those events did happen, Prometheus just sees them late.
 		p.counts[resTooOld]++
+	case pt.clock != resAccepted:
+		p.counts[pt.clock]++
 	case !reset:
 		p.counts[resAccepted]++
+	}
+}
+
+// placeInTime sets pt.at, the time the point's increase is attributed to, and pt.clock.
+//   - A point stamped in the future (a sender's clock ahead) would move the rings past the
+//     present and clear what they hold, and, kept as a stream's last time, make every
+//     correctly stamped point after it look out of order: it counts at the processor's
+//     now, and its stream remembers now as its time (result future).
+//   - A point older than max_delay (a sender's clock behind, a Pi without RTC, or data that
+//     waited in a queue) counts at the processor's now too, so that the short windows see
+//     it (result delayed); with max_delay 0 it keeps its own time.
+//   - A point without a time counts now.
+func (p *sloburn) placeInTime(pt *point, now int64) {
+	pt.at, pt.clock = pt.ts, resAccepted
+	switch {
+	case pt.ts <= 0:
+		pt.at = now
+	case pt.ts > now+futureSlack:
+		pt.at, pt.clock = now, resFuture
+	case pt.ts > now:
+		pt.at = now
+	case p.cfg.MaxDelay > 0 && now-pt.ts > int64(p.cfg.MaxDelay):
+		pt.at, pt.clock = now, resDelayed
+	}
+	if pt.clock != resAccepted && now-p.lastClockLog >= clockLogEvery {
+		p.lastClockLog = now
+		what := "ahead of"
+		if pt.clock == resDelayed {
+			what = "behind"
+		}
+		p.logger.Warn("A sender's points are stamped "+what+" this collector's clock (a skewed clock, or delivery delayed in a queue); they count at their arrival time. Check the sender's time synchronization (NTP, an RTC).",
+			zap.Duration("offset", time.Duration(pt.ts-now)), zap.Any("resource", pt.res.AsRaw()))
 	}
 }
 

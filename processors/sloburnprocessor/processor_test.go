@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fieldcol/fieldcol/processors/sloburnprocessor/internal/metadata"
 	"github.com/fieldcol/fieldcol/processors/sloburnprocessor/internal/metadatatest"
@@ -25,7 +27,8 @@ const step = 15 * time.Second
 // checks the exact burn rates just after and one window after the change.
 func TestBurnRatesAtWindowEdges(t *testing.T) {
 	h := newHarness(t, ovenConfig())
-	srcStart := epoch.Add(-time.Hour) // started before the processor: first point is a baseline
+	h.p.origin = epoch.Add(-3 * 24 * time.Hour).UnixNano() // every alert window covered
+	srcStart := epoch.Add(-time.Hour)                      // started before the processor: first point is a baseline
 	var ok, overrun float64 = 5000, 7
 	at := func(k int) time.Time { return epoch.Add(time.Duration(k) * step) }
 	for k := 0; k <= 60; k++ {
@@ -100,15 +103,24 @@ func TestLateAndOutOfOrderPoints(t *testing.T) {
 	s := epoch.Add(-time.Hour)
 	h.clk.t = epoch.Add(time.Minute)
 	h.proc(cycles(s, h.clk.t, 100, 0))
-	h.proc(cycles(s, h.clk.t, 100, 0))                  // duplicate
-	h.proc(cycles(s, h.clk.t.Add(-step), 90, 0))        // older
+	h.proc(cycles(s, h.clk.t, 100, 0))           // duplicate
+	h.proc(cycles(s, h.clk.t.Add(-step), 90, 0)) // older
+	h.clk.t = h.clk.t.Add(step)
 	h.proc(cycles(s, h.clk.t.Add(time.Hour), 1e9, 1e9)) // from a clock an hour ahead
-	assert.Equal(t, map[string]int64{"baseline": 3, "out_of_order": 6, "accepted": 3}, pointsByResult(t, h))
+	assert.Equal(t, map[string]int64{"baseline": 3, "out_of_order": 6, "future": 3}, pointsByResult(t, h))
 	md := h.p.collect(h.clk.t)
 	// The point from the future counted now instead of moving the windows an hour ahead.
 	assert.InDelta(t, (1e9/(2e9-100))/0.005, burnRate(t, md, "oven-deadline", "5m"), 1e-9)
+	// ... and its stream remembers now, not the future: the correctly stamped point after
+	// it counts (before, every point for the next hour was out of order).
+	h.clk.t = h.clk.t.Add(step)
+	h.proc(cycles(s, h.clk.t, 1e9+1000, 1e9+100))
+	assert.Equal(t, map[string]int64{"baseline": 3, "out_of_order": 6, "future": 3, "accepted": 3}, pointsByResult(t, h))
 
-	d := newHarness(t, ovenConfig())
+	// With max_delay 0 every point keeps its own time.
+	cfg := ovenConfig()
+	cfg.MaxDelay = 0
+	d := newHarness(t, cfg)
 	d.clk.t = epoch.Add(2 * time.Hour)
 	now := d.clk.t
 	delta := func(ts time.Time, ok, overrun float64) {
@@ -237,36 +249,48 @@ func TestMaxSeries(t *testing.T) {
 	metadatatest.AssertEqualProcessorSloburnSeries(t, h.tel, []metricdata.DataPoint[int64]{{Value: 0}}, metricdatatest.IgnoreTimestamp())
 }
 
-// TestAlertThresholds runs a steady 14.4x burn (pages from the first minute) and a steady
-// 0.9x burn for four days (never alerts).
+// TestAlertThresholds runs steady burns from the processor's start: 0.9x and exactly 1x
+// never alert in four days (strictly above the factor, as the workbook and Sloth). The
+// windows start empty, so a condition holds only once what the covered part of its long
+// window saw proves it alone (error ratio x coverage > factor x budget): 15x pages when the
+// 1h window is 57.6/60 covered (minute 58) and tickets when the 1d window is 1/5 covered
+// (minute 289), all-bad (200x) pages at minute 5 (4.32 minutes) and tickets at minute 22
+// (21.6), 1.2x opens a ticket once the 3d window is 5/6 covered (minute 3601).
 func TestAlertThresholds(t *testing.T) {
 	for _, tt := range []struct {
-		name         string
-		badPerMinute float64
-		page, ticket float64
-		minutes      int
+		name                   string
+		badPerMinute           float64
+		firstPage, firstTicket int // minute, 0 = never
+		minutes                int
 	}{
-		{"14.4x pages", 72, 1, 1, 10},
+		{"15x pages when the 1h window proves it", 75, 58, 289, 300},
+		{"all bad pages within 5 minutes", 1000, 5, 22, 30},
 		{"0.9x stays silent", 4.5, 0, 0, 4 * 24 * 60},
-		{"1x opens a ticket after 6h", 5, 0, 1, 7 * 60},
+		{"1x stays silent", 5, 0, 0, 4 * 24 * 60},
+		{"1.2x opens a ticket", 6, 0, 3601, 3700},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, ovenConfig())
-			var page, ticket float64
+			firstPage, firstTicket := 0, 0
 			for m := 1; m <= tt.minutes; m++ {
 				h.clk.t = epoch.Add(time.Duration(m) * time.Minute)
 				h.proc(counter("controlloop.cycles", pmetric.AggregationTemporalityDelta, time.Time{}, h.clk.t, nil,
 					sample{attrsOf("loop", "oven", "outcome", "ok"), 1000 - tt.badPerMinute},
 					sample{attrsOf("loop", "oven", "outcome", "skipped"), tt.badPerMinute}))
 				md := h.p.collect(h.clk.t)
-				page = max(page, alertOf(t, md, "oven-deadline", "page"))
-				ticket = max(ticket, alertOf(t, md, "oven-deadline", "ticket"))
-				if m == 1 && tt.page == 1 {
-					require.Equal(t, 1.0, page, "pages at the first emit")
+				if firstPage == 0 && alertOf(t, md, "oven-deadline", "page") == 1 {
+					firstPage = m
+				}
+				if firstTicket == 0 && alertOf(t, md, "oven-deadline", "ticket") == 1 {
+					firstTicket = m
+				}
+				if m == 1 {
+					assert.InDelta(t, 1.0/60, value(t, md, metricCoverage, attrsOf("slo", "oven-deadline", "window", "1h")), 1e-12)
+					assert.InDelta(t, 0.2, value(t, md, metricCoverage, attrsOf("slo", "oven-deadline", "window", "5m")), 1e-12)
 				}
 			}
-			assert.Equal(t, tt.page, page)
-			assert.Equal(t, tt.ticket, ticket)
+			assert.Equal(t, tt.firstPage, firstPage, "first paging minute")
+			assert.Equal(t, tt.firstTicket, firstTicket, "first ticketing minute")
 		})
 	}
 }
@@ -317,4 +341,32 @@ func TestWindowLabel(t *testing.T) {
 	} {
 		assert.Equal(t, want, windowLabel(w))
 	}
+}
+
+// TestClockBehind: a device whose clock runs two hours behind (a Pi without RTC before NTP)
+// still burns its SLO in the short windows: its points count at their arrival, are counted
+// as delayed, and a log line names the device and the offset (at most one a minute).
+func TestClockBehind(t *testing.T) {
+	h := newHarness(t, ovenConfig())
+	core, logs := observer.New(zap.WarnLevel)
+	h.p.logger = zap.New(core)
+	src := epoch.Add(-3 * time.Hour)
+	var ok, overrun float64
+	for k := 1; k <= 20; k++ {
+		h.clk.t = epoch.Add(time.Duration(k) * step)
+		ok, overrun = ok+900, overrun+100
+		h.proc(counter("controlloop.cycles", pmetric.AggregationTemporalityCumulative, src, h.clk.t.Add(-2*time.Hour),
+			map[string]string{"device.id": "pi-7"},
+			sample{attrsOf("loop", "oven", "outcome", "ok"), ok},
+			sample{attrsOf("loop", "oven", "outcome", "overrun"), overrun}))
+	}
+	md := h.p.collect(h.clk.t)
+	// 19 increases after the baseline, all 10% bad, all in the 5m window.
+	assert.InDelta(t, 0.1/0.005, burnRate(t, md, "oven-deadline", "5m"), 1e-9)
+	assert.Equal(t, map[string]int64{"baseline": 3, "delayed": 57}, pointsByResult(t, h))
+	require.Equal(t, 5, logs.Len(), "one line a minute")
+	entry := logs.All()[0]
+	assert.Contains(t, entry.Message, "behind")
+	assert.Equal(t, -2*time.Hour, entry.ContextMap()["offset"])
+	assert.Equal(t, map[string]any{"device.id": "pi-7"}, entry.ContextMap()["resource"])
 }

@@ -30,25 +30,7 @@ var (
 // Root is the repository's top directory (the first directory above the test's own that
 // holds a go.mod); bin/ holds the binaries under test.
 func Root() string {
-	rootOnce.Do(func() {
-		dir, err := os.Getwd()
-		if err != nil {
-			rootErr = err
-			return
-		}
-		for {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				root = dir
-				return
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				rootErr = fmt.Errorf("no go.mod above %s", dir)
-				return
-			}
-			dir = parent
-		}
-	})
+	rootOnce.Do(func() { root, rootErr = testproc.RepoRoot() })
 	if rootErr != nil {
 		panic("e2e harness: finding the repository: " + rootErr.Error())
 	}
@@ -102,20 +84,11 @@ func Binary(t testing.TB, name string) string {
 // Shipped is the path of a file in the repository, e.g. distributions/edge/config.yaml.
 func Shipped(rel string) string { return filepath.Join(Root(), rel) }
 
-// Tool is a program `make .tools/NAME` builds into .tools/ from its tools module (the
-// stores, helm, versitygw). A test that needs a missing one is skipped on a developer's
-// machine and fails under CI, where `make test` builds it first.
+// Tool is a program `make .tools/NAME` builds into .tools/ from its tools module; see
+// testproc.Tool.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
-	p := filepath.Join(Root(), ".tools", name)
-	if _, err := os.Stat(p); err != nil {
-		msg := fmt.Sprintf("%s is not built (make .tools/%s): %v", p, name, err)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return p
+	return testproc.Tool(t, name)
 }
 
 // ReadFile returns the contents of path, failing the test when it cannot be read.

@@ -11,14 +11,10 @@ const (
 	Ticket = "ticket"
 )
 
-// Tolerance is the relative slack of the comparison with a factor. 1 - 0.995 is not exact in
-// binary floating point, so an error ratio of exactly 14.4 x 0.005 computes as a burn rate of
-// 14.399999999999988; without slack the workbook's own threshold would not fire. The rules
-// under alerts/slo use the same slack, so the edge and the centre agree at the boundary.
-const Tolerance = 1e-6
-
-// Condition fires when the burn rate exceeds Factor over both the long and the short window:
-// the long window proves that enough budget was spent, the short one that it is still burning.
+// Condition fires when the error ratio is strictly above Factor x error budget over both the
+// long and the short window, as the workbook and Sloth write it: the long window proves that
+// enough budget was spent, the short one that it is still burning. A steady burn of exactly
+// the factor does not fire (a 1x burn spends exactly the budget over the period).
 type Condition struct {
 	Severity string
 	Long     time.Duration
@@ -58,10 +54,12 @@ func BudgetRemaining(bad, total, objective float64) float64 {
 	return 1 - Rate(bad, total, objective)
 }
 
-// Holds reports whether the condition fires for the burn rates over its two windows.
-func (c Condition) Holds(long, short float64) bool {
-	threshold := c.Factor * (1 - Tolerance)
-	return long >= threshold && short >= threshold
+// Holds reports whether the condition fires for the error ratios over its two windows. It
+// compares ratios with Factor * (1 - objective), the expression of the central rules and of
+// Sloth's, rather than burn rates with Factor, so that the two agree to the last bit.
+func (c Condition) Holds(longRatio, shortRatio, objective float64) bool {
+	threshold := c.Factor * (1 - objective)
+	return longRatio > threshold && shortRatio > threshold
 }
 
 // Windows lists every window the conditions read, long and short, without repeats.

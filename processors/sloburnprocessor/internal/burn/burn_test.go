@@ -28,16 +28,22 @@ func TestRateAndBudget(t *testing.T) {
 	}
 }
 
-func TestConditionAtItsThreshold(t *testing.T) {
+// TestConditionStrictlyAboveFactor: the workbook's and Sloth's comparison, error ratio >
+// factor x budget over both windows; a burn of exactly the factor does not fire.
+func TestConditionStrictlyAboveFactor(t *testing.T) {
+	const obj = 0.995
 	page := Workbook()[0]
-	exact := Rate(72, 1000, 0.995)
-	assert.Less(t, exact, 14.4, "the float rounding that Tolerance exists for")
-	assert.True(t, page.Holds(exact, exact), "a burn of exactly 14.4 pages")
-	assert.False(t, page.Holds(exact, 14.3), "the short window must burn too")
-	assert.False(t, page.Holds(14.3, exact), "the long window must burn too")
+	exact := ErrorRatio(72, 1000)   // 14.4x
+	above := ErrorRatio(73, 1000)   // 14.6x
+	below := ErrorRatio(715, 10000) // 14.3x
+	assert.False(t, page.Holds(exact, exact, obj), "exactly 14.4x does not page")
+	assert.True(t, page.Holds(above, above, obj))
+	assert.False(t, page.Holds(above, below, obj), "the short window must burn too")
+	assert.False(t, page.Holds(below, above, obj), "the long window must burn too")
 	slow := Workbook()[3]
-	assert.False(t, slow.Holds(0.9, 0.9), "0.9x stays silent")
-	assert.True(t, slow.Holds(1, 1))
+	assert.False(t, slow.Holds(ErrorRatio(45, 10000), ErrorRatio(45, 10000), obj), "0.9x stays silent")
+	assert.False(t, slow.Holds(ErrorRatio(50, 10000), ErrorRatio(50, 10000), obj), "1x stays silent")
+	assert.True(t, slow.Holds(ErrorRatio(51, 10000), ErrorRatio(51, 10000), obj), "1.02x opens a ticket")
 }
 
 func TestWindows(t *testing.T) {

@@ -70,7 +70,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorSloburnPoints, err = builder.meter.Int64Counter(
 		"otelcol_processor_sloburn_points",
-		metric.WithDescription("Data points read by the SLO selectors (a point that both total and bad select counts twice), by result (accepted, baseline, reset, out_of_order, too_old, stream_overflow, not_a_bucket_bound, unsupported). [Development]"),
+		metric.WithDescription("Data points read by the SLO selectors (a point that both total and bad select counts twice), by result (accepted, baseline, reset, out_of_order, too_old, stream_overflow, not_a_bucket_bound, unsupported, future = stamped ahead of the processor's clock and counted at arrival; delayed = older than max_delay and counted at arrival). [Development]"),
 		metric.WithUnit("{datapoint}"),
 	)
 	errs = errors.Join(errs, err)

@@ -39,7 +39,7 @@ func AssertEqualProcessorSloburnEmitDuration(t *testing.T, tt *componenttest.Tel
 func AssertEqualProcessorSloburnPoints(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_sloburn_points",
-		Description: "Data points read by the SLO selectors (a point that both total and bad select counts twice), by result (accepted, baseline, reset, out_of_order, too_old, stream_overflow, not_a_bucket_bound, unsupported). [Development]",
+		Description: "Data points read by the SLO selectors (a point that both total and bad select counts twice), by result (accepted, baseline, reset, out_of_order, too_old, stream_overflow, not_a_bucket_bound, unsupported, future = stamped ahead of the processor's clock and counted at arrival; delayed = older than max_delay and counted at arrival). [Development]",
 		Unit:        "{datapoint}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
