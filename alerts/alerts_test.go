@@ -299,7 +299,7 @@ func TestRunbookQueriesAreValidPromQL(t *testing.T) {
 	books, err := filepath.Glob("runbooks/*.md")
 	require.NoError(t, err)
 	span := regexp.MustCompile("`([^`\n]+)`")
-	metric := regexp.MustCompile(`\b[a-z]+(_[a-z0-9]+)+(_total|_seconds|_bytes|_ratio|_celsius|_volts|_active|_state|_alert|_rate|_objective|_remaining|_value|_setpoint|_records|_bucket)\b|\bslo:[a-z_:0-9]+|\botelcol_[a-z_]+\b|\bup\{`)
+	metric := regexp.MustCompile(`\b[a-z]+(_[a-z0-9]+)+(_total|_seconds|_bytes|_ratio|_celsius|_volts|_active|_state|_alert|_rate|_objective|_remaining|_value|_setpoint|_records|_bucket)\b|\b(fieldcol_)?slo:[a-z_:0-9]+|\botelcol_[a-z_]+\b|\bup\{`)
 	placeholder := regexp.MustCompile(`<[a-z_]+>`)
 	var b strings.Builder
 	b.WriteString("groups:\n  - name: runbook-queries\n    rules:\n")
