@@ -226,7 +226,7 @@ func TestAlertmanagerRouting(t *testing.T) {
 	am := amtool(t)
 	out, err := exec.Command(am, "check-config", "alertmanager.yml").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	assert.Contains(t, string(out), "4 inhibit rules")
+	assert.Contains(t, string(out), "6 inhibit rules")
 
 	for _, c := range []struct{ labels, receiver string }{
 		{"severity=critical", "pager"},
@@ -282,7 +282,7 @@ func TestRebaseRunbooks(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, out, 0o600))
 		rebased = append(rebased, p)
 	}
-	assert.Equal(t, 38, total, "rules with a runbook_url")
+	assert.Equal(t, 42, total, "rules with a runbook_url")
 	out, err := exec.Command(promtool(t), append([]string{"check", "rules"}, rebased...)...).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
@@ -299,7 +299,7 @@ func TestRunbookQueriesAreValidPromQL(t *testing.T) {
 	books, err := filepath.Glob("runbooks/*.md")
 	require.NoError(t, err)
 	span := regexp.MustCompile("`([^`\n]+)`")
-	metric := regexp.MustCompile(`\b[a-z]+(_[a-z0-9]+)+(_total|_seconds|_bytes|_ratio|_celsius|_volts|_active|_state|_alert|_rate|_objective|_remaining|_value|_setpoint|_records|_bucket)\b|\b(fieldcol_)?slo:[a-z_:0-9]+|\botelcol_[a-z_]+\b|\bup\{`)
+	metric := regexp.MustCompile(`\b[a-z]+(_[a-z0-9]+)+(_total|_seconds|_bytes|_ratio|_celsius|_volts|_active|_state|_alert|_rate|_objective|_remaining|_value|_setpoint|_records|_bucket|_count)\b|\b(fieldcol_)?slo:[a-z_:0-9]+|\botelcol_[a-z_]+\b|\bup\{`)
 	placeholder := regexp.MustCompile(`<[a-z_]+>`)
 	var b strings.Builder
 	b.WriteString("groups:\n  - name: runbook-queries\n    rules:\n")
