@@ -23,6 +23,10 @@ type Config struct {
 	Directory string `mapstructure:"directory"`
 	// MaxSize bounds the bytes of each signal's queue.
 	MaxSize int64 `mapstructure:"max_size"`
+	// MaxSizeFreeShare (0 to 1, 0 = off) also caps each signal's queue at this share of the
+	// space it could use on its file system (free space plus what it already holds),
+	// measured every second, so a queue on a shared partition gives space back to the rest.
+	MaxSizeFreeShare float64 `mapstructure:"max_size_free_share"`
 	// SegmentSize is the size at which a new segment file starts.
 	SegmentSize int64 `mapstructure:"segment_size"`
 	// Fsync is batch, always or never.
@@ -156,6 +160,9 @@ func (cfg *Config) Validate() error {
 		// Space is freed a segment at a time, so less than two would leave no room to write
 		// while the oldest segment is still being sent.
 		errs = append(errs, fmt.Errorf("max_size (%d) must be at least twice segment_size (%d)", cfg.MaxSize, cfg.SegmentSize))
+	}
+	if cfg.MaxSizeFreeShare < 0 || cfg.MaxSizeFreeShare > 1 {
+		errs = append(errs, fmt.Errorf("max_size_free_share must be between 0 (off) and 1, got %g", cfg.MaxSizeFreeShare))
 	}
 	if err := checkEnum("fsync", cfg.Fsync, fsyncModes, "batch, always or never"); err != nil {
 		errs = append(errs, err)

@@ -25,6 +25,7 @@ func TestLoadConfig(t *testing.T) {
 	full := createDefaultConfig().(*Config)
 	full.Directory = "/var/lib/fieldcol/dq"
 	full.MaxSize = 256 << 20
+	full.MaxSizeFreeShare = 0.5
 	full.SegmentSize = 8 << 20
 	full.Fsync = "always"
 	full.FsyncInterval = 5 * time.Millisecond
@@ -53,6 +54,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad_compression", wantErr: `'compression' unknown value "lz4": use none or zstd`},
 		{name: "no_directory", wantErr: "directory must not be empty"},
 		{name: "bad_consumers", wantErr: "num_consumers must be at least 1, got 0"},
+		{name: "bad_free_share", wantErr: "max_size_free_share must be between 0 (off) and 1, got 1.5"},
 		{name: "bad_checkpoint_interval", wantErr: "checkpoint_interval must be positive, got 0s"},
 	}
 	for _, tt := range tests {

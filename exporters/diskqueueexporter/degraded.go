@@ -48,7 +48,18 @@ const (
 
 // countRefused counts a batch the exporter answered with a retryable error.
 func (e *diskQueueExporter) countRefused(ctx context.Context, reason string) {
-	e.telemetry.ExporterDiskqueueRefused.Add(ctx, 1,
+	e.addRefused(ctx, reason, 1)
+}
+
+// initRefused reports both refused series at 0 from the start, so that the first refusal
+// is an increase a rule can see rather than a series appearing at 1.
+func (e *diskQueueExporter) initRefused(ctx context.Context) {
+	e.addRefused(ctx, reasonDegraded, 0)
+	e.addRefused(ctx, reasonFull, 0)
+}
+
+func (e *diskQueueExporter) addRefused(ctx context.Context, reason string, n int64) {
+	e.telemetry.ExporterDiskqueueRefused.Add(ctx, n,
 		metric.WithAttributes(attribute.String("signal", e.signal.String()), attribute.String("reason", reason)))
 }
 

@@ -112,6 +112,8 @@ func TestDegradedStartRecoversByItself(t *testing.T) {
 			assert.Equal(t, int64(1), degradedGauge(t, tel))
 			metadatatest.AssertEqualExporterDiskqueueRefused(t, tel, []metricdata.DataPoint[int64]{{
 				Attributes: attribute.NewSet(attribute.String("signal", "logs"), attribute.String("reason", "degraded")), Value: 3,
+			}, {
+				Attributes: attribute.NewSet(attribute.String("signal", "logs"), attribute.String("reason", "full")), Value: 0,
 			}}, metricdatatestIgnore()...)
 			// The background retry fails every few milliseconds: still one log line, not one a retry.
 			assert.Never(t, func() bool { return len(ownErrors(logs)) > 1 }, 100*time.Millisecond, 10*time.Millisecond)

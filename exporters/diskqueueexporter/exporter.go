@@ -77,6 +77,7 @@ func (e *diskQueueExporter) start(ctx context.Context, host component.Host) erro
 	if err := e.registerGauges(); err != nil {
 		return errors.Join(err, e.closeQueue())
 	}
+	e.initRefused(ctx)
 	if e.cfg.endpoint() == "" {
 		e.set.Logger.Warn("diskqueue has no endpoint: records are kept on disk (bounded by max_size and when_full) and forwarded after a restart with an endpoint",
 			zap.String("signal", e.signal.String()), zap.String("directory", e.queueDir()))
@@ -148,6 +149,20 @@ func (e *diskQueueExporter) registerGauges() error {
 		e.telemetry.RegisterExporterDiskqueueSizeCallback(func(_ context.Context, o metric.Int64Observer) error {
 			if q := e.q.Load(); q != nil {
 				o.Observe(q.Stats().Size, e.signalObserve())
+			}
+			return nil
+		}),
+		e.telemetry.RegisterExporterDiskqueueLimitCallback(func(_ context.Context, o metric.Int64Observer) error {
+			if q := e.q.Load(); q != nil {
+				o.Observe(q.Stats().Limit, e.signalObserve())
+			}
+			return nil
+		}),
+		e.telemetry.RegisterExporterDiskqueueFsFreeCallback(func(_ context.Context, o metric.Int64Observer) error {
+			if q := e.q.Load(); q != nil {
+				if free := q.Stats().FSFree; free >= 0 {
+					o.Observe(free, e.signalObserve())
+				}
 			}
 			return nil
 		}),

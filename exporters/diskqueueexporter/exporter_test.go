@@ -205,6 +205,8 @@ func TestFullQueueRefusesWhatItDoesNotKeep(t *testing.T) {
 	require.Positive(t, refused, "the queue must fill")
 	metadatatest.AssertEqualExporterDiskqueueRefused(t, tel, []metricdata.DataPoint[int64]{{
 		Attributes: attribute.NewSet(attribute.String("signal", "logs"), attribute.String("reason", "full")), Value: int64(refused),
+	}, {
+		Attributes: attribute.NewSet(attribute.String("signal", "logs"), attribute.String("reason", "degraded")), Value: 0,
 	}}, metricdatatestIgnore()...)
 	sink.mode.Store(sinkUp)
 	assert.Eventually(t, func() bool { return len(sink.received()) >= len(acked) }, 10*time.Second, 10*time.Millisecond)

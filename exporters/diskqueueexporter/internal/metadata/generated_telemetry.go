@@ -31,7 +31,9 @@ type TelemetryBuilder struct {
 	ExporterDiskqueueDegraded        metric.Int64ObservableGauge
 	ExporterDiskqueueDropped         metric.Int64Counter
 	ExporterDiskqueueEnqueued        metric.Int64Counter
+	ExporterDiskqueueFsFree          metric.Int64ObservableGauge
 	ExporterDiskqueueFsyncDuration   metric.Float64Histogram
+	ExporterDiskqueueLimit           metric.Int64ObservableGauge
 	ExporterDiskqueueOldestAge       metric.Float64ObservableGauge
 	ExporterDiskqueueRecords         metric.Int64ObservableGauge
 	ExporterDiskqueueRefused         metric.Int64Counter
@@ -58,6 +60,36 @@ func (builder *TelemetryBuilder) RegisterExporterDiskqueueDegradedCallback(cb me
 		cb(ctx, &observerInt64{inst: builder.ExporterDiskqueueDegraded, obs: o})
 		return nil
 	}, builder.ExporterDiskqueueDegraded)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterExporterDiskqueueFsFreeCallback sets callback for observable ExporterDiskqueueFsFree metric.
+func (builder *TelemetryBuilder) RegisterExporterDiskqueueFsFreeCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ExporterDiskqueueFsFree, obs: o})
+		return nil
+	}, builder.ExporterDiskqueueFsFree)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterExporterDiskqueueLimitCallback sets callback for observable ExporterDiskqueueLimit metric.
+func (builder *TelemetryBuilder) RegisterExporterDiskqueueLimitCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ExporterDiskqueueLimit, obs: o})
+		return nil
+	}, builder.ExporterDiskqueueLimit)
 	if err != nil {
 		return err
 	}
@@ -183,11 +215,23 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ExporterDiskqueueFsFree, err = builder.meter.Int64ObservableGauge(
+		"otelcol.exporter.diskqueue.fs.free",
+		metric.WithDescription("Bytes an unprivileged writer may still use on the queue's file system (statfs, measured every second). [Alpha]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ExporterDiskqueueFsyncDuration, err = builder.meter.Float64Histogram(
 		"otelcol.exporter.diskqueue.fsync.duration",
 		metric.WithDescription("Duration of one fsync of a group commit. [Alpha]"),
 		metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries([]float64{0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}...),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterDiskqueueLimit, err = builder.meter.Int64ObservableGauge(
+		"otelcol.exporter.diskqueue.limit",
+		metric.WithDescription("The queue's effective size limit - max_size, or less when max_size_free_share caps it at a share of its file system's space. [Alpha]"),
+		metric.WithUnit("By"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterDiskqueueOldestAge, err = builder.meter.Float64ObservableGauge(

@@ -26,6 +26,7 @@ func (q *Queue) checkpointer() {
 	for {
 		select {
 		case <-t.C:
+			q.refreshCapacity()
 		case <-q.cpWake:
 		case <-q.closing:
 			return

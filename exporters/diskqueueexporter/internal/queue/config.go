@@ -64,10 +64,15 @@ type Events interface {
 
 // Config of a Queue.
 type Config struct {
-	Dir          string
-	FS           wal.FS // nil means the real file system
-	SegmentSize  int64
-	MaxSize      int64
+	Dir         string
+	FS          wal.FS // nil means the real file system
+	SegmentSize int64
+	MaxSize     int64
+	// MaxFreeShare (0 to 1; 0 is off) also caps the queue at this share of the space it
+	// could use on its file system: what is free plus what it already holds.
+	MaxFreeShare float64
+	// FreeBytes measures the free space of a directory's file system; nil means statfs.
+	FreeBytes    func(dir string) (int64, error)
 	Sync         SyncPolicy
 	SyncInterval time.Duration // how long a group commit waits for more appends
 	WhenFull     FullPolicy
@@ -87,6 +92,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.FS == nil {
 		c.FS = wal.OSFS{}
+	}
+	if c.FreeBytes == nil {
+		c.FreeBytes = FreeBytes
 	}
 	if c.CheckpointInterval <= 0 {
 		c.CheckpointInterval = time.Second

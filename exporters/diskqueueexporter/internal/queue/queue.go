@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -77,6 +78,10 @@ type Queue struct {
 	cpDone     chan struct{}
 	space      chan struct{} // a token when segments were removed
 	diskFull   bool          // the last write hit ENOSPC; owned by the writer goroutine
+
+	limit       atomic.Int64 // effective max_size (see refreshCapacity)
+	free        atomic.Int64 // free bytes of the file system at the last measurement; -1 unknown
+	freeUnknown bool         // the last measurement failed; owned by refreshCapacity's callers
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -180,6 +185,9 @@ func open(cfg Config, lock *os.File) (*Queue, error) {
 		sr:         wal.NewSegmentReader(nil, 0, 0, 0),
 	}
 	q.cond = sync.NewCond(&q.mu)
+	q.free.Store(-1)
+	q.limit.Store(cfg.MaxSize)
+	q.refreshCapacity()
 	q.head = l.Head()
 	q.readPos = resume(l.Segments(), q.head, from, haveFrom)
 	q.acked = q.readPos
@@ -240,12 +248,14 @@ type Stats struct {
 	Size    int64     // bytes of all segments
 	Records int64     // written and not yet acknowledged
 	Oldest  time.Time // enqueue time of the oldest unacknowledged record; zero when empty
+	Limit   int64     // the effective max_size in bytes
+	FSFree  int64     // bytes free on the file system at the last measurement; -1 unknown
 }
 
-// Stats returns the current size, depth and oldest record time.
+// Stats returns the current size, depth, oldest record time and capacity.
 func (q *Queue) Stats() Stats {
 	q.mu.Lock()
-	st := Stats{Size: q.log.Size(), Records: int64(q.head.Seq) - int64(q.acked.Seq)}
+	st := Stats{Size: q.log.Size(), Records: int64(q.head.Seq) - int64(q.acked.Seq), Limit: q.limit.Load(), FSFree: q.free.Load()}
 	for _, b := range q.inflight {
 		if !b.done && !b.Oldest.IsZero() {
 			st.Oldest = b.Oldest

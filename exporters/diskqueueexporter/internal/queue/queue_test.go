@@ -630,3 +630,51 @@ func (c Config) withDir(dir string) Config {
 	c.Dir = dir
 	return c
 }
+
+// TestFreeShareCapsTheQueue: with MaxFreeShare the limit follows the file system's free
+// space (plus what the queue holds), below max_size, and Stats reports both.
+func TestFreeShareCapsTheQueue(t *testing.T) {
+	var mu sync.Mutex
+	avail := int64(2000) // free space before the queue wrote anything
+	cfg := testConfig(t.TempDir(), newRecorder())
+	cfg.WhenFull, cfg.MaxFreeShare = DropNewest, 0.5
+	// A file system whose free space shrinks as the queue's segments grow.
+	cfg.FreeBytes = func(dir string) (int64, error) {
+		segs, err := wal.ListSegments(wal.OSFS{}, dir)
+		if err != nil {
+			return 0, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		free := avail
+		for _, s := range segs {
+			free -= s.Size
+		}
+		return max(free, 0), nil
+	}
+	q := mustOpen(t, cfg)
+	st := q.Stats()
+	assert.Equal(t, int64(1000), st.Limit, "half of 2000 free bytes and an empty queue")
+	assert.Equal(t, int64(2000), st.FSFree)
+	var err error
+	for i := 0; err == nil; i++ {
+		err = q.Append(context.Background(), fmt.Appendf(nil, "rec-%04d", i))
+	}
+	require.ErrorIs(t, err, ErrFull)
+	assert.LessOrEqual(t, q.Stats().Size, int64(1000))
+
+	// The partition fills from elsewhere: the limit shrinks at the next measurement.
+	mu.Lock()
+	avail = 0
+	mu.Unlock()
+	require.Eventually(t, func() bool { return q.Stats().FSFree == 0 }, 2*time.Second, 5*time.Millisecond)
+	assert.Equal(t, int64(0.5*float64(q.Stats().Size)), q.Stats().Limit)
+	require.NoError(t, q.Close())
+
+	// A real file system reports its free space.
+	cfg.FreeBytes, cfg.MaxFreeShare = nil, 0
+	q = mustOpen(t, cfg)
+	assert.Positive(t, q.Stats().FSFree)
+	assert.Equal(t, cfg.MaxSize, q.Stats().Limit)
+	require.NoError(t, q.Close())
+}

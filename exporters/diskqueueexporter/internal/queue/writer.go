@@ -137,7 +137,7 @@ func (q *Queue) commit(group []*request) {
 			bufs = append(bufs, r.prefix, r.payload)
 			size += int64(r.size)
 		}
-		if q.log.Size()+size > q.cfg.MaxSize {
+		if q.log.Size()+size > q.limit.Load() {
 			if !q.makeRoom(group) {
 				return
 			}
