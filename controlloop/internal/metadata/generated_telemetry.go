@@ -287,7 +287,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"controlloop.cycle.lateness",
 		metric.WithDescription("Wake-up minus deadline of each cycle. [Alpha]"),
 		metric.WithUnit("s"),
-		metric.WithExplicitBucketBoundaries([]float64{1e-05, 2e-05, 3e-05, 4e-05, 5e-05, 6e-05, 7e-05, 8e-05, 9e-05, 0.0001, 0.000125, 0.00015, 0.000175, 0.0002, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 10}...),
+		metric.WithExplicitBucketBoundaries([]float64{1e-05, 2e-05, 3e-05, 4e-05, 5e-05, 6e-05, 7e-05, 8e-05, 9e-05, 0.0001, 0.000125, 0.00015, 0.000175, 0.0002, 0.00025, 0.0003, 0.0004, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 10}...),
 	)
 	errs = errors.Join(errs, err)
 	builder.Cycles, err = builder.meter.Int64ObservableCounter(
