@@ -47,6 +47,10 @@ type Config struct {
 	// PreciseWindow is how long before each deadline a loop thread finishes its sleep with a
 	// raw syscall that keeps its P, so that waking does not wait for the Go scheduler (0 = off).
 	PreciseWindow time.Duration `mapstructure:"precise_window"`
+	// PreciseWindowYield passes a loop thread through the Go scheduler at the start of its
+	// precise window, so that no preemption request is left for its wake-up
+	// (schedule.Options.Yield).
+	PreciseWindowYield bool `mapstructure:"precise_window_yield"`
 	// Watchdog controls the systemd notification.
 	Watchdog WatchdogConfig `mapstructure:"watchdog"`
 	// Telemetry bounds the buffers of events and spans.
@@ -227,6 +231,10 @@ type AlarmConfig struct {
 	Delay time.Duration `mapstructure:"delay"`
 }
 
+// maxYieldWindow is the longest precise window precise_window_yield can keep free of a
+// preemption request (schedule.Options.Yield).
+const maxYieldWindow = 8 * time.Millisecond
+
 func createDefaultConfig() *Config {
 	return &Config{
 		Hardware:         hardware.Config{Backend: hardware.BackendSim},
@@ -260,6 +268,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PreciseWindow < 0 || c.PreciseWindow > 10*time.Millisecond {
 		add("precise_window: must be 0..10ms (it delays GC pauses by up to its length), got %s", c.PreciseWindow)
+	}
+	if c.PreciseWindowYield && (c.PreciseWindow <= 0 || c.PreciseWindow > maxYieldWindow) {
+		add("precise_window_yield: needs a precise_window of more than 0 and at most %s (the runtime asks a goroutine to yield again 10ms after the last time), got %s", maxYieldWindow, c.PreciseWindow)
 	}
 	if c.Telemetry.TraceEvery < 0 {
 		add("telemetry.trace_every: must not be negative, got %d", c.Telemetry.TraceEvery)

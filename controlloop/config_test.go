@@ -110,6 +110,8 @@ func TestConfigMoreChecks(t *testing.T) {
 		}, "interlocks[0].loop: a loop cannot interlock on itself"},
 		{"pid duty range", func(c *Config) { c.Loops[0].Controller.PID.OutputMax = 100 }, "output_min and output_max must lie in 0..1"},
 		{"precise window", func(c *Config) { c.PreciseWindow = time.Second }, "precise_window: must be 0..10ms"},
+		{"yield without a window", func(c *Config) { c.PreciseWindowYield, c.PreciseWindow = true, 0 }, "precise_window_yield: needs a precise_window of more than 0 and at most 8ms"},
+		{"yield with a window too long", func(c *Config) { c.PreciseWindowYield, c.PreciseWindow = true, 9*time.Millisecond }, "precise_window_yield: needs a precise_window of more than 0 and at most 8ms"},
 		{"speed", func(c *Config) { c.Loops[1].Output.Speed = 2 }, "output.speed: must be 0..1"},
 	}
 	for _, tt := range tests {

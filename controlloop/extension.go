@@ -326,7 +326,7 @@ func (e *controlLoop) buildSpec(lc *LoopConfig, pvs map[string]*loop.Loop) (loop
 		ValidMin: lc.Input.ValidRange.Min, ValidMax: lc.Input.ValidRange.Max, StaleAfter: lc.Input.StaleAfter,
 		Setpoint: lc.Setpoint.Value, SetpointMin: lc.Setpoint.Min, SetpointMax: lc.Setpoint.Max, MaxRate: lc.Setpoint.MaxRate,
 		Speed: lc.Output.Speed, TraceEvery: e.cfg.Telemetry.TraceEvery, DryRun: e.cfg.DryRun,
-		Realtime: e.cfg.Realtime, RealtimePriority: e.cfg.RealtimePriority, PreciseWindow: e.cfg.PreciseWindow,
+		Realtime: e.cfg.Realtime, RealtimePriority: e.cfg.RealtimePriority, PreciseWindow: e.cfg.PreciseWindow, PreciseWindowYield: e.cfg.PreciseWindowYield,
 		Direction: lc.direction(), StuckAfter: lc.stuckAfter(), StuckTolerance: lc.Input.Stuck.Tolerance,
 		SaturationTime: lc.saturationTime(), MinResponse: lc.minResponse(),
 	}

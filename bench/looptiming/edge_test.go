@@ -28,9 +28,13 @@ func repoRoot(tb testing.TB) string {
 
 // edgeBinary is the built edge. Nothing here builds it (make bench and make e2e do): when it
 // is missing the run is skipped on a developer's machine and fails under CI.
+// FIELDCOL_LOOPTIMING_EDGE_BIN names another build (an older one, for a side-by-side).
 func edgeBinary(tb testing.TB) string {
 	tb.Helper()
 	p := filepath.Join(repoRoot(tb), "bin", "fieldcol-edge")
+	if b := os.Getenv("FIELDCOL_LOOPTIMING_EDGE_BIN"); b != "" {
+		p = b
+	}
 	if _, err := os.Stat(p); err != nil {
 		if os.Getenv("CI") != "" {
 			tb.Fatalf("%s is not built (make bin/fieldcol-edge): %v", p, err)

@@ -33,6 +33,9 @@ const (
 	// probeAllFIFOEnv, when set, runs every thread of the probe's process at SCHED_FIFO
 	// (chrt), as a loop process of its own could be started.
 	probeAllFIFOEnv = "FIELDCOL_LOOPTIMING_PROBE_ALL_FIFO"
+	// probeYieldEnv, when set, makes the probe's ticker yield at the start of its precise
+	// window (schedule.Options.Yield, the loop's yield_before_precise_window).
+	probeYieldEnv = "FIELDCOL_LOOPTIMING_PROBE_YIELD"
 )
 
 func TestMain(m *testing.M) {
@@ -73,12 +76,14 @@ func probeMain(out *os.File) error {
 		// Half a period out of phase with cyclictest, which starts with it: two threads of
 		// the same priority waking at the same instant on one CPU would delay each other.
 		schedule.SleepUntil(schedule.Now() + int64(period/2))
-		tk, err := schedule.NewTicker(period)
+		opts := schedule.Options{Window: schedule.DefaultPreciseWindow, Yield: os.Getenv(probeYieldEnv) != ""}
+		var err error
 		if w := os.Getenv(probeWindowEnv); w != "" {
-			var d time.Duration
-			if d, err = time.ParseDuration(w); err == nil {
-				tk, err = schedule.NewTickerWindow(period, d)
-			}
+			opts.Window, err = time.ParseDuration(w)
+		}
+		var tk *schedule.Ticker
+		if err == nil {
+			tk, err = schedule.NewTickerOptions(period, opts)
 		}
 		if err != nil {
 			done <- err

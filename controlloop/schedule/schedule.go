@@ -44,19 +44,31 @@ func SleepUntil(deadline int64) { SleepUntilWindow(deadline, DefaultPreciseWindo
 // SleepUntilWindow sleeps the calling thread until the monotonic instant deadline (ns): the
 // runtime's way until window before it, then with a raw syscall (window 0: all the runtime's
 // way). Both resume after signals (Go's runtime sends SIGURG for preemption, which
-// interrupts the sleep).
+// interrupts the sleep). It does not yield before the raw leg, so a preemption request the
+// runtime makes while the thread sleeps is served at the wake-up (see Options.Yield).
 func SleepUntilWindow(deadline int64, window time.Duration) {
-	coarse := deadline - int64(window)
-	if coarse > Now() {
-		ts := unix.NsecToTimespec(coarse)
-		var err error = unix.EINTR
-		for err == unix.EINTR {
-			err = unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil)
-		}
+	sleepCoarse(deadline, window)
+	if window > 0 {
+		sleepRaw(deadline)
 	}
-	if window <= 0 {
+}
+
+// sleepCoarse sleeps in a normal syscall, which lets the runtime take the P, until window
+// before deadline.
+func sleepCoarse(deadline int64, window time.Duration) {
+	coarse := deadline - int64(window)
+	if coarse <= Now() {
 		return
 	}
+	ts := unix.NsecToTimespec(coarse)
+	var err error = unix.EINTR
+	for err == unix.EINTR {
+		err = unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil)
+	}
+}
+
+// sleepRaw sleeps until deadline in a raw syscall, which keeps the P.
+func sleepRaw(deadline int64) {
 	ts := unix.NsecToTimespec(deadline)
 	for {
 		_, _, errno := unix.RawSyscall6(unix.SYS_CLOCK_NANOSLEEP, uintptr(unix.CLOCK_MONOTONIC),
@@ -65,6 +77,60 @@ func SleepUntilWindow(deadline int64, window time.Duration) {
 			return
 		}
 	}
+}
+
+// yieldAfter is how long after its last pass through the scheduler a goroutine may still
+// wake without a preemption request pending: the runtime's sysmon asks a goroutine to yield
+// once its P has run 10 ms (forcePreemptNS) without one, and syscalls that return on the
+// fast path do not count. A margin below 10 ms covers sysmon noticing late.
+const yieldAfter = 9 * time.Millisecond
+
+// preciseSleep is a Ticker's sleep with a precise window. With yield, it passes through the
+// scheduler (runtime.Gosched) at the start of the window whenever the raw leg would
+// otherwise end yieldAfter or more after the last pass.
+//
+// Why: a goroutine locked to its thread that is preempted cannot be resumed by its own
+// thread; another runtime thread must pick it from the run queue and hand its P back
+// (stoplockedm/startlockedm). Those threads run at normal priority, so under load the hand
+// off waits for a CPU: a priority inversion. The loop's goroutine never reschedules on its
+// own (its syscalls return on the fast path), so sysmon keeps asking it to; a request made
+// while it holds the P in the raw leg is served at the first function call after the
+// wake-up, and the inversion lands right at the deadline. A voluntary yield at the start of
+// the window moves that hand-off to where the window's slack absorbs it. The cost is one
+// hand-off per yield, through the same normal-priority threads: worth it when they get a
+// CPU within the window, a loss when other work saturates the CPUs (bench/looptiming).
+type preciseSleep struct {
+	window    time.Duration
+	yield     bool
+	lastYield int64
+	// The clock, the two legs and the yield; replaced in tests.
+	now          func() int64
+	coarse, raw  func(deadline int64)
+	yieldNow     func()
+	yields, legs uint64
+}
+
+func newPreciseSleep(o Options) *preciseSleep {
+	return &preciseSleep{
+		window: o.Window, yield: o.Yield,
+		now:    Now,
+		coarse: func(d int64) { sleepCoarse(d, o.Window) },
+		raw:    sleepRaw, yieldNow: runtime.Gosched,
+	}
+}
+
+func (p *preciseSleep) sleep(deadline int64) {
+	p.coarse(deadline)
+	if p.window <= 0 {
+		return
+	}
+	if p.yield && deadline-p.lastYield >= int64(yieldAfter) {
+		p.yieldNow()
+		p.lastYield = p.now()
+		p.yields++
+	}
+	p.legs++
+	p.raw(deadline)
 }
 
 // Ticker produces absolute deadlines every period. It is not safe for concurrent use: one
@@ -104,10 +170,25 @@ func NewTicker(period time.Duration) (*Ticker, error) {
 
 // NewTickerWindow is NewTicker with an explicit precise window (0 = no raw final leg).
 func NewTickerWindow(period, window time.Duration) (*Ticker, error) {
-	if window < 0 {
-		return nil, fmt.Errorf("precise window must not be negative, got %v", window)
+	return NewTickerOptions(period, Options{Window: window})
+}
+
+// Options are a Ticker's sleep settings.
+type Options struct {
+	// Window is the precise window (0 = no raw final leg).
+	Window time.Duration
+	// Yield passes through the scheduler at the start of the window when a preemption
+	// request could otherwise be pending at the wake-up (see preciseSleep). Off, the
+	// ticker sleeps as SleepUntilWindow does.
+	Yield bool
+}
+
+// NewTickerOptions is NewTicker with explicit sleep settings.
+func NewTickerOptions(period time.Duration, o Options) (*Ticker, error) {
+	if o.Window < 0 {
+		return nil, fmt.Errorf("precise window must not be negative, got %v", o.Window)
 	}
-	return newTicker(period, Now, func(d int64) { SleepUntilWindow(d, window) })
+	return newTicker(period, Now, newPreciseSleep(o).sleep)
 }
 
 func newTicker(period time.Duration, now func() int64, sleep func(int64)) (*Ticker, error) {

@@ -95,6 +95,53 @@ func TestWaitDoesNotAllocate(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { tk.Wait() }))
 	assert.Zero(t, testing.AllocsPerRun(100, func() { SleepUntil(Now()) }))
 	assert.Zero(t, testing.AllocsPerRun(100, func() { SleepUntilWindow(Now()+int64(10*time.Microsecond), 0) }))
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	// The real sleep with its yield, at a period that yields every cycle.
+	rt, err := NewTickerOptions(10*time.Millisecond, Options{Window: time.Millisecond, Yield: true})
+	require.NoError(t, err)
+	assert.Zero(t, testing.AllocsPerRun(20, func() { rt.Wait() }))
+}
+
+// A ticker yields before the raw leg whenever that leg would end 9 ms or more after its
+// last yield: every cycle at a 50 ms period, about every ninth at 1 ms, never with the
+// yield off or without a window.
+func TestYieldsBeforeThePreemptionSysmonWouldAsk(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		period time.Duration
+		o      Options
+		yields uint64
+	}{
+		{"50ms", 50 * time.Millisecond, Options{Window: 2 * time.Millisecond, Yield: true}, 90},
+		{"1ms", time.Millisecond, Options{Window: 2 * time.Millisecond, Yield: true}, 10},
+		{"off", 50 * time.Millisecond, Options{Window: 2 * time.Millisecond}, 0},
+		{"no window", 50 * time.Millisecond, Options{Yield: true}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &fakeClock{t: ms(1000)}
+			p := newPreciseSleep(tc.o)
+			p.now = c.now
+			p.coarse = func(d int64) {
+				if w := d - int64(tc.o.Window); w > c.t {
+					c.t = w
+				}
+			}
+			p.raw = c.sleep
+			p.yieldNow = func() { c.work(int64(20 * time.Microsecond)) }
+			tk, err := newTicker(tc.period, c.now, p.sleep)
+			require.NoError(t, err)
+			for range 90 {
+				tick := tk.Wait()
+				require.Equal(t, tick.Deadline, tick.Woke, "the raw leg ends at the deadline")
+				c.work(int64(100 * time.Microsecond))
+			}
+			assert.Equal(t, tc.yields, p.yields)
+			if tc.o.Window > 0 {
+				assert.Equal(t, uint64(90), p.legs, "every sleep ends with the raw leg")
+			}
+		})
+	}
 }
 
 func TestRealtimeReportsPermission(t *testing.T) {

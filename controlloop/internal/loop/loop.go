@@ -378,7 +378,7 @@ func (l *Loop) run(ready chan<- error) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		window = 0 // the raw leg would hold the only P and starve the collector
 	}
-	tk, err := schedule.NewTickerWindow(l.spec.Period, window)
+	tk, err := schedule.NewTickerOptions(l.spec.Period, schedule.Options{Window: window, Yield: l.spec.PreciseWindowYield})
 	ready <- err
 	if err != nil {
 		return

@@ -172,6 +172,9 @@ type Spec struct {
 	// PreciseWindow is the raw final leg of each sleep (see schedule.SleepUntilWindow); 0
 	// sleeps the runtime's way only. It is turned off when GOMAXPROCS is 1.
 	PreciseWindow time.Duration
+	// PreciseWindowYield passes through the scheduler at the start of the window (see
+	// schedule.Options.Yield).
+	PreciseWindowYield bool
 	// Realtime asks for SCHED_FIFO at RealtimePriority and mlockall.
 	Realtime         bool
 	RealtimePriority int
