@@ -39,6 +39,10 @@ func All() []Spec {
 		{"fieldcol-pipeline.json", pipeline()},
 		{"fieldcol-slo.json", slo()},
 		{"fieldcol-commands.json", commands()},
+		{"fieldcol-executive.json", executive()},
+		{"fieldcol-operations.json", operations()},
+		{"fieldcol-engineering.json", engineering()},
+		{"fieldcol-vehicle.json", vehicle()},
 	}
 }
 

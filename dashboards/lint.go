@@ -229,6 +229,9 @@ func grafanaUnitOfUCUM(u string) string {
 
 // metricUnit is the unit of a Prometheus series: its metadata.yaml unit, or its suffix.
 func metricUnit(name string) string {
+	if strings.HasSuffix(name, "_count") && contract.Base(name) != name {
+		return "1" // how many observations a histogram took
+	}
 	if d, ok := contract.Contract[contract.Base(name)]; ok {
 		switch d.Unit {
 		case "s", "Cel", "By", "V":
