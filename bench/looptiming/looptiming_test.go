@@ -63,6 +63,7 @@ type run struct {
 	loop       figures   // the edge's histogram, bucket upper bounds
 	cyclic     figures   // cyclictest's samples, exact
 	probe      figures   // a Go loop thread in a process of its own, exact
+	probeRT    figures   // the runtime's part of the probe's lateness (after the kernel woke it)
 	hist       histogram // the loop's window
 	fifo       int       // edge threads at SCHED_FIFO with the loop's priority
 	load       loadStats
@@ -140,9 +141,11 @@ func measure(tb testing.TB, realtime bool, d time.Duration) run {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if r.probe, err = waitProbe(); err != nil {
+	pf, err := waitProbe()
+	if err != nil {
 		tb.Fatal(err)
 	}
+	r.probe, r.probeRT = pf.lateness, pf.runtime
 	after := scrape("the loop's cycles of cyclictest's window", func(h histogram) bool {
 		return h.count() >= before.count()+uint64(r.cyclic.n)
 	})
@@ -267,6 +270,7 @@ func (r run) exceedance() string {
 	row(measuredLoop+" loop", r.loop)
 	row("cyclictest", r.cyclic)
 	row("probe", r.probe)
+	row("probe, runtime's part (wake-up minus the kernel's)", r.probeRT)
 	return strings.TrimSuffix(b.String(), "\n")
 }
 

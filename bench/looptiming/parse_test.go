@@ -181,11 +181,14 @@ gc 4 @9.000s 2%: 9.0+2.0+9.0 ms clock, 0.20+0.5/1.1/0+0.40 ms cpu, 40->45->20 MB
 }
 
 func TestParseProbe(t *testing.T) {
-	got, err := parseProbe([]byte("52000\n61000\n1200000\n"))
+	got, rt, err := parseProbe([]byte("52000 3000\n61000 -1\n1200000 1150000\n"))
 	require.NoError(t, err)
 	assert.Equal(t, []int64{52000, 61000, 1200000}, got)
-	_, err = parseProbe([]byte("probe: not permitted\n"))
+	assert.Equal(t, []int64{3000, 1150000}, rt, "a cycle without a raw leg has no runtime part")
+	_, _, err = parseProbe([]byte("probe: not permitted\n"))
 	assert.Error(t, err)
-	_, err = parseProbe(nil)
+	_, _, err = parseProbe([]byte("52000\n"))
+	assert.Error(t, err)
+	_, _, err = parseProbe(nil)
 	assert.Error(t, err)
 }

@@ -49,7 +49,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// probeMain runs the probe's cycles and prints one lateness (ns) a line.
+// probeMain runs the probe's cycles and prints, one cycle a line, its lateness and the
+// runtime's part of it (ns): the wake-up minus the kernel's wake-up from the raw leg
+// (schedule.Tick.Kernel), -1 when the cycle had no raw leg.
 func probeMain(out *os.File) error {
 	period, err := time.ParseDuration(os.Getenv(probePeriodEnv))
 	if err != nil {
@@ -63,7 +65,8 @@ func probeMain(out *os.File) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", probePriorityEnv, err)
 	}
-	lateness := make([]int64, cycles) // allocated before the loop, as the loop's rings are
+	// Allocated before the loop, as the loop's rings are.
+	lateness, runtimePart := make([]int64, cycles), make([]int64, cycles)
 	done := make(chan error)
 	go func() {
 		runtime.LockOSThread() // not unlocked: a SCHED_FIFO thread exits with its goroutine
@@ -91,7 +94,10 @@ func probeMain(out *os.File) error {
 		}
 		for i := range lateness {
 			t := tk.Wait()
-			lateness[i] = t.Woke - t.Deadline
+			lateness[i], runtimePart[i] = t.Woke-t.Deadline, -1
+			if t.Kernel != 0 {
+				runtimePart[i] = t.Woke - t.Kernel
+			}
 		}
 		done <- nil
 	}()
@@ -99,15 +105,21 @@ func probeMain(out *os.File) error {
 		return err
 	}
 	w := bufio.NewWriter(out)
-	for _, v := range lateness {
-		fmt.Fprintln(w, v)
+	for i, v := range lateness {
+		fmt.Fprintln(w, v, runtimePart[i])
 	}
 	return w.Flush()
 }
 
+// probeFigures are the probe's lateness and, over the cycles with a raw leg, the runtime's
+// part of it.
+type probeFigures struct {
+	lateness, runtime figures
+}
+
 // startProbe runs the probe for cycles of period beside the measurement; wait returns its
 // figures.
-func startProbe(period time.Duration, cycles int64, priority int) (wait func() (figures, error), err error) {
+func startProbe(period time.Duration, cycles int64, priority int) (wait func() (probeFigures, error), err error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -127,36 +139,50 @@ func startProbe(period time.Duration, cycles int64, priority int) (wait func() (
 		cancel()
 		return nil, fmt.Errorf("starting the probe: %w", err)
 	}
-	return func() (figures, error) {
+	return func() (probeFigures, error) {
 		defer cancel()
 		if err := cmd.Wait(); err != nil {
-			return figures{}, fmt.Errorf("probe: %w: %s", err, stderr.String())
+			return probeFigures{}, fmt.Errorf("probe: %w: %s", err, stderr.String())
 		}
-		samples, err := parseProbe(stdout.Bytes())
+		samples, runtimePart, err := parseProbe(stdout.Bytes())
 		if err != nil {
-			return figures{}, err
+			return probeFigures{}, err
 		}
 		if int64(len(samples)) != cycles {
-			return figures{}, fmt.Errorf("probe printed %d samples, ran %d cycles", len(samples), cycles)
+			return probeFigures{}, fmt.Errorf("probe printed %d samples, ran %d cycles", len(samples), cycles)
 		}
-		return stats(samples), nil
+		f := probeFigures{lateness: stats(samples)}
+		if len(runtimePart) > 0 {
+			f.runtime = stats(runtimePart)
+		}
+		return f, nil
 	}, nil
 }
 
-func parseProbe(out []byte) ([]int64, error) {
-	var samples []int64
+// parseProbe reads the probe's lines: the lateness, and the runtime's part of it (-1, left
+// out, for a cycle without a raw leg).
+func parseProbe(out []byte) (lateness, runtimePart []int64, err error) {
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		if line == "" {
 			continue
 		}
-		v, err := strconv.ParseInt(line, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("probe output %q: %w", line, err)
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			return nil, nil, fmt.Errorf("probe output %q: want lateness and the runtime's part", line)
 		}
-		samples = append(samples, v)
+		var v [2]int64
+		for i := range v {
+			if v[i], err = strconv.ParseInt(f[i], 10, 64); err != nil {
+				return nil, nil, fmt.Errorf("probe output %q: %w", line, err)
+			}
+		}
+		lateness = append(lateness, v[0])
+		if v[1] >= 0 {
+			runtimePart = append(runtimePart, v[1])
+		}
 	}
-	if len(samples) == 0 {
-		return nil, errors.New("the probe printed no sample")
+	if len(lateness) == 0 {
+		return nil, nil, errors.New("the probe printed no sample")
 	}
-	return samples, nil
+	return lateness, runtimePart, nil
 }

@@ -49,7 +49,7 @@ func SleepUntil(deadline int64) { SleepUntilWindow(deadline, DefaultPreciseWindo
 func SleepUntilWindow(deadline int64, window time.Duration) {
 	sleepCoarse(deadline, window)
 	if window > 0 {
-		sleepRaw(deadline)
+		_ = sleepRaw(deadline)
 	}
 }
 
@@ -67,14 +67,19 @@ func sleepCoarse(deadline int64, window time.Duration) {
 	}
 }
 
-// sleepRaw sleeps until deadline in a raw syscall, which keeps the P.
-func sleepRaw(deadline int64) {
+// sleepRaw sleeps until deadline in a raw syscall, which keeps the P, and returns when the
+// kernel woke the thread: the clock is read with a raw syscall before any function call,
+// the place where the runtime serves a preemption request, so that the difference from a
+// later Now() is the time the runtime took after the kernel's wake-up.
+func sleepRaw(deadline int64) int64 {
 	ts := unix.NsecToTimespec(deadline)
+	var woke unix.Timespec
 	for {
 		_, _, errno := unix.RawSyscall6(unix.SYS_CLOCK_NANOSLEEP, uintptr(unix.CLOCK_MONOTONIC),
 			uintptr(unix.TIMER_ABSTIME), uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
 		if errno != unix.EINTR {
-			return
+			unix.RawSyscall(unix.SYS_CLOCK_GETTIME, uintptr(unix.CLOCK_MONOTONIC), uintptr(unsafe.Pointer(&woke)), 0)
+			return woke.Nano()
 		}
 	}
 }
@@ -105,7 +110,8 @@ type preciseSleep struct {
 	lastYield int64
 	// The clock, the two legs and the yield; replaced in tests.
 	now          func() int64
-	coarse, raw  func(deadline int64)
+	coarse       func(deadline int64)
+	raw          func(deadline int64) int64
 	yieldNow     func()
 	yields, legs uint64
 }
@@ -119,10 +125,11 @@ func newPreciseSleep(o Options) *preciseSleep {
 	}
 }
 
-func (p *preciseSleep) sleep(deadline int64) {
+// sleep returns when the kernel woke the thread from the raw leg (0 without one).
+func (p *preciseSleep) sleep(deadline int64) int64 {
 	p.coarse(deadline)
 	if p.window <= 0 {
-		return
+		return 0
 	}
 	if p.yield && deadline-p.lastYield >= int64(yieldAfter) {
 		p.yieldNow()
@@ -130,7 +137,7 @@ func (p *preciseSleep) sleep(deadline int64) {
 		p.yields++
 	}
 	p.legs++
-	p.raw(deadline)
+	return p.raw(deadline)
 }
 
 // Ticker produces absolute deadlines every period. It is not safe for concurrent use: one
@@ -138,7 +145,7 @@ func (p *preciseSleep) sleep(deadline int64) {
 type Ticker struct {
 	period   int64
 	next     int64
-	sleep    func(int64)
+	sleep    func(int64) int64
 	now      func() int64
 	skipped  uint64
 	overruns uint64
@@ -150,6 +157,11 @@ type Tick struct {
 	Deadline int64
 	// Woke is when the thread actually ran again.
 	Woke int64
+	// Kernel is when the kernel woke the thread from the raw leg of the sleep, before the
+	// Go runtime could run anything else on it; 0 without a raw leg (no window, or no sleep
+	// because the deadline had passed). Woke minus Kernel is the runtime's share of the
+	// lateness (a preemption served at the wake-up), Kernel minus Deadline the kernel's.
+	Kernel int64
 	// Skipped is how many whole periods were missed before this deadline because the
 	// previous cycle overran; they are not made up, the schedule moves on.
 	Skipped uint64
@@ -191,7 +203,7 @@ func NewTickerOptions(period time.Duration, o Options) (*Ticker, error) {
 	return newTicker(period, Now, newPreciseSleep(o).sleep)
 }
 
-func newTicker(period time.Duration, now func() int64, sleep func(int64)) (*Ticker, error) {
+func newTicker(period time.Duration, now func() int64, sleep func(int64) int64) (*Ticker, error) {
 	if period <= 0 {
 		return nil, fmt.Errorf("period must be positive, got %v", period)
 	}
@@ -215,12 +227,13 @@ func (t *Ticker) Wait() Tick {
 		t.overruns++
 	}
 	deadline := t.next
+	var kernel int64
 	if now < deadline {
-		t.sleep(deadline)
+		kernel = t.sleep(deadline)
 		now = t.now()
 	}
 	t.next += t.period
-	return Tick{Deadline: deadline, Woke: now, Skipped: skipped}
+	return Tick{Deadline: deadline, Woke: now, Kernel: kernel, Skipped: skipped}
 }
 
 // Skipped returns the total number of periods skipped so far.

@@ -13,10 +13,10 @@ import (
 // fakeClock advances only when the ticker sleeps or the test says so.
 type fakeClock struct{ t int64 }
 
-func (c *fakeClock) now() int64    { return c.t }
-func (c *fakeClock) sleep(d int64) { c.t = d }
-func (c *fakeClock) work(d int64)  { c.t += d }
-func ms(n int64) int64             { return n * int64(time.Millisecond) }
+func (c *fakeClock) now() int64          { return c.t }
+func (c *fakeClock) sleep(d int64) int64 { c.t = d; return d }
+func (c *fakeClock) work(d int64)        { c.t += d }
+func ms(n int64) int64                   { return n * int64(time.Millisecond) }
 
 func TestDeadlinesAreAbsolute(t *testing.T) {
 	c := &fakeClock{t: 1000}
@@ -71,6 +71,7 @@ func TestWindowlessTickerWakesAfterDeadline(t *testing.T) {
 	for range 10 {
 		tick := tk.Wait()
 		require.GreaterOrEqual(t, tick.Woke, tick.Deadline)
+		require.Zero(t, tick.Kernel, "no raw leg, no kernel wake-up of its own")
 	}
 }
 
@@ -82,6 +83,10 @@ func TestRealClockWakesAfterDeadline(t *testing.T) {
 	for range 20 {
 		tick := tk.Wait()
 		require.GreaterOrEqual(t, tick.Woke, tick.Deadline, "never wakes early")
+		if tick.Kernel != 0 { // 0 when the deadline had passed before the sleep
+			require.GreaterOrEqual(t, tick.Kernel, tick.Deadline, "the kernel wakes the raw leg at or after the deadline")
+			require.LessOrEqual(t, tick.Kernel, tick.Woke, "and before the runtime runs the loop again")
+		}
 	}
 	// The machine is shared and loaded; only a gross error (e.g. relative sleeps piling up)
 	// would push 20 periods of 2 ms past a second.
