@@ -160,7 +160,8 @@ type Tick struct {
 	// Kernel is when the kernel woke the thread from the raw leg of the sleep, before the
 	// Go runtime could run anything else on it; 0 without a raw leg (no window, or no sleep
 	// because the deadline had passed). Woke minus Kernel is the runtime's share of the
-	// lateness (a preemption served at the wake-up), Kernel minus Deadline the kernel's.
+	// lateness (a preemption served at the wake-up); Kernel minus Deadline is the kernel's,
+	// or how late the thread got back to the raw leg (a P found late after the coarse leg).
 	Kernel int64
 	// Skipped is how many whole periods were missed before this deadline because the
 	// previous cycle overran; they are not made up, the schedule moves on.
