@@ -94,6 +94,20 @@ type PatternRule struct {
 	KeepLast  int    `mapstructure:"keep_last"`
 }
 
+// AllowRule exempts keys from inspection in the records it selects, and only there: the
+// records of named instrumentation scopes, of resources with given attribute values, of
+// given signals (every condition that is set must hold).
+type AllowRule struct {
+	// Keys are top-level attribute keys left as they are in the selected records.
+	Keys []string `mapstructure:"keys"`
+	// Scopes are instrumentation scope names (e.g. github.com/fieldcol/fieldcol/controlloop).
+	Scopes []string `mapstructure:"scopes"`
+	// ResourceAttributes are resource attribute values that must all match exactly.
+	ResourceAttributes map[string]string `mapstructure:"resource_attributes"`
+	// Signals are traces, metrics and/or logs.
+	Signals []string `mapstructure:"signals"`
+}
+
 // Config is the configuration of the piiredaction processor.
 type Config struct {
 	// Detectors are the built-in detectors, each on or off with its action.
@@ -102,8 +116,12 @@ type Config struct {
 	Keys []KeyRule `mapstructure:"keys"`
 	// Patterns are custom regular expressions.
 	Patterns []PatternRule `mapstructure:"patterns"`
-	// AllowKeys are keys that are never inspected or changed (trace ids, service.name ...).
+	// AllowKeys are top-level attribute keys that are never inspected or changed, in any
+	// record (trace ids, service.name ...): identifiers that hold no personal data.
 	AllowKeys []string `mapstructure:"allow_keys"`
+	// Allow are allow-lists that apply only to the records they select (a component's own
+	// audit records, say), never to every application's data.
+	Allow []AllowRule `mapstructure:"allow"`
 	// HMACKey is the secret of the hash action; required (at least 32 bytes) when a rule hashes.
 	HMACKey configopaque.String `mapstructure:"hmac_key"`
 	// HashPrefix starts every pseudonym, so readers and later passes recognise it.
@@ -174,6 +192,20 @@ func (cfg *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s::regex: %w", key, err))
 		}
 		checkRule(key, p.Action, p.KeepFirst, p.KeepLast)
+	}
+	for i, a := range cfg.Allow {
+		key := fmt.Sprintf("allow[%d]", i)
+		if len(a.Keys) == 0 {
+			errs = append(errs, fmt.Errorf("%s::keys must list at least one key", key))
+		}
+		if len(a.Scopes) == 0 && len(a.ResourceAttributes) == 0 && len(a.Signals) == 0 {
+			errs = append(errs, fmt.Errorf("%s must select records by scopes, resource_attributes or signals; keys allowed in every record belong in allow_keys", key))
+		}
+		for j, sig := range a.Signals {
+			if signalIndex(sig) < 0 {
+				errs = append(errs, fmt.Errorf("%s::signals[%d]: unknown signal %q: use traces, metrics or logs", key, j, sig))
+			}
+		}
 	}
 	if hashing != "" {
 		switch l := len(cfg.HMACKey); {

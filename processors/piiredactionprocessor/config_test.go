@@ -39,6 +39,12 @@ func TestLoadConfig(t *testing.T) {
 	cardHash.HMACKey = "0123456789abcdef0123456789abcdef"
 	cardHash.Detectors.CreditCard.Action = ActionHash
 
+	scoped := createDefaultConfig().(*Config)
+	scoped.Allow = []AllowRule{{
+		Keys: []string{"error.message", "args"}, Scopes: []string{"github.com/fieldcol/fieldcol/controlloop"},
+		ResourceAttributes: map[string]string{"service.name": "fieldcol-edge"}, Signals: []string{"logs", "traces"},
+	}}
+
 	tests := []struct {
 		id      string
 		want    *Config
@@ -57,6 +63,9 @@ func TestLoadConfig(t *testing.T) {
 		{id: "duplicate_name", wantErr: `keys[0]: rule name "email" is already used by detectors::email`},
 		{id: "empty_keys", wantErr: "keys[0]::keys must list at least one key"},
 		{id: "hash_length", wantErr: "hash_length must be between 8 and 64 hex characters, got 100"},
+		{id: "allow_scoped", want: scoped},
+		{id: "allow_unscoped", wantErr: "allow[0] must select records by scopes, resource_attributes or signals"},
+		{id: "allow_bad_signal", wantErr: `allow[0]::signals[0]: unknown signal "events"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {

@@ -82,10 +82,12 @@ func (p *piiProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptr
 	w := p.get()
 	defer p.put(ctx, w, signalTraces)
 	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
+		w.resource(signalTraces, rs.Resource().Attributes())
 		if w.scoped(rs.Resource().Attributes()) {
 			return true
 		}
 		rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool {
+			w.scope(ss.Scope().Name())
 			if w.scoped(ss.Scope().Attributes()) {
 				return true
 			}
@@ -128,10 +130,12 @@ func (p *piiProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs
 	w := p.get()
 	defer p.put(ctx, w, signalLogs)
 	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
+		w.resource(signalLogs, rl.Resource().Attributes())
 		if w.scoped(rl.Resource().Attributes()) {
 			return true
 		}
 		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
+			w.scope(sl.Scope().Name())
 			if w.scoped(sl.Scope().Attributes()) {
 				return true
 			}
@@ -166,10 +170,12 @@ func (p *piiProcessor) processMetrics(ctx context.Context, md pmetric.Metrics) (
 	w := p.get()
 	defer p.put(ctx, w, signalMetrics)
 	md.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool {
+		w.resource(signalMetrics, rm.Resource().Attributes())
 		if w.scoped(rm.Resource().Attributes()) {
 			return true
 		}
 		rm.ScopeMetrics().RemoveIf(func(sm pmetric.ScopeMetrics) bool {
+			w.scope(sm.Scope().Name())
 			if w.scoped(sm.Scope().Attributes()) {
 				return true
 			}

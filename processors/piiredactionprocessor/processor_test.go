@@ -424,3 +424,61 @@ func TestKeysMaskOnlyWhatTheyName(t *testing.T) {
 		assert.Equal(t, w, v.AsString(), k)
 	}
 }
+
+// TestAllowRulesApplyOnlyWhereScoped: a scoped allow rule exempts its keys in the records of
+// its scope and resource only; allow_keys exempt top-level attributes only, never keys nested
+// in a log body or a map value.
+func TestAllowRulesApplyOnlyWhereScoped(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.AllowKeys = []string{"trace_id"}
+	cfg.Allow = []AllowRule{{
+		Keys:               []string{"error.message"},
+		Scopes:             []string{"github.com/fieldcol/fieldcol/controlloop"},
+		ResourceAttributes: map[string]string{"service.name": "fieldcol-edge"},
+		Signals:            []string{"logs"},
+	}}
+	h := newHarness(t, cfg)
+	ld := plog.NewLogs()
+	add := func(service, scope string) plog.LogRecord {
+		rl := ld.ResourceLogs().AppendEmpty()
+		rl.Resource().Attributes().PutStr("service.name", service)
+		sl := rl.ScopeLogs().AppendEmpty()
+		sl.Scope().SetName(scope)
+		lr := sl.LogRecords().AppendEmpty()
+		lr.Attributes().PutStr("error.message", "mail "+email)
+		return lr
+	}
+	add("fieldcol-edge", "github.com/fieldcol/fieldcol/controlloop")
+	add("fieldcol-edge", "app/checkout")
+	add("checkout", "github.com/fieldcol/fieldcol/controlloop")
+	nested := add("checkout", "app/checkout")
+	nested.Attributes().PutStr("trace_id", email)
+	nested.Body().SetEmptyMap().PutStr("trace_id", email)
+	require.NoError(t, h.lp.ConsumeLogs(context.Background(), ld))
+
+	got := h.logs.AllLogs()[0].ResourceLogs()
+	msg := func(i int) string {
+		v, _ := got.At(i).ScopeLogs().At(0).LogRecords().At(0).Attributes().Get("error.message")
+		return v.Str()
+	}
+	assert.Equal(t, "mail "+email, msg(0), "the control loop's own record")
+	assert.Equal(t, "mail "+mask, msg(1), "another scope of the same service")
+	assert.Equal(t, "mail "+mask, msg(2), "another service claiming the scope")
+	assert.Equal(t, "mail "+mask, msg(3))
+	lr := got.At(3).ScopeLogs().At(0).LogRecords().At(0)
+	v, _ := lr.Attributes().Get("trace_id")
+	assert.Equal(t, email, v.Str(), "allow_keys hold for top-level attributes")
+	v, _ = lr.Body().Map().Get("trace_id")
+	assert.Equal(t, mask, v.Str(), "but not for keys nested in a body")
+
+	// Traces are not selected by the rule.
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "fieldcol-edge")
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("github.com/fieldcol/fieldcol/controlloop")
+	ss.Spans().AppendEmpty().Attributes().PutStr("error.message", email)
+	require.NoError(t, h.tp.ConsumeTraces(context.Background(), td))
+	sv, _ := h.traces.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().Get("error.message")
+	assert.Equal(t, mask, sv.Str())
+}

@@ -30,6 +30,54 @@ type walker struct {
 	rec     []int32 // per rule, for the summary of the current record
 	recHit  bool
 	drop    bool // the current record must be dropped
+	depth   int  // nesting of the map at hand: allow-lists apply to top-level attributes only
+	// underResource are the scoped allow rules that select the current resource and signal;
+	// active those that also select the current scope.
+	underResource []int
+	active        []int
+}
+
+// resource starts a resource of signal sig: it picks the scoped allow rules that select it,
+// before its attributes are redacted.
+func (w *walker) resource(sig signal, attrs pcommon.Map) {
+	w.underResource = w.underResource[:0]
+	for i := range w.rs.scoped {
+		if w.rs.scoped[i].selectsResource(sig, attrs) {
+			w.underResource = append(w.underResource, i)
+		}
+	}
+	w.active = w.active[:0]
+	for _, i := range w.underResource {
+		if w.rs.scoped[i].scopes == nil {
+			w.active = append(w.active, i)
+		}
+	}
+}
+
+// scope narrows the rules of the current resource to those that select the scope name.
+func (w *walker) scope(name string) {
+	w.active = w.active[:0]
+	for _, i := range w.underResource {
+		if w.rs.scoped[i].selectsScope(name) {
+			w.active = append(w.active, i)
+		}
+	}
+}
+
+// allowed reports whether a top-level key is exempt here.
+func (w *walker) allowed(k string) bool {
+	if w.depth > 0 {
+		return false
+	}
+	if _, ok := w.rs.allow[k]; ok {
+		return true
+	}
+	for _, i := range w.active {
+		if _, ok := w.rs.scoped[i].keys[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func newWalker(rs *ruleSet) *walker {
@@ -100,7 +148,7 @@ func (w *walker) attrs(m pcommon.Map) {
 		if w.drop {
 			return false
 		}
-		if _, ok := w.rs.allow[k]; ok || k == summaryAttribute {
+		if k == summaryAttribute || w.allowed(k) {
 			return false
 		}
 		if r, byName := w.rs.keyRule(k); r >= 0 && (!byName || w.fits(k, v, r)) {
@@ -143,12 +191,16 @@ func (w *walker) value(v pcommon.Value) bool {
 			}
 		}
 	case pcommon.ValueTypeMap:
+		w.depth++
 		w.attrs(v.Map())
+		w.depth--
 	case pcommon.ValueTypeSlice:
+		w.depth++
 		sl := v.Slice()
 		sl.RemoveIf(func(e pcommon.Value) bool {
 			return !w.drop && w.value(e)
 		})
+		w.depth--
 	}
 	return false
 }

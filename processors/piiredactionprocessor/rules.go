@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
@@ -36,7 +37,8 @@ type ruleSet struct {
 	kindRule [detect.NumKinds]int // rule of each detector, -1 when off
 	keys     map[string]int       // lower-cased key name -> rule
 	patterns []pattern
-	allow    map[string]struct{}
+	allow    map[string]struct{} // allow_keys: in every record
+	scoped   []allowRule
 	keyKinds bool // a detector is on, so keys that name its kind (user.email, lat) are classified too
 
 	mask       string
@@ -62,6 +64,45 @@ const (
 )
 
 var signalNames = [numSignals]string{"traces", "metrics", "logs"}
+
+func signalIndex(name string) signal {
+	for i, n := range signalNames {
+		if n == name {
+			return signal(i)
+		}
+	}
+	return -1
+}
+
+// allowRule is a compiled AllowRule.
+type allowRule struct {
+	keys     map[string]struct{}
+	scopes   map[string]struct{} // nil: any scope
+	resource map[string]string
+	signals  [numSignals]bool
+}
+
+// selectsResource reports whether the rule can apply under a resource of signal sig.
+func (a *allowRule) selectsResource(sig signal, res pcommon.Map) bool {
+	if !a.signals[sig] {
+		return false
+	}
+	for k, want := range a.resource {
+		v, ok := res.Get(k)
+		if !ok || v.Type() != pcommon.ValueTypeStr || v.Str() != want {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *allowRule) selectsScope(name string) bool {
+	if a.scopes == nil {
+		return true
+	}
+	_, ok := a.scopes[name]
+	return ok
+}
 
 func compileRules(cfg *Config) (*ruleSet, error) {
 	rs := &ruleSet{
@@ -108,6 +149,27 @@ func compileRules(cfg *Config) (*ruleSet, error) {
 	}
 	for _, k := range cfg.AllowKeys {
 		rs.allow[k] = struct{}{}
+	}
+	for _, a := range cfg.Allow {
+		ar := allowRule{keys: map[string]struct{}{}, resource: a.ResourceAttributes}
+		for _, k := range a.Keys {
+			ar.keys[k] = struct{}{}
+		}
+		if len(a.Scopes) > 0 {
+			ar.scopes = map[string]struct{}{}
+			for _, sc := range a.Scopes {
+				ar.scopes[sc] = struct{}{}
+			}
+		}
+		for sig := range numSignals {
+			ar.signals[sig] = len(a.Signals) == 0
+		}
+		for _, name := range a.Signals {
+			if sig := signalIndex(name); sig >= 0 {
+				ar.signals[sig] = true
+			}
+		}
+		rs.scoped = append(rs.scoped, ar)
 	}
 	key := []byte(string(cfg.HMACKey))
 	rs.macs.New = func() any { return hmac.New(sha256.New, key) }
