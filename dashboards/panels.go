@@ -122,6 +122,9 @@ func pipeline() *builder {
 			q{`sum by (device_id, exporter) (rate(otelcol_exporter_send_failed_metric_points_total{` + devSel + `}` + rate + `))`, "metrics {{device_id}} {{exporter}}"},
 			q{`sum by (device_id, exporter) (rate(otelcol_exporter_send_failed_spans_total{` + devSel + `}` + rate + `))`, "spans {{device_id}} {{exporter}}"},
 			q{`sum by (device_id, exporter) (rate(otelcol_exporter_send_failed_log_records_total{` + devSel + `}` + rate + `))`, "logs {{device_id}} {{exporter}}"})).
+		WithRow(row("PII redaction (access audit)")).
+		WithPanel(ts("Values redacted, by rule and key", "The PII-access audit (GDPR Art. 30): values per second piiredaction masked, hashed or dropped, by signal, rule, action and the key the value was under. It never shows a value; a key that holds personal data itself reads redacted_key.", "ops", 24, 8,
+			q{`sum by (device_id, signal, rule, action, key) (rate(otelcol_processor_piiredaction_redactions_total{` + devSel + `}` + rate + `))`, "{{device_id}} {{signal}} {{rule}} {{action}} {{key}}"})).
 		WithRow(row("Disk queue")).
 		WithPanel(ts("Queue depth", "Bytes on disk per signal (max_size is 256 MiB a signal in the edge config).", "bytes", 8, 8,
 			q{`otelcol_exporter_diskqueue_size_bytes{` + devSel + `}`, "{{device_id}} {{signal}}"})).

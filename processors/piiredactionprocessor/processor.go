@@ -67,8 +67,9 @@ func (w *walker) scoped(attrs pcommon.Map) (drop bool) {
 }
 
 // str redacts a string field that is not an attribute (span name, event name, status
-// message): drop_attribute replaces it with the mask, drop_record drops the record.
-func (w *walker) str(s string, set func(string)) {
+// message), counted under key: drop_attribute replaces it with the mask, drop_record drops the record.
+func (w *walker) str(key, s string, set func(string)) {
+	w.key = key
 	out, v := w.text(s)
 	switch v {
 	case verdictChanged:
@@ -107,12 +108,12 @@ func (w *walker) span(span ptrace.Span) bool {
 	w.beginRecord()
 	attrs := span.Attributes()
 	w.attrs(attrs)
-	w.str(span.Name(), span.SetName)
-	w.str(span.Status().Message(), span.Status().SetMessage)
+	w.str("span.name", span.Name(), span.SetName)
+	w.str("span.status.message", span.Status().Message(), span.Status().SetMessage)
 	events := span.Events()
 	for i := 0; i < events.Len() && !w.drop; i++ {
 		ev := events.At(i)
-		w.str(ev.Name(), ev.SetName)
+		w.str("span.event.name", ev.Name(), ev.SetName)
 		w.attrs(ev.Attributes())
 	}
 	links := span.Links()
@@ -155,6 +156,7 @@ func (w *walker) logRecord(lr plog.LogRecord) bool {
 	attrs := lr.Attributes()
 	w.attrs(attrs)
 	body := lr.Body()
+	w.key = "log.body"
 	if !w.drop && w.value(body) {
 		// drop_attribute on a string body: the body is the only field, so it is masked.
 		body.SetStr(w.rs.mask)

@@ -350,26 +350,34 @@ func TestSummaryAttribute(t *testing.T) {
 	}
 }
 
+// TestRedactionsTelemetry is the PII-access audit: per signal, rule, action and key, how many
+// values were redacted, and never a value (a key that is itself an address is reported as
+// redacted_key).
 func TestRedactionsTelemetry(t *testing.T) {
 	h := newHarness(t, hashConfig())
 	ld := plog.NewLogs()
 	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
 	lr.Body().SetStr(email + " and " + email + " from 10.0.0.7")
 	lr.Attributes().PutStr("resident_name", "Hanako")
+	lr.Attributes().PutEmptyMap("user").PutStr("note", "call "+phone)
+	lr.Attributes().PutStr(email, "also "+email)
 	require.NoError(t, h.lp.ConsumeLogs(context.Background(), ld))
 	td := ptrace.NewTraces()
 	td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName("card " + card)
 	require.NoError(t, h.tp.ConsumeTraces(context.Background(), td))
 
-	point := func(sig, rule, action string, n int64) metricdata.DataPoint[int64] {
+	point := func(sig, rule, action, key string, n int64) metricdata.DataPoint[int64] {
 		return metricdata.DataPoint[int64]{Value: n, Attributes: attribute.NewSet(
-			attribute.String("signal", sig), attribute.String("rule", rule), attribute.String("action", action))}
+			attribute.String("signal", sig), attribute.String("rule", rule), attribute.String("action", action),
+			attribute.String("key", key))}
 	}
 	metadatatest.AssertEqualProcessorPiiredactionRedactions(t, h.tel, []metricdata.DataPoint[int64]{
-		point("logs", "email", "hash", 2),
-		point("logs", "ipv4", "mask", 1),
-		point("logs", "resident", "hash", 1),
-		point("traces", "credit_card", "mask", 1),
+		point("logs", "email", "hash", "log.body", 2),
+		point("logs", "ipv4", "mask", "log.body", 1),
+		point("logs", "resident", "hash", "resident_name", 1),
+		point("logs", "phone", "hash", "note", 1),
+		point("logs", "email", "hash", "redacted_key", 1),
+		point("traces", "credit_card", "mask", "span.name", 1),
 	}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 }
 

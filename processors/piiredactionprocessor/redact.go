@@ -26,8 +26,9 @@ type walker struct {
 	canon   []byte
 	sum     []byte
 	mac     hash.Hash
-	counts  []int64 // rule*numActions+action, flushed to telemetry after each batch
-	rec     []int32 // per rule, for the summary of the current record
+	counts  map[countKey]int64 // flushed to telemetry after each batch
+	key     string             // where the value at hand sits, for the audit counter
+	rec     []int32            // per rule, for the summary of the current record
 	recHit  bool
 	drop    bool // the current record must be dropped
 	depth   int  // nesting of the map at hand: allow-lists apply to top-level attributes only
@@ -85,13 +86,13 @@ func newWalker(rs *ruleSet) *walker {
 		rs:      rs,
 		set:     rs.scan,
 		matches: make([]detect.Match, 0, 8),
-		counts:  make([]int64, len(rs.rules)*numActions),
+		counts:  map[countKey]int64{},
 		rec:     make([]int32, len(rs.rules)),
 	}
 }
 
 func (w *walker) count(r int, a Action) {
-	w.counts[r*numActions+a.index()]++
+	w.counts[countKey{rule: r, action: a.index(), key: w.key}]++
 	if w.rs.summary {
 		w.rec[r]++
 		w.recHit = true
@@ -127,15 +128,18 @@ func (w *walker) endRecord(attrs pcommon.Map) {
 	attrs.PutStr(summaryAttribute, b.String())
 }
 
+// countKey is one series of the redactions counter within a signal.
+type countKey struct {
+	rule, action int
+	key          string
+}
+
 // flush records the batch's counts and resets them.
 func (w *walker) flush(ctx context.Context, p *piiProcessor, sig signal) {
-	for i, n := range w.counts {
-		if n == 0 {
-			continue
-		}
-		p.telemetry.ProcessorPiiredactionRedactions.Add(ctx, n, w.rs.addOpts[sig][i])
-		w.counts[i] = 0
+	for k, n := range w.counts {
+		p.telemetry.ProcessorPiiredactionRedactions.Add(ctx, n, w.rs.addOption(sig, k))
 	}
+	clear(w.counts)
 }
 
 // attrs redacts a map in place: allow-listed keys are skipped, keys owned by a rule have their
@@ -144,10 +148,13 @@ func (w *walker) attrs(m pcommon.Map) {
 	if m.Len() == 0 {
 		return
 	}
+	parent := w.key
+	defer func() { w.key = parent }()
 	m.RemoveIf(func(k string, v pcommon.Value) bool {
 		if w.drop {
 			return false
 		}
+		w.key = k
 		if k == summaryAttribute || w.allowed(k) {
 			return false
 		}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/otel/attribute"
@@ -47,9 +48,10 @@ type ruleSet struct {
 	summary    bool
 	macs       sync.Pool // hash.Hash (HMAC-SHA256 keyed once)
 
-	// addOpts[signal][rule*numActions+action] is the precomputed attribute set of the
-	// redactions counter, so recording allocates nothing per batch.
-	addOpts [numSignals][]metric.AddOption
+	// audit caches the attribute set of each series of the redactions counter (signal, rule,
+	// action, key), so recording allocates only for a series' first batch.
+	audit       sync.Map // auditKey -> metric.AddOption
+	auditSeries atomic.Int64
 }
 
 const numActions = len(actions)
@@ -173,20 +175,45 @@ func compileRules(cfg *Config) (*ruleSet, error) {
 	}
 	key := []byte(string(cfg.HMACKey))
 	rs.macs.New = func() any { return hmac.New(sha256.New, key) }
-	for s := range numSignals {
-		opts := make([]metric.AddOption, len(rs.rules)*numActions)
-		for r, ru := range rs.rules {
-			for a, act := range actions {
-				opts[r*numActions+a] = metric.WithAttributeSet(attribute.NewSet(
-					attribute.String("signal", signalNames[s]),
-					attribute.String("rule", ru.name),
-					attribute.String("action", string(act)),
-				))
-			}
-		}
-		rs.addOpts[s] = opts
-	}
 	return rs, nil
+}
+
+type auditKey struct {
+	sig signal
+	countKey
+}
+
+// maxAuditSeries bounds the series of the redactions counter; keys of later series count as
+// "other", so an application that puts ids in map keys cannot blow up the series count.
+const maxAuditSeries = 1024
+
+// addOption returns the attribute set of one series of the redactions counter. The key is
+// reported as it is unless it holds personal data itself (then "redacted_key") or the
+// counter already has maxAuditSeries series (then "other"): never a value.
+func (rs *ruleSet) addOption(sig signal, k countKey) metric.AddOption {
+	ak := auditKey{sig: sig, countKey: k}
+	if o, ok := rs.audit.Load(ak); ok {
+		return o.(metric.AddOption)
+	}
+	key := k.key
+	switch {
+	case len(detect.Scan(key, detect.All, nil)) > 0:
+		key = "redacted_key"
+	case rs.auditSeries.Load() >= maxAuditSeries:
+		key = "other"
+	}
+	o := metric.WithAttributeSet(attribute.NewSet(
+		attribute.String("signal", signalNames[sig]),
+		attribute.String("rule", rs.rules[k.rule].name),
+		attribute.String("action", string(actions[k.action])),
+		attribute.String("key", key),
+	))
+	if key != "other" {
+		if _, loaded := rs.audit.LoadOrStore(ak, o); !loaded {
+			rs.auditSeries.Add(1)
+		}
+	}
+	return o
 }
 
 // keyRule returns the rule that owns a key's whole value, or -1, and whether the rule came from

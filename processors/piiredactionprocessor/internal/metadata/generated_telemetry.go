@@ -60,7 +60,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.ProcessorPiiredactionRedactions, err = builder.meter.Int64Counter(
 		"otelcol_processor_piiredaction_redactions",
-		metric.WithDescription("Number of values redacted, by signal, detection rule and action. Never carries the redacted value. [Development]"),
+		metric.WithDescription("Number of values redacted, by signal, detection rule, action and the key the value was under (the PII-access audit). Never carries the redacted value. [Development]"),
 		metric.WithUnit("{redaction}"),
 	)
 	errs = errors.Join(errs, err)

@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) processor.Settings {
 func AssertEqualProcessorPiiredactionRedactions(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_piiredaction_redactions",
-		Description: "Number of values redacted, by signal, detection rule and action. Never carries the redacted value. [Development]",
+		Description: "Number of values redacted, by signal, detection rule, action and the key the value was under (the PII-access audit). Never carries the redacted value. [Development]",
 		Unit:        "{redaction}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
