@@ -146,6 +146,13 @@ func TestGatewayTierDeliversIntoStores(t *testing.T) {
 	ld := deviceLogs(run, "belt b1 jammed at station 4, operator "+email+" paged", "belt b1 restarted")
 	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().PutStr("user.email", email)
 	require.NoError(t, client.SendLogs(ctx, ld))
+	// A device that redacts nothing (an OTLP client straight to the load balancer): the load
+	// balancers' piiredaction masks before routing, also in error.message, which only the
+	// control loop's own records may keep.
+	raw := deviceLogs(run, "direct: login failed for "+email)
+	raw.ResourceLogs().At(0).Resource().Attributes().PutStr("device.id", "pi-oven-7")
+	raw.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().PutStr("error.message", "no such user "+email)
+	require.NoError(t, lb.dial(t).SendLogs(withToken(ctx), raw))
 
 	t.Run("Prometheus", func(t *testing.T) {
 		got := prom.WaitFor(t, fmt.Sprintf(`e2e_belt_speed_meters_per_second{e2e_run=%q}`, run), 90*time.Second)
@@ -194,7 +201,7 @@ func TestGatewayTierDeliversIntoStores(t *testing.T) {
 		harness.WaitUntil(t, 90*time.Second, 500*time.Millisecond, func() (bool, string) {
 			var err error
 			rows, err = logs.Query(ctx, filter)
-			return err == nil && len(rows) == 2, fmt.Sprintf("logs in VictoriaLogs for %s: %v %v", filter, err, rows)
+			return err == nil && len(rows) == 3, fmt.Sprintf("logs in VictoriaLogs for %s: %v %v", filter, err, rows)
 		})
 		msgs := map[string]map[string]string{}
 		for _, r := range rows {
@@ -208,6 +215,8 @@ func TestGatewayTierDeliversIntoStores(t *testing.T) {
 		assert.Equal(t, "b1", r["belt"])
 		assert.Equal(t, "WARN", r["severity_text"])
 		assert.Equal(t, "****", r["user.email"], "PII in a log attribute")
+		require.Contains(t, msgs, "direct: login failed for ****", "redacted by the load-balancing tier")
+		assert.Equal(t, "no such user ****", msgs["direct: login failed for ****"]["error.message"])
 		for _, row := range rows {
 			for k, v := range row {
 				assert.NotContains(t, v, email, "field %s of a stored log record", k)
