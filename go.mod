@@ -3,12 +3,15 @@ module github.com/fieldcol/fieldcol
 go 1.26.0
 
 require (
+	github.com/almerlucke/go-iban v0.0.0-20220324081643-09bcab81b879
+	github.com/brianvoe/gofakeit/v7 v7.18.9
 	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/google/go-cmp v0.7.0
 	github.com/grafana/grafana-foundation-sdk/go v0.0.22
 	github.com/hanwen/go-fuse/v2 v2.12.1
 	github.com/klauspost/compress v1.19.2
+	github.com/nyaruka/phonenumbers v1.8.1
 	github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.159.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/processor/redactionprocessor v0.159.0
 	github.com/prometheus/client_model v0.6.2

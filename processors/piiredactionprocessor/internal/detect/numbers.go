@@ -276,7 +276,7 @@ func classifyNumber(s string, gs []group, plus bool, start int, set Set) (Kind, 
 	}
 	// A card-shaped number is judged by the card rules alone, so that 16 digits failing Luhn
 	// are never reported as anything else.
-	if !plus && !anyParen && digits >= 13 && digits <= 19 && seps&^(sepBit(' ')|sepBit('-')) == 0 && ng <= 5 && cardGroups(gs) {
+	if !plus && !anyParen && digits >= 13 && digits <= 19 && s[gs[0].start] != '0' && seps&^(sepBit(' ')|sepBit('-')) == 0 && ng <= 5 && cardGroups(gs) {
 		if set.Has(CreditCard) && issuerPrefix(s, gs, digits) && luhn(s, gs) {
 			return CreditCard, match
 		}
@@ -298,30 +298,81 @@ func classifyNumber(s string, gs []group, plus bool, start int, set Set) (Kind, 
 	return 0, noMatch
 }
 
+// international reports whether the digits of gs, after skip digits of international
+// prefix ("00"), are a country calling code followed by a national number of a length that
+// libphonenumber's metadata allows for that code (callingCodes, generated). A trunk "(0)"
+// written after the code ("+44 (0)20 ...") is not part of the national number.
+func international(s string, gs []group, skip int) bool {
+	var d [20]byte
+	n := 0
+	for _, g := range gs {
+		if g.paren && g.end-g.start == 1 && s[g.start] == '0' {
+			continue
+		}
+		for k := g.start; k < g.end; k++ {
+			if skip > 0 {
+				skip--
+				continue
+			}
+			if n == len(d) {
+				return false
+			}
+			d[n] = s[k]
+			n++
+		}
+	}
+	cc := 0
+	for l := 1; l <= 3 && l < n; l++ {
+		cc = cc*10 + int(d[l-1]-'0')
+		if mask := callingCodes[cc]; mask != 0 {
+			return n-l < 32 && mask&(1<<(n-l)) != 0
+		}
+	}
+	return false
+}
+
+func allPairs(gs []group) bool {
+	for _, g := range gs {
+		if g.end-g.start != 2 {
+			return false
+		}
+	}
+	return true
+}
+
 func isPhone(s string, gs []group, plus bool, digits int, seps uint8, start int) bool {
-	if seps&sepBit('.') != 0 && seps != sepBit('.') && seps != sepBit('.')|sepBit(')') {
+	if !plus && seps&sepBit('.') != 0 && seps != sepBit('.') && seps != sepBit('.')|sepBit(')') {
 		return false // dots mixed with other separators: a date and time, a version list
 	}
 	ng := len(gs)
 	g0 := s[gs[0].start:gs[0].end]
-	if ng == 6 && digits == 12 && (seps == sepBit('-') || seps == sepBit('.')) {
+	if ng == 6 && digits == 12 && (seps == sepBit('-') || seps == sepBit('.')) && allPairs(gs) {
 		return false // "01-23-45-67-89-10": a MAC address written with decimal digits only
 	}
 	if plus {
-		return digits >= 8 && digits <= 15
+		return international(s, gs, 0)
 	}
 	// Unseparated runs with a leading zero are zero-padded references as often as phone
 	// numbers: like bare NANP runs, they need a phone word just before them.
 	bare := ng == 1 && !gs[0].paren
 	if len(g0) >= 3 && g0[0] == '0' && g0[1] == '0' && g0[2] != '0' {
-		return digits >= 10 && digits <= 17 && (!bare || phoneContext(s, gs[0].start)) // "00" international prefix
+		return international(s, gs, 2) && (!bare || phoneContext(s, gs[0].start)) // "00" international prefix
 	}
 	if gs[0].paren && len(g0) >= 2 && len(g0) <= 4 && digits >= 9 && digits <= 12 {
 		return true // "(555) 123-4567", "(030) 1234567", "(11) 91234-5678"
 	}
-	if len(g0) >= 2 && g0[0] == '0' && g0[1] != '0' && digits >= 9 && digits <= 12 && ng <= 6 {
-		// national trunk prefix: "020 7946 0958", "06 12 34 56 78", "03-1234-5678"
-		return !bare || phoneContext(s, gs[0].start)
+	if g0[0] == '0' && (len(g0) >= 2 && g0[1] != '0' || len(g0) == 1 && ng >= 3) && ng <= 6 {
+		// national trunk prefix: "020 7946 0958", "06 12 34 56 78", "03-1234-5678",
+		// "0 801 23 45 67", "02 123 456"; a bare run needs a phone word.
+		if bare {
+			return digits >= 9 && digits <= 12 && phoneContext(s, gs[0].start)
+		}
+		return digits >= 8 && digits <= 13 && !dateGroups(gs)
+	}
+	if nationalGroups(s, gs, seps, digits) {
+		// "612 34 56 78", "21 234 5678", "2 22 12 34 56": a national number without trunk
+		// prefix, written in the groups of two to four digits phone numbers are printed in.
+		return true
 	}
 	// North American Numbering Plan.
 	lens := [4]int{}
@@ -345,6 +396,43 @@ func isPhone(s string, gs []group, plus bool, digits int, seps uint8, start int)
 	// After a phone word any grouping of 7 to 15 digits is a number ("tel. 612 34 56 78").
 	dateShape := ng == 3 && ((lens[0] == 4 && lens[1] <= 2 && lens[2] <= 2) || (lens[0] <= 2 && lens[1] <= 2 && lens[2] == 4))
 	return digits >= 7 && digits <= 15 && seps != sepBit('.') && !dateShape && phoneContext(s, start)
+}
+
+// nationalGroups reports whether three or more groups separated by spaces or dashes read as a
+// phone number printed the national way: 8 to 11 digits, groups of 2 to 4 digits (the first
+// of 1 to 4), neither thousands ("12 345 678") nor a date.
+func nationalGroups(s string, gs []group, seps uint8, digits int) bool {
+	ng := len(gs)
+	if ng < 3 || ng > 6 || digits < 8 || digits > 11 || seps&^(sepBit(' ')|sepBit('-')) != 0 || s[gs[0].start] == '0' {
+		return false
+	}
+	thousands := true
+	for j, g := range gs {
+		l := g.end - g.start
+		if l > 4 || (l < 2 && j > 0) {
+			return false
+		}
+		if j > 0 && l != 3 {
+			thousands = false
+		}
+	}
+	if thousands && gs[0].end-gs[0].start <= 3 {
+		return false
+	}
+	l0, l1, l2 := gs[0].end-gs[0].start, gs[1].end-gs[1].start, gs[2].end-gs[2].start
+	if ng == 3 && l0 == 3 && l1 == 2 && l2 == 4 {
+		return false // the shape of a US SSN, which the us_ssn detector judges
+	}
+	return !dateGroups(gs)
+}
+
+// dateGroups reports three groups shaped like a date: 2025 12 17 or 17 12 2025.
+func dateGroups(gs []group) bool {
+	if len(gs) != 3 {
+		return false
+	}
+	l0, l1, l2 := gs[0].end-gs[0].start, gs[1].end-gs[1].start, gs[2].end-gs[2].start
+	return l0 == 4 && l1 <= 2 && l2 <= 2 || l0 <= 2 && l1 <= 2 && l2 == 4
 }
 
 func sepBit(c byte) uint8 {
@@ -381,7 +469,8 @@ func isOctets(s string, gs []group) bool {
 }
 
 // issuerPrefix checks the first digits and the length against the card networks' issuer
-// ranges (Visa, Mastercard, Amex, Diners, JCB, Discover, UnionPay, Maestro), which keeps
+// ranges (Visa, Mastercard, Amex, Diners, JCB with the old 2131 and 1800, Discover, UnionPay,
+// Maestro, and Elo and Hipercard inside those), which keeps
 // all-digit hex ids that happen to pass Luhn out.
 func issuerPrefix(s string, gs []group, length int) bool {
 	var p [4]int
@@ -403,22 +492,25 @@ func issuerPrefix(s string, gs []group, length int) bool {
 		return length == 15
 	case two == 36 || two == 38 || two == 39 || (four >= 3000 && four <= 3059) || (four >= 3090 && four <= 3099):
 		return length >= 14 && length <= 19
-	case four >= 3528 && four <= 3589:
-		return length >= 16 && length <= 19
-	case two == 50 || (two >= 56 && two <= 58):
-		return length >= 13 && length <= 19
+	case four >= 3528 && four <= 3589, four == 2131, four == 1800:
+		return length >= 15 && length <= 19
+	case two == 50 || (two >= 56 && two <= 69):
+		// Maestro: 50 and 56 to 69 (the 6 range also holds Discover, UnionPay and others).
+		return length >= 12 && length <= 19
 	case p[0] == 6:
 		return length >= 13 && length <= 19
 	}
 	return false
 }
 
+// cardGroups reports whether the groups are printed like a card number: groups of 3 to 8
+// digits, the last of 1 to 8 ("6304 4541 8505 8", a Maestro number printed in fours).
 func cardGroups(gs []group) bool {
 	if len(gs) == 1 {
 		return true
 	}
-	for _, g := range gs {
-		if l := g.end - g.start; l < 3 || l > 8 {
+	for j, g := range gs {
+		if l := g.end - g.start; l > 8 || (l < 3 && j < len(gs)-1) {
 			return false
 		}
 	}
@@ -479,22 +571,41 @@ func versionContext(s string, start int) bool {
 
 var versionWords = []string{"version", "release", "firmware", "build", "revision", "_ver", ".ver", "_fw", ".fw"}
 
-// phoneContext reports whether a bare digit run follows a word that names a phone number.
+// phoneContext reports whether a bare digit run follows a word that names a phone number
+// within the 24 bytes before it: a whole word ("tel", "phone", "fax", "whatsapp"), also as the
+// end of a compound ("cellphone", "userPhone"), but not a word that merely contains one
+// ("hotel", "telemetry", "recall").
 func phoneContext(s string, start int) bool {
 	from := start - 24
 	if from < 0 {
 		from = 0
 	}
-	w := s[from:start]
-	for _, word := range phoneWords {
-		if containsFold(w, word) {
-			return true
+	for i := from; i < start; {
+		if !isLetter(s[i]) {
+			i++
+			continue
 		}
+		j := i
+		for j < start && isLetter(s[j]) {
+			j++
+		}
+		if (i > from || i == 0 || !isLetter(s[i-1])) && (j < start || j == len(s) || !isLetter(s[j])) {
+			w := s[i:j]
+			if hasSuffixFold(w, "phone") {
+				return true
+			}
+			for _, word := range phoneWords {
+				if equalFoldASCII(w, word) {
+					return true
+				}
+			}
+		}
+		i = j
 	}
 	return false
 }
 
-var phoneWords = []string{"phone", "tel", "mobile", "cell", "fax", "sms", "call", "contact", "whatsapp", "msisdn"}
+var phoneWords = []string{"phone", "phones", "tel", "telephone", "mobile", "mob", "cell", "fax", "sms", "call", "whatsapp", "msisdn", "telefon", "telefono", "handy"}
 
 // VersionKey reports whether an attribute key names a version ("service.version", "fw_ver"),
 // whose dotted quads are not IPv4 addresses.
