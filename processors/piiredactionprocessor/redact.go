@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/hex"
 	"hash"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
@@ -27,8 +29,10 @@ type walker struct {
 	sum     []byte
 	mac     hash.Hash
 	counts  map[countKey]int64 // flushed to telemetry after each batch
-	key     string             // where the value at hand sits, for the audit counter
-	rec     []int32            // per rule, for the summary of the current record
+	run     countKey           // the series of the current run of counts, runN of them
+	runN    int64
+	key     string  // where the value at hand sits, for the audit counter
+	rec     []int32 // per rule, for the summary of the current record
 	recHit  bool
 	drop    bool // the current record must be dropped
 	depth   int  // nesting of the map at hand: allow-lists apply to top-level attributes only
@@ -92,10 +96,25 @@ func newWalker(rs *ruleSet) *walker {
 }
 
 func (w *walker) count(r int, a Action) {
-	w.counts[countKey{rule: r, action: a.index(), key: w.key}]++
+	// Matches come in runs of one rule under one key (a body full of card numbers): the run
+	// is counted here and added to the map once, not hashed per match.
+	k := countKey{rule: r, action: a.index(), key: w.key}
+	if w.runN > 0 && k == w.run {
+		w.runN++
+	} else {
+		w.endRun()
+		w.run, w.runN = k, 1
+	}
 	if w.rs.summary {
 		w.rec[r]++
 		w.recHit = true
+	}
+}
+
+func (w *walker) endRun() {
+	if w.runN > 0 {
+		w.counts[w.run] += w.runN
+		w.runN = 0
 	}
 }
 
@@ -136,6 +155,7 @@ type countKey struct {
 
 // flush records the batch's counts and resets them.
 func (w *walker) flush(ctx context.Context, p *piiProcessor, sig signal) {
+	w.endRun()
 	for k, n := range w.counts {
 		p.telemetry.ProcessorPiiredactionRedactions.Add(ctx, n, w.rs.addOption(sig, k))
 	}
@@ -312,7 +332,7 @@ func (w *walker) text(s string) (string, verdict) {
 		}
 		return s, verdictRemove
 	}
-	out := w.out[:0]
+	out := slices.Grow(w.out[:0], len(s)) // the output is about as long as the input
 	last := 0
 	for _, m := range ms {
 		r := w.ruleOf(m)
@@ -394,7 +414,17 @@ func (w *walker) release() {
 		w.rs.macs.Put(w.mac)
 		w.mac = nil
 	}
+	// A pooled walker does not keep the buffers of a huge body alive (memory on a Pi).
+	if cap(w.out) > maxPooledBuffer {
+		w.out = nil
+	}
+	if cap(w.matches)*int(unsafe.Sizeof(detect.Match{})) > maxPooledBuffer {
+		w.matches = make([]detect.Match, 0, 8)
+	}
 }
+
+// maxPooledBuffer is the largest scratch buffer a pooled walker keeps.
+const maxPooledBuffer = 64 << 10
 
 func runeOffset(s string, n int) int {
 	off := 0
