@@ -1,55 +1,15 @@
 package edge
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fieldcol/fieldcol/e2e/internal/harness"
 )
-
-// postAlerts sends alerts to Alertmanager's API as Prometheus would, each firing since a
-// minute ago.
-func postAlerts(t *testing.T, am string, alerts ...map[string]string) {
-	t.Helper()
-	var out []any
-	for _, labels := range alerts {
-		out = append(out, map[string]any{
-			"labels":      labels,
-			"annotations": map[string]string{"summary": "test", "runbook_url": runbookBase + labels["alertname"] + ".md"},
-			"startsAt":    time.Now().Add(-time.Minute).UTC().Format(time.RFC3339),
-		})
-	}
-	body, err := json.Marshal(out)
-	require.NoError(t, err)
-	resp, err := http.Post(am+"/api/v2/alerts", "application/json", bytes.NewReader(body))
-	require.NoError(t, err)
-	_ = resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-}
-
-// notifications returns what reached receiver, one entry per notification, each the
-// alert names it carried.
-func (w *webhook) notifications(receiver string) [][]string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var out [][]string
-	for _, n := range w.received {
-		if n.Receiver != receiver {
-			continue
-		}
-		var names []string
-		for _, a := range n.Alerts {
-			names = append(names, a.Labels["alertname"])
-		}
-		out = append(out, names)
-	}
-	return out
-}
 
 // A gateway outage seen by the shipped alerts/alertmanager.yml: the sampler tier down
 // (GatewayTierDown, outage="gateway") while Prometheus, which gets no data through it, sees
@@ -57,8 +17,8 @@ func (w *webhook) notifications(receiver string) [][]string {
 // the gateway's; every per-device alert of the outage is inhibited; an unrelated latched
 // alarm still pages.
 func TestAlertmanagerGatewayOutagePagesOnce(t *testing.T) {
-	hook, hookURL := startWebhook(t)
-	am := startAlertmanager(t, hookURL)
+	hook, hookURL := harness.StartWebhook(t)
+	am := harness.StartShippedAlertmanager(t, hookURL)
 
 	alerts := []map[string]string{
 		{"alertname": "GatewayTierDown", "job": "fieldcol-gateway-sampler", "severity": "critical", "tier": "gateway", "outage": "gateway"},
@@ -74,12 +34,12 @@ func TestAlertmanagerGatewayOutagePagesOnce(t *testing.T) {
 			map[string]string{"alertname": "VehicleOffline", "device_id": fmt.Sprintf("robot-%d", i), "severity": "warning"},
 			map[string]string{"alertname": "DiskQueueBacklogOld", "device_id": fmt.Sprintf("robot-%d", i), "signal": "metrics", "severity": "warning"})
 	}
-	postAlerts(t, am, alerts...)
+	harness.PostAlerts(t, am, runbookBase, alerts...)
 
-	var got []amAlert
+	var got []harness.AMAlert
 	require.Eventually(t, func() bool {
 		var err error
-		if got, err = amAlerts(am); err != nil {
+		if got, err = harness.AlertmanagerAlerts(am); err != nil {
 			return false
 		}
 		inhibited := 0
@@ -99,29 +59,29 @@ func TestAlertmanagerGatewayOutagePagesOnce(t *testing.T) {
 		}
 	}
 
-	// Alerts that started before group_wait are sent at once; group_interval (5 min) is
+	// The pager waits group_wait (10 s), chat 30 s; group_interval (5 min) is
 	// longer than the test, so nothing else can come.
-	require.Eventually(t, func() bool { return len(hook.notifications("chat")) > 0 && len(hook.notifications("pager")) >= 2 }, 60*time.Second, 250*time.Millisecond, "nothing reached chat or the pager")
-	assert.Never(t, func() bool { return len(hook.notifications("pager")) > 2 }, 3*time.Second, 250*time.Millisecond, "more pages: %v", hook.notifications("pager"))
-	pager := hook.notifications("pager")
+	require.Eventually(t, func() bool { return len(hook.Notifications("chat")) > 0 && len(hook.Notifications("pager")) >= 2 }, 60*time.Second, 250*time.Millisecond, "nothing reached chat or the pager")
+	assert.Never(t, func() bool { return len(hook.Notifications("pager")) > 2 }, 3*time.Second, 250*time.Millisecond, "more pages: %v", hook.Notifications("pager"))
+	pager := hook.Notifications("pager")
 	assert.ElementsMatch(t, [][]string{{"GatewayTierDown"}, {"ControlLoopAlarmLatched"}}, pager, "the pager gets the outage once and the unrelated latch")
-	assert.Equal(t, [][]string{{"GatewayInstanceDown", "GatewayInstanceDown"}}, hook.notifications("chat"), "the tier's warnings in one chat message")
-	t.Logf("pager: %v; chat: %v; %d per-device alerts inhibited", pager, hook.notifications("chat"), 30)
+	assert.Equal(t, [][]string{{"GatewayInstanceDown", "GatewayInstanceDown"}}, hook.Notifications("chat"), "the tier's warnings in one chat message")
+	t.Logf("pager: %v; chat: %v; %d per-device alerts inhibited", pager, hook.Notifications("chat"), 30)
 }
 
 // Devices that stop reporting without a gateway outage (a site's network): one
 // notification lists them all, grouped by alert name, not one page per device.
 func TestAlertmanagerSilentDevicesPageOnce(t *testing.T) {
-	hook, hookURL := startWebhook(t)
-	am := startAlertmanager(t, hookURL)
+	hook, hookURL := harness.StartWebhook(t)
+	am := harness.StartShippedAlertmanager(t, hookURL)
 	var alerts []map[string]string
 	for i := range 12 {
 		alerts = append(alerts, map[string]string{"alertname": "DeviceSilent", "device_id": fmt.Sprintf("pi-%02d", i), "severity": "critical"})
 	}
-	postAlerts(t, am, alerts...)
-	require.Eventually(t, func() bool { return len(hook.notifications("pager")) > 0 }, 60*time.Second, 250*time.Millisecond, "DeviceSilent did not page")
-	assert.Never(t, func() bool { return len(hook.notifications("pager")) > 1 }, 3*time.Second, 250*time.Millisecond, "more pages: %v", hook.notifications("pager"))
-	pager := hook.notifications("pager")
+	harness.PostAlerts(t, am, runbookBase, alerts...)
+	require.Eventually(t, func() bool { return len(hook.Notifications("pager")) > 0 }, 60*time.Second, 250*time.Millisecond, "DeviceSilent did not page")
+	assert.Never(t, func() bool { return len(hook.Notifications("pager")) > 1 }, 3*time.Second, 250*time.Millisecond, "more pages: %v", hook.Notifications("pager"))
+	pager := hook.Notifications("pager")
 	require.Len(t, pager, 1, "one page for the silent devices: %v", pager)
 	assert.Len(t, pager[0], 12)
 }

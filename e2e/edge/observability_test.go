@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -54,126 +51,6 @@ var quietPanels = map[string]bool{
 	"fieldcol / Fleet overview / Backup runs":                       true,
 }
 
-// webhook is the test's stand-in for the pager and chat services: Alertmanager's webhook
-// receivers post here, one path per receiver.
-type webhook struct {
-	mu       sync.Mutex
-	received []notification
-}
-
-type notification struct {
-	Receiver string `json:"receiver"`
-	Status   string `json:"status"`
-	Alerts   []struct {
-		Status      string            `json:"status"`
-		Labels      map[string]string `json:"labels"`
-		Annotations map[string]string `json:"annotations"`
-	} `json:"alerts"`
-}
-
-func startWebhook(t *testing.T) (*webhook, string) {
-	w := &webhook{}
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		var n notification
-		if err := json.NewDecoder(r.Body).Decode(&n); err != nil {
-			http.Error(rw, err.Error(), http.StatusBadRequest)
-			return
-		}
-		// The path names the receiver that was configured to post here.
-		n.Receiver = strings.TrimPrefix(r.URL.Path, "/")
-		w.mu.Lock()
-		w.received = append(w.received, n)
-		w.mu.Unlock()
-	}))
-	t.Cleanup(srv.Close)
-	return w, srv.URL
-}
-
-// firing returns the labels and annotations of every firing alert named alertname that
-// reached receiver.
-func (w *webhook) firing(receiver, alertname string) []map[string]string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var out []map[string]string
-	for _, n := range w.received {
-		if n.Receiver != receiver {
-			continue
-		}
-		for _, a := range n.Alerts {
-			if a.Status != "firing" || a.Labels["alertname"] != alertname {
-				continue
-			}
-			m := map[string]string{}
-			for k, v := range a.Labels {
-				m[k] = v
-			}
-			for k, v := range a.Annotations {
-				m["annotation:"+k] = v
-			}
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// startAlertmanager runs a real Alertmanager with the shipped alerts/alertmanager.yml, its
-// routing tree, grouping and inhibit rules unchanged; only the receivers' integrations
-// (PagerDuty, Slack, which need secrets and the Internet) are replaced by webhooks to the
-// test, one path per receiver. It returns Alertmanager's base URL.
-func startAlertmanager(t *testing.T, webhookURL string) string {
-	t.Helper()
-	raw, err := os.ReadFile(harness.Shipped("alerts/alertmanager.yml"))
-	require.NoError(t, err)
-	var cfg map[string]any
-	require.NoError(t, yaml.Unmarshal(raw, &cfg))
-	receivers, ok := cfg["receivers"].([]any)
-	require.True(t, ok, "alertmanager.yml has no receivers list")
-	names := map[string]bool{}
-	for i, r := range receivers {
-		rm, ok := r.(map[string]any)
-		require.True(t, ok)
-		name, _ := rm["name"].(string)
-		names[name] = true
-		if name == "null" {
-			require.Len(t, rm, 1, "the null receiver must notify nobody")
-			continue
-		}
-		receivers[i] = map[string]any{
-			"name":            name,
-			"webhook_configs": []any{map[string]any{"url": webhookURL + "/" + name, "send_resolved": false}},
-		}
-	}
-	require.Equal(t, map[string]bool{"null": true, "pager": true, "chat": true}, names)
-	out, err := yaml.Marshal(cfg)
-	require.NoError(t, err)
-
-	cfgPath := filepath.Join(t.TempDir(), "alertmanager.yml")
-	require.NoError(t, os.WriteFile(cfgPath, out, 0o600))
-	return harness.StartAlertmanager(t, cfgPath)
-}
-
-// amAlert is an alert as Alertmanager's API lists it.
-type amAlert struct {
-	Labels   map[string]string              `json:"labels"`
-	Status   struct{ InhibitedBy []string } `json:"status"`
-	Receiver []struct{ Name string }        `json:"receivers"`
-}
-
-// amAlerts lists the alerts Alertmanager holds.
-func amAlerts(am string) ([]amAlert, error) {
-	resp, err := http.Get(am + "/api/v2/alerts")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	var out []amAlert
-	return out, json.Unmarshal(raw, &out)
-}
-
 // The edge on the sim plant feeds a real Prometheus loaded with the shipped rules and a
 // real Alertmanager with the shipped routing. Commands and faults through the command API,
 // a gateway that rejects for a moment and a disk that fills up give every panel something
@@ -182,8 +59,8 @@ func amAlerts(am string) ([]amAlert, error) {
 // Prometheus, and the alerts the faults raise must reach the pager and chat webhooks with
 // their runbook_url.
 func TestObservabilityDashboardsAndAlertsOnTheSimEdge(t *testing.T) {
-	hook, hookURL := startWebhook(t)
-	am := startAlertmanager(t, hookURL)
+	hook, hookURL := harness.StartWebhook(t)
+	am := harness.StartShippedAlertmanager(t, hookURL)
 
 	sink := otlpsink.Start(t)
 	gateway := sink.ServeHTTP(t)
@@ -261,7 +138,7 @@ func TestObservabilityDashboardsAndAlertsOnTheSimEdge(t *testing.T) {
 		} {
 			var got []map[string]string
 			require.Eventually(t, func() bool {
-				got = hook.firing(c.receiver, c.alert)
+				got = hook.Firing(c.receiver, c.alert)
 				return len(got) > 0
 			}, 90*time.Second, 500*time.Millisecond, "%s did not reach the %s receiver", c.alert, c.receiver)
 			for _, a := range got {
@@ -274,7 +151,7 @@ func TestObservabilityDashboardsAndAlertsOnTheSimEdge(t *testing.T) {
 		// Both latches are in the same group (alertname, device_id); the first notification
 		// may hold one of them, so the oven's is checked in Alertmanager, routed to the pager.
 		assert.Eventually(t, func() bool {
-			alerts, err := amAlerts(am)
+			alerts, err := harness.AlertmanagerAlerts(am)
 			if err != nil {
 				return false
 			}
@@ -285,7 +162,7 @@ func TestObservabilityDashboardsAndAlertsOnTheSimEdge(t *testing.T) {
 			}
 			return false
 		}, 30*time.Second, 250*time.Millisecond, "the oven's latched sensor_fault is not in Alertmanager on its way to the pager")
-		assert.Empty(t, hook.firing("chat", "ControlLoopAlarmLatched"), "a critical alert must not go to chat")
+		assert.Empty(t, hook.Firing("chat", "ControlLoopAlarmLatched"), "a critical alert must not go to chat")
 	})
 
 	t.Run("every metric of the dashboards and rules is in Prometheus", func(t *testing.T) {
@@ -390,8 +267,8 @@ func ruleMetricNames(t *testing.T) []string {
 // its ticket (fleet-wide and per device and loop), critical and page go to the pager,
 // warning to chat, info to nobody.
 func TestAlertmanagerShippedRoutingAndInhibition(t *testing.T) {
-	hook, hookURL := startWebhook(t)
-	am := startAlertmanager(t, hookURL)
+	hook, hookURL := harness.StartWebhook(t)
+	am := harness.StartShippedAlertmanager(t, hookURL)
 
 	alert := func(labels map[string]string) map[string]any {
 		return map[string]any{
@@ -417,13 +294,13 @@ func TestAlertmanagerShippedRoutingAndInhibition(t *testing.T) {
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 
-	var got []amAlert
-	key := func(a amAlert) string {
+	var got []harness.AMAlert
+	key := func(a harness.AMAlert) string {
 		return a.Labels["alertname"] + "/" + a.Labels["device_id"] + "/" + a.Labels["loop"] + "/" + a.Labels["severity"]
 	}
 	require.Eventually(t, func() bool {
 		var err error
-		if got, err = amAlerts(am); err != nil {
+		if got, err = harness.AlertmanagerAlerts(am); err != nil {
 			return false
 		}
 		inhibited := 0
@@ -459,8 +336,8 @@ func TestAlertmanagerShippedRoutingAndInhibition(t *testing.T) {
 
 	// The pager's webhook gets the critical and the page, each with its runbook.
 	for _, name := range []string{"SoCTemperatureHigh", "SLOErrorBudgetBurnPage"} {
-		require.Eventually(t, func() bool { return len(hook.firing("pager", name)) > 0 }, 30*time.Second, 250*time.Millisecond, "%s did not page", name)
-		for _, a := range hook.firing("pager", name) {
+		require.Eventually(t, func() bool { return len(hook.Firing("pager", name)) > 0 }, 30*time.Second, 250*time.Millisecond, "%s did not page", name)
+		for _, a := range hook.Firing("pager", name) {
 			assert.Equal(t, runbookBase+name+".md", a["annotation:runbook_url"])
 			assert.NotEqual(t, "warning", a["severity"], "an inhibited warning reached the pager")
 		}
