@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,6 +25,10 @@ import (
 type Options struct {
 	// ScrapeTargets are host:port pairs whose /metrics Prometheus scrapes, in one job "fieldcol".
 	ScrapeTargets []string
+	// ScrapeFiles are more scrape jobs by name, each reading its targets from a file_sd
+	// file (YAML, [{targets: [host:port]}]) that the test may write after Prometheus started,
+	// e.g. for a collector that itself needs Prometheus's address; Prometheus watches it.
+	ScrapeFiles map[string]string
 	// ScrapeInterval defaults to 1s.
 	ScrapeInterval time.Duration
 	// RuleFiles are rule files Prometheus loads (absolute, or relative to the test's directory).
@@ -102,11 +107,26 @@ func config(t testing.TB, o Options) string {
 			fmt.Fprintf(&b, "            - %q\n", strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://"))
 		}
 	}
+	if len(o.ScrapeTargets) > 0 || len(o.ScrapeFiles) > 0 {
+		b.WriteString("scrape_configs:\n")
+	}
 	if len(o.ScrapeTargets) > 0 {
-		b.WriteString("scrape_configs:\n  - job_name: fieldcol\n    static_configs:\n      - targets:\n")
+		b.WriteString("  - job_name: fieldcol\n    static_configs:\n      - targets:\n")
 		for _, target := range o.ScrapeTargets {
 			fmt.Fprintf(&b, "          - %q\n", target)
 		}
+	}
+	jobs := make([]string, 0, len(o.ScrapeFiles))
+	for job := range o.ScrapeFiles {
+		jobs = append(jobs, job)
+	}
+	sort.Strings(jobs)
+	for _, job := range jobs {
+		abs, err := filepath.Abs(o.ScrapeFiles[job])
+		if err != nil {
+			t.Fatalf("scrape file %s: %v", o.ScrapeFiles[job], err)
+		}
+		fmt.Fprintf(&b, "  - job_name: %q\n    file_sd_configs:\n      - files: [%q]\n        refresh_interval: 1s\n", job, abs)
 	}
 	return b.String()
 }

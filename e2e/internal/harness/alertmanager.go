@@ -25,8 +25,10 @@ type Webhook struct {
 }
 
 type Notification struct {
-	Receiver string `json:"receiver"`
-	Status   string `json:"status"`
+	// Received is when the notification reached the webhook.
+	Received time.Time `json:"-"`
+	Receiver string    `json:"receiver"`
+	Status   string    `json:"status"`
 	Alerts   []struct {
 		Status      string            `json:"status"`
 		Labels      map[string]string `json:"labels"`
@@ -45,6 +47,7 @@ func StartWebhook(t testing.TB) (*Webhook, string) {
 		}
 		// The path names the receiver that was configured to post here.
 		n.Receiver = strings.TrimPrefix(r.URL.Path, "/")
+		n.Received = time.Now()
 		w.mu.Lock()
 		w.received = append(w.received, n)
 		w.mu.Unlock()
@@ -175,4 +178,29 @@ func (w *Webhook) Notifications(receiver string) [][]string {
 		out = append(out, names)
 	}
 	return out
+}
+
+// FirstFiring returns when the first notification of receiver carrying a firing alert named
+// alertname with the given labels arrived, or the zero time.
+func (w *Webhook) FirstFiring(receiver, alertname string, labels map[string]string) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, n := range w.received {
+		if n.Receiver != receiver {
+			continue
+		}
+	alerts:
+		for _, a := range n.Alerts {
+			if a.Status != "firing" || a.Labels["alertname"] != alertname {
+				continue
+			}
+			for k, v := range labels {
+				if a.Labels[k] != v {
+					continue alerts
+				}
+			}
+			return n.Received
+		}
+	}
+	return time.Time{}
 }
