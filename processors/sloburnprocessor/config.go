@@ -22,10 +22,11 @@ const (
 	defaultMaxDelay     = 5 * time.Minute
 )
 
-// bucketsPerWindow is the resolution of every window: a window of length w is kept as 60
-// buckets of w/60, so that its edge is exact at multiples of w/60 and at most 1/60 short in
-// between. 60 keeps a series under 8 KiB with the workbook windows and a 30-day period.
-const bucketsPerWindow = 60
+// maxBucketsPerWindow bounds the buckets of one window. A window is kept in buckets of the
+// emit interval (so it is exact at every emit) as long as that takes no more than this many;
+// with the default 15s that holds up to 6h, and 1d, 3d and 30d get 1m, 3m and 30m buckets.
+// The state of a series with the workbook's windows is then 6,620 buckets, about 104 KiB.
+const maxBucketsPerWindow = 1440
 
 // Config is the configuration of the sloburn processor.
 type Config struct {

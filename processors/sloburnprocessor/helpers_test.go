@@ -38,8 +38,14 @@ type harness struct {
 
 func newHarness(t testing.TB, cfg *Config) *harness {
 	t.Helper()
+	return newHarnessAt(t, cfg, epoch)
+}
+
+// newHarnessAt is newHarness with the processor started at time at.
+func newHarnessAt(t testing.TB, cfg *Config, at time.Time) *harness {
+	t.Helper()
 	require.NoError(t, cfg.Validate())
-	h := &harness{t: t, clk: &clock{t: epoch}, sink: new(consumertest.MetricsSink), tel: componenttest.NewTelemetry(), start: epoch}
+	h := &harness{t: t, clk: &clock{t: at}, sink: new(consumertest.MetricsSink), tel: componenttest.NewTelemetry(), start: at}
 	t.Cleanup(func() { require.NoError(t, h.tel.Shutdown(context.Background())) })
 	p, err := newSLOBurn(cfg, metadatatest.NewSettings(h.tel), h.sink, h.clk.now)
 	require.NoError(t, err)

@@ -185,7 +185,7 @@ func newSLOBurn(cfg *Config, set processor.Settings, next consumer.Metrics, now 
 			s.condLong = append(s.condLong, slices.Index(s.windows, c.Long))
 			s.condShort = append(s.condShort, slices.Index(s.windows, c.Short))
 		}
-		s.plan = window.NewPlan(append(append([]time.Duration{}, s.windows...), s.period), bucketsPerWindow)
+		s.plan = window.NewPlan(append(append([]time.Duration{}, s.windows...), s.period), cfg.EmitInterval, maxBucketsPerWindow)
 		for _, w := range s.windows {
 			p.streamIdle = max(p.streamIdle, w)
 		}
@@ -480,6 +480,12 @@ func (p *sloburn) warnBound(s *slo, metricName string, bounds []float64) {
 func (p *sloburn) observe(in input, pt *point, now int64) {
 	d := pt.v
 	reset := false
+	// Where the increase lands in the windows, in Unix ms. A cumulative increase lands just
+	// after the stream's previous point, as Prometheus' rate() and increase() over [t-w, t]
+	// count the increase between two samples only when the earlier one is in the range too:
+	// so after a gap the whole increase leaves each window when the gap's first sample does,
+	// not a gap-length later.
+	place := pt.at / int64(time.Millisecond)
 	if pt.cumulative {
 		if !pt.dpHashed {
 			pt.dpHash, pt.dpHashed = hashAttrs(pt.dp), true
@@ -491,7 +497,11 @@ func (p *sloburn) observe(in input, pt *point, now int64) {
 		if at <= 0 || at > now {
 			at = now
 		}
-		d, r = p.tracker.Delta(key, streams.Point{Start: pt.start, Time: at, V: pt.v}, now)
+		var prevAt int64
+		d, r, prevAt = p.tracker.Delta(key, streams.Point{Start: pt.start, Time: at, At: pt.at, V: pt.v}, now)
+		if prevAt > 0 {
+			place = min(prevAt/int64(time.Millisecond)+1, place)
+		}
 		switch r {
 		case streams.OutOfOrder:
 			p.counts[resOutOfOrder]++
@@ -522,7 +532,7 @@ func (p *sloburn) observe(in input, pt *point, now int64) {
 	g := p.groupFor(in.slo, &pt.attrs, now)
 	g.cum = g.cum.Add(pair)
 	switch {
-	case !g.series.Add(pt.at/int64(time.Millisecond), pair):
+	case !g.series.Add(place, pair):
 		// Still in slo.events: those events did happen, Prometheus just sees them late.
 		p.counts[resTooOld]++
 	case pt.clock != resAccepted:

@@ -12,19 +12,20 @@ import (
 )
 
 // documentedWindowBytes is the size the README states for the bucket state of one series
-// with the workbook's seven windows and the 30-day period: 8 rings x 60 buckets x 16 bytes,
-// 8 ring heads and the series header.
-const documentedWindowBytes = 7800
+// with the workbook's seven windows and the 30-day period at the default 15s emit interval:
+// (20 + 120 + 240 + 480 + 1440 + 1440 + 1440 + 1440) buckets x 16 bytes, 8 ring heads and
+// the series header.
+const documentedWindowBytes = 106040
 
 // documentedSeriesBytes is the README's bound for everything one SLO series holds, measured
-// on the heap: the buckets (7680 bytes, which the allocator rounds up to its 8192 size
-// class), the group record, its key and its map entry.
-const documentedSeriesBytes = 9216
+// on the heap: the buckets (105,920 bytes, which the allocator rounds up to whole 8 KiB
+// pages: 106,496), the group record, its key and its map entry.
+const documentedSeriesBytes = 108 * 1024
 
 func TestStateBytesPerSeries(t *testing.T) {
 	cfg := ovenConfig()
 	cfg.SLOs[0].GroupBy = []string{"device.id"}
-	const n = 2000
+	const n = 200
 	cfg.MaxSeries = n
 	h := newHarness(t, cfg)
 	require.Equal(t, documentedWindowBytes, h.p.slos[0].plan.StateBytes())

@@ -12,8 +12,11 @@ type Values [2]float64
 // Point is one cumulative observation, times in Unix nanoseconds.
 type Point struct {
 	Start int64
-	Time  int64
-	V     Values
+	Time  int64 // orders the stream's points
+	// At is where the caller placed the point in its windows (its own time, or its arrival
+	// for a skewed clock); Delta hands it back with the next point.
+	At int64
+	V  Values
 }
 
 // Result says what Delta did with a point.
@@ -55,29 +58,31 @@ func New(maxStreams int, started time.Time) *Tracker {
 // Len is the number of streams tracked.
 func (t *Tracker) Len() int { return len(t.m) }
 
-// Delta returns the increase of stream key since its previous point. now is the processor's
-// clock, kept to forget idle streams.
-func (t *Tracker) Delta(key uint64, p Point, now int64) (Values, Result) {
+// Delta returns the increase of stream key since its previous point, and the At of that
+// previous point (0 for a stream's first point): Prometheus' increase() over a range counts
+// the increase between two samples when both lie in the range, so the caller attributes it
+// to the earlier one. now is the processor's clock, kept to forget idle streams.
+func (t *Tracker) Delta(key uint64, p Point, now int64) (Values, Result, int64) {
 	st, ok := t.m[key]
 	if !ok {
 		if len(t.m) >= t.max {
-			return Values{}, Overflow
+			return Values{}, Overflow, 0
 		}
 		t.m[key] = &state{last: p, seenAt: now}
 		if p.Start != 0 && p.Start >= t.started {
-			return p.V, Reset
+			return p.V, Reset, 0
 		}
-		return Values{}, Baseline
+		return Values{}, Baseline, 0
 	}
 	if p.Time <= st.last.Time {
-		return Values{}, OutOfOrder
+		return Values{}, OutOfOrder, 0
 	}
 	prev := st.last
 	st.last, st.seenAt = p, now
 	if (p.Start != 0 && prev.Start != 0 && p.Start != prev.Start) || p.V[0] < prev.V[0] || p.V[1] < prev.V[1] {
-		return p.V, Reset
+		return p.V, Reset, prev.At
 	}
-	return Values{p.V[0] - prev.V[0], p.V[1] - prev.V[1]}, Increase
+	return Values{p.V[0] - prev.V[0], p.V[1] - prev.V[1]}, Increase, prev.At
 }
 
 // Forget drops the streams that sent nothing since idleSince (Unix ns), and returns how many

@@ -59,7 +59,7 @@ func TestDelta(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := New(10, started)
 			for i, st := range tt.steps {
-				got, r := tr.Delta(1, st.p, st.p.Time)
+				got, r, _ := tr.Delta(1, st.p, st.p.Time)
 				assert.Equal(t, st.result, r, "step %d", i)
 				assert.Equal(t, st.want, got, "step %d", i)
 			}
@@ -69,16 +69,16 @@ func TestDelta(t *testing.T) {
 
 func TestOverflowAndForget(t *testing.T) {
 	tr := New(2, time.Unix(0, 0))
-	_, r := tr.Delta(1, Point{Time: 10, V: Values{1}}, 100)
+	_, r, _ := tr.Delta(1, Point{Time: 10, V: Values{1}}, 100)
 	assert.Equal(t, Baseline, r, "a start time of 0 means unknown, not the epoch")
-	_, r = tr.Delta(2, Point{Time: 10, V: Values{1}}, 200)
+	_, r, _ = tr.Delta(2, Point{Time: 10, V: Values{1}}, 200)
 	assert.NotEqual(t, Overflow, r)
-	_, r = tr.Delta(3, Point{Time: 10, V: Values{1}}, 200)
+	_, r, _ = tr.Delta(3, Point{Time: 10, V: Values{1}}, 200)
 	assert.Equal(t, Overflow, r)
 	assert.Equal(t, 2, tr.Len())
 	assert.Equal(t, 1, tr.Forget(150))
 	assert.Equal(t, 1, tr.Len())
-	_, r = tr.Delta(3, Point{Time: 10, V: Values{1}}, 300)
+	_, r, _ = tr.Delta(3, Point{Time: 10, V: Values{1}}, 300)
 	assert.NotEqual(t, Overflow, r, "room again after forgetting an idle stream")
 }
 
@@ -93,7 +93,23 @@ func TestSaveAndRestore(t *testing.T) {
 
 	restored = New(10, time.Unix(0, 0))
 	restored.Restore(saved)
-	d, r := restored.Delta(1, Point{Time: 20, V: Values{130}}, 20)
+	d, r, _ := restored.Delta(1, Point{Time: 20, V: Values{130}}, 20)
 	assert.Equal(t, Increase, r, "the stream continues across the restart")
 	assert.Equal(t, Values{30}, d)
+}
+
+// TestDeltaHandsBackThePreviousPlacement: an increase comes with the At of the point before
+// it, where Prometheus' range functions place it.
+func TestDeltaHandsBackThePreviousPlacement(t *testing.T) {
+	tr := New(10, time.Unix(0, 0))
+	_, r, at := tr.Delta(1, Point{Time: 10, At: 11, V: Values{5}}, 10)
+	assert.Equal(t, Baseline, r)
+	assert.Zero(t, at)
+	d, r, at := tr.Delta(1, Point{Time: 20, At: 21, V: Values{8}}, 20)
+	assert.Equal(t, Increase, r)
+	assert.Equal(t, Values{3}, d)
+	assert.Equal(t, int64(11), at)
+	_, r, at = tr.Delta(1, Point{Time: 30, At: 31, V: Values{2}}, 30)
+	assert.Equal(t, Reset, r)
+	assert.Equal(t, int64(21), at)
 }

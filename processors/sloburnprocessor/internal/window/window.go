@@ -4,10 +4,11 @@
 //
 // Bucket k of a ring of width g covers the half-open interval ((k-1)·g, k·g] of Unix
 // milliseconds. A window of length w = n·g evaluated at a time t that is a multiple of g is
-// therefore exactly (t-w, t], which is what Prometheus 2.x reads for rate(x[w]) from samples
-// taken at multiples of g (its range selector includes both ends, and the increase counts
-// from the first sample in the range). Between multiples of g the window is up to one bucket
-// (1/n of the window) shorter.
+// therefore exactly (t-w, t]. Each ring's width is the finest multiple of a resolution (the
+// processor's emit interval) that divides the window in at most a given number of buckets, so
+// a window evaluated at multiples of the resolution is exact as long as it needs no more
+// buckets than that; a longer window is exact at multiples of its coarser width and up to one
+// bucket (1/max of the window) short in between.
 package window
 
 import (
@@ -36,28 +37,53 @@ type Plan struct {
 	windows []time.Duration
 	width   []int64 // bucket width of each ring, in milliseconds
 	offset  []int   // first bucket of each ring in Series.buckets
-	n       int     // buckets per ring
+	n       []int   // buckets of each ring
+	total   int     // buckets of all rings
 	longest int     // index of the longest window
 }
 
-// NewPlan lays out one ring of n buckets for each distinct window. Each window must be a
-// positive multiple of n milliseconds.
-func NewPlan(windows []time.Duration, n int) *Plan {
-	p := &Plan{n: n}
+// NewPlan lays out one ring for each distinct window. A ring's bucket width is the smallest
+// multiple of resolution that divides the window into at most maxBuckets buckets; when no
+// multiple of resolution divides the window, the window is cut into the largest number of
+// whole-millisecond buckets up to maxBuckets. Windows are positive whole milliseconds.
+func NewPlan(windows []time.Duration, resolution time.Duration, maxBuckets int) *Plan {
+	p := &Plan{}
 	seen := map[time.Duration]bool{}
 	for _, w := range windows {
 		if seen[w] {
 			continue
 		}
 		seen[w] = true
-		p.offset = append(p.offset, len(p.windows)*n)
+		width := bucketWidth(w.Milliseconds(), resolution.Milliseconds(), int64(maxBuckets))
+		n := int(w.Milliseconds() / width)
+		p.offset = append(p.offset, p.total)
 		p.windows = append(p.windows, w)
-		p.width = append(p.width, w.Milliseconds()/int64(n))
+		p.width = append(p.width, width)
+		p.n = append(p.n, n)
+		p.total += n
 		if w > p.windows[p.longest] {
 			p.longest = len(p.windows) - 1
 		}
 	}
 	return p
+}
+
+// bucketWidth is the finest width, in milliseconds, that cuts w into at most maxN buckets:
+// a multiple of res when one divides w, otherwise any divisor of w.
+func bucketWidth(w, res, maxN int64) int64 {
+	if res > 0 && w%res == 0 {
+		for m := (w/res + maxN - 1) / maxN; m*res <= w; m++ {
+			if w%(m*res) == 0 {
+				return m * res
+			}
+		}
+	}
+	for n := min(maxN, w); n > 1; n-- {
+		if w%n == 0 {
+			return w / n
+		}
+	}
+	return w
 }
 
 // Windows lists the distinct windows of the plan in the order they were first given.
@@ -74,7 +100,7 @@ func (p *Plan) BucketWidth(w time.Duration) time.Duration {
 // StateBytes is the memory that one series of this plan holds: the Series header, its
 // buckets and the head index of each ring. It does not count the caller's own bookkeeping.
 func (p *Plan) StateBytes() int {
-	return int(unsafe.Sizeof(Series{})) + len(p.windows)*p.n*int(unsafe.Sizeof(Pair{})) + len(p.windows)*8
+	return int(unsafe.Sizeof(Series{})) + p.total*int(unsafe.Sizeof(Pair{})) + len(p.windows)*8
 }
 
 func (p *Plan) ring(w time.Duration) int {
@@ -95,7 +121,7 @@ type Series struct {
 
 // NewSeries allocates every bucket of a series up front.
 func (p *Plan) NewSeries() *Series {
-	s := &Series{plan: p, buckets: make([]Pair, len(p.windows)*p.n), heads: make([]int64, len(p.windows))}
+	s := &Series{plan: p, buckets: make([]Pair, p.total), heads: make([]int64, len(p.windows))}
 	for i := range s.heads {
 		s.heads[i] = empty
 	}
@@ -123,10 +149,10 @@ func (s *Series) Add(ts int64, d Pair) bool {
 		switch {
 		case k > head:
 			s.advance(r, k)
-		case k <= head-int64(p.n):
+		case k <= head-int64(p.n[r]):
 			continue
 		}
-		b := &s.buckets[p.offset[r]+slot(k, p.n)]
+		b := &s.buckets[p.offset[r]+slot(k, p.n[r])]
 		b.Total += d.Total
 		b.Part += d.Part
 		kept = true
@@ -148,12 +174,13 @@ func slot(k int64, n int) int {
 func (s *Series) advance(r int, k int64) {
 	p := s.plan
 	head := s.heads[r]
-	ring := s.buckets[p.offset[r] : p.offset[r]+p.n]
-	if head == empty || k-head >= int64(p.n) {
+	n := p.n[r]
+	ring := s.buckets[p.offset[r] : p.offset[r]+n]
+	if head == empty || k-head >= int64(n) {
 		clear(ring)
 	} else {
 		for i := head + 1; i <= k; i++ {
-			ring[slot(i, p.n)] = Pair{}
+			ring[slot(i, n)] = Pair{}
 		}
 	}
 	s.heads[r] = k
@@ -174,11 +201,11 @@ func (s *Series) Sum(w time.Duration, now int64) Pair {
 	}
 	cur := index(now, p.width[r])
 	// The ring holds (head-n, head]; the window asks for (cur-n, cur].
-	lo := max(cur, head) - int64(p.n) + 1
+	lo := max(cur, head) - int64(p.n[r]) + 1
 	hi := min(cur, head)
 	var sum Pair
 	for k := lo; k <= hi; k++ {
-		b := s.buckets[p.offset[r]+slot(k, p.n)]
+		b := s.buckets[p.offset[r]+slot(k, p.n[r])]
 		sum.Total += b.Total
 		sum.Part += b.Part
 	}
@@ -203,9 +230,9 @@ func (s *Series) State() (buckets []Pair, heads []int64) {
 // Restore rebuilds a series of this plan from State's output. It refuses state of another
 // layout, which a change of the configured windows produces.
 func (p *Plan) Restore(buckets []Pair, heads []int64) (*Series, error) {
-	if len(buckets) != len(p.windows)*p.n || len(heads) != len(p.windows) {
+	if len(buckets) != p.total || len(heads) != len(p.windows) {
 		return nil, fmt.Errorf("saved series has %d buckets and %d rings, this plan %d and %d",
-			len(buckets), len(heads), len(p.windows)*p.n, len(p.windows))
+			len(buckets), len(heads), p.total, len(p.windows))
 	}
 	return &Series{plan: p, buckets: append([]Pair(nil), buckets...), heads: append([]int64(nil), heads...)}, nil
 }

@@ -6,12 +6,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
 )
 
 const minute = int64(time.Minute / time.Millisecond)
 
 func TestPlanLayout(t *testing.T) {
-	p := NewPlan([]time.Duration{5 * time.Minute, time.Hour, 5 * time.Minute, 72 * time.Hour}, 60)
+	p := NewPlan([]time.Duration{5 * time.Minute, time.Hour, 5 * time.Minute, 72 * time.Hour}, time.Millisecond, 60)
 	assert.Equal(t, []time.Duration{5 * time.Minute, time.Hour, 72 * time.Hour}, p.Windows())
 	assert.Equal(t, 5*time.Second, p.BucketWidth(5*time.Minute))
 	assert.Equal(t, 72*time.Minute, p.BucketWidth(72*time.Hour))
@@ -23,7 +24,7 @@ func TestPlanLayout(t *testing.T) {
 // TestWindowEdges checks the exact window (t-w, t]: an increase at t-w is out, one just
 // after it is in, and one at t is in.
 func TestWindowEdges(t *testing.T) {
-	p := NewPlan([]time.Duration{5 * time.Minute}, 60)
+	p := NewPlan([]time.Duration{5 * time.Minute}, time.Millisecond, 60)
 	s := p.NewSeries()
 	now := 1000 * minute
 	require.True(t, s.Add(now-5*minute, Pair{Total: 1, Part: 1}))
@@ -38,7 +39,7 @@ func TestWindowEdges(t *testing.T) {
 }
 
 func TestEpochZero(t *testing.T) {
-	s := NewPlan([]time.Duration{time.Minute}, 60).NewSeries()
+	s := NewPlan([]time.Duration{time.Minute}, time.Millisecond, 60).NewSeries()
 	require.True(t, s.Add(0, Pair{Total: 3, Part: 1}))
 	assert.Equal(t, Pair{Total: 3, Part: 1}, s.Sum(time.Minute, 0))
 	assert.Equal(t, Pair{Total: 3, Part: 1}, s.Sum(time.Minute, 59_000))
@@ -46,7 +47,7 @@ func TestEpochZero(t *testing.T) {
 }
 
 func TestLateAndTooOld(t *testing.T) {
-	p := NewPlan([]time.Duration{5 * time.Minute, time.Hour}, 60)
+	p := NewPlan([]time.Duration{5 * time.Minute, time.Hour}, time.Millisecond, 60)
 	s := p.NewSeries()
 	now := 600 * minute
 	require.True(t, s.Add(now, Pair{Total: 1}))
@@ -62,7 +63,7 @@ func TestLateAndTooOld(t *testing.T) {
 // TestGapClearsReusedBuckets checks that buckets reused after a gap start from zero, both for
 // a gap shorter than the ring and for one longer than it.
 func TestGapClearsReusedBuckets(t *testing.T) {
-	p := NewPlan([]time.Duration{time.Minute}, 60)
+	p := NewPlan([]time.Duration{time.Minute}, time.Millisecond, 60)
 	s := p.NewSeries()
 	for i := int64(1); i <= 60; i++ {
 		s.Add(i*1000, Pair{Total: 1})
@@ -79,7 +80,7 @@ func TestGapClearsReusedBuckets(t *testing.T) {
 // in (t-w, t] at times that are multiples of the bucket width.
 func TestSlidingMatchesBruteForce(t *testing.T) {
 	w := 10 * time.Minute
-	p := NewPlan([]time.Duration{w}, 60)
+	p := NewPlan([]time.Duration{w}, time.Millisecond, 60)
 	s := p.NewSeries()
 	type inc struct {
 		ts int64
@@ -107,7 +108,7 @@ func TestSlidingMatchesBruteForce(t *testing.T) {
 }
 
 func TestStateAndRestore(t *testing.T) {
-	p := NewPlan([]time.Duration{5 * time.Minute, time.Hour}, 60)
+	p := NewPlan([]time.Duration{5 * time.Minute, time.Hour}, time.Millisecond, 60)
 	s := p.NewSeries()
 	now := 100 * minute
 	s.Add(now-2*minute, Pair{Total: 10, Part: 1})
@@ -121,7 +122,55 @@ func TestStateAndRestore(t *testing.T) {
 	r.Add(now, Pair{Total: 1})
 	assert.NotEqual(t, s.Sum(time.Hour, now), r.Sum(time.Hour, now), "the restored series owns its buckets")
 
-	other := NewPlan([]time.Duration{5 * time.Minute}, 60)
+	other := NewPlan([]time.Duration{5 * time.Minute}, time.Millisecond, 60)
 	_, err = other.Restore(buckets, heads)
 	assert.ErrorContains(t, err, "saved series has 120 buckets and 2 rings, this plan 60 and 1")
+}
+
+// TestPlanAtEmitResolution: with a 15 s resolution and at most 1440 buckets, the workbook's
+// windows up to 6h get 15 s buckets (exact at every 15 s emit), 1d 60 s, 3d 180 s, 30d 30 min.
+func TestPlanAtEmitResolution(t *testing.T) {
+	ws := []time.Duration{5 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 6 * time.Hour, 24 * time.Hour, 72 * time.Hour, 720 * time.Hour}
+	p := NewPlan(ws, 15*time.Second, 1440)
+	want := []time.Duration{15 * time.Second, 15 * time.Second, 15 * time.Second, 15 * time.Second, 15 * time.Second, time.Minute, 3 * time.Minute, 30 * time.Minute}
+	for i, w := range ws {
+		assert.Equal(t, want[i], p.BucketWidth(w), "%v", w)
+	}
+	assert.Equal(t, 56+(20+120+240+480+4*1440)*16+8*8, p.StateBytes())
+	// A resolution that does not divide a window falls back to whole-millisecond buckets.
+	q := NewPlan([]time.Duration{5 * time.Minute}, 7*time.Second, 1440)
+	assert.Equal(t, 240*time.Millisecond, q.BucketWidth(5*time.Minute))
+}
+
+// TestSumExactAtEveryResolutionStep: a window evaluated at any multiple of the resolution
+// holds exactly the increases in (t-w, t], whatever their times.
+func TestSumExactAtEveryResolutionStep(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		res := int64(15_000)
+		w := time.Duration(rapid.SampledFrom([]int64{5, 30, 60, 120}).Draw(rt, "minutes")) * time.Minute
+		p := NewPlan([]time.Duration{w}, time.Duration(res)*time.Millisecond, 1440)
+		s := p.NewSeries()
+		type ev struct{ ts, v int64 }
+		var evs []ev
+		ts := int64(1_000_000_000)
+		for i := rapid.IntRange(1, 200).Draw(rt, "n"); i > 0; i-- {
+			ts += rapid.Int64Range(0, 4*res).Draw(rt, "gap")
+			v := rapid.Int64Range(1, 100).Draw(rt, "v")
+			s.Add(ts, Pair{Total: float64(v)})
+			evs = append(evs, ev{ts, v})
+			now := (ts/res + rapid.Int64Range(0, 3).Draw(rt, "ahead")) * res
+			if now < ts {
+				continue
+			}
+			var want float64
+			for _, e := range evs {
+				if e.ts > now-w.Milliseconds() && e.ts <= now {
+					want += float64(e.v)
+				}
+			}
+			if got := s.Sum(w, now).Total; got != want {
+				rt.Fatalf("window %v at %d: got %v, want %v", w, now, got, want)
+			}
+		}
+	})
 }
