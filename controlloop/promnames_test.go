@@ -48,6 +48,7 @@ func TestPrometheusNames(t *testing.T) {
 	}, 5*time.Second, 10*time.Millisecond)
 	for _, want := range []string{
 		"controlloop_cycles_total", "controlloop_cycle_duration_seconds", "controlloop_cycle_lateness_seconds",
+		"controlloop_cycle_lateness_runtime_seconds",
 		"controlloop_process_value", "controlloop_setpoint", "controlloop_output_ratio", "controlloop_safe_state",
 		"controlloop_alarms_active", "controlloop_alarm_transitions_total", "controlloop_commands_total",
 		"controlloop_command_duration_seconds", "controlloop_telemetry_dropped_total",

@@ -12,6 +12,7 @@ var Contract = map[string]Declared{
 	"controlloop_command_duration_seconds":                 {Name: "controlloop.command.duration", Unit: "s", Kind: "histogram", Component: "controlloop"},
 	"controlloop_commands_total":                           {Name: "controlloop.commands", Unit: "", Kind: "counter", Component: "controlloop"},
 	"controlloop_cycle_duration_seconds":                   {Name: "controlloop.cycle.duration", Unit: "s", Kind: "histogram", Component: "controlloop"},
+	"controlloop_cycle_lateness_runtime_seconds":           {Name: "controlloop.cycle.lateness.runtime", Unit: "s", Kind: "histogram", Component: "controlloop"},
 	"controlloop_cycle_lateness_seconds":                   {Name: "controlloop.cycle.lateness", Unit: "s", Kind: "histogram", Component: "controlloop"},
 	"controlloop_cycles_total":                             {Name: "controlloop.cycles", Unit: "", Kind: "counter", Component: "controlloop"},
 	"controlloop_dry_run":                                  {Name: "controlloop.dry_run", Unit: "", Kind: "gauge", Component: "controlloop"},

@@ -124,51 +124,79 @@ func (h histogram) bucketOf(v int64) int64 {
 	return math.MaxInt64
 }
 
-const latenessFamily = "controlloop_cycle_lateness_seconds"
+const (
+	latenessFamily = "controlloop_cycle_lateness_seconds"
+	// runtimeFamily is the runtime's part of the lateness (wake-up minus the kernel's).
+	runtimeFamily = "controlloop_cycle_lateness_runtime_seconds"
+)
 
-// scrapeLateness reads the lateness histogram of loop from a Prometheus exposition.
-func scrapeLateness(client *http.Client, url, loop string) (histogram, error) {
+// scraped are the loop's histograms in one scrape: the lateness, and its runtime's part
+// (empty when the edge exposes none: a build before it, or no precise window).
+type scraped struct {
+	lateness, runtime histogram
+}
+
+// scrapeLateness reads the lateness histograms of loop from a Prometheus exposition.
+func scrapeLateness(client *http.Client, url, loop string) (scraped, error) {
 	resp, err := client.Get(url)
 	if err != nil {
-		return histogram{}, err
+		return scraped{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
-		return histogram{}, fmt.Errorf("GET %s: %s: %s", url, resp.Status, b)
+		return scraped{}, fmt.Errorf("GET %s: %s: %s", url, resp.Status, b)
 	}
-	return parseLateness(resp.Body, loop)
+	return parseExposition(resp.Body, loop)
 }
 
 var errNoSeries = errors.New("no lateness series for the loop yet")
 
 // parseLateness finds the lateness histogram of loop in an exposition in text format.
 func parseLateness(r io.Reader, loop string) (histogram, error) {
+	s, err := parseExposition(r, loop)
+	return s.lateness, err
+}
+
+// parseExposition finds both lateness histograms of loop in an exposition in text format.
+func parseExposition(r io.Reader, loop string) (scraped, error) {
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(r)
 	if err != nil {
-		return histogram{}, fmt.Errorf("parsing the exposition: %w", err)
+		return scraped{}, fmt.Errorf("parsing the exposition: %w", err)
 	}
-	fam, ok := fams[latenessFamily]
+	var s scraped
+	if s.lateness, err = seriesOf(fams, latenessFamily, loop); err != nil {
+		return scraped{}, err
+	}
+	if s.runtime, err = seriesOf(fams, runtimeFamily, loop); err != nil && !errors.Is(err, errNoSeries) {
+		return scraped{}, err
+	}
+	return s, nil
+}
+
+// seriesOf is the histogram of family for loop.
+func seriesOf(fams map[string]*dto.MetricFamily, family, loop string) (histogram, error) {
+	fam, ok := fams[family]
 	if !ok {
-		return histogram{}, fmt.Errorf("%w: no %s", errNoSeries, latenessFamily)
+		return histogram{}, fmt.Errorf("%w: no %s", errNoSeries, family)
 	}
 	if fam.GetType() != dto.MetricType_HISTOGRAM {
-		return histogram{}, fmt.Errorf("%s is a %s, not a histogram", latenessFamily, fam.GetType())
+		return histogram{}, fmt.Errorf("%s is a %s, not a histogram", family, fam.GetType())
 	}
 	var found *dto.Histogram
 	for _, m := range fam.GetMetric() {
 		for _, l := range m.GetLabel() {
 			if l.GetName() == "loop" && l.GetValue() == loop {
 				if found != nil {
-					return histogram{}, fmt.Errorf("two %s series for loop %q", latenessFamily, loop)
+					return histogram{}, fmt.Errorf("two %s series for loop %q", family, loop)
 				}
 				found = m.GetHistogram()
 			}
 		}
 	}
 	if found == nil {
-		return histogram{}, fmt.Errorf("%w: no %s{loop=%q}", errNoSeries, latenessFamily, loop)
+		return histogram{}, fmt.Errorf("%w: no %s{loop=%q}", errNoSeries, family, loop)
 	}
 	var h histogram
 	for _, b := range found.GetBucket() {

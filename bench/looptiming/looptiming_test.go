@@ -64,6 +64,7 @@ type run struct {
 	cyclic     figures   // cyclictest's samples, exact
 	probe      figures   // a Go loop thread in a process of its own, exact
 	probeRT    figures   // the runtime's part of the probe's lateness (after the kernel woke it)
+	loopRT     figures   // the runtime's part of the loop's lateness, from the edge's histogram
 	hist       histogram // the loop's window
 	fifo       int       // edge threads at SCHED_FIFO with the loop's priority
 	load       loadStats
@@ -97,13 +98,13 @@ func measure(tb testing.TB, realtime bool, d time.Duration) run {
 	e := startEdge(tb, realtime)
 	client := &http.Client{Timeout: 5 * time.Second}
 	url := "http://" + e.metrics + "/metrics"
-	scrape := func(what string, done func(histogram) bool) histogram {
+	scrape := func(what string, done func(histogram) bool) scraped {
 		tb.Helper()
-		h, err := waitScrape(client, url, e.proc, done, 60*time.Second)
+		s, err := waitScrape(client, url, e.proc, done, 60*time.Second)
 		if err != nil {
 			tb.Fatalf("%s: %v\n----- log of the edge -----\n%s", what, err, e.proc.Log())
 		}
-		return h
+		return s
 	}
 	scrape("the loop's lateness in the exposition", func(h histogram) bool { return h.count() > 0 })
 	if realtime {
@@ -127,7 +128,7 @@ func measure(tb testing.TB, realtime bool, d time.Duration) run {
 	}()
 	time.Sleep(warmup)
 	prev := scrape("a scrape under load", func(histogram) bool { return true })
-	before := scrape("a fresh collection before cyclictest", func(h histogram) bool { return h.count() != prev.count() })
+	before := scrape("a fresh collection before cyclictest", func(h histogram) bool { return h.count() != prev.lateness.count() })
 	from := time.Since(e.started)
 
 	r.cyclicArgs = cyclictestArgs(lt.period, d, prio)
@@ -147,7 +148,7 @@ func measure(tb testing.TB, realtime bool, d time.Duration) run {
 	}
 	r.probe, r.probeRT = pf.lateness, pf.runtime
 	after := scrape("the loop's cycles of cyclictest's window", func(h histogram) bool {
-		return h.count() >= before.count()+uint64(r.cyclic.n)
+		return h.count() >= before.lateness.count()+uint64(r.cyclic.n)
 	})
 	to := time.Since(e.started)
 	r.load = ld.stop()
@@ -159,8 +160,15 @@ func measure(tb testing.TB, realtime bool, d time.Duration) run {
 		}
 		r.gc = &g
 	}
-	if r.hist, err = after.since(before); err != nil {
+	if r.hist, err = after.lateness.since(before.lateness); err != nil {
 		tb.Fatal(err)
+	}
+	if after.runtime.count() > 0 && before.runtime.count() > 0 {
+		rt, err := after.runtime.since(before.runtime)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		r.loopRT = rt.figures()
 	}
 	if err := e.proc.Stop(20 * time.Second); err != nil {
 		tb.Errorf("the edge did not stop cleanly: %v", err)
@@ -170,23 +178,23 @@ func measure(tb testing.TB, realtime bool, d time.Duration) run {
 }
 
 // waitScrape scrapes url until the lateness histogram of the measured loop satisfies done.
-func waitScrape(client *http.Client, url string, p *testproc.Process, done func(histogram) bool, timeout time.Duration) (histogram, error) {
+func waitScrape(client *http.Client, url string, p *testproc.Process, done func(histogram) bool, timeout time.Duration) (scraped, error) {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
 		if p.Exited() {
-			return histogram{}, errors.New("the edge exited")
+			return scraped{}, errors.New("the edge exited")
 		}
-		h, err := scrapeLateness(client, url, measuredLoop)
-		if err == nil && done(h) {
-			return h, nil
+		s, err := scrapeLateness(client, url, measuredLoop)
+		if err == nil && done(s.lateness) {
+			return s, nil
 		}
 		if err != nil {
 			last = err
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return histogram{}, fmt.Errorf("not within %s (last error: %v)", timeout, last)
+	return scraped{}, fmt.Errorf("not within %s (last error: %v)", timeout, last)
 }
 
 // ns formats a lateness; MaxInt64 is the +Inf bucket.
@@ -268,6 +276,7 @@ func (r run) exceedance() string {
 		b.WriteString("\n")
 	}
 	row(measuredLoop+" loop", r.loop)
+	row(measuredLoop+" loop, runtime's part (wake-up minus the kernel's)", r.loopRT)
 	row("cyclictest", r.cyclic)
 	row("probe", r.probe)
 	row("probe, runtime's part (wake-up minus the kernel's)", r.probeRT)

@@ -119,6 +119,27 @@ func TestLatenessFromExposition(t *testing.T) {
 	assert.Error(t, err, "not a histogram")
 }
 
+func TestRuntimePartFromExposition(t *testing.T) {
+	s, err := parseExposition(strings.NewReader(exposition), "conveyor")
+	require.NoError(t, err, "an edge without the runtime's part still gives its lateness")
+	assert.Zero(t, s.runtime.count())
+	assert.Equal(t, uint64(100), s.lateness.count())
+
+	withRuntime := exposition + `# HELP controlloop_cycle_lateness_runtime_seconds Runtime's part.
+# TYPE controlloop_cycle_lateness_runtime_seconds histogram
+controlloop_cycle_lateness_runtime_seconds_bucket{device_id="vm",loop="conveyor",le="1e-05"} 80
+controlloop_cycle_lateness_runtime_seconds_bucket{device_id="vm",loop="conveyor",le="0.001"} 95
+controlloop_cycle_lateness_runtime_seconds_bucket{device_id="vm",loop="conveyor",le="+Inf"} 96
+controlloop_cycle_lateness_runtime_seconds_sum{device_id="vm",loop="conveyor"} 0.01
+controlloop_cycle_lateness_runtime_seconds_count{device_id="vm",loop="conveyor"} 96
+`
+	s, err = parseExposition(strings.NewReader(withRuntime), "conveyor")
+	require.NoError(t, err)
+	assert.Equal(t, []float64{10e-6, 1e-3, math.Inf(1)}, s.runtime.bounds)
+	assert.Equal(t, []uint64{80, 95, 96}, s.runtime.counts)
+	assert.Equal(t, uint64(100), s.lateness.count())
+}
+
 func TestResolution(t *testing.T) {
 	assert.NoError(t, resolution([]float64{10e-6, 20e-6, 30e-6, 40e-6, 50e-6, 60e-6, 70e-6, 80e-6, 90e-6, 100e-6, 125e-6, 150e-6, 175e-6, 200e-6, 250e-6, 1e-3}))
 	assert.Error(t, resolution([]float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 1e-3}), "the old bounds: 50 µs steps")

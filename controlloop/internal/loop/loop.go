@@ -549,7 +549,11 @@ func (l *Loop) Cycle(tick schedule.Tick) {
 	} else {
 		l.cyclesOK.Add(1)
 	}
-	l.samples.Push(&Sample{Duration: dur, Lateness: tick.Woke - tick.Deadline})
+	rt := int64(-1)
+	if tick.Kernel != 0 {
+		rt = tick.Woke - tick.Kernel
+	}
+	l.samples.Push(&Sample{Duration: dur, Lateness: tick.Woke - tick.Deadline, Runtime: rt})
 	if sampled {
 		l.spans.Push(&CycleSpan{
 			Start: l.wall(start), Read: l.wall(tRead), Validate: l.wall(tValidate),

@@ -140,6 +140,9 @@ func asHardwareError(err error) *hardware.Error {
 type Sample struct {
 	Duration int64 // ns from wake-up to the end of the cycle
 	Lateness int64 // ns from deadline to wake-up
+	// Runtime is the runtime's part of Lateness, ns from the kernel's wake-up of the raw leg
+	// to the wake-up (schedule.Tick.Kernel); -1 for a cycle without a raw leg.
+	Runtime int64
 }
 
 // CycleSpan is a sampled cycle with the end of each phase (unix ns).

@@ -25,25 +25,26 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter            metric.Meter
-	mu               sync.Mutex
-	registrations    []metric.Registration
-	ActuatorErrors   metric.Int64ObservableCounter
-	AlarmTransitions metric.Int64Counter
-	AlarmsActive     metric.Int64ObservableGauge
-	CommandDuration  metric.Float64Histogram
-	Commands         metric.Int64Counter
-	CycleDuration    metric.Float64Histogram
-	CycleLateness    metric.Float64Histogram
-	Cycles           metric.Int64ObservableCounter
-	DryRun           metric.Int64ObservableGauge
-	DryRunWrites     metric.Int64ObservableCounter
-	Output           metric.Float64ObservableGauge
-	ProcessValue     metric.Float64ObservableGauge
-	Restarts         metric.Int64Counter
-	SafeState        metric.Int64ObservableGauge
-	Setpoint         metric.Float64ObservableGauge
-	TelemetryDropped metric.Int64ObservableCounter
+	meter                metric.Meter
+	mu                   sync.Mutex
+	registrations        []metric.Registration
+	ActuatorErrors       metric.Int64ObservableCounter
+	AlarmTransitions     metric.Int64Counter
+	AlarmsActive         metric.Int64ObservableGauge
+	CommandDuration      metric.Float64Histogram
+	Commands             metric.Int64Counter
+	CycleDuration        metric.Float64Histogram
+	CycleLateness        metric.Float64Histogram
+	CycleLatenessRuntime metric.Float64Histogram
+	Cycles               metric.Int64ObservableCounter
+	DryRun               metric.Int64ObservableGauge
+	DryRunWrites         metric.Int64ObservableCounter
+	Output               metric.Float64ObservableGauge
+	ProcessValue         metric.Float64ObservableGauge
+	Restarts             metric.Int64Counter
+	SafeState            metric.Int64ObservableGauge
+	Setpoint             metric.Float64ObservableGauge
+	TelemetryDropped     metric.Int64ObservableCounter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -286,6 +287,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.CycleLateness, err = builder.meter.Float64Histogram(
 		"controlloop.cycle.lateness",
 		metric.WithDescription("Wake-up minus deadline of each cycle. [Alpha]"),
+		metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries([]float64{1e-05, 2e-05, 3e-05, 4e-05, 5e-05, 6e-05, 7e-05, 8e-05, 9e-05, 0.0001, 0.000125, 0.00015, 0.000175, 0.0002, 0.00025, 0.0003, 0.0004, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 10}...),
+	)
+	errs = errors.Join(errs, err)
+	builder.CycleLatenessRuntime, err = builder.meter.Float64Histogram(
+		"controlloop.cycle.lateness.runtime",
+		metric.WithDescription("Runtime's part of each cycle's lateness: wake-up minus the instant the kernel woke the loop thread from the precise window's raw sleep. Cycles without a precise window are not recorded. [Alpha]"),
 		metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries([]float64{1e-05, 2e-05, 3e-05, 4e-05, 5e-05, 6e-05, 7e-05, 8e-05, 9e-05, 0.0001, 0.000125, 0.00015, 0.000175, 0.0002, 0.00025, 0.0003, 0.0004, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 10}...),
 	)

@@ -65,6 +65,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.Commands.Add(context.Background(), 1)
 	tb.CycleDuration.Record(context.Background(), 1)
 	tb.CycleLateness.Record(context.Background(), 1)
+	tb.CycleLatenessRuntime.Record(context.Background(), 1)
 	tb.Restarts.Add(context.Background(), 1)
 	AssertEqualActuatorErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -85,6 +86,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.HistogramDataPoint[float64]{{}}, metricdatatest.IgnoreValue(),
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCycleLateness(t, testTel,
+		[]metricdata.HistogramDataPoint[float64]{{}}, metricdatatest.IgnoreValue(),
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualCycleLatenessRuntime(t, testTel,
 		[]metricdata.HistogramDataPoint[float64]{{}}, metricdatatest.IgnoreValue(),
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualCycles(t, testTel,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fieldcol/fieldcol/controlloop/internal/loop"
 	"github.com/fieldcol/fieldcol/controlloop/internal/pid"
+	"github.com/fieldcol/fieldcol/controlloop/schedule"
 	"github.com/fieldcol/fieldcol/internal/mdmetrics"
 )
 
@@ -62,7 +63,9 @@ func TestEmittedMetricsMatchMetadata(t *testing.T) {
 		cycle(tel.loops[0].l)
 	}
 	s.set(500) // out of range: an alarm transition
-	cycle(tel.loops[0].l)
+	// A cycle with a raw leg, for the runtime's part of the lateness.
+	now := schedule.Now()
+	tel.loops[0].l.Cycle(schedule.Tick{Deadline: now - 100_000, Kernel: now - 30_000, Woke: now})
 	tel.RecordCommand(CommandRecord{Command: "ACK_ALARM", Loop: "oven", Result: "invalid", Who: "anonymous", Start: time.Now(), End: time.Now()})
 	tel.RecordRestart("warm", true, 2, 1)
 

@@ -277,6 +277,9 @@ func (t *Telemetry) Drain() {
 		for la.l.Samples().Pop(&s) {
 			t.tel.CycleDuration.Record(ctx, float64(s.Duration)/1e9, la.base)
 			t.tel.CycleLateness.Record(ctx, float64(s.Lateness)/1e9, la.base)
+			if s.Runtime >= 0 {
+				t.tel.CycleLatenessRuntime.Record(ctx, float64(s.Runtime)/1e9, la.base)
+			}
 		}
 		for la.l.Events().Pop(&e) {
 			t.event(la, &e)

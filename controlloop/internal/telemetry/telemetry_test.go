@@ -87,7 +87,10 @@ func TestContractMetrics(t *testing.T) {
 		cycle(l)
 	}
 	s.set(math.NaN())
-	cycle(l)
+	// One cycle with a raw leg: the kernel woke the thread 70 µs after the deadline and the
+	// runtime ran the loop 30 µs later; only that cycle has a runtime part.
+	now := schedule.Now()
+	l.Cycle(schedule.Tick{Deadline: now - 100_000, Kernel: now - 30_000, Woke: now})
 	tel.RecordCommand(CommandRecord{Command: "ACK_ALARM", Loop: "oven", Result: "invalid", Who: "anonymous", Start: time.Now(), End: time.Now()})
 
 	ms := pmetric.NewMetrics()
@@ -116,6 +119,10 @@ func TestContractMetrics(t *testing.T) {
 		assert.Equal(t, map[string]any{"loop": "oven"}, dp.Attributes().AsRaw())
 	}
 	assert.InDelta(t, 0.0004, got["controlloop.cycle.lateness"].Histogram().DataPoints().At(0).Sum(), 1e-9)
+	rt := got["controlloop.cycle.lateness.runtime"].Histogram().DataPoints().At(0)
+	assert.Equal(t, uint64(1), rt.Count(), "cycles without a raw leg have no runtime part")
+	assert.InDelta(t, 0.00003, rt.Sum(), 1e-9)
+	assert.Equal(t, map[string]any{"loop": "oven"}, rt.Attributes().AsRaw())
 
 	_, hasPV := got["controlloop.process_value"]
 	assert.False(t, hasPV, "no process value is reported while the reading is invalid")
