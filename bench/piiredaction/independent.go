@@ -23,7 +23,8 @@ import (
 // The independent corpus holds values that no one here wrote: libphonenumber's example
 // numbers of every region and number type in each written form, card numbers gofakeit makes
 // for every brand it knows, the IBAN examples of go-iban's registry table, and gofakeit's
-// e-mail addresses, names, passwords, SSNs, addresses and IP addresses; and, as hard
+// e-mail addresses, names and postal addresses (under keys that name them, and names in prose),
+// passwords, SSNs and IP addresses; and, as hard
 // negatives, what the same libraries make that is not personal data (UUIDs, versions, dates,
 // epochs, MAC addresses, trace ids, order numbers, ISINs). Each record holds one labelled
 // value in one of several written contexts.
@@ -202,6 +203,9 @@ func fakeValues(seed uint64, n int) []Labelled {
 		add("ipv6", true, f.IPv6Address())
 		add("jwt", true, fakeJWT(f))
 		add("password", true, f.Password(true, true, true, i%2 == 0, false, 8+i%12))
+		add("person/name-under-key", true, f.Name())
+		add("person/address-under-key", true, f.Address().Address)
+		add("person/name-in-prose", true, f.Name())
 
 		// Hard negatives.
 		add("uuid", false, f.UUID())
@@ -252,6 +256,13 @@ func IndependentCorpus(values []Labelled, seed uint64) []IRecord {
 		switch {
 		case v.Kind == "password":
 			rec.Body = fmt.Sprintf("login user=%s password=%s ok", f.Username(), v.Value)
+		case v.Kind == "person/name-under-key":
+			rec.Body = "profile updated"
+			rec.Attrs[f.RandomString([]string{"full_name", "customer.name", "customerName", "last_name", "user.name"})] = v.Value
+		case v.Kind == "person/address-under-key":
+			rec.Body = fmt.Sprintf(`{"order":%d,"shipping_address":%q}`, i, v.Value)
+		case v.Kind == "person/name-in-prose":
+			rec.Body = fmt.Sprintf("ticket opened by %s for robot R2", v.Value)
 		case i%8 == 7:
 			rec.Body = "attribute record"
 			rec.Attrs["detail"] = v.Value

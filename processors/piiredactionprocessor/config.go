@@ -71,6 +71,7 @@ type DetectorsConfig struct {
 	BearerToken RuleConfig `mapstructure:"bearer_token"`
 	Credentials RuleConfig `mapstructure:"credentials"`
 	Geo         RuleConfig `mapstructure:"geo"`
+	Person      RuleConfig `mapstructure:"person"`
 }
 
 // KeyRule treats the whole value of the named keys as personal data.
@@ -236,5 +237,6 @@ func (cfg *Config) detectorList() []namedRule {
 		{"email", d.Email}, {"phone", d.Phone}, {"ipv4", d.IPv4}, {"ipv6", d.IPv6},
 		{"credit_card", d.CreditCard}, {"iban", d.IBAN}, {"us_ssn", d.SSN}, {"jwt", d.JWT},
 		{"bearer_token", d.BearerToken}, {"credentials", d.Credentials}, {"geo", d.Geo},
+		{"person", d.Person},
 	}
 }

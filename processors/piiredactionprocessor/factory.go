@@ -46,6 +46,7 @@ func createDefaultConfig() component.Config {
 			BearerToken: on,
 			Credentials: on,
 			Geo:         on,
+			Person:      on,
 		},
 		AllowKeys:  append([]string(nil), defaultAllowKeys...),
 		HashPrefix: "pii_",

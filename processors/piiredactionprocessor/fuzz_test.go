@@ -20,7 +20,7 @@ func fuzzDetector(f *testing.F, kind detect.Kind, seeds ...string) {
 	rules := []*RuleConfig{
 		&cfg.Detectors.Email, &cfg.Detectors.Phone, &cfg.Detectors.IPv4, &cfg.Detectors.IPv6,
 		&cfg.Detectors.CreditCard, &cfg.Detectors.IBAN, &cfg.Detectors.SSN, &cfg.Detectors.JWT,
-		&cfg.Detectors.BearerToken, &cfg.Detectors.Credentials, &cfg.Detectors.Geo,
+		&cfg.Detectors.BearerToken, &cfg.Detectors.Credentials, &cfg.Detectors.Geo, &cfg.Detectors.Person,
 	}
 	require.Equal(f, kind.String(), list[kind].name)
 	*rules[kind] = RuleConfig{Enabled: true, Action: ActionMask}
@@ -93,4 +93,8 @@ func FuzzCredentials(f *testing.F) {
 
 func FuzzGeo(f *testing.F) {
 	fuzzDetector(f, detect.Geo, "lat=35.6 lon=139.7", `{"latitude": -33.8}`, "flat=3")
+}
+
+func FuzzPerson(f *testing.F) {
+	fuzzDetector(f, detect.Person, `{"full_name":"Jane Doe"}`, "customer_name=Jane", `"billing_address": "1 Main St"`, "service.name=x")
 }

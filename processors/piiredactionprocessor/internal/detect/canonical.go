@@ -47,7 +47,7 @@ func Canonical(dst []byte, k Kind, v string) []byte {
 			return a.AppendTo(dst)
 		}
 		return appendLower(dst, v)
-	case IPv4, JWT, BearerToken, Credentials, Geo:
+	case IPv4, JWT, BearerToken, Credentials, Geo, Person:
 		return append(dst, v...)
 	}
 	v = strings.TrimSpace(v)

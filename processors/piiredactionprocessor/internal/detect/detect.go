@@ -28,6 +28,7 @@ const (
 	BearerToken
 	Credentials
 	Geo
+	Person
 	NumKinds
 )
 
@@ -43,6 +44,7 @@ var kindNames = [NumKinds]string{
 	BearerToken: "bearer_token",
 	Credentials: "credentials",
 	Geo:         "geo",
+	Person:      "person",
 }
 
 // String returns the configuration name of the detector.
@@ -109,7 +111,7 @@ func scan(s string, set Set, dst []Match) []Match {
 	if set.Has(IPv6) {
 		dst = scanIPv6(s, dst)
 	}
-	if set.Has(Credentials) || set.Has(Geo) {
+	if set.Has(Credentials) || set.Has(Geo) || set.Has(Person) {
 		dst = scanKeyValues(s, set, dst)
 	}
 	return Normalize(dst, base)

@@ -347,3 +347,26 @@ func TestOpaqueCredentialKeys(t *testing.T) {
 		assert.Equal(t, tc.want, ValueFitsKey(tc.key, tc.kind, tc.v), "%s=%q", tc.key, tc.v)
 	}
 }
+
+func TestPersonKeys(t *testing.T) {
+	for _, k := range []string{
+		"full_name", "lastName", "LAST-NAME", "customer.name", "customer_name", "patientName", "user.name",
+		"billing_address", "home.address", "shipping.address", "street", "user.username", "cardholder_name",
+	} {
+		kind, ok := KeyKind(k)
+		assert.True(t, ok, k)
+		assert.Equal(t, Person, kind, k)
+	}
+	for _, k := range []string{
+		"service.name", "name", "hw.name", "span.name", "host.name", "file_name", "event.name", "metric_name",
+		"client.address", "server.address", "net.peer.address", "email_address", "ip_address", "address",
+	} {
+		kind, ok := KeyKind(k)
+		assert.False(t, ok && kind == Person, k)
+	}
+	assert.True(t, ValueFitsKey("full_name", Person, "Jane Doe"))
+	assert.False(t, ValueFitsKey("full_name", Person, "n/a"))
+	assert.False(t, ValueFitsKey("user.name", Person, "42"))
+	allocs := testing.AllocsPerRun(100, func() { _, _ = KeyKind("telemetry.sdk.language") })
+	assert.Zero(t, allocs)
+}

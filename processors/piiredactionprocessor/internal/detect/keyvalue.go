@@ -20,6 +20,8 @@ func ValueFitsKey(key string, k Kind, v string) bool {
 		return !plainValue(v)
 	case Geo:
 		return countDigits(v) > 0
+	case Person:
+		return hasLetter(v) && !plainWord(v)
 	case Phone:
 		return countDigits(v) >= 6
 	case SSN:
@@ -128,4 +130,22 @@ func durationLike(v string) bool {
 		units++
 	}
 	return units > 0
+}
+
+func hasLetter(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if isLetter(v[i]) || v[i] >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+// plainWord reports a boolean, null or placeholder word ("n/a", "unknown").
+func plainWord(v string) bool {
+	switch strings.ToLower(v) {
+	case "true", "false", "yes", "no", "on", "off", "null", "nil", "none", "n/a", "na", "-", "unknown", "undefined", "<nil>", "anonymous", "redacted":
+		return true
+	}
+	return false
 }

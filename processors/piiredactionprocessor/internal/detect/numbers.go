@@ -470,7 +470,7 @@ func isOctets(s string, gs []group) bool {
 
 // issuerPrefix checks the first digits and the length against the card networks' issuer
 // ranges (Visa, Mastercard, Amex, Diners, JCB with the old 2131 and 1800, Discover, UnionPay,
-// Maestro, and Elo and Hipercard inside those), which keeps
+// Maestro, UnionPay 62 and 8100-8171, and Elo and Hipercard inside those), which keeps
 // all-digit hex ids that happen to pass Luhn out.
 func issuerPrefix(s string, gs []group, length int) bool {
 	var p [4]int
@@ -499,6 +499,8 @@ func issuerPrefix(s string, gs []group, length int) bool {
 		return length >= 12 && length <= 19
 	case p[0] == 6:
 		return length >= 13 && length <= 19
+	case four >= 8100 && four <= 8171:
+		return length >= 16 && length <= 19 // UnionPay's 81 range
 	}
 	return false
 }

@@ -264,7 +264,7 @@ func keyValueAt(s string, e int, set Set, dst []Match) ([]Match, int) {
 		return dst, -1
 	}
 	kind, ok := KeyKind(s[ks:ke])
-	if !ok || (kind != Credentials && kind != Geo) || !set.Has(kind) {
+	if !ok || (kind != Credentials && kind != Geo && kind != Person) || !set.Has(kind) {
 		// Keys naming an e-mail or a phone number are left to the value detectors in text:
 		// "email=2" in a count is not an address.
 		return dst, -1
@@ -377,8 +377,13 @@ func masked(v string) bool {
 // Email, Phone, SSN, IBAN or CreditCard for keys that name them (user.email, phone_number). It runs
 // on every attribute key, so it dispatches on the last byte before comparing any word.
 func KeyKind(key string) (Kind, bool) {
-	w, ok := keyWordOf(key)
-	return w.kind, ok
+	if w, ok := keyWordOf(key); ok {
+		return w.kind, true
+	}
+	if personKey(key) {
+		return Person, true
+	}
+	return 0, false
 }
 
 func keyWordOf(key string) (keyWord, bool) {
