@@ -162,7 +162,7 @@ func TestIndependentCorpus(t *testing.T) {
 		"phone/rfc3966": 0.99, "phone/international-dashes": 0.99, "phone/international-dots": 0.95,
 		// National forms without a trunk prefix and in no phone context are the known gap
 		// (processors/piiredactionprocessor/README.md, caveats): 0.66 measured.
-		"phone/national": 0.6,
+		"phone/national":        0.6,
 		"person/name-under-key": 0.99, "person/address-under-key": 0.99,
 		// Names in prose are not detected (README caveat): reported, no floor.
 	}
