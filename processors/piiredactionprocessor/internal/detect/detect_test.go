@@ -370,3 +370,12 @@ func TestPersonKeys(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() { _, _ = KeyKind("telemetry.sdk.language") })
 	assert.Zero(t, allocs)
 }
+
+func TestSecretsWithSpecialCharacters(t *testing.T) {
+	runCases(t, Credentials, []detectorCase{
+		{"login password=a&b#c)d;e ok", []string{"a&b#c)d;e"}},
+		{"password=p4ss, user=bob", []string{"p4ss"}},
+		{"GET /x?token=abc123&next=1", []string{"abc123"}},
+		{`msg="password=x|y<z" done`, []string{"x|y<z"}},
+	})
+}

@@ -299,6 +299,8 @@ func keyValueAt(s string, e int, set Set, dst []Match) ([]Match, int) {
 			limit++
 		}
 		ve = authorizationEnd(s, v, limit)
+	} else if kind == Credentials && !(ks > 0 && (s[ks-1] == '?' || s[ks-1] == '&' || s[ks-1] == ';')) {
+		ve = secretEnd(s, v)
 	} else {
 		for ve < n && !isTokenEnd(s[ve]) {
 			ve++
@@ -308,6 +310,25 @@ func keyValueAt(s string, e int, set Set, dst []Match) ([]Match, int) {
 		return add(dst, v, ve, kind), ve
 	}
 	return dst, -1
+}
+
+// secretEnd returns the end of an unquoted secret outside a query string (logfmt, prose):
+// passwords hold & , ; # ) and the like, so the value runs to white space, a quote or a
+// backslash, or a ',' or ';' that a space or the end follows ("password=a&b;c, user=x").
+func secretEnd(s string, v int) int {
+	n := len(s)
+	e := v
+	for e < n {
+		c := s[e]
+		if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '"' || c == '\'' || c == '\\' {
+			break
+		}
+		if (c == ',' || c == ';') && (e+1 == n || isSpace(s[e+1])) {
+			break
+		}
+		e++
+	}
+	return e
 }
 
 // authorizationEnd returns the end of an HTTP Authorization value that starts at v and cannot
