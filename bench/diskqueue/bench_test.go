@@ -1,6 +1,7 @@
 package diskqueue
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,6 +31,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter"
+	"github.com/fieldcol/fieldcol/internal/faultfs"
 )
 
 const (
@@ -42,7 +45,13 @@ const (
 
 var root string
 
+// slowDiskEnv makes the test binary a faultfs server (see slowDisk) instead of a benchmark.
+const slowDiskEnv = "FIELDCOL_BENCH_SLOWDISK_ROOT"
+
 func TestMain(m *testing.M) {
+	if r := os.Getenv(slowDiskEnv); r != "" {
+		os.Exit(serveSlowDisk(r))
+	}
 	dir, err := os.MkdirTemp("", "fieldcol-bench-diskqueue-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -182,21 +191,106 @@ func BenchmarkOTLPHTTPFileStorage(b *testing.B) {
 	}
 }
 
-// BenchmarkManyCallers repeats the two durable headline configurations with 32 concurrent
-// callers: group commit shares each fsync among more callers, a bbolt transaction cannot.
-func BenchmarkManyCallers(b *testing.B) {
-	b.Run("diskqueue/fsync=batch", func(b *testing.B) {
-		runDiskqueue(b, "batch", "none", manyCallers)
+// BenchmarkCallers repeats the two durable headline configurations with 1, 2 and 32
+// concurrent callers: one caller is a Pi with a single local application, where group
+// commit has no one to share an fsync with; 32 is a busy edge.
+func BenchmarkCallers(b *testing.B) {
+	for _, n := range []int{1, 2, manyCallers} {
+		b.Run(fmt.Sprintf("callers=%d/diskqueue/fsync=batch", n), func(b *testing.B) {
+			runDiskqueue(b, "batch", "none", n)
+		})
+		b.Run(fmt.Sprintf("callers=%d/otlphttp_file_storage/fsync=true", n), func(b *testing.B) {
+			runPeer(b, true, n)
+		})
+	}
+}
+
+// BenchmarkSlowFsync runs both durable queues on a device whose fsync takes what an SD
+// card's does: faultfs (FUSE, root and /dev/fuse needed, skipped otherwise) delays every
+// fsync by 2 ms and one in ten by 18 ms more (2 to 20 ms). Both pay the same FUSE overhead
+// on every write, so the rows compare with each other, not with the fast-disk rows.
+func BenchmarkSlowFsync(b *testing.B) {
+	for _, n := range []int{1, 2, callers, manyCallers} {
+		b.Run(fmt.Sprintf("callers=%d/diskqueue/fsync=batch", n), func(b *testing.B) {
+			dir := slowDisk(b)
+			url, _ := sink(b)
+			exp := startDiskqueue(b, diskqueueConfig(dir, url, "batch"))
+			drive(b, exp, n)
+			if err := exp.Shutdown(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		})
+		b.Run(fmt.Sprintf("callers=%d/otlphttp_file_storage/fsync=true", n), func(b *testing.B) {
+			runPeerIn(b, slowDisk(b), true, n)
+		})
+	}
+}
+
+// slowDisk mounts a faultfs with SD-card fsync times for the benchmark and returns its
+// directory. The FUSE server runs in a child process: bbolt maps its file, and a page fault
+// on a mapping served by the faulting process itself deadlocks with the garbage
+// collector's stop-the-world.
+func slowDisk(b *testing.B) string {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), slowDiskEnv+"="+newDir(b, "slowdisk"))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = stdin.Close() // the child unmounts and exits
+		_ = cmd.Wait()
 	})
-	b.Run("otlphttp_file_storage/fsync=true", func(b *testing.B) {
-		runPeer(b, true, manyCallers)
-	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	dir, ok := strings.CutPrefix(strings.TrimSpace(line), "mounted ")
+	if err != nil || !ok {
+		b.Skipf("no slow disk: %q %v", line, err)
+	}
+	return dir
+}
+
+// serveSlowDisk is the child of slowDisk: it mounts a faultfs over root whose fsyncs take
+// 2 ms, and one in ten 18 ms more, prints the mount point and serves until stdin closes.
+func serveSlowDisk(root string) int {
+	if err := faultfs.Available(); err != nil {
+		fmt.Printf("unavailable %v\n", err)
+		return 0
+	}
+	fsys, err := faultfs.Mount(root, faultfs.Options{Seed: 1, Schedule: faultfs.Schedule{SlowFsync: 18 * time.Millisecond, SlowFsyncRate: 0.1}})
+	if err != nil {
+		fmt.Printf("unavailable %v\n", err)
+		return 0
+	}
+	fsys.SetFsyncDelay(2 * time.Millisecond)
+	fmt.Printf("mounted %s\n", fsys.Dir())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	if err := fsys.Unmount(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }
 
 func runDiskqueue(b *testing.B, fsync, compression string, callers int) {
 	url, _ := sink(b)
 	cfg := diskqueueConfig(newDir(b, "dq"), url, fsync)
 	cfg.Compression = diskqueueexporter.Compression(compression)
+	exp := startDiskqueue(b, cfg)
+	drive(b, exp, callers)
+	if err := exp.Shutdown(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func startDiskqueue(b *testing.B, cfg *diskqueueexporter.Config) exporter.Logs {
 	f := diskqueueexporter.NewFactory()
 	exp, err := f.CreateLogs(context.Background(), exportertest.NewNopSettings(f.Type()), cfg)
 	if err != nil {
@@ -205,15 +299,16 @@ func runDiskqueue(b *testing.B, fsync, compression string, callers int) {
 	if err := exp.Start(context.Background(), host{}); err != nil {
 		b.Fatal(err)
 	}
-	drive(b, exp, callers)
-	if err := exp.Shutdown(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	return exp
 }
 
 func runPeer(b *testing.B, fsync bool, callers int) {
+	runPeerIn(b, newDir(b, "fs"), fsync, callers)
+}
+
+func runPeerIn(b *testing.B, dir string, fsync bool, callers int) {
 	url, _ := sink(b)
-	ext, h, err := peerStorage(newDir(b, "fs"), fsync)
+	ext, h, err := peerStorage(dir, fsync)
 	if err != nil {
 		b.Fatal(err)
 	}

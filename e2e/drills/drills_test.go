@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fieldcol/fieldcol/e2e/internal/harness"
+	"github.com/fieldcol/fieldcol/internal/netfault"
 	"github.com/fieldcol/fieldcol/internal/otlpsink"
 )
 
@@ -217,7 +218,39 @@ func TestDrillProcessCrash(t *testing.T) {
 // while an application sends records through the edge: the edge keeps them on disk, the
 // control loop is unaffected, and once the gateway is back everything arrives, in order.
 func TestDrillGatewayOutage(t *testing.T) {
+	outageDrill(t, "gateway-outage", routeGatewayStopped)
+}
+
+// Drill 7, egress blocked: the outage as a field network has it, not a stopped gateway. A
+// TCP proxy on loopback between the edge and the gateway (internal/netfault) accepts every
+// connection during the outage and holds it without an answer (hold: each request hangs
+// until the exporter's own timeout, 30 s shipped, 5 s in make test), or resets it in the
+// middle of the request (drop). Nothing acknowledged may be lost, the loops keep their
+// cycles, and the queue drains once the route is back.
+func TestDrillEgressBlocked(t *testing.T) {
+	for _, route := range []outageRoute{routeHeld, routeDropped} {
+		t.Run(route.String(), func(t *testing.T) { outageDrill(t, "egress-"+route.String(), route) })
+	}
+}
+
+// outageRoute is how an outage drill takes the route to the gateway away.
+type outageRoute int
+
+const (
+	routeGatewayStopped outageRoute = iota // the gateway process stops: connections refused
+	routeHeld                              // the proxy holds connections silently
+	routeDropped                           // the proxy resets connections mid-request
+)
+
+func (r outageRoute) String() string {
+	return [...]string{"gateway-stopped", "held", "dropped"}[r]
+}
+
+func outageDrill(t *testing.T, name string, route outageRoute) {
 	outage := 15 * time.Second
+	if route != routeGatewayStopped {
+		outage = 20 * time.Second // four of the shortened 5 s timeouts
+	}
 	if drillFull() {
 		outage = 3 * time.Minute
 	}
@@ -237,7 +270,22 @@ service:
 		Configs: []string{harness.Shipped("distributions/gateway/config.yaml"), toStore},
 	}
 	gw := gateway.Start(t)
-	edge := startDrillEdge(t, nil, harness.GatewayAt("http://"+gw.OTLPHTTP))
+	endpoint := "http://" + gw.OTLPHTTP
+	var edgeConfigs []string
+	var proxy *netfault.Proxy
+	if route != routeGatewayStopped {
+		var err error
+		proxy, err = netfault.Listen(gw.OTLPHTTP, 7)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = proxy.Close() })
+		endpoint = "http://" + proxy.Addr()
+		if !drillFull() {
+			// A held request lasts the exporter's timeout: shortened so that make test
+			// sees several of them.
+			edgeConfigs = append(edgeConfigs, harness.Overlay(t, "exporters:\n  diskqueue:\n    timeout: 5s\n"))
+		}
+	}
+	edge := startDrillEdge(t, edgeConfigs, harness.GatewayAt(endpoint))
 	prom := startDrillProm(t, edge.Metrics)
 	alerts := watchAlerts(t, prom)
 	begin := time.Now()
@@ -258,7 +306,14 @@ service:
 	}
 	before := getLoop(t, edge, "oven")
 	down := time.Now()
-	gw.Stop(t)
+	switch route {
+	case routeGatewayStopped:
+		gw.Stop(t)
+	case routeHeld:
+		proxy.SetMode(netfault.Hold)
+	case routeDropped:
+		proxy.SetMode(netfault.Drop)
+	}
 	// Detected when the edge's own telemetry shows a backlog of more than a second of records.
 	harness.WaitUntil(t, 60*time.Second, 100*time.Millisecond, func() (bool, string) {
 		return backlog() > 20, fmt.Sprintf("disk queue backlog %v", backlog())
@@ -271,14 +326,24 @@ service:
 	nominal := uint64(time.Since(down) / (100 * time.Millisecond))
 	assert.True(t, during.running(), "the control loop must be unaffected by the outage: %+v", during)
 	assert.GreaterOrEqual(t, ran, nominal/2, "the loop slowed during the outage: %d cycles, nominal %d", ran, nominal)
+	var proxied string
+	if proxy != nil {
+		st := proxy.Stats()
+		proxied = fmt.Sprintf("; proxy: %d connections accepted, %d held, %d reset", st.Accepted, st.Held, st.Dropped)
+	}
 
 	// Back where the edge sends.
-	gateway.At = harness.Listeners{OTLPHTTP: gw.OTLPHTTP}
-	gw = gateway.Start(t)
+	switch route {
+	case routeGatewayStopped:
+		gateway.At = harness.Listeners{OTLPHTTP: gw.OTLPHTTP}
+		gw = gateway.Start(t)
+	default:
+		proxy.SetMode(netfault.Pass)
+	}
 	up := time.Now()
-	harness.WaitUntil(t, 120*time.Second, 100*time.Millisecond, func() (bool, string) {
+	harness.WaitUntil(t, 180*time.Second, 100*time.Millisecond, func() (bool, string) {
 		b := backlog()
-		return b >= 0 && b < 5, fmt.Sprintf("disk queue backlog %v after the gateway returned", b)
+		return b >= 0 && b < 5, fmt.Sprintf("disk queue backlog %v after the route returned", b)
 	})
 	recover := time.Since(up)
 	records.stop()
@@ -286,9 +351,9 @@ service:
 	assert.Zero(t, d.lost, "acknowledged records lost in the outage")
 	assert.Zero(t, d.outOfOrder, "records arrived out of order")
 
-	fig := drillFigures{name: "gateway-outage", detect: detect, recover: recover, lost: d.lost, duplicated: d.duplicated, acked: d.acked,
+	fig := drillFigures{name: name, detect: detect, recover: recover, lost: d.lost, duplicated: d.duplicated, acked: d.acked,
 		alerts: alerts.firedSinceAll(begin),
-		note:   fmt.Sprintf("%s outage, %.0f records queued at its end; loop ran %d of %d cycles", outage, queued, ran, nominal)}
+		note:   fmt.Sprintf("%s outage, %.0f records queued at its end; loop ran %d of %d cycles%s", outage, queued, ran, nominal, proxied)}
 	fig.report(t)
 	edge.Stop(t)
 	gw.Stop(t)
