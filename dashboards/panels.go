@@ -143,7 +143,17 @@ func pipeline() *builder {
 			q{`sum by (device_id, error_type) (rate(otelcol_exporter_diskqueue_write_errors_total{` + devSel + `}` + rate + `))`, "errors/s {{device_id}} {{error_type}}"}).
 			OverrideByQuery("C", unitOf("ops"))).
 		WithPanel(ts("Time since last successful send", "Seconds since the gateway last accepted a batch from each device (none before the first success), remembered while the device is silent (device:diskqueue_send_last_success:timestamp).", "s", 12, 8,
-			q{`time() - device:diskqueue_send_last_success:timestamp{` + devSel + `}`, "{{device_id}}"}))
+			q{`time() - device:diskqueue_send_last_success:timestamp{` + devSel + `}`, "{{device_id}}"})).
+		WithRow(row("Storage wear")).
+		WithPanel(ts("Queue fill", "Each queue's size against its own limit (max_size, or less under max_size_free_share); DiskQueueNearlyFull fires over 80%.", "percentunit", 6, 8,
+			q{`max by (device_id, signal) (otelcol_exporter_diskqueue_size_bytes{` + devSel + `}) / max by (device_id, signal) (otelcol_exporter_diskqueue_limit_bytes{` + devSel + `} > 0)`, "{{device_id}} {{signal}}"})).
+		WithPanel(ts("Write amplification", "Bytes written per byte the queues acknowledged: by the queues' own files, and by the whole process (/proc/self/io write_bytes).", "short", 6, 8,
+			q{`sum by (device_id) (rate(otelcol_exporter_diskqueue_bytes_written_total{` + devSel + `,source="queue"}` + rate + `)) / sum by (device_id) (rate(otelcol_exporter_diskqueue_bytes_accepted_total{` + devSel + `}` + rate + `))`, "queue {{device_id}}"},
+			q{`max by (device_id) (rate(otelcol_exporter_diskqueue_bytes_written_total{` + devSel + `,source="process"}` + rate + `)) / sum by (device_id) (rate(otelcol_exporter_diskqueue_bytes_accepted_total{` + devSel + `}` + rate + `))`, "process {{device_id}}"})).
+		WithPanel(ts("fsyncs", "fsyncs per second of the queues' files and directories: each one rewrites a flash page of the card.", "ops", 6, 8,
+			q{`sum by (device_id) (rate(otelcol_exporter_diskqueue_fsyncs_total{` + devSel + `}` + rate + `))`, "{{device_id}}"})).
+		WithPanel(ts("Projected card life", "Time until the storage reaches its configured endurance (device_endurance) at the process's write rate; empty where device_endurance is not set. DiskQueueCardWearing fires under two years.", "s", 6, 8,
+			q{`min by (device_id) (otelcol_exporter_diskqueue_device_life_projected_seconds{` + devSel + `})`, "{{device_id}}"}))
 }
 
 func slo() *builder {

@@ -41,6 +41,9 @@ type Config struct {
 	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
 	// MaxAge drops records older than this instead of sending them; 0 keeps them.
 	MaxAge time.Duration `mapstructure:"max_age"`
+	// DeviceEndurance is the bytes the storage is rated to take over its life (an SD card's
+	// or eMMC's TBW); with it the exporter projects the card's remaining life. 0 is off.
+	DeviceEndurance int64 `mapstructure:"device_endurance"`
 	// Compression of records on disk: none or zstd.
 	Compression Compression `mapstructure:"compression"`
 
@@ -178,6 +181,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxAge < 0 {
 		errs = append(errs, fmt.Errorf("max_age must not be negative, got %s", cfg.MaxAge))
+	}
+	if cfg.DeviceEndurance < 0 {
+		errs = append(errs, fmt.Errorf("device_endurance must not be negative, got %d", cfg.DeviceEndurance))
 	}
 	if err := checkEnum("compression", cfg.Compression, compressions, "none or zstd"); err != nil {
 		errs = append(errs, err)

@@ -33,6 +33,7 @@ func TestLoadConfig(t *testing.T) {
 	full.WhenFull = "drop_oldest"
 	full.MaxAge = 24 * time.Hour
 	full.Compression = "zstd"
+	full.DeviceEndurance = 10 << 40
 	full.Protocol = "grpc"
 	full.GRPC.Endpoint = "gateway.example.com:4317"
 	full.GRPC.TLS.Insecure = true
@@ -54,6 +55,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad_compression", wantErr: `'compression' unknown value "lz4": use none or zstd`},
 		{name: "no_directory", wantErr: "directory must not be empty"},
 		{name: "bad_consumers", wantErr: "num_consumers must be at least 1, got 0"},
+		{name: "bad_endurance", wantErr: "device_endurance must not be negative, got -1"},
 		{name: "bad_free_share", wantErr: "max_size_free_share must be between 0 (off) and 1, got 1.5"},
 		{name: "bad_checkpoint_interval", wantErr: "checkpoint_interval must be positive, got 0s"},
 	}

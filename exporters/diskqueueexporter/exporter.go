@@ -43,6 +43,7 @@ type diskQueueExporter struct {
 	telemetry *metadata.TelemetryBuilder
 	signalSet metric.MeasurementOption
 	degraded  degradedState
+	wear      *wearView
 
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
@@ -55,6 +56,7 @@ func newExporter(cfg *Config, set exporter.Settings, signal pipeline.Signal) *di
 		set:       set,
 		signal:    signal,
 		signalSet: metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal.String()))),
+		wear:      newWearView(wearRoots()),
 	}
 }
 
@@ -74,7 +76,7 @@ func (e *diskQueueExporter) start(ctx context.Context, host component.Host) erro
 		return fmt.Errorf("creating the diskqueue telemetry: %w", err)
 	}
 	e.telemetry = tb
-	if err := e.registerGauges(); err != nil {
+	if err := errors.Join(e.registerGauges(), e.registerWear()); err != nil {
 		return errors.Join(err, e.closeQueue())
 	}
 	e.initRefused(ctx)

@@ -25,22 +25,28 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                            metric.Meter
-	mu                               sync.Mutex
-	registrations                    []metric.Registration
-	ExporterDiskqueueDegraded        metric.Int64ObservableGauge
-	ExporterDiskqueueDropped         metric.Int64Counter
-	ExporterDiskqueueEnqueued        metric.Int64Counter
-	ExporterDiskqueueFsFree          metric.Int64ObservableGauge
-	ExporterDiskqueueFsyncDuration   metric.Float64Histogram
-	ExporterDiskqueueLimit           metric.Int64ObservableGauge
-	ExporterDiskqueueOldestAge       metric.Float64ObservableGauge
-	ExporterDiskqueueRecords         metric.Int64ObservableGauge
-	ExporterDiskqueueRefused         metric.Int64Counter
-	ExporterDiskqueueSendLastSuccess metric.Float64ObservableGauge
-	ExporterDiskqueueSent            metric.Int64Counter
-	ExporterDiskqueueSize            metric.Int64ObservableGauge
-	ExporterDiskqueueWriteErrors     metric.Int64Counter
+	meter                                metric.Meter
+	mu                                   sync.Mutex
+	registrations                        []metric.Registration
+	ExporterDiskqueueBytesAccepted       metric.Int64ObservableCounter
+	ExporterDiskqueueBytesWritten        metric.Int64ObservableCounter
+	ExporterDiskqueueDegraded            metric.Int64ObservableGauge
+	ExporterDiskqueueDeviceLifeProjected metric.Float64ObservableGauge
+	ExporterDiskqueueDeviceLifeUsed      metric.Float64ObservableGauge
+	ExporterDiskqueueDevicePreEol        metric.Int64ObservableGauge
+	ExporterDiskqueueDropped             metric.Int64Counter
+	ExporterDiskqueueEnqueued            metric.Int64Counter
+	ExporterDiskqueueFsFree              metric.Int64ObservableGauge
+	ExporterDiskqueueFsyncDuration       metric.Float64Histogram
+	ExporterDiskqueueFsyncs              metric.Int64ObservableCounter
+	ExporterDiskqueueLimit               metric.Int64ObservableGauge
+	ExporterDiskqueueOldestAge           metric.Float64ObservableGauge
+	ExporterDiskqueueRecords             metric.Int64ObservableGauge
+	ExporterDiskqueueRefused             metric.Int64Counter
+	ExporterDiskqueueSendLastSuccess     metric.Float64ObservableGauge
+	ExporterDiskqueueSent                metric.Int64Counter
+	ExporterDiskqueueSize                metric.Int64ObservableGauge
+	ExporterDiskqueueWriteErrors         metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -52,6 +58,36 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
+}
+
+// RegisterExporterDiskqueueBytesAcceptedCallback sets callback for observable ExporterDiskqueueBytesAccepted metric.
+func (builder *TelemetryBuilder) RegisterExporterDiskqueueBytesAcceptedCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ExporterDiskqueueBytesAccepted, obs: o})
+		return nil
+	}, builder.ExporterDiskqueueBytesAccepted)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterExporterDiskqueueBytesWrittenCallback sets callback for observable ExporterDiskqueueBytesWritten metric.
+func (builder *TelemetryBuilder) RegisterExporterDiskqueueBytesWrittenCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ExporterDiskqueueBytesWritten, obs: o})
+		return nil
+	}, builder.ExporterDiskqueueBytesWritten)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
 }
 
 // RegisterExporterDiskqueueDegradedCallback sets callback for observable ExporterDiskqueueDegraded metric.
@@ -69,12 +105,72 @@ func (builder *TelemetryBuilder) RegisterExporterDiskqueueDegradedCallback(cb me
 	return nil
 }
 
+// RegisterExporterDiskqueueDeviceLifeProjectedCallback sets callback for observable ExporterDiskqueueDeviceLifeProjected metric.
+func (builder *TelemetryBuilder) RegisterExporterDiskqueueDeviceLifeProjectedCallback(cb metric.Float64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerFloat64{inst: builder.ExporterDiskqueueDeviceLifeProjected, obs: o})
+		return nil
+	}, builder.ExporterDiskqueueDeviceLifeProjected)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterExporterDiskqueueDeviceLifeUsedCallback sets callback for observable ExporterDiskqueueDeviceLifeUsed metric.
+func (builder *TelemetryBuilder) RegisterExporterDiskqueueDeviceLifeUsedCallback(cb metric.Float64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerFloat64{inst: builder.ExporterDiskqueueDeviceLifeUsed, obs: o})
+		return nil
+	}, builder.ExporterDiskqueueDeviceLifeUsed)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterExporterDiskqueueDevicePreEolCallback sets callback for observable ExporterDiskqueueDevicePreEol metric.
+func (builder *TelemetryBuilder) RegisterExporterDiskqueueDevicePreEolCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ExporterDiskqueueDevicePreEol, obs: o})
+		return nil
+	}, builder.ExporterDiskqueueDevicePreEol)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
 // RegisterExporterDiskqueueFsFreeCallback sets callback for observable ExporterDiskqueueFsFree metric.
 func (builder *TelemetryBuilder) RegisterExporterDiskqueueFsFreeCallback(cb metric.Int64Callback) error {
 	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		cb(ctx, &observerInt64{inst: builder.ExporterDiskqueueFsFree, obs: o})
 		return nil
 	}, builder.ExporterDiskqueueFsFree)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterExporterDiskqueueFsyncsCallback sets callback for observable ExporterDiskqueueFsyncs metric.
+func (builder *TelemetryBuilder) RegisterExporterDiskqueueFsyncsCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ExporterDiskqueueFsyncs, obs: o})
+		return nil
+	}, builder.ExporterDiskqueueFsyncs)
 	if err != nil {
 		return err
 	}
@@ -197,9 +293,39 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ExporterDiskqueueBytesAccepted, err = builder.meter.Int64ObservableCounter(
+		"otelcol.exporter.diskqueue.bytes.accepted",
+		metric.WithDescription("Bytes of the batches the queue acknowledged to the pipeline (the callers' bytes, before on-disk compression) - the base of write amplification. [Alpha]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterDiskqueueBytesWritten, err = builder.meter.Int64ObservableCounter(
+		"otelcol.exporter.diskqueue.bytes.written",
+		metric.WithDescription("Bytes written, by source - queue (what the queue wrote to its files) or process (write_bytes of /proc/self/io, what the whole process sent to storage; the same value on every signal). [Alpha]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ExporterDiskqueueDegraded, err = builder.meter.Int64ObservableGauge(
 		"otelcol.exporter.diskqueue.degraded",
 		metric.WithDescription("1 while the queue directory cannot be used and every batch is refused (the exporter retries opening it), 0 while the queue works. [Alpha]"),
+		metric.WithUnit(""),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterDiskqueueDeviceLifeProjected, err = builder.meter.Float64ObservableGauge(
+		"otelcol.exporter.diskqueue.device.life.projected",
+		metric.WithDescription("Seconds until the storage reaches its configured endurance (device_endurance) at the process's write rate since start, less what an eMMC device reports as used; reported only when device_endurance is set and the process has written. [Alpha]"),
+		metric.WithUnit("s"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterDiskqueueDeviceLifeUsed, err = builder.meter.Float64ObservableGauge(
+		"otelcol.exporter.diskqueue.device.life.used",
+		metric.WithDescription("Share of its rated life an eMMC device reports used (life_time, upper bound of its 10% band; 1.1 when exceeded); not reported by devices without the estimate (SD cards). [Alpha]"),
+		metric.WithUnit("1"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterDiskqueueDevicePreEol, err = builder.meter.Int64ObservableGauge(
+		"otelcol.exporter.diskqueue.device.pre_eol",
+		metric.WithDescription("An eMMC device's pre-EOL information - 1 normal, 2 warning (80% of reserved blocks used), 3 urgent; not reported by devices without it. [Alpha]"),
 		metric.WithUnit(""),
 	)
 	errs = errors.Join(errs, err)
@@ -226,6 +352,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithDescription("Duration of one fsync of a group commit. [Alpha]"),
 		metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries([]float64{0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}...),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterDiskqueueFsyncs, err = builder.meter.Int64ObservableCounter(
+		"otelcol.exporter.diskqueue.fsyncs",
+		metric.WithDescription("Fsyncs of the queue's files and directories (group commits, rotations, checkpoints). [Alpha]"),
+		metric.WithUnit("{fsync}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterDiskqueueLimit, err = builder.meter.Int64ObservableGauge(

@@ -37,6 +37,7 @@ type request struct {
 	prefix    []byte // frame header and envelope
 	payload   []byte // written right after prefix
 	size      int    // len(prefix) + len(payload)
+	raw       int    // the caller's bytes, before compression
 	done      chan error
 	abandoned chan struct{} // closed when the caller stopped waiting
 }
@@ -79,6 +80,8 @@ type Queue struct {
 	space      chan struct{} // a token when segments were removed
 	diskFull   bool          // the last write hit ENOSPC; owned by the writer goroutine
 
+	wear        *wearFS      // counts what the queue writes and fsyncs
+	accepted    atomic.Int64 // payload bytes acknowledged to the pipeline
 	limit       atomic.Int64 // effective max_size (see refreshCapacity)
 	free        atomic.Int64 // free bytes of the file system at the last measurement; -1 unknown
 	freeUnknown bool         // the last measurement failed; owned by refreshCapacity's callers
@@ -111,24 +114,32 @@ type Queue struct {
 // from the checkpoint.
 func Open(cfg Config) (*Queue, error) {
 	cfg.setDefaults()
+	wear := &wearFS{FS: cfg.FS}
+	real := isOSFS(cfg.FS)
+	cfg.FS = wear
 	if err := durable.MkdirAll(cfg.FS, cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("queue: creating directory %s: %w", cfg.Dir, err)
 	}
 	var lock *os.File
-	if _, real := cfg.FS.(wal.OSFS); real {
+	if real {
 		var err error
 		if lock, err = lockDir(cfg.Dir); err != nil {
 			return nil, err
 		}
 	}
-	q, err := open(cfg, lock)
+	q, err := open(cfg, lock, wear)
 	if err != nil && lock != nil {
 		_ = lock.Close()
 	}
 	return q, err
 }
 
-func open(cfg Config, lock *os.File) (*Queue, error) {
+func isOSFS(fsys wal.FS) bool {
+	_, ok := fsys.(wal.OSFS)
+	return ok
+}
+
+func open(cfg Config, lock *os.File, wear *wearFS) (*Queue, error) {
 	cp, cpErr := wal.ReadCheckpoint(cfg.FS, cfg.Dir)
 	switch {
 	case cpErr == nil, errors.Is(cpErr, wal.ErrNoCheckpoint):
@@ -175,6 +186,7 @@ func open(cfg Config, lock *os.File) (*Queue, error) {
 		log:        l,
 		codec:      cd,
 		lock:       lock,
+		wear:       wear,
 		delivered:  delivered,
 		reqs:       make(chan *request, 1024),
 		closing:    make(chan struct{}),

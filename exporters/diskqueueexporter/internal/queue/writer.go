@@ -25,7 +25,7 @@ func (q *Queue) Append(ctx context.Context, data []byte) error {
 		q.cfg.Events.Dropped(ReasonFull, 1)
 		return fmt.Errorf("%w: %d bytes", ErrTooLarge, size)
 	}
-	r := &request{prefix: prefix, payload: payload, size: size, done: make(chan error, 1), abandoned: make(chan struct{})}
+	r := &request{prefix: prefix, payload: payload, size: size, raw: len(data), done: make(chan error, 1), abandoned: make(chan struct{})}
 	select {
 	case <-q.closing:
 		return ErrClosed
@@ -157,6 +157,9 @@ func (q *Queue) commit(group []*request) {
 				q.cfg.Logger.Info("Disk queue can write again after a full disk")
 			}
 			q.publish()
+			for _, r := range group {
+				q.accepted.Add(int64(r.raw))
+			}
 			reply(group, nil)
 			return
 		}
