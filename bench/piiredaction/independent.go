@@ -120,7 +120,7 @@ func IBANExamples() ([]Labelled, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	cr := csv.NewReader(f)
 	cr.TrimLeadingSpace = true
 	cr.FieldsPerRecord = -1
@@ -151,7 +151,7 @@ func IBANExamples() ([]Labelled, error) {
 				codes = append(codes, v)
 			}
 		}
-		fh.Close()
+		_ = fh.Close()
 	}
 	seen := map[string]bool{}
 	var out []Labelled

@@ -54,8 +54,6 @@ type ruleSet struct {
 	auditSeries atomic.Int64
 }
 
-const numActions = len(actions)
-
 type signal int
 
 const (

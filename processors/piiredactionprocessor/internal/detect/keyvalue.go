@@ -87,7 +87,7 @@ func dateLike(v string) bool {
 		c := v[i]
 		if isDigit(c) {
 			run++
-			if run > 4 && !(i > 0 && v[i-run] == '.') { // fractions of a second run longer
+			if run > 4 && (i < run || v[i-run] != '.') { // fractions of a second run longer
 				return false
 			}
 			continue

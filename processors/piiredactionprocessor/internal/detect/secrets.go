@@ -299,7 +299,7 @@ func keyValueAt(s string, e int, set Set, dst []Match) ([]Match, int) {
 			limit++
 		}
 		ve = authorizationEnd(s, v, limit)
-	} else if kind == Credentials && !(ks > 0 && (s[ks-1] == '?' || s[ks-1] == '&' || s[ks-1] == ';')) {
+	} else if inQuery := ks > 0 && (s[ks-1] == '?' || s[ks-1] == '&' || s[ks-1] == ';'); kind == Credentials && !inQuery {
 		ve = secretEnd(s, v)
 	} else {
 		for ve < n && !isTokenEnd(s[ve]) {
