@@ -4,7 +4,8 @@
 # (package prometheus-alertmanager), cyclictest (package rt-tests: the machine's wake-up
 # limit that bench/looptiming measures the control loop against), node and npm (the
 # dashboards' type check against Grafana's own types, tools/dashboard-check), skopeo (reads
-# the gateway's OCI image as a registry client would, in e2e/packaging).
+# the gateway's OCI image as a registry client would, in e2e/packaging), dnsmasq (the DNS
+# server the gateway's dns resolver is tested against, e2e/gateway).
 set -euo pipefail
 
 declare -A pkg_of=(
@@ -16,6 +17,7 @@ declare -A pkg_of=(
   [node]=nodejs
   [npm]=npm
   [skopeo]=skopeo
+  [dnsmasq]=dnsmasq-base
 )
 
 missing=()

@@ -23,6 +23,7 @@ var version string
 // Main is what the ocb-generated main of every distribution calls instead of run(set):
 // `safe-outputs` drives the control loops' actuators safe without starting the collector;
 // `hardware-probe` reports what hardware the machine offers, before a config is written;
+// `drain` waits until a running collector emptied its exporters' queues (a preStop hook);
 // anything else is the collector's own command line, run by run, whose error passes
 // through ForgiveSelfTelemetryFlush. A non-nil error means exit 1; the collector's errors
 // are already printed by its command, the subcommands print their own.
@@ -49,6 +50,13 @@ func dispatch(args []string, set otelcol.CollectorSettings, run func(otelcol.Col
 		err := hardwareProbe(args[1:], set.BuildInfo.Command, probe.Options{}, stdout, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s %s: %v\n", set.BuildInfo.Command, hardwareProbeCommand, err)
+		}
+		return err
+	}
+	if len(args) > 0 && args[0] == drainCommand {
+		err := drainMain(args[1:], set.BuildInfo.Command, os.Getenv, stdout, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s %s: %v\n", set.BuildInfo.Command, drainCommand, err)
 		}
 		return err
 	}

@@ -144,8 +144,9 @@ func TestGatewayChart(t *testing.T) {
 			"rbac.authorization.k8s.io/v1 RoleBinding fg-fieldcol-gateway-lb",
 			"v1 Service fg-fieldcol-gateway-lb",
 			"v1 Service fg-fieldcol-gateway-sampler-headless",
-			"apps/v1 Deployment fg-fieldcol-gateway-lb",
-			"apps/v1 Deployment fg-fieldcol-gateway-sampler",
+			"v1 Service fg-fieldcol-gateway-lb-headless",
+			"apps/v1 StatefulSet fg-fieldcol-gateway-lb",
+			"apps/v1 StatefulSet fg-fieldcol-gateway-sampler",
 			"autoscaling/v2 HorizontalPodAutoscaler fg-fieldcol-gateway-lb",
 			"autoscaling/v2 HorizontalPodAutoscaler fg-fieldcol-gateway-sampler",
 			"policy/v1 PodDisruptionBudget fg-fieldcol-gateway-lb",
@@ -200,13 +201,13 @@ func TestGatewayChart(t *testing.T) {
 		assert.Equal(t, []any{"discovery.k8s.io"}, dig(rule, "apiGroups"))
 		assert.Equal(t, []any{"endpointslices"}, dig(rule, "resources"))
 		assert.ElementsMatch(t, []any{"get", "list", "watch"}, dig(rule, "verbs"))
-		sa := dig(objs["Deployment/fg-fieldcol-gateway-lb"], "spec", "template", "spec", "serviceAccountName")
+		sa := dig(objs["StatefulSet/fg-fieldcol-gateway-lb"], "spec", "template", "spec", "serviceAccountName")
 		assert.Equal(t, sa, dig(objs["RoleBinding/fg-fieldcol-gateway-lb"], "subjects", 0, "name"))
 	})
 
 	for _, tier := range []string{"lb", "sampler"} {
-		t.Run(tier+" deployment", func(t *testing.T) {
-			dep := objs["Deployment/fg-fieldcol-gateway-"+tier]
+		t.Run(tier+" statefulset", func(t *testing.T) {
+			dep := objs["StatefulSet/fg-fieldcol-gateway-"+tier]
 			require.NotNil(t, dep)
 			c := dig(dep, "spec", "template", "spec", "containers", 0)
 			e := env(c)
@@ -236,7 +237,7 @@ func TestGatewayChart(t *testing.T) {
 	}
 
 	t.Run("the token comes from the Secret", func(t *testing.T) {
-		c := dig(objs["Deployment/fg-fieldcol-gateway-lb"], "spec", "template", "spec", "containers", 0)
+		c := dig(objs["StatefulSet/fg-fieldcol-gateway-lb"], "spec", "template", "spec", "containers", 0)
 		ref := dig(env(c)["FIELDCOL_GATEWAY_TOKEN"], "valueFrom", "secretKeyRef")
 		assert.Equal(t, "fg-fieldcol-gateway-token", dig(ref, "name"))
 		assert.Equal(t, "token", dig(ref, "key"))
@@ -247,12 +248,12 @@ func TestGatewayChart(t *testing.T) {
 		require.NoError(t, err)
 		o := objects(t, existing)
 		assert.NotContains(t, o, "Secret/fg-fieldcol-gateway-token")
-		c = dig(o["Deployment/fg-fieldcol-gateway-lb"], "spec", "template", "spec", "containers", 0)
+		c = dig(o["StatefulSet/fg-fieldcol-gateway-lb"], "spec", "template", "spec", "containers", 0)
 		assert.Equal(t, "fleet-token", dig(env(c)["FIELDCOL_GATEWAY_TOKEN"], "valueFrom", "secretKeyRef", "name"))
 	})
 
 	t.Run("the load balancers serve TLS from a Secret", func(t *testing.T) {
-		spec := dig(objs["Deployment/fg-fieldcol-gateway-lb"], "spec", "template", "spec")
+		spec := dig(objs["StatefulSet/fg-fieldcol-gateway-lb"], "spec", "template", "spec")
 		mounts := map[string]string{}
 		for _, m := range dig(spec, "containers", 0, "volumeMounts").([]any) {
 			mounts[dig(m, "name").(string)] = dig(m, "mountPath").(string)
@@ -270,20 +271,100 @@ func TestGatewayChart(t *testing.T) {
 
 		out, err := render(t, "token.value=x", "tls.secretName=fleet-door", "tls.clientAuth=true")
 		require.NoError(t, err)
-		c := dig(objects(t, out)["Deployment/fg-fieldcol-gateway-lb"], "spec", "template", "spec", "containers", 0)
+		c := dig(objects(t, out)["StatefulSet/fg-fieldcol-gateway-lb"], "spec", "template", "spec", "containers", 0)
 		assert.Equal(t, "/etc/fieldcol-gateway/tls/ca.crt", env(c)["FIELDCOL_TLS_CLIENT_CA_FILE"]["value"])
 		assert.Contains(t, out, "secretName: fleet-door")
 	})
 
 	t.Run("a leaving sampler drains before SIGTERM", func(t *testing.T) {
-		spec := dig(objs["Deployment/fg-fieldcol-gateway-sampler"], "spec", "template", "spec")
+		spec := dig(objs["StatefulSet/fg-fieldcol-gateway-sampler"], "spec", "template", "spec")
 		c := dig(spec, "containers", 0)
-		sleep := dig(c, "lifecycle", "preStop", "sleep", "seconds").(int)
+		quiet := drainFlag(t, c, "--quiet=")
 		wait := env(c)["FIELDCOL_DECISION_WAIT"]["value"].(string)
 		waitSeconds, err := strconv.Atoi(strings.TrimSuffix(wait, "s"))
 		require.NoError(t, err, "decision wait %q", wait)
-		assert.Greater(t, sleep, waitSeconds, "preStop sleep vs decision_wait")
-		assert.Greater(t, dig(spec, "terminationGracePeriodSeconds").(int), sleep)
+		assert.Greater(t, quiet, waitSeconds, "drain quiet period vs decision_wait")
+		assert.Greater(t, dig(spec, "terminationGracePeriodSeconds").(int), drainFlag(t, c, "--timeout="))
+	})
+
+	for _, tier := range []string{"lb", "sampler"} {
+		t.Run(tier+" queues live on a volume of their own that outlives the pod", func(t *testing.T) {
+			sts := objs["StatefulSet/fg-fieldcol-gateway-"+tier]
+			spec := dig(sts, "spec")
+			claim := dig(spec, "volumeClaimTemplates", 0)
+			assert.Equal(t, "queue", dig(claim, "metadata", "name"))
+			assert.NotEmpty(t, dig(claim, "spec", "resources", "requests", "storage"))
+			assert.Nil(t, dig(claim, "spec", "storageClassName"), "the cluster's default class unless set")
+			var mounted bool
+			for _, m := range dig(spec, "template", "spec", "containers", 0, "volumeMounts").([]any) {
+				mounted = mounted || (dig(m, "name") == "queue" && dig(m, "mountPath") == "/var/lib/fieldcol-gateway")
+			}
+			assert.True(t, mounted, "the claim is mounted where FIELDCOL_STORAGE_DIR points")
+			for _, v := range dig(spec, "template", "spec", "volumes").([]any) {
+				assert.NotEqual(t, "queue", dig(v, "name"), "no emptyDir or other volume shadows the claim")
+			}
+			// A scale-down keeps the claim, so a pod of the same ordinal drains it later.
+			assert.Equal(t, "Retain", dig(spec, "persistentVolumeClaimRetentionPolicy", "whenScaled"))
+			assert.Equal(t, "Retain", dig(spec, "persistentVolumeClaimRetentionPolicy", "whenDeleted"))
+			assert.NotEmpty(t, dig(objs["Service/"+dig(spec, "serviceName").(string)], "spec"), "the governing Service exists")
+			assert.Equal(t, "None", dig(objs["Service/"+dig(spec, "serviceName").(string)], "spec", "clusterIP"))
+			// The preStop drain needs no shell: the image has none.
+			assert.Equal(t, []any{"/fieldcol-gateway", "drain"}, dig(spec, "template", "spec", "containers", 0, "lifecycle", "preStop", "exec", "command").([]any)[:2])
+			assert.Equal(t, "StatefulSet", dig(objs["HorizontalPodAutoscaler/fg-fieldcol-gateway-"+tier], "spec", "scaleTargetRef", "kind"))
+		})
+	}
+
+	t.Run("storage class, size and retention are values", func(t *testing.T) {
+		out, err := render(t, "token.value=x", "sampler.persistence.storageClassName=fast-ssd", "sampler.persistence.size=50Gi",
+			"lb.persistence.retainWhenScaled=false")
+		require.NoError(t, err)
+		o := objects(t, out)
+		claim := dig(o["StatefulSet/fg-fieldcol-gateway-sampler"], "spec", "volumeClaimTemplates", 0, "spec")
+		assert.Equal(t, "fast-ssd", dig(claim, "storageClassName"))
+		assert.Equal(t, "50Gi", dig(claim, "resources", "requests", "storage"))
+		assert.Equal(t, "Delete", dig(o["StatefulSet/fg-fieldcol-gateway-lb"], "spec", "persistentVolumeClaimRetentionPolicy", "whenScaled"))
+	})
+
+	t.Run("the HPAs can scale on queue size per pod, served by prometheus-adapter", func(t *testing.T) {
+		out, err := render(t, "token.value=x", "lb.autoscaling.queueSize.enabled=true", "sampler.autoscaling.queueSize.enabled=true",
+			"prometheusAdapter.rules.enabled=true")
+		require.NoError(t, err)
+		cmd := exec.Command(k8sdecode)
+		cmd.Stdin = strings.NewReader(out)
+		decoded, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", decoded)
+		o := objects(t, out)
+		for tier, want := range map[string]string{"lb": "500", "sampler": "1000"} {
+			var pods any
+			for _, m := range dig(o["HorizontalPodAutoscaler/fg-fieldcol-gateway-"+tier], "spec", "metrics").([]any) {
+				if dig(m, "type") == "Pods" {
+					pods = dig(m, "pods")
+				}
+			}
+			require.NotNil(t, pods, tier)
+			assert.Equal(t, "fieldcol_exporter_queue_size", dig(pods, "metric", "name"))
+			assert.Equal(t, want, dig(pods, "target", "averageValue"))
+		}
+		// The adapter rule serves exactly the name the HPAs ask for, per pod.
+		var rules struct {
+			Rules []struct {
+				SeriesQuery string `yaml:"seriesQuery"`
+				Resources   struct {
+					Overrides map[string]map[string]string `yaml:"overrides"`
+				} `yaml:"resources"`
+				Name struct {
+					As string `yaml:"as"`
+				} `yaml:"name"`
+			} `yaml:"rules"`
+		}
+		cfg := dig(o["ConfigMap/fg-fieldcol-gateway-prometheus-adapter-rules"], "data", "config.yaml")
+		require.NotNil(t, cfg)
+		require.NoError(t, yaml.Unmarshal([]byte(cfg.(string)), &rules))
+		require.Len(t, rules.Rules, 1)
+		assert.Equal(t, "fieldcol_exporter_queue_size", rules.Rules[0].Name.As)
+		assert.Contains(t, rules.Rules[0].SeriesQuery, "otelcol_exporter_queue_size")
+		assert.Equal(t, "pod", rules.Rules[0].Resources.Overrides["pod"]["resource"])
+		assert.NotContains(t, manifests, "prometheus-adapter-rules", "off by default")
 	})
 
 	t.Run("without autoscaling the replica counts are set", func(t *testing.T) {
@@ -292,8 +373,8 @@ func TestGatewayChart(t *testing.T) {
 		o := objects(t, out)
 		assert.NotContains(t, o, "HorizontalPodAutoscaler/fg-fieldcol-gateway-lb")
 		assert.NotContains(t, o, "HorizontalPodAutoscaler/fg-fieldcol-gateway-sampler")
-		assert.Equal(t, 2, dig(o["Deployment/fg-fieldcol-gateway-lb"], "spec", "replicas"))
-		assert.Equal(t, 5, dig(o["Deployment/fg-fieldcol-gateway-sampler"], "spec", "replicas"))
+		assert.Equal(t, 2, dig(o["StatefulSet/fg-fieldcol-gateway-lb"], "spec", "replicas"))
+		assert.Equal(t, 5, dig(o["StatefulSet/fg-fieldcol-gateway-sampler"], "spec", "replicas"))
 	})
 
 	t.Run("a memory limit GOMEMLIMIT cannot be derived from is refused", func(t *testing.T) {
@@ -301,6 +382,21 @@ func TestGatewayChart(t *testing.T) {
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "GOMEMLIMIT")
 	})
+}
+
+// drainFlag is the number of seconds of a --quiet= or --timeout= flag of a container's
+// preStop drain.
+func drainFlag(t *testing.T, container any, flag string) int {
+	t.Helper()
+	for _, a := range dig(container, "lifecycle", "preStop", "exec", "command").([]any) {
+		if v, ok := strings.CutPrefix(a.(string), flag); ok {
+			n, err := strconv.Atoi(strings.TrimSuffix(v, "s"))
+			require.NoError(t, err, "%s%s", flag, v)
+			return n
+		}
+	}
+	t.Fatalf("no %s in the preStop drain", flag)
+	return 0
 }
 
 // quantityBytes reads the memory quantities the chart uses (Ki, Mi, Gi, Ti or bytes).

@@ -137,3 +137,51 @@ readinessProbe:
   periodSeconds: 5
   failureThreshold: 2
 {{- end }}
+
+{{/*
+The queue's volume, one PersistentVolumeClaim per pod (named queue-<statefulset>-<ordinal>).
+Call with (dict "ctx" $ "tier" $tier "component" "lb"|"sampler").
+*/}}
+{{- define "fieldcol-gateway.queueClaim" -}}
+- apiVersion: v1
+  kind: PersistentVolumeClaim
+  metadata:
+    name: queue
+    labels:
+      {{- include "fieldcol-gateway.selectorLabels" (dict "ctx" .ctx "component" .component) | nindent 6 }}
+  spec:
+    accessModes: {{ toJson .tier.persistence.accessModes }}
+    {{- with .tier.persistence.storageClassName }}
+    storageClassName: {{ . | quote }}
+    {{- end }}
+    resources:
+      requests:
+        storage: {{ .tier.persistence.size }}
+{{- end }}
+
+{{/*
+What happens to the queues' claims: kept by default when the HPA scales down (the next
+pod of that ordinal drains the backlog) and when the StatefulSet is deleted.
+*/}}
+{{- define "fieldcol-gateway.retention" -}}
+persistentVolumeClaimRetentionPolicy:
+  whenScaled: {{ ternary "Retain" "Delete" .persistence.retainWhenScaled }}
+  whenDeleted: {{ ternary "Retain" "Delete" .persistence.retainWhenDeleted }}
+{{- end }}
+
+{{/*
+preStop: the pod has left the Service's endpoints (and, for a sampler, the load balancers'
+ring); `fieldcol-gateway drain` waits until the exporters' queues are empty and nothing was
+received for drain.quietSeconds, at most drain.timeoutSeconds. No shell is needed: the
+image has none. Call with (dict "ctx" $ "tier" $tier).
+*/}}
+{{- define "fieldcol-gateway.preStopDrain" -}}
+lifecycle:
+  preStop:
+    exec:
+      command:
+        - {{ .ctx.Values.image.command | quote }}
+        - drain
+        - --quiet={{ .tier.drain.quietSeconds }}s
+        - --timeout={{ .tier.drain.timeoutSeconds }}s
+{{- end }}
