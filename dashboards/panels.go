@@ -47,10 +47,11 @@ func controlLoop() *builder {
 			q{`histogram_quantile(0.99, sum by (device_id, loop, le) (rate(controlloop_cycle_duration_seconds_bucket{` + loopSel + `}` + rate + `)))`, "p99 {{device_id}} {{loop}}"})).
 		// The max is histogram_quantile at 1: the bound of the largest non-empty bucket, the
 		// histogram's own upper limit on the worst wake-up of the interval.
-		WithPanel(ts("Lateness (jitter)", "Wake-up minus deadline, p50, p99 and max (the bound of the largest non-empty bucket: the worst wake-up was at most this late). Buckets are 10 µs apart up to 100 µs and 25 µs up to 200 µs, so a SCHED_FIFO loop can be compared with cyclictest (bench/looptiming). High lateness with short cycles means CPU contention.", "s", 8, 8,
+		WithPanel(ts("Lateness (jitter)", "Wake-up minus deadline, p50, p99 and max (the bound of the largest non-empty bucket: the worst wake-up was at most this late). Buckets are 10 µs apart up to 100 µs and 25 µs up to 200 µs, so a SCHED_FIFO loop can be compared with cyclictest (bench/looptiming). High lateness with short cycles means CPU contention. Runtime p99 is the p99 of the part the Go runtime added after the kernel woke the loop thread: when it makes up the lateness, the process (the collector's work, its collections) delays the loop, otherwise the machine does.", "s", 8, 8,
 			q{`histogram_quantile(0.5, sum by (device_id, loop, le) (rate(controlloop_cycle_lateness_seconds_bucket{` + loopSel + `}` + rate + `)))`, "p50 {{device_id}} {{loop}}"},
 			q{`histogram_quantile(0.99, sum by (device_id, loop, le) (rate(controlloop_cycle_lateness_seconds_bucket{` + loopSel + `}` + rate + `)))`, "p99 {{device_id}} {{loop}}"},
-			q{`histogram_quantile(1, sum by (device_id, loop, le) (rate(controlloop_cycle_lateness_seconds_bucket{` + loopSel + `}` + rate + `)))`, "max {{device_id}} {{loop}}"})).
+			q{`histogram_quantile(1, sum by (device_id, loop, le) (rate(controlloop_cycle_lateness_seconds_bucket{` + loopSel + `}` + rate + `)))`, "max {{device_id}} {{loop}}"},
+			q{`histogram_quantile(0.99, sum by (device_id, loop, le) (rate(controlloop_cycle_lateness_runtime_seconds_bucket{` + loopSel + `}` + rate + `)))`, "runtime p99 {{device_id}} {{loop}}"})).
 		// The period is not exported: all cycles (ok, overrun, skipped) count one per period,
 		// so lateness times their rate is lateness as a share of the period.
 		WithPanel(ts("Lateness, share of the period", "Lateness p99 and max divided by the loop's period: what the wake-up leaves of each period for the cycle's work. ControlLoopLatenessHigh warns when p99 stays above 20% for 15 minutes; at 100% a cycle is skipped.", "percentunit", 8, 8,
