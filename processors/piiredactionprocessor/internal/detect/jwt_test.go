@@ -64,3 +64,18 @@ func TestJWTNearMisses(t *testing.T) {
 		{h + "..iv.ct.tag", []string{h + "..iv.ct.tag"}},
 	})
 }
+
+// TestKeyValueJudgementsNeverPanic: the value judgements run on arbitrary attribute values
+// (a fuzzer found one reading before the string: "token=000000000000000A").
+func TestKeyValueJudgementsNeverPanic(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		v := rapid.StringMatching(`[0-9A-Za-z .:/+,TZ-]{0,40}`).Draw(t, "v")
+		key := rapid.SampledFrom([]string{"session", "token", "password", "user.phone", "gps.lat", "full_name", "user.email", "iban", "ssn", "card_number"}).Draw(t, "key")
+		k, ok := KeyKind(key)
+		if !ok {
+			t.Fatalf("%s is not a classified key", key)
+		}
+		_ = ValueFitsKey(key, k, v)
+		_ = Scan(key+"="+v, All, nil)
+	})
+}
