@@ -36,20 +36,7 @@ func TestAlertmanagerGatewayOutagePagesOnce(t *testing.T) {
 	}
 	harness.PostAlerts(t, am, runbookBase, alerts...)
 
-	var got []harness.AMAlert
-	require.Eventually(t, func() bool {
-		var err error
-		if got, err = harness.AlertmanagerAlerts(am); err != nil {
-			return false
-		}
-		inhibited := 0
-		for _, a := range got {
-			if len(a.Status.InhibitedBy) > 0 {
-				inhibited++
-			}
-		}
-		return len(got) == len(alerts) && inhibited == 30
-	}, 30*time.Second, 250*time.Millisecond, "Alertmanager did not settle on %d alerts with the 30 per-device ones inhibited: %+v", len(alerts), got)
+	got := harness.SettledAlerts(t, am, len(alerts), 30)
 	for _, a := range got {
 		switch a.Labels["alertname"] {
 		case "DeviceSilent", "VehicleOffline", "DiskQueueBacklogOld":

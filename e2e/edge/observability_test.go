@@ -203,20 +203,8 @@ func TestObservabilityDashboardsAndAlertsOnTheSimEdge(t *testing.T) {
 	t.Run("every panel returns data", func(t *testing.T) {
 		qs := edgeQueries(t)
 		vars := map[string]string{"device_id": ".*", "loop": ".*", "datasource": "prometheus"}
-		withData := map[string]bool{}
-		panels := map[string]bool{}
-		var emptyTargets []string
-		for _, q := range qs {
-			panel := q.Dashboard + " / " + q.Panel
-			panels[panel] = true
-			// 5m covers the whole run, so counters that moved once (a command) still rate.
-			expr := dashboards.Expand(q.Expr, vars, "5m")
-			if len(harness.QueryNow(t, prom, expr)) > 0 {
-				withData[panel] = true
-			} else {
-				emptyTargets = append(emptyTargets, panel+" / "+q.RefID)
-			}
-		}
+		// 5m covers the whole run, so counters that moved once (a command) still rate.
+		withData, panels, emptyTargets := harness.PanelsWithData(t, prom, qs, vars, "5m")
 		for p := range panels {
 			if !withData[p] && !quietPanels[p] {
 				assert.Fail(t, "panel returns no data", p)
@@ -320,23 +308,10 @@ func TestAlertmanagerShippedRoutingAndInhibition(t *testing.T) {
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 
-	var got []harness.AMAlert
 	key := func(a harness.AMAlert) string {
 		return a.Labels["alertname"] + "/" + a.Labels["device_id"] + "/" + a.Labels["loop"] + "/" + a.Labels["severity"]
 	}
-	require.Eventually(t, func() bool {
-		var err error
-		if got, err = harness.AlertmanagerAlerts(am); err != nil {
-			return false
-		}
-		inhibited := 0
-		for _, a := range got {
-			if len(a.Status.InhibitedBy) > 0 {
-				inhibited++
-			}
-		}
-		return len(got) == 9 && inhibited == 3
-	}, 30*time.Second, 250*time.Millisecond, "Alertmanager did not settle on 9 alerts with 3 inhibited: %+v", got)
+	got := harness.SettledAlerts(t, am, 9, 3)
 
 	for _, a := range got {
 		receivers := make([]string, 0, len(a.Receiver))

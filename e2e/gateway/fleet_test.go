@@ -198,20 +198,7 @@ func TestFleetTelemetryThroughEdgeAndGateway(t *testing.T) {
 
 	t.Run("every panel of the fleet dashboards returns data", func(t *testing.T) {
 		qs := fleetQueries(t)
-		vars := map[string]string{"device_id": ".*", "datasource": "prometheus"}
-		withData := map[string]bool{}
-		panels := map[string]bool{}
-		var empty []string
-		for _, q := range qs {
-			panel := q.Dashboard + " / " + q.Panel
-			panels[panel] = true
-			expr := dashboards.Expand(q.Expr, vars, "1m")
-			if len(harness.QueryNow(t, prom, expr)) > 0 {
-				withData[panel] = true
-			} else {
-				empty = append(empty, panel+" "+q.RefID)
-			}
-		}
+		withData, panels, empty := harness.PanelsWithData(t, prom, qs, map[string]string{"device_id": ".*", "datasource": "prometheus"}, "1m")
 		for p := range panels {
 			assert.True(t, withData[p], "%s returns no data", p)
 		}

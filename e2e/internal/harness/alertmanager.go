@@ -204,3 +204,24 @@ func (w *Webhook) FirstFiring(receiver, alertname string, labels map[string]stri
 	}
 	return time.Time{}
 }
+
+// SettledAlerts waits until Alertmanager holds n alerts of which inhibited are inhibited,
+// and returns them.
+func SettledAlerts(t testing.TB, am string, n, inhibited int) []AMAlert {
+	t.Helper()
+	var got []AMAlert
+	require.Eventually(t, func() bool {
+		var err error
+		if got, err = AlertmanagerAlerts(am); err != nil {
+			return false
+		}
+		muted := 0
+		for _, a := range got {
+			if len(a.Status.InhibitedBy) > 0 {
+				muted++
+			}
+		}
+		return len(got) == n && muted == inhibited
+	}, 30*time.Second, 250*time.Millisecond, "Alertmanager did not settle on %d alerts with %d inhibited: %+v", n, inhibited, got)
+	return got
+}

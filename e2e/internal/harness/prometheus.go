@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fieldcol/fieldcol/dashboards"
 	"github.com/fieldcol/fieldcol/internal/promtest"
 	"github.com/fieldcol/fieldcol/internal/testproc"
 )
@@ -57,4 +58,22 @@ func StartAlertmanager(t testing.TB, config string) string {
 		return p, testproc.WaitHTTPErr(p, url+"/-/ready", 30*time.Second)
 	})
 	return url
+}
+
+// PanelsWithData runs every panel query with the dashboard variables set to vars and
+// $__rate_interval to rate, and returns the panels ("dashboard / panel") of which at least
+// one query returned data, every panel, and the queries that returned nothing.
+func PanelsWithData(t testing.TB, prom *promtest.Server, qs []dashboards.PanelQuery, vars map[string]string, rate string) (withData, panels map[string]bool, empty []string) {
+	t.Helper()
+	withData, panels = map[string]bool{}, map[string]bool{}
+	for _, q := range qs {
+		panel := q.Dashboard + " / " + q.Panel
+		panels[panel] = true
+		if len(QueryNow(t, prom, dashboards.Expand(q.Expr, vars, rate))) > 0 {
+			withData[panel] = true
+		} else {
+			empty = append(empty, panel+" / "+q.RefID)
+		}
+	}
+	return withData, panels, empty
 }
