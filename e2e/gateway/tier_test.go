@@ -699,6 +699,11 @@ func BenchmarkGatewayTierScaleOut(b *testing.B) {
 	b.ReportMetric(one.samplerCPU/float64(one.spans)*1e6, "sampler-CPU-µs/span-1")
 	b.ReportMetric(three.samplerCPU/float64(three.spans)*1e6, "sampler-CPU-µs/span-3")
 	b.ReportMetric(o.cores, "cores/sampler")
+	// The share of their quota the samplers used while they took the load: near 1 means
+	// the samplers set the pace, well below 1 that something before them (the load
+	// balancer or the clients on a busy machine) did, and the ratio above says less.
+	b.ReportMetric(one.spansPerSecond*one.samplerCPU/float64(one.spans)/o.cores, "quota-used-1")
+	b.ReportMetric(three.spansPerSecond*three.samplerCPU/float64(three.spans)/(3*o.cores), "quota-used-3")
 }
 
 func machineCores() string {
