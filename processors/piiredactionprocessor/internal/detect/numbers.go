@@ -341,11 +341,12 @@ func allPairs(gs []group) bool {
 }
 
 func isPhone(s string, gs []group, plus bool, digits int, seps uint8, start int) bool {
-	if !plus && seps&sepBit('.') != 0 && seps != sepBit('.') && seps != sepBit('.')|sepBit(')') {
+	g0 := s[gs[0].start:gs[0].end]
+	intl := plus || len(g0) >= 3 && g0[0] == '0' && g0[1] == '0' && g0[2] != '0'
+	if !intl && seps&sepBit('.') != 0 && seps != sepBit('.') && seps != sepBit('.')|sepBit(')') {
 		return false // dots mixed with other separators: a date and time, a version list
 	}
 	ng := len(gs)
-	g0 := s[gs[0].start:gs[0].end]
 	if ng == 6 && digits == 12 && (seps == sepBit('-') || seps == sepBit('.')) && allPairs(gs) {
 		return false // "01-23-45-67-89-10": a MAC address written with decimal digits only
 	}
