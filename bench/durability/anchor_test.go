@@ -393,7 +393,7 @@ func runCycles(t *testing.T, subj string, n int, attach func(cycle int) (disk, f
 	require.NoError(t, r.stop())
 	release()
 
-	limit := time.Duration(n)*1200*time.Millisecond + time.Minute // about 0.3 s a cycle here
+	limit := time.Duration(n)*(1200*time.Millisecond+window(t)) + time.Minute // about 0.3 s a cycle here at the default window
 	deadline := time.Now().Add(limit)
 	for cycle := range n {
 		require.True(t, time.Now().Before(deadline), "%s: only %d of %d cycles in %v", subj, cycle, n, limit)
