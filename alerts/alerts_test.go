@@ -24,7 +24,7 @@ import (
 // sloSeverities are the two alerts of slo/slo-rules.yaml that keep the sloburn processor's
 // severity names (page, ticket): its equivalence test pins them, and Alertmanager routes
 // them with critical and warning.
-var sloSeverities = map[string]string{"SLOErrorBudgetBurnPage": "page", "SLOErrorBudgetBurnTicket": "ticket"}
+var sloSeverities = map[string]string{"SLOErrorBudgetBurnPage": "page", "SLOErrorBudgetBurnTicket": "ticket", "SLOErrorBudgetPolicyChanged": "ticket"}
 
 type rule struct {
 	Record      string            `yaml:"record"`

@@ -211,6 +211,18 @@ func noData(text string) []dashboard.ValueMapping {
 	}}}
 }
 
+// policyStates names the values of fieldcol_slo:error_budget_policy:state.
+func policyStates() []dashboard.ValueMapping {
+	return []dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{
+		Type: dashboard.MappingTypeValueToText,
+		Options: map[string]dashboard.ValueMappingResult{
+			"2": {Text: cog.ToPtr("ship"), Color: cog.ToPtr("green")},
+			"1": {Text: cog.ToPtr("slow down"), Color: cog.ToPtr("yellow")},
+			"0": {Text: cog.ToPtr("freeze"), Color: cog.ToPtr("red")},
+		},
+	}}}
+}
+
 // st is a single-value stat panel of the latest value, colored by its thresholds.
 func st(title, description, unit string, w, h uint32, th *dashboard.ThresholdsConfigBuilder, qs ...q) *stat.PanelBuilder {
 	return stat.NewPanelBuilder().

@@ -164,6 +164,9 @@ func slo() *builder {
 			q{`sum by (severity) (slo_alert{` + devSel + `})`, "{{severity}}"})).
 		WithPanel(st("Fleet budget remaining", "Share of each SLO's 30-day error budget left, over the whole fleet (central rules).", "percentunit", 12, 4, thresholds("red", step{0, "yellow"}, step{0.25, "green"}),
 			q{`fieldcol_slo:period_error_budget_remaining:ratio`, "{{slo}}"})).
+		WithPanel(st("Error-budget policy", "The fleet document's policy per SLO, from the worst series' budget left over the SLO's own period (fieldcol_slo:error_budget_policy:state): ship above 50%, slow down at 20-50%, freeze below 20%.", "none", 24, 4, thresholds("red", step{1, "yellow"}, step{2, "green"}),
+			q{`fieldcol_slo:error_budget_policy:state`, "{{slo}}"}).
+			Mappings(policyStates())).
 		WithPanel(ts("Burn rate per window", "Each device's burn rate by window: 1 spends the budget exactly over the period; the page threshold is 14.4 over 1h and 5m.", "short", 12, 8,
 			q{`slo_burn_rate{` + devSel + `}`, "{{device_id}} {{slo}} {{loop}} {{window}}"})).
 		WithPanel(ts("Budget remaining per device", "Share of the error budget each device has left over the period (negative when overspent).", "percentunit", 12, 8,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.yaml.in/yaml/v3"
 
@@ -35,7 +36,11 @@ func TestGatewaySLOsPageAndRecover(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, yaml.Unmarshal(raw, &shipped))
 	slos := shipped.Processors.SLOBurn.SLOs
-	require.Len(t, slos, 2, "the gateway ships the API availability and latency SLOs")
+	var names []any
+	for _, s := range slos {
+		names = append(names, s["name"])
+	}
+	require.Subset(t, names, []any{"api-availability", "api-latency", "mission-success"}, "the gateway ships the fleet document's SLOs")
 	for _, s := range slos {
 		s["alerts"] = []map[string]any{{"severity": "page", "long_window": "2m", "short_window": "1m", "factor": 6}}
 	}
@@ -77,6 +82,12 @@ func TestGatewaySLOsPageAndRecover(t *testing.T) {
 		}
 	}()
 	defer func() { cancel(); <-done }()
+
+	// The robots' missions counter (docs/fleet-telemetry.md) reaches Prometheus as
+	// missions_total{status} and feeds the mission-success SLO.
+	require.NoError(t, client.SendMetrics(ctx, missions(time.Now(), 97, 2, 1)))
+	prom.WaitFor(t, `missions_total{status="success",service_name="mission-api"}`, 60*time.Second)
+	prom.WaitFor(t, `slo_burn_rate{slo="mission-success",window="2m"}`, 60*time.Second)
 
 	page := func(slo string) string {
 		return fmt.Sprintf(`slo_alert{slo=%q,service_name="api",severity="page"}`, slo)
@@ -138,4 +149,26 @@ func apiCalls(now time.Time, batch uint64, failing bool) ptrace.Traces {
 		}
 	}
 	return td
+}
+
+// missions is the robots' mission counter, one cumulative point per status.
+func missions(now time.Time, success, failure, aborted int64) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "mission-api")
+	rm.Resource().Attributes().PutStr("device.id", "robot-7")
+	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName("missions")
+	m.SetUnit("{mission}")
+	sum := m.SetEmptySum()
+	sum.SetIsMonotonic(true)
+	sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	for status, v := range map[string]int64{"success": success, "failure": failure, "aborted": aborted} {
+		dp := sum.DataPoints().AppendEmpty()
+		dp.Attributes().PutStr("status", status)
+		dp.SetStartTimestamp(pcommon.NewTimestampFromTime(now.Add(-time.Hour)))
+		dp.SetTimestamp(pcommon.NewTimestampFromTime(now))
+		dp.SetIntValue(v)
+	}
+	return md
 }
