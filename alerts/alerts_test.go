@@ -282,7 +282,7 @@ func TestRebaseRunbooks(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, out, 0o600))
 		rebased = append(rebased, p)
 	}
-	assert.Equal(t, 47, total, "rules with a runbook_url")
+	assert.Equal(t, 48, total, "rules with a runbook_url")
 	out, err := exec.Command(promtool(t), append([]string{"check", "rules"}, rebased...)...).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
