@@ -15,7 +15,8 @@ import (
 )
 
 // TestSystemdNotify runs the extension against a fake systemd notify socket: READY=1 once
-// the pipelines are ready, WATCHDOG=1 while the loops are healthy, STOPPING=1 at shutdown.
+// the pipelines are ready (with STATUS= naming the loops), WATCHDOG=1 while the loops are
+// healthy, STOPPING=1 at shutdown.
 func TestSystemdNotify(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
@@ -40,7 +41,7 @@ func TestSystemdNotify(t *testing.T) {
 		require.NoError(t, err)
 		return string(buf[:n])
 	}
-	assert.Equal(t, "READY=1", read())
+	assert.Regexp(t, `^READY=1\nSTATUS=control loops running: \S`, read())
 	assert.Equal(t, "WATCHDOG=1", read())
 	assert.Equal(t, "WATCHDOG=1", read())
 	require.NoError(t, e.NotReady())

@@ -2,10 +2,12 @@
 // the loops run; WATCHDOG=1 goes out only while every loop has completed a healthy cycle
 // recently, so a stalled or dead loop makes systemd restart the process (WatchdogSec in the
 // unit). A loop that stalls with its thread stuck (a hung driver) also gets its outputs
-// forced safe from here, since its own thread cannot do it.
+// forced safe from here, since its own thread cannot do it. STATUS= tells systemctl status
+// which loops run, and which one stalled or stopped.
 package watchdog
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +38,7 @@ type Notifier struct {
 
 	mu      sync.Mutex
 	stalled map[string]bool
+	status  string // the last STATUS= sent
 	started bool
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -50,12 +53,26 @@ func New(loops []Loop, log *zap.Logger, now func() int64) *Notifier {
 		log.Warn("ignoring malformed systemd watchdog environment", zap.Error(err))
 		interval = 0
 	}
-	return &Notifier{
+	n := &Notifier{
 		loops: loops, log: log, now: now, interval: interval,
 		notify:  func(state string) (bool, error) { return daemon.SdNotify(false, state) },
 		stalled: map[string]bool{},
 		stop:    make(chan struct{}),
 	}
+	n.status = statusLine(loops, nil)
+	return n
+}
+
+// statusLine is what systemctl status shows: every loop running, or the loops in trouble.
+func statusLine(loops []Loop, trouble []string) string {
+	if len(trouble) > 0 {
+		return "control loop " + strings.Join(trouble, ", ") + "; outputs forced safe, systemd's watchdog not fed"
+	}
+	names := make([]string, len(loops))
+	for i, l := range loops {
+		names[i] = l.Name()
+	}
+	return "control loops running: " + strings.Join(names, ", ")
 }
 
 // Start sends READY=1 and, if systemd asked for a watchdog, starts petting it at half its
@@ -68,7 +85,10 @@ func (n *Notifier) Start() {
 	if started {
 		return
 	}
-	if ok, err := n.notify(daemon.SdNotifyReady); err != nil {
+	n.mu.Lock()
+	status := n.status
+	n.mu.Unlock()
+	if ok, err := n.notify(daemon.SdNotifyReady + "\nSTATUS=" + status); err != nil {
 		n.log.Warn("could not notify systemd of readiness", zap.Error(err))
 	} else if ok {
 		n.log.Info("notified systemd: ready", zap.Duration("watchdog_interval", n.interval))
@@ -96,14 +116,17 @@ func (n *Notifier) Start() {
 // It returns whether it sent WATCHDOG=1.
 func (n *Notifier) Check() bool {
 	healthy := true
+	var trouble []string
 	now := n.now()
 	for _, l := range n.loops {
 		if !l.Running() {
 			healthy = false
+			trouble = append(trouble, l.Name()+" stopped")
 			continue
 		}
 		if age := time.Duration(now - l.Heartbeat()); age > l.StallAfter() {
 			healthy = false
+			trouble = append(trouble, l.Name()+" stalled")
 			n.mu.Lock()
 			first := !n.stalled[l.Name()]
 			n.stalled[l.Name()] = true
@@ -119,6 +142,7 @@ func (n *Notifier) Check() bool {
 		delete(n.stalled, l.Name())
 		n.mu.Unlock()
 	}
+	n.setStatus(statusLine(n.loops, trouble))
 	if !healthy {
 		return false
 	}
@@ -130,6 +154,17 @@ func (n *Notifier) Check() bool {
 	n.sent++
 	n.mu.Unlock()
 	return true
+}
+
+// setStatus sends STATUS= when it changed.
+func (n *Notifier) setStatus(status string) {
+	n.mu.Lock()
+	changed := status != n.status
+	n.status = status
+	n.mu.Unlock()
+	if changed {
+		_, _ = n.notify("STATUS=" + status)
+	}
 }
 
 // Stop ends petting and tells systemd the service is stopping.

@@ -65,7 +65,12 @@ func TestPetsOnlyHealthyLoops(t *testing.T) {
 	assert.True(t, n.Check())
 	l.running = false // the loop panicked and stopped
 	assert.False(t, n.Check())
-	assert.Equal(t, []string{"WATCHDOG=1", "WATCHDOG=1"}, rec.got())
+	assert.Equal(t, []string{
+		"WATCHDOG=1",
+		"STATUS=control loop oven stalled; outputs forced safe, systemd's watchdog not fed",
+		"STATUS=control loops running: oven", "WATCHDOG=1",
+		"STATUS=control loop oven stopped; outputs forced safe, systemd's watchdog not fed",
+	}, rec.got())
 }
 
 func TestStartStopWithSystemdWatchdog(t *testing.T) {
@@ -81,7 +86,7 @@ func TestStartStopWithSystemdWatchdog(t *testing.T) {
 	n.Stop()
 	n.Stop()
 	got := rec.got()
-	assert.Equal(t, "READY=1", got[0])
+	assert.Equal(t, "READY=1\nSTATUS=control loops running: oven", got[0])
 	assert.Equal(t, "WATCHDOG=1", got[1])
 	assert.Equal(t, "STOPPING=1", got[len(got)-1])
 }
