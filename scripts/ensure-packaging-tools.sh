@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the packaging tests use, only when missing: the Debian packages
 # qemu-user-static (the arm builds under emulation), lintian, ansible (playbook syntax
-# check) and systemd (systemd-analyze). nfpm is a Go tool: make .tools/nfpm.
+# check), systemd (systemd-analyze), and for the e2e/systemd tier mmdebstrap (its Debian
+# root) and systemd-container (systemd-nspawn boots it). nfpm is a Go tool: make .tools/nfpm.
 set -euo pipefail
 
 declare -A pkg_of=(
@@ -11,6 +12,9 @@ declare -A pkg_of=(
 	[ansible-playbook]=ansible
 	[systemd-analyze]=systemd
 	[dpkg-deb]=dpkg
+	[mmdebstrap]=mmdebstrap
+	[systemd-nspawn]=systemd-container
+	[nsenter]=util-linux
 )
 missing=()
 for cmd in "${!pkg_of[@]}"; do

@@ -30,7 +30,18 @@ type S3Store struct {
 
 // StartS3Store runs .tools/versitygw (make .tools/versitygw builds it) on a free
 // port and waits until it serves TLS.
-func StartS3Store(t testing.TB) *S3Store {
+func StartS3Store(t testing.TB) *S3Store { return S3StoreSpec{}.Start(t) }
+
+// S3StoreSpec is how to start versitygw when the defaults of StartS3Store do not fit.
+type S3StoreSpec struct {
+	// Via runs versitygw through a command, e.g. nsenter into another network namespace.
+	Via []string
+	// Dial reaches the store's address (default: net.Dial), for the readiness check.
+	Dial func(network, addr string) (net.Conn, error)
+}
+
+// Start runs the store and waits until it serves TLS.
+func (spec S3StoreSpec) Start(t testing.TB) *S3Store {
 	t.Helper()
 	bin := Tool(t, "versitygw")
 	dir := t.TempDir()
@@ -41,27 +52,42 @@ func StartS3Store(t testing.TB) *S3Store {
 	require.NoError(t, err)
 	pool := x509.NewCertPool()
 	require.True(t, pool.AppendCertsFromPEM(pemBytes))
+	dial := spec.Dial
+	if dial == nil {
+		dial = net.Dial
+	}
 	s := &S3Store{CAFile: cert, AccessKey: "fieldcol-e2e", SecretKey: "e2e-secret-5b1d93c0"}
 	testproc.Retry(t, func(ports *testproc.Ports) (*testproc.Process, error) {
 		addr := ports.Addr()
 		s.URL = "https://" + addr
+		name, args := bin, []string{"--port", addr, "--cert", cert, "--key", key, "--quiet", "posix", data}
+		if len(spec.Via) > 0 {
+			name, args = spec.Via[0], append(append(append([]string{}, spec.Via[1:]...), bin), args...)
+		}
 		// The root keys go through the environment, not the command line.
-		p := testproc.Start(t, bin, []string{"--port", addr, "--cert", cert, "--key", key, "--quiet", "posix", data},
+		p := testproc.Start(t, name, args,
 			"ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
-		return p, waitTLS(p, addr, pool, 30*time.Second)
+		return p, waitTLS(p, addr, pool, dial, 30*time.Second)
 	})
 	return s
 }
 
 // waitTLS dials addr until it completes a TLS handshake with a certificate of pool.
-func waitTLS(p *testproc.Process, addr string, pool *x509.CertPool, timeout time.Duration) error {
+func waitTLS(p *testproc.Process, addr string, pool *x509.CertPool, dial func(network, addr string) (net.Conn, error), timeout time.Duration) error {
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if p.Exited() {
 			return fmt.Errorf("%s exited before it served TLS on %s:\n%s", p.Name, addr, p.Log())
 		}
-		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+		raw, err := dial("tcp", addr)
+		if err != nil {
+			continue
+		}
+		host, _, _ := net.SplitHostPort(addr)
+		conn := tls.Client(raw, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, ServerName: host})
+		err = conn.Handshake()
+		_ = conn.Close()
 		if err == nil {
-			return conn.Close()
+			return nil
 		}
 	}
 	return fmt.Errorf("%s did not serve TLS on %s within %s", p.Name, addr, timeout)
