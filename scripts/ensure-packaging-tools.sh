@@ -2,7 +2,8 @@
 # Installs what the packaging tests use, only when missing: the Debian packages
 # qemu-user-static (the arm builds under emulation), lintian, ansible (playbook syntax
 # check), systemd (systemd-analyze), and for the e2e/systemd tier mmdebstrap (its Debian
-# root) and systemd-container (systemd-nspawn boots it). nfpm is a Go tool: make .tools/nfpm.
+# root; arch-test for an arm64 one) and systemd-container (systemd-nspawn boots it).
+# nfpm is a Go tool: make .tools/nfpm.
 set -euo pipefail
 
 declare -A pkg_of=(
@@ -13,6 +14,7 @@ declare -A pkg_of=(
 	[systemd-analyze]=systemd
 	[dpkg-deb]=dpkg
 	[mmdebstrap]=mmdebstrap
+	[arch-test]=arch-test
 	[systemd-nspawn]=systemd-container
 	[nsenter]=util-linux
 )

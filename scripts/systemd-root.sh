@@ -6,8 +6,8 @@
 #   scripts/systemd-root.sh ARCH      ARCH: amd64 (native) or arm64 (under qemu-user-static)
 #
 # The root is cached under FIELDCOL_ROOT_CACHE (default .tools/systemd-root) in a directory
-# named after ARCH and a hash of this file, so a change of the package list below (or of
-# anything else here) builds a new one; older ones are deleted. mmdebstrap takes the packages
+# named after ARCH and a hash of its recipe (suite, variant, packages, customize hooks), so
+# a change of the package list below builds a new one; older ones are deleted. mmdebstrap takes the packages
 # from the machine's own apt configuration, about a minute natively. It needs root.
 #
 # For arm64 it registers qemu-user-static's aarch64 interpreter in binfmt_misc (mounting
@@ -53,11 +53,19 @@ if [ "$arch" != "$(dpkg --print-architecture)" ]; then
 	fi
 fi
 
-key=$( (cat "$0" && echo "$arch") | sha256sum | cut -c1-16)
+# The recipe: everything the root is built from. Its hash names the cached root.
+hooks=(
+	# A Pi's image names localhost in /etc/hosts; a bare root does not, and the edge's
+	# default endpoints (localhost:8090, ...) would go to DNS.
+	'printf "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" >"$1/etc/hosts"'
+	'echo fieldcol-pi >"$1/etc/hostname"'
+)
+key=$(printf '%s\n' bookworm minbase "$arch" "$packages" "${hooks[@]}" | sha256sum | cut -c1-16)
 dir=$cache/$arch-$key
 mkdir -p "$cache"
-# One build at a time: two tiers (or two developers) asking at once wait for the first.
-exec 9>"$cache/.lock"
+# One build per architecture at a time: two tiers (or two developers) asking at once wait
+# for the first.
+exec 9>"$cache/.lock-$arch"
 flock 9
 if [ ! -e "$dir/.complete" ]; then
 	for old in "$cache/$arch"-*; do
@@ -66,12 +74,12 @@ if [ ! -e "$dir/.complete" ]; then
 	tmp=$dir.tmp
 	rm -rf "$tmp"
 	start=$(date +%s)
-	# A Pi's image names localhost in /etc/hosts; a bare root does not, and the edge's
-	# default endpoints (localhost:8090, ...) would go to DNS.
+	hook_args=()
+	for h in "${hooks[@]}"; do
+		hook_args+=(--customize-hook="$h")
+	done
 	mmdebstrap --quiet --variant=minbase --architectures="$arch" --include="$packages" \
-		--customize-hook='printf "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" >"$1/etc/hosts"' \
-		--customize-hook='echo fieldcol-pi >"$1/etc/hostname"' \
-		bookworm "$tmp" >&2
+		"${hook_args[@]}" bookworm "$tmp" >&2
 	mv "$tmp" "$dir"
 	touch "$dir/.complete"
 	echo "$0: built the $arch root in $(($(date +%s) - start)) s: $dir" >&2
