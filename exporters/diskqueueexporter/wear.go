@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -42,11 +41,11 @@ func newWearView(procRoot, sysRoot string) *wearView {
 // health reads the eMMC estimates of the device under dir; ok is false for a device
 // without them (an SD card) or a directory that cannot be examined.
 func (w *wearView) health(dir string, logger *zap.Logger) (sdcard.Health, bool) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err != nil {
+	major, minor, err := sdcard.DeviceOf(dir)
+	if err != nil {
 		return sdcard.Health{}, false
 	}
-	h, err := sdcard.ReadHealth(w.sysRoot, major(st.Dev), minor(st.Dev))
+	h, err := sdcard.ReadHealth(w.sysRoot, major, minor)
 	if err != nil {
 		if !errors.Is(err, sdcard.ErrNoHealth) {
 			w.once.Do(func() { logger.Warn("diskqueue cannot read the storage's life-time estimates", zap.Error(err)) })
@@ -55,11 +54,6 @@ func (w *wearView) health(dir string, logger *zap.Logger) (sdcard.Health, bool) 
 	}
 	return h, true
 }
-
-// major and minor split a Linux dev_t (the glibc encoding).
-func major(dev uint64) uint32 { return uint32(((dev >> 32) & 0xfffff000) | ((dev >> 8) & 0x00000fff)) } //nolint:gosec // masked
-
-func minor(dev uint64) uint32 { return uint32(((dev >> 12) & 0xffffff00) | (dev & 0x000000ff)) } //nolint:gosec // masked
 
 // projectedLife is the seconds until endurance bytes are written at the process's write
 // rate since start, less the share an eMMC device reports used; ok is false when it cannot

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,20 +13,22 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/sdcard"
 )
 
 // fakeEMMC builds a sysfs tree in which the device holding dir is an eMMC disk that reports
 // life_time and pre_eol_info.
 func fakeEMMC(t *testing.T, dir, lifeTime, preEOL string) string {
-	var st syscall.Stat_t
-	require.NoError(t, syscall.Stat(dir, &st))
+	major, minor, err := sdcard.DeviceOf(dir)
+	require.NoError(t, err)
 	sys := t.TempDir()
 	disk := filepath.Join(sys, "devices", "mmcblk0")
 	require.NoError(t, os.MkdirAll(filepath.Join(disk, "device"), 0o755))
 	require.NoError(t, os.MkdirAll(filepath.Join(sys, "dev", "block"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(disk, "device", "life_time"), []byte(lifeTime), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(disk, "device", "pre_eol_info"), []byte(preEOL), 0o644))
-	require.NoError(t, os.Symlink(disk, filepath.Join(sys, "dev", "block", fmt.Sprintf("%d:%d", major(st.Dev), minor(st.Dev)))))
+	require.NoError(t, os.Symlink(disk, filepath.Join(sys, "dev", "block", fmt.Sprintf("%d:%d", major, minor))))
 	return sys
 }
 
