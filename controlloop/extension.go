@@ -74,6 +74,8 @@ type controlLoop struct {
 
 	mu      sync.Mutex
 	started bool
+	// releaseSeen: NotifyConfigSnapshot has reported this start's release markers.
+	releaseSeen bool
 }
 
 func newExtension(cfg *Config, set extension.Settings) *controlLoop {

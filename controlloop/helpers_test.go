@@ -116,11 +116,17 @@ func settings() extension.Settings {
 
 func start(t *testing.T, cfg *Config, reg *hardware.Registry) *started {
 	t.Helper()
+	return startWith(t, cfg, reg, settings())
+}
+
+// startWith is start with the extension's settings given (a build version, for one).
+func startWith(t *testing.T, cfg *Config, reg *hardware.Registry, set extension.Settings) *started {
+	t.Helper()
 	require.NoError(t, cfg.Validate())
 	if reg == nil {
 		reg = backends.NewRegistry(nil)
 	}
-	e := newExtension(cfg, settings())
+	e := newExtension(cfg, set)
 	e.registry = reg
 	h := &host{exts: map[component.ID]component.Component{authID: &tokenAuth{token: "s3cret"}}}
 	require.NoError(t, e.Start(context.Background(), h))

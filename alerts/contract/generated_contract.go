@@ -19,6 +19,8 @@ var Contract = map[string]Declared{
 	"controlloop_dry_run_writes_total":                         {Name: "controlloop.dry_run.writes", Unit: "", Kind: "counter", Component: "controlloop"},
 	"controlloop_output_ratio":                                 {Name: "controlloop.output", Unit: "1", Kind: "gauge", Component: "controlloop"},
 	"controlloop_process_value":                                {Name: "controlloop.process_value", Unit: "", Kind: "gauge", Component: "controlloop"},
+	"controlloop_release_changes_total":                        {Name: "controlloop.release.changes", Unit: "", Kind: "counter", Component: "controlloop"},
+	"controlloop_release_info":                                 {Name: "controlloop.release.info", Unit: "", Kind: "updowncounter", Component: "controlloop"},
 	"controlloop_restarts_total":                               {Name: "controlloop.restarts", Unit: "", Kind: "counter", Component: "controlloop"},
 	"controlloop_safe_state":                                   {Name: "controlloop.safe_state", Unit: "", Kind: "gauge", Component: "controlloop"},
 	"controlloop_setpoint":                                     {Name: "controlloop.setpoint", Unit: "", Kind: "gauge", Component: "controlloop"},

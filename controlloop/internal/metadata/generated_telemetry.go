@@ -41,6 +41,8 @@ type TelemetryBuilder struct {
 	DryRunWrites         metric.Int64ObservableCounter
 	Output               metric.Float64ObservableGauge
 	ProcessValue         metric.Float64ObservableGauge
+	ReleaseChanges       metric.Int64Counter
+	ReleaseInfo          metric.Int64UpDownCounter
 	Restarts             metric.Int64Counter
 	SafeState            metric.Int64ObservableGauge
 	Setpoint             metric.Float64ObservableGauge
@@ -325,6 +327,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessValue, err = builder.meter.Float64ObservableGauge(
 		"controlloop.process_value",
 		metric.WithDescription("Last valid process value, in the loop's unit (absent while the reading is invalid). [Alpha]"),
+		metric.WithUnit(""),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReleaseChanges, err = builder.meter.Int64Counter(
+		"controlloop.release.changes",
+		metric.WithDescription("Changes of the collector's version or effective configuration seen at start since the release file was created (the first start counts as one). [Alpha]"),
+		metric.WithUnit(""),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReleaseInfo, err = builder.meter.Int64UpDownCounter(
+		"controlloop.release.info",
+		metric.WithDescription("1, with the running version and the hash of the effective configuration as attributes. [Alpha]"),
 		metric.WithUnit(""),
 	)
 	errs = errors.Join(errs, err)

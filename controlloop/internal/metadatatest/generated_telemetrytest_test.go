@@ -66,6 +66,8 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.CycleDuration.Record(context.Background(), 1)
 	tb.CycleLateness.Record(context.Background(), 1)
 	tb.CycleLatenessRuntime.Record(context.Background(), 1)
+	tb.ReleaseChanges.Add(context.Background(), 1)
+	tb.ReleaseInfo.Add(context.Background(), 1)
 	tb.Restarts.Add(context.Background(), 1)
 	AssertEqualActuatorErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -105,6 +107,12 @@ func TestSetupTelemetry(t *testing.T) {
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessValue(t, testTel,
 		[]metricdata.DataPoint[float64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReleaseChanges(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReleaseInfo(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualRestarts(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
