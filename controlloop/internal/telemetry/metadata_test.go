@@ -68,6 +68,7 @@ func TestEmittedMetricsMatchMetadata(t *testing.T) {
 	tel.loops[0].l.Cycle(schedule.Tick{Deadline: now - 100_000, Kernel: now - 30_000, Woke: now})
 	tel.RecordCommand(CommandRecord{Command: "ACK_ALARM", Loop: "oven", Result: "invalid", Who: "anonymous", Start: time.Now(), End: time.Now()})
 	tel.RecordRestart("warm", true, 2, 1)
+	tel.RecordRelease(Release{Version: "1.0.0", ConfigHash: "0123456789ab", Changes: 1, Changed: true})
 
 	ms := pmetric.NewMetrics()
 	require.NoError(t, tel.CollectMetrics(ms))
