@@ -90,6 +90,12 @@ func TestEmittedMetricsMatchMetadata(t *testing.T) {
 			for i := 0; i < m.Sum().DataPoints().Len(); i++ {
 				attrs = append(attrs, m.Sum().DataPoints().At(i).Attributes())
 			}
+		case mdmetrics.UpDownCounter:
+			require.Equal(t, pmetric.MetricTypeSum, m.Type(), name)
+			assert.False(t, m.Sum().IsMonotonic(), name)
+			for i := 0; i < m.Sum().DataPoints().Len(); i++ {
+				attrs = append(attrs, m.Sum().DataPoints().At(i).Attributes())
+			}
 		case mdmetrics.Gauge:
 			require.Equal(t, pmetric.MetricTypeGauge, m.Type(), name)
 			for i := 0; i < m.Gauge().DataPoints().Len(); i++ {
