@@ -106,12 +106,38 @@ func base(uid, title, description string, withLoop bool) *builder {
 								Current(option("default", "default"))).
 		// Every series a device sends carries device_id, whichever
 		// components it runs: the label's values, not one metric's.
-		WithVariable(multiVar("device_id", "Device", "device.id of the devices to show", "label_values(device_id)"))
+		WithVariable(multiVar("device_id", "Device", "device.id of the devices to show", "label_values(device_id)")).
+		Annotation(releaseMarkers())
 	if withLoop {
 		b = b.WithVariable(multiVar("loop", "Loop", "control loops of the selected devices",
 			`label_values(controlloop_cycles_total{device_id=~"$device_id"}, loop)`))
 	}
 	return b
+}
+
+// ReleaseMarkerExpr marks a device's release change (a new version or effective
+// configuration, see controlloop.release.* in controlloop/metadata.yaml): the release.info
+// series of a (version, config_hash) it did not report 5 minutes earlier, while its
+// persisted release.changes counter moved, so a mere restart or a device coming back from
+// an outage with the same release marks nothing.
+const ReleaseMarkerExpr = `max by (device_id, version, config_hash) (controlloop_release_info{` + devSel + `})` +
+	` unless max by (device_id, version, config_hash) (controlloop_release_info{` + devSel + `} offset 5m)` +
+	` and on (device_id) (max by (device_id) (changes(controlloop_release_changes_total{` + devSel + `}[5m])) > 0)`
+
+// releaseMarkers is the annotation every dashboard shows at a release change.
+func releaseMarkers() *dashboard.AnnotationQueryBuilder {
+	return dashboard.NewAnnotationQueryBuilder().
+		Name("Release changes").
+		Datasource(dsRef()).
+		Enable(true).
+		IconColor("blue").
+		// The query goes in target (Grafana's Prometheus data source moves a legacy
+		// top-level expr there; the schema knows only target); title, text and tags stay
+		// at the top, where the data source reads them.
+		Target(prometheus.NewDataqueryBuilder().Expr(ReleaseMarkerExpr).RefId("release").Interval("60s")).
+		TitleFormat("Release {{version}}, config {{config_hash}}").
+		TextFormat("{{device_id}}: the edge started with another version or effective configuration (controlloop.release event in its logs)").
+		TagKeys("device_id,version,config_hash")
 }
 
 // multiVar is a query variable of several values, All (any value) when opened.

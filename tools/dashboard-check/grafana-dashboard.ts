@@ -6,6 +6,7 @@
 //     "" or a misspelt value is an error;
 //   - panels are a union discriminated by `type`, each with the options and custom field
 //     config of its panel plugin (the schema's Panel leaves options as Record<string, unknown>);
+//   - annotations are the Prometheus data source's (PrometheusAnnotation);
 //   - the checked file declares `const dashboard: Dashboard = {...}`, so TypeScript's excess
 //     property check refuses any field the schema does not know, at every depth.
 //
@@ -48,4 +49,17 @@ export type Panel =
   | PluginPanel<'text', text.Options, NoCustom>
   | (Omit<schema.RowPanel, 'type'> & { type: 'row' });
 
-export type Dashboard = Json<Omit<schema.Dashboard, 'panels'> & { panels?: Panel[] }>;
+// An annotation of the Prometheus data source (the schema leaves its target generic): the
+// query in target, and the title, text and tag templates the data source reads from the
+// annotation itself (Grafana's Prometheus annotation editor writes them there).
+export type PrometheusAnnotation = Omit<schema.AnnotationQuery, 'target'> & {
+  target?: schema.DataQuery & { expr: string; interval?: string };
+  titleFormat?: string;
+  textFormat?: string;
+  tagKeys?: string;
+  useValueForTime?: boolean;
+};
+
+export type Dashboard = Json<
+  Omit<schema.Dashboard, 'panels' | 'annotations'> & { panels?: Panel[]; annotations?: { list?: PrometheusAnnotation[] } }
+>;
