@@ -100,6 +100,7 @@ func (m *backupMachine) writeSettings(t *testing.T, otlpHTTP string) {
 		"FIELDCOL_BACKUP_STATE_DIR=" + m.stateDir,
 		"FIELDCOL_BACKUP_CACHE_DIR=" + filepath.Join(root, "var/cache/fieldcol-backup"),
 		"FIELDCOL_BACKUP_OTLP_ENDPOINT=http://" + otlpHTTP,
+		"FIELDCOL_BACKUP_RELEASE_FILE=" + filepath.Join(filepath.Dir(m.latchFile), "release.json"),
 		"FIELDCOL_CONFIG=" + m.config,
 		"FIELDCOL_EDGE_ENV=" + m.edgeEnv,
 		"FIELDCOL_EDGE_BIN=" + harness.Binary(t, "fieldcol-edge"),
@@ -127,6 +128,7 @@ type resticSnapshot struct {
 	ShortID string    `json:"short_id"`
 	Time    time.Time `json:"time"`
 	Paths   []string  `json:"paths"`
+	Tags    []string  `json:"tags"`
 }
 
 // restic runs restic against the machine's repository as the test's own check.
@@ -199,6 +201,17 @@ func TestBackupRestoreIntoDryRun(t *testing.T) {
 	snaps := m.snapshots(t, store.CAFile)
 	require.Len(t, snaps, 1)
 	good := snaps[0].ShortID
+	// The snapshot records the hash of the configuration the edge runs (its release file,
+	// the config_hash of controlloop_release_info).
+	var release struct {
+		ConfigHash string `json:"config_hash"`
+	}
+	require.NoError(t, json.Unmarshal(harness.ReadFile(t, filepath.Join(filepath.Dir(m.latchFile), "release.json")), &release))
+	require.Regexp(t, `^[0-9a-f]{12}$`, release.ConfigHash)
+	assert.ElementsMatch(t, []string{"fieldcol", "config_hash:" + release.ConfigHash}, snaps[0].Tags)
+	if info, ok := harness.MetricsSum(metricsURL, "controlloop_release_info", `config_hash="`+release.ConfigHash+`"`); assert.True(t, ok, "controlloop_release_info carries the hash the backup recorded") {
+		assert.EqualValues(t, 1, info)
+	}
 	listing := string(m.restic(t, store.CAFile, "ls", good))
 	assert.Contains(t, listing, m.config)
 	assert.Contains(t, listing, m.latchFile)

@@ -200,6 +200,22 @@ func TestObservabilityDashboardsAndAlertsOnTheSimEdge(t *testing.T) {
 		t.Logf("%d metrics read by dashboards and rules present; absent as expected on the edge: %v", present, failureOnlyMetrics)
 	})
 
+	t.Run("release markers: version and config hash", func(t *testing.T) {
+		// One info series with the build's version and the effective config's hash, and
+		// the first start counted as a change; the dashboards' annotation query runs (it
+		// returns a marker only when a later start changes either: the unit tests in
+		// controlloop/release_test.go cover that across restarts).
+		info := harness.QueryNow(t, prom, `controlloop_release_info{device_id="e2e-pi-1"} == 1`)
+		require.Len(t, info, 1, "one controlloop_release_info series")
+		assert.NotEmpty(t, info[0].Labels["version"])
+		assert.Regexp(t, `^[0-9a-f]{12}$`, info[0].Labels["config_hash"])
+		changes := harness.QueryNow(t, prom, `controlloop_release_changes_total{device_id="e2e-pi-1"}`)
+		require.Len(t, changes, 1)
+		assert.GreaterOrEqual(t, changes[0].Value, 1.0)
+		harness.QueryNow(t, prom, strings.ReplaceAll(dashboards.ReleaseMarkerExpr, "$device_id", ".*"))
+		t.Logf("release: version %s, config %s, %v changes", info[0].Labels["version"], info[0].Labels["config_hash"], changes[0].Value)
+	})
+
 	t.Run("every panel returns data", func(t *testing.T) {
 		qs := edgeQueries(t)
 		vars := map[string]string{"device_id": ".*", "loop": ".*", "datasource": "prometheus"}
