@@ -93,13 +93,12 @@ func (p *sloburn) collectGroup(md pmetric.Metrics, outs map[string]*out, s *slo,
 	// slo.events must stay monotonic although bad and total may arrive in different batches,
 	// so the derived outcome never steps back; and across a crash restart, where the
 	// checkpoint's counts are older than the values last emitted (restored as the floor).
+	good, bad := g.cum.Total-g.cum.Part, g.cum.Part
 	if s.goodForm {
-		g.good = max(g.good, g.cum.Part)
-		g.bad = max(g.bad, g.cum.Total-g.cum.Part)
-	} else {
-		g.bad = max(g.bad, g.cum.Part)
-		g.good = max(g.good, g.cum.Total-g.cum.Part)
+		good, bad = g.cum.Part, g.cum.Total-g.cum.Part
 	}
+	g.good = max(g.good, g.baseGood+good)
+	g.bad = max(g.bad, g.baseBad+bad)
 	for _, e := range [...]struct {
 		outcome string
 		v       float64

@@ -136,11 +136,12 @@ func (p *sloburn) saveEmitted(ctx context.Context) {
 	}
 }
 
-// restoreEmitted raises each series' slo.events to the values last emitted, creating the
-// series that started after the last checkpoint: the counters continue from there and never
-// go backwards. Events that the lost part of the windows held are not counted twice: a
-// cumulative input's next point brings the counter up to date, and until the counter passes
-// the floor it stays at it.
+// restoreEmitted raises each series' slo.events to the values last emitted: the counters
+// continue from there and never go backwards. For a series the checkpoint restored, the
+// values are a floor: a cumulative input's next point brings its counts up to date (its
+// stream was restored too), and events counted between the checkpoint and the crash are not
+// counted twice. A series that started after the last checkpoint (or with no checkpoint at
+// all) has nothing restored: its counts from now on add to the values emitted.
 func (p *sloburn) restoreEmitted(data []byte) error {
 	var rec emitted
 	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&rec); err != nil {
@@ -166,7 +167,10 @@ func (p *sloburn) restoreEmitted(data []byte) error {
 		case p.nSeries >= p.cfg.MaxSeries:
 			continue
 		default:
-			g = &group{key: e.Key, res: kvs(e.Res), dp: kvs(e.DP), series: s.plan.NewSeries(), start: e.Start, lastSeen: p.now().UnixNano()}
+			// Not in the checkpoint: nothing of it was restored, so what it counts from now on
+			// adds to what was emitted.
+			g = &group{key: e.Key, res: kvs(e.Res), dp: kvs(e.DP), series: s.plan.NewSeries(), start: e.Start, lastSeen: p.now().UnixNano(),
+				baseGood: e.Good, baseBad: e.Bad}
 			for _, x := range g.res {
 				g.resKey += x.k + "=" + x.v + "\x00"
 			}

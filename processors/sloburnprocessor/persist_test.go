@@ -238,3 +238,32 @@ func TestCrashRestartKeepsCountersMonotonic(t *testing.T) {
 		})
 	}
 }
+
+// TestCrashBeforeAnyCheckpoint: a series known only from the values last emitted (the crash
+// came before its first checkpoint) continues from them, and what it counts after the restart
+// adds to them instead of hiding under them.
+func TestCrashBeforeAnyCheckpoint(t *testing.T) {
+	cfg := ovenConfig()
+	cfg.Storage = &storageID
+	mem := &memStorage{values: map[string][]byte{}}
+	src := epoch.Add(-time.Hour)
+	send := func(h *harness, at time.Time, ok, overrun float64) {
+		h.clk.t = at
+		h.proc(cycles(src, at, ok, overrun))
+	}
+	first := restartable(t, cfg, mem)
+	close(first.p.stop)
+	<-first.p.done
+	send(first, epoch.Add(time.Minute), 1000, 10)   // baseline
+	send(first, epoch.Add(2*time.Minute), 1900, 60) // +50 overrun
+	first.p.emit(context.Background(), first.clk.t)
+	require.Empty(t, mem.values[checkpointKey], "no checkpoint before the crash")
+
+	second := restartable(t, cfg, mem)
+	send(second, epoch.Add(4*time.Minute), 3000, 100) // a baseline again: the streams were not saved
+	send(second, epoch.Add(5*time.Minute), 3900, 130) // +30 overrun after the restart
+	md := second.p.collect(second.clk.t)
+	assert.Equal(t, 80.0, value(t, md, metricEvents, attrsOf("outcome", "bad")), "50 emitted before the crash + 30 after")
+	assert.Equal(t, 900.0+900, value(t, md, metricEvents, attrsOf("outcome", "good")))
+	require.NoError(t, second.p.shutdown(context.Background()))
+}

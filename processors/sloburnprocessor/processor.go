@@ -94,16 +94,19 @@ type slo struct {
 
 // group is one SLO series: the SLO for one value of its group_by attributes.
 type group struct {
-	key      string
-	res, dp  []kv // group_by attributes found on the resource, and on the data point
-	resKey   string
-	series   *window.Series
-	cum      window.Pair // events since the group was created
-	good     float64     // slo.events values last emitted, kept monotonic
-	bad      float64
-	start    int64 // Unix ns
-	lastSeen int64 // Unix ns, processor clock
-	overflow bool
+	key     string
+	res, dp []kv // group_by attributes found on the resource, and on the data point
+	resKey  string
+	series  *window.Series
+	cum     window.Pair // events since the group was created
+	good    float64     // slo.events values last emitted, kept monotonic
+	bad     float64
+	// Offsets of slo.events for a series restored only from the values last emitted (it
+	// started after the last checkpoint): its counts since the restart add to them.
+	baseGood, baseBad float64
+	start             int64 // Unix ns
+	lastSeen          int64 // Unix ns, processor clock
+	overflow          bool
 }
 
 type kv struct{ k, v string }

@@ -285,7 +285,9 @@ func (sc *peerScenario) run(t *testing.T) []peerEmit {
 //     the extrapolation at zero per stream: those instants are left out;
 //   - the range does not start between the last sample a processor restart restored and the
 //     first after it (the processor then holds the outage's increase at the sample before
-//     it, Prometheus spreads it over the samples it scraped meanwhile).
+//     it, Prometheus spreads it over the samples it scraped meanwhile), and does not span an
+//     outage during which the source restarted (the processor sees only what the source
+//     counted since its restart).
 func (sc *peerScenario) comparable(emits []peerEmit, w time.Duration, t int) bool {
 	if t < 0 || t > sc.minutes || !emits[t].up || emits[t].coverage[w] < 1 {
 		return false
@@ -310,6 +312,15 @@ func (sc *peerScenario) comparable(emits []peerEmit, w time.Duration, t int) boo
 	for _, rs := range sc.restarts {
 		if rs.kind != restartNoStorage && rs.lastBefore < s && s < rs.next {
 			return false
+		}
+		// The source restarted while the processor was down: the processor sees only what it
+		// counted since, Prometheus also what it counted before, up to its restart.
+		if rs.kind != restartNoStorage && s <= rs.lastBefore && t >= rs.next {
+			for m := range sc.resets {
+				if rs.lastBefore < m && m <= rs.next {
+					return false
+				}
+			}
 		}
 	}
 	return true
