@@ -136,8 +136,10 @@ e2e: deps-test tools-stores build dist-test image-test
 
 # Longer crash, outage and fuzz runs than make test affords; the e2e tiers and looptiming
 # after the rest, in the order make e2e runs them. Every fuzz target then runs for
-# FIELDCOL_FUZZTIME (default 20s) on its own (scripts/fuzz-soak.sh).
-soak: deps-test tools-stores build
+# FIELDCOL_FUZZTIME (default 20s) on its own (scripts/fuzz-soak.sh). dist/ gets the arm64
+# .deb too: e2e/systemd runs it in an arm64 Debian under qemu-user-static.
+soak: deps-test tools-stores build $(NFPM)
+	DIST_DEBS="amd64 arm64" scripts/dist.sh --test
 	FIELDCOL_SOAK=1 $(GO) test -count=1 -timeout 3h $$($(GO) list ./... | grep -v -e /e2e -e /bench/looptiming)
 	GO=$(GO) scripts/fuzz-soak.sh
 	FIELDCOL_SOAK=1 FIELDCOL_E2E_NO_BUILD=1 $(GO) test -p 1 -count=1 -timeout 3h ./e2e/...

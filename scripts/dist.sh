@@ -5,7 +5,8 @@
 #   scripts/dist.sh            every target: make dist
 #   scripts/dist.sh --test     what make test needs: fieldcol-edge for amd64, arm64 and armv7,
 #                              and the amd64 .deb (the gateway's cross builds and the arm
-#                              .debs are release work, not test work)
+#                              .debs are release work, not test work); DIST_DEBS="amd64 arm64"
+#                              adds the arm64 .deb (make soak)
 #   scripts/dist.sh --gateway  fieldcol-gateway for amd64 and arm64 only: what make image
 #                              puts into the image (no .deb, no SHA256SUMS)
 #
@@ -56,7 +57,8 @@ if [ "$mode" = test ]; then
 		"fieldcol-edge arm64 - arm64"
 		"fieldcol-edge arm 7 armhf"
 	)
-	debs=(amd64)
+	# DIST_DEBS="amd64 arm64": make soak adds the arm64 .deb (e2e/systemd under emulation).
+	read -r -a debs <<<"${DIST_DEBS:-amd64}"
 elif [ "$mode" = gateway ]; then
 	targets=(
 		"fieldcol-gateway amd64 - amd64"

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -27,13 +28,21 @@ func hardening(t *testing.T, m *machine) {
 	for _, d := range outsideDirs {
 		m.run(t, "install", "-d", "-m", "0777", d)
 	}
-	pid := m.show(t, "fieldcol.service", "MainPID")
+	// This machine's nsenter enters the service's mount namespace (the machine's own would
+	// run under qemu-user for arm64, which cannot setns a mount namespace); touch is the
+	// machine's, found there.
+	pid := strconv.Itoa(m.hostPID(t, m.show(t, "fieldcol.service", "MainPID")))
+	inService := func(args ...string) (string, error) {
+		out, err := exec.Command("nsenter", append([]string{"--target", pid, "--mount", "--"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
 	for _, d := range append([]string{"/etc", "/usr/bin", "/var/lib", "/var/log", "/run/lock", "/dev/shm"}, outsideDirs...) {
-		out, err := m.try("nsenter", "--target", pid, "--mount", "--", "touch", d+"/.fieldcol-e2e")
+		out, err := inService("touch", d+"/.fieldcol-e2e")
 		assert.Error(t, err, "root wrote %s in the service's mount namespace", d)
 		assert.Contains(t, out, "Read-only file system", "touch %s in the service's mount namespace", d)
 	}
-	m.run(t, "nsenter", "--target", pid, "--mount", "--", "touch", "/var/lib/fieldcol/controlloop/.fieldcol-e2e")
+	out, err := inService("touch", "/var/lib/fieldcol/controlloop/.fieldcol-e2e")
+	require.NoError(t, err, "%s", out)
 	m.run(t, "rm", "/var/lib/fieldcol/controlloop/.fieldcol-e2e")
 
 	// Two device nodes any user may open by their mode: /dev/gpiomem (made from FUSE's
@@ -63,7 +72,7 @@ exec 3</dev/gpiomem 4</dev/fieldcol-e2e-tun`)
 	// PrivateTmp: writable, and the service's own.
 	assert.Equal(t, "ok", results["write /tmp"])
 	assert.Equal(t, "ok", results["write /var/tmp"])
-	_, err := m.try("test", "-e", "/tmp/.fieldcol-e2e-probe-marker")
+	_, err = m.try("test", "-e", "/tmp/.fieldcol-e2e-probe-marker")
 	assert.Error(t, err, "the service's /tmp is the system's (PrivateTmp)")
 	for _, d := range append([]string{"/etc", "/etc/fieldcol", "/usr/bin", "/usr/local/bin", "/var/lib", "/var/log", "/var/cache", "/srv", "/opt", "/run", "/run/lock", "/dev/shm"}, outsideDirs...) {
 		assert.Equal(t, "Read-only file system", results["write "+d], "write %s", d)

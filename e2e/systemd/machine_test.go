@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -187,6 +188,37 @@ func cgroup2Mount(t *testing.T) string {
 	t.Fatal("no cgroup2 hierarchy mounted: the container's systemd needs one for its device policy")
 	return ""
 }
+
+// hostPID translates a process id inside the machine to this machine's.
+func (m *machine) hostPID(t testing.TB, inside string) int {
+	t.Helper()
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", m.leader))
+	require.NoError(t, err)
+	dirs, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err != nil || l != ns {
+			continue
+		}
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			continue
+		}
+		// NSpid: <this machine's> <the container's>
+		if mm := regexp.MustCompile(`(?m)^NSpid:\s+\d+\s+(\d+)$`).FindSubmatch(status); mm != nil && string(mm[1]) == inside {
+			return pid
+		}
+	}
+	t.Fatalf("no process %s in the machine", inside)
+	return 0
+}
+
+// emulated reports whether the machine's programs run under qemu-user.
+func (m *machine) emulated() bool { return m.arch != runtime.GOARCH }
 
 // childOf returns the first child process of pid, 0 when it has none yet.
 func childOf(pid int) int {
@@ -401,31 +433,30 @@ func (m *machine) loop(t testing.TB, name string) map[string]any {
 	return ans
 }
 
-// metrics returns the edge's Prometheus exposition (localhost:8889 in the machine).
-func (m *machine) metrics() (string, error) {
-	resp, err := m.client.Get("http://127.0.0.1:8889/metrics")
+// get fetches url from inside the machine's network namespace.
+func (m *machine) get(url string) (code int, body string, err error) {
+	resp, err := m.client.Get(url)
 	if err != nil {
-		return "", err
+		return 0, "", err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
+	return resp.StatusCode, string(b), err
+}
+
+// metrics returns the edge's Prometheus exposition (localhost:8889 in the machine).
+func (m *machine) metrics() (string, error) {
+	code, body, err := m.get("http://127.0.0.1:8889/metrics")
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("GET /metrics: %d", code)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET /metrics: %s", resp.Status)
-	}
-	return string(b), nil
+	return body, err
 }
 
 // healthy reports whether the edge's health check answers 200 (localhost:13133).
 func (m *machine) healthy() bool {
-	resp, err := m.client.Get("http://127.0.0.1:13133/")
-	if err != nil {
-		return false
-	}
-	_ = resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	code, _, err := m.get("http://127.0.0.1:13133/")
+	return err == nil && code == http.StatusOK
 }
 
 // monotonicMicros is CLOCK_MONOTONIC in microseconds: the clock of systemd's
