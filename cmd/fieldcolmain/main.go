@@ -13,6 +13,7 @@ import (
 	"github.com/fieldcol/fieldcol/internal/hardware"
 	"github.com/fieldcol/fieldcol/internal/hardware/backends"
 	"github.com/fieldcol/fieldcol/internal/hardware/probe"
+	"github.com/fieldcol/fieldcol/internal/validatecmd"
 )
 
 // version, when set at link time (-ldflags "-X github.com/fieldcol/fieldcol/cmd/fieldcolmain.version=V"),
@@ -59,6 +60,11 @@ func dispatch(args []string, set otelcol.CollectorSettings, run func(otelcol.Col
 			fmt.Fprintf(stderr, "%s %s: %v\n", set.BuildInfo.Command, drainCommand, err)
 		}
 		return err
+	}
+	if len(args) > 0 && args[0] == "validate" {
+		// Machine checks (a queue directory's permissions, a read-only or full disk) are
+		// reported here, never at a start, where they run degraded instead.
+		validatecmd.Mark()
 	}
 	return ForgiveSelfTelemetryFlush(run(set))
 }

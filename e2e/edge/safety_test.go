@@ -2,6 +2,7 @@ package edge
 
 import (
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -160,4 +161,30 @@ func grepLines(text, s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// The validate subcommand reports a queue directory that cannot be used now (here on a
+// read-only file system), naming it; a start does not check it and runs degraded instead.
+func TestEdgeValidateReportsAnUnusableQueueDirectory(t *testing.T) {
+	ro := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", ro).CombinedOutput(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("mount a read-only tmpfs: %v: %s", err, out)
+		}
+		t.Skipf("needs root to mount a read-only tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", ro).Run() })
+
+	validate := func(dir string) (string, error) {
+		cmd := exec.Command(harness.Binary(t, "fieldcol-edge"), "validate", "--config", harness.Shipped("distributions/edge/config.yaml"))
+		cmd.Env = append(cmd.Environ(), "FIELDCOL_API_TOKEN="+harness.APIToken, "FIELDCOL_DISKQUEUE_DIR="+dir)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := validate(filepath.Join(t.TempDir(), "queue"))
+	require.NoError(t, err, "a writable queue directory: %s", out)
+	out, err = validate(filepath.Join(ro, "queue"))
+	require.Error(t, err, "%s", out)
+	assert.Contains(t, out, "read-only file system")
+	assert.Contains(t, out, filepath.Join(ro, "queue"))
 }

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/config/configretry"
 
 	"github.com/fieldcol/fieldcol/exporters/diskqueueexporter/internal/queue"
+	"github.com/fieldcol/fieldcol/internal/validatecmd"
 )
 
 // Config of the diskqueue exporter.
@@ -155,6 +156,10 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, errors.New("directory must not be empty"))
 	} else if err := checkDirectory(cfg.Directory); err != nil {
 		errs = append(errs, err)
+	} else if validatecmd.Running() && cfg.SegmentSize > 0 {
+		if err := checkUsable(hostMachine, cfg.Directory, cfg.SegmentSize); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if cfg.SegmentSize <= 0 {
 		errs = append(errs, fmt.Errorf("segment_size must be positive, got %d", cfg.SegmentSize))
@@ -206,7 +211,8 @@ func (cfg *Config) Validate() error {
 // checkDirectory refuses a directory that can never be used whoever runs the collector: a
 // path that is a file, or under one. It only looks (no mkdir): validate must not change the
 // machine. What can change by itself (permissions, a read-only or full disk, a file that
-// appears later) is left to Start, which runs degraded instead of failing.
+// appears later) is left to Start, which runs degraded instead of failing; the validate
+// subcommand alone reports it too (checkUsable).
 func checkDirectory(dir string) error {
 	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
 		fi, err := os.Stat(p)
