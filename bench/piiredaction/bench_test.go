@@ -116,13 +116,7 @@ func measure(tb testing.TB, newProc func(testing.TB, consumer.Logs) processor.Lo
 		lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
 		for j := 0; j < lrs.Len(); j++ {
 			lr := lrs.At(j)
-			var b strings.Builder
-			b.WriteString(lr.Body().AsString())
-			for _, v := range lr.Attributes().All() {
-				b.WriteString("\x00")
-				b.WriteString(v.AsString())
-			}
-			out := b.String()
+			out := recordText(lr)
 			rec := records[i]
 			i++
 			for _, v := range rec.PII {
@@ -248,4 +242,16 @@ func BenchmarkProcessors(b *testing.B) {
 			b.ReportMetric(float64(q.KeepBroken), "false-positives")
 		})
 	}
+}
+
+// recordText is a record's body and attribute values, NUL-separated, as the scorers read
+// what a processor let through.
+func recordText(lr plog.LogRecord) string {
+	var b strings.Builder
+	b.WriteString(lr.Body().AsString())
+	for _, v := range lr.Attributes().All() {
+		b.WriteString("\x00")
+		b.WriteString(v.AsString())
+	}
+	return b.String()
 }

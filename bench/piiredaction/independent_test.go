@@ -75,15 +75,9 @@ func scoreByKind(tb testing.TB, newProc func(testing.TB, consumer.Logs) processo
 		lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
 		for j := 0; j < lrs.Len(); j++ {
 			lr := lrs.At(j)
-			var b strings.Builder
-			b.WriteString(lr.Body().AsString())
-			for _, v := range lr.Attributes().All() {
-				b.WriteString("\x00")
-				b.WriteString(v.AsString())
-			}
 			v := records[i].Value
 			i++
-			out := b.String()
+			out := recordText(lr)
 			survived := strings.Contains(out, v.Value)
 			bump(v.Kind, v, survived, out)
 			if g, _, ok := strings.Cut(v.Kind, "/"); ok {
