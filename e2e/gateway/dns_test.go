@@ -169,13 +169,31 @@ func TestGatewayTierDNSResolverReroutes(t *testing.T) {
 		})
 	}
 
+	// backends is what the load balancer's exporters route to, summed over its pipelines.
+	backends := func() float64 {
+		v, err := lb.ScrapeSum("otelcol_loadbalancer_num_backends")
+		require.NoError(t, err)
+		return v
+	}
+	var all float64
+	harness.WaitUntil(t, 30*time.Second, 100*time.Millisecond, func() (bool, string) {
+		all = backends()
+		return all > 0 && int(all)%3 == 0, fmt.Sprintf("backends of the load balancer's exporters: %v", all)
+	})
+
 	// Sampler 2 leaves halfway through the first load.
 	leaving := samplers[2]
 	ackedA := sendAll(t, lb, requests(run, first, scalePerReq), scaleClients, func() { dns.change(t, ips[:2]) })
 	settled(int(ackedA))
+	// The resolver looks every second; a short load may end before it did. Only once the
+	// exporters route to two samplers does "nothing more for the leaving one" mean anything.
+	harness.WaitUntil(t, 30*time.Second, 100*time.Millisecond, func() (bool, string) {
+		n := backends()
+		return n == all*2/3, fmt.Sprintf("backends: %v, want %v after the A record was removed", n, all*2/3)
+	})
+	settled(int(ackedA))
 	gone := accepted(leaving)
-	// The resolver looks every second: three seconds without a span for the leaving
-	// sampler while the others receive show that it left the ring.
+	// Spans sent now, with the others receiving, must not reach the sampler that left.
 	probe := requests(run+"-probe", makeWorkload(99, 300), scalePerReq)
 	sendAll(t, lb, probe, scaleClients, nil)
 	probeSpans := 0
@@ -188,6 +206,17 @@ func TestGatewayTierDNSResolverReroutes(t *testing.T) {
 	// It joins again halfway through the second load.
 	ackedB := sendAll(t, lb, requests(run, second, scalePerReq), scaleClients, func() { dns.change(t, ips) })
 	settled(int(ackedA) + probeSpans + int(ackedB))
+	harness.WaitUntil(t, 30*time.Second, 100*time.Millisecond, func() (bool, string) {
+		n := backends()
+		return n == all, fmt.Sprintf("backends: %v, want %v after the A record came back", n, all)
+	})
+	rejoin := requests(run+"-rejoin", makeWorkload(98, 300), scalePerReq)
+	sendAll(t, lb, rejoin, scaleClients, nil)
+	rejoinSpans := 0
+	for _, td := range rejoin {
+		rejoinSpans += td.SpanCount()
+	}
+	settled(int(ackedA) + probeSpans + int(ackedB) + rejoinSpans)
 	assert.Greater(t, accepted(leaving), gone, "the sampler that joined again got no spans")
 	require.EqualValues(t, total, ackedA+ackedB, "spans acknowledged by the load balancer")
 
