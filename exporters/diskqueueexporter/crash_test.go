@@ -41,6 +41,9 @@ func crashConfig(dir, endpoint string) *Config {
 	// Small segments so that kills land during rotations and segment deletions too.
 	cfg.SegmentSize = 4 << 10
 	cfg.FsyncInterval = time.Millisecond
+	// Frequent checkpoints, so that the power-cut tests' cuts land in checkpoint writes too
+	// (the delivered log makes a kill independent of this interval).
+	cfg.CheckpointInterval = 10 * time.Millisecond
 	// The shipped default: one request in flight. With more consumers a kill also resends
 	// the batches accepted after an earlier one that was still being retried (the delivered
 	// position only moves over a contiguous run); bench/durability's anchors run that case.
