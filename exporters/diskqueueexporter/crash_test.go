@@ -44,13 +44,21 @@ func crashConfig(dir, endpoint string) *Config {
 	// Frequent checkpoints, so that the power-cut tests' cuts land in checkpoint writes too
 	// (the delivered log makes a kill independent of this interval).
 	cfg.CheckpointInterval = 10 * time.Millisecond
-	// The shipped default: one request in flight. With more consumers a kill also resends
-	// the batches accepted after an earlier one that was still being retried (the delivered
-	// position only moves over a contiguous run); bench/durability's anchors run that case.
-	cfg.NumConsumers = 1
-	// One queue record (two log records) a request: a kill must resend at most the request
-	// in flight, two records, which the count below checks.
+	// Two consumers keep the queue busy enough for the power-cut tests' cuts to land in
+	// rotations, checkpoints and deletions.
+	cfg.NumConsumers = 2
+	// One queue record (two log records) a request.
 	cfg.SendBatchMaxBytes = 1
+	return cfg
+}
+
+// killConfig is crashConfig with the shipped default of one request in flight, for
+// TestCrashRecovery: a kill must resend at most that request, two records. With more
+// consumers a kill also resends the batches accepted after an earlier one that was still
+// being retried (the delivered position only moves over a contiguous run).
+func killConfig(dir, endpoint string) *Config {
+	cfg := crashConfig(dir, endpoint)
+	cfg.NumConsumers = 1
 	return cfg
 }
 
@@ -75,7 +83,7 @@ func TestCrashRecovery(t *testing.T) {
 
 	// A final, clean run drains what the killed children left behind.
 	sink.failPermille.Store(0)
-	exp := startLogs(t, crashConfig(dir, sink.srv.URL), crashSettings())
+	exp := startLogs(t, killConfig(dir, sink.srv.URL), crashSettings())
 	var missing []string
 	assert.Eventually(t, func() bool {
 		missing = missing[:0]
@@ -95,7 +103,7 @@ func TestCrashRecovery(t *testing.T) {
 	for _, n := range countIDs(sink.received()) {
 		dupes += n - 1
 	}
-	cfg := crashConfig(dir, sink.srv.URL)
+	cfg := killConfig(dir, sink.srv.URL)
 	perRequest := 2 * (cfg.SendBatchMaxBytes/minCrashBody(t) + 1)
 	bound := cycles * cfg.NumConsumers * perRequest
 	t.Logf("%d cycles, %d records acknowledged, all delivered; %d duplicates (%.3f %% of acknowledged; bound %d: %d requests of at most %d records in flight a kill)",
@@ -167,7 +175,7 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("only runs as the child of TestCrashRecovery")
 	}
 	cycle := os.Getenv(crashCycleEnv)
-	exp, err := NewFactory().CreateLogs(context.Background(), crashSettings(), crashConfig(os.Getenv(crashDirEnv), os.Getenv(crashEndpointEnv)))
+	exp, err := NewFactory().CreateLogs(context.Background(), crashSettings(), killConfig(os.Getenv(crashDirEnv), os.Getenv(crashEndpointEnv)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
